@@ -1,0 +1,1014 @@
+// kvc.hpp - the KVC disk KV-cache file format, versions 1 and 2.
+//
+// Header-only, C++17, no dependencies beyond the standard library. Works with
+// -fno-exceptions and -fno-rtti. Normative reference: spec/kvc.md.
+//
+// Sections, in order:
+//   1. errors      the closed error table of spec/kvc.md section "Errors"
+//   2. layout      constexpr byte tables of every on-disk structure,
+//                  encode/decode/validate, the DSV4 payload description
+//   3. CRC32C      portable kernel (usable in constant expressions)
+//   4. SHA-1       file identity names
+//
+// SPDX-License-Identifier: MIT
+#ifndef KVC_KVC_HPP
+#define KVC_KVC_HPP
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <type_traits>
+
+#define KVC_VERSION_MAJOR 0
+#define KVC_VERSION_MINOR 1
+#define KVC_VERSION_PATCH 0
+#define KVC_VERSION_STRING "0.1.0"
+
+namespace kvc {
+
+// ===========================================================================
+// 1. Errors
+//
+// One closed enum: spec/kvc.md "Errors" is this table, row for row. Every
+// failure carries the code, the section of the file it concerns and the
+// byte offset (from the start of the file) where it was detected.
+// ===========================================================================
+
+enum class errc : int {
+  ok = 0,
+  bad_magic,                // header: bytes 0..2 are not "KVC"
+  unsupported_version,      // header: byte 3 is neither 1 nor 2
+  foreign_variant,          // header: a known incompatible "version 2" layout
+  header_crc_mismatch,      // header: v2 header CRC does not match
+  invalid_quant_bits,       // header: byte 4 is neither 2 nor 4
+  zero_tokens,              // header: cached token count is 0
+  reserved_nonzero,         // header: bytes 21..23 are not zero
+  length_overflow,          // header: declared lengths overflow 64 bits
+  limit_exceeded,           // any: a declared length exceeds a reader limit
+  truncated,                // any: the data ends before a declared end
+  text_crc_mismatch,        // text: v2 text CRC does not match
+  payload_crc_mismatch,     // payload: v2 payload CRC does not match
+  sections_crc_mismatch,    // appended: v2 sections CRC does not match
+  malformed_tool_map,       // tool_map: bad KTM magic, version or entry
+  trailing_bytes,           // appended: bytes after the last declared section
+  payload_malformed,        // payload: DSV4 header invalid for the model
+  payload_mismatch,         // payload: DSV4 header disagrees with KVC header
+  identity_mismatch,        // name: file name is not the SHA-1 identity
+  io_error,                 // any: the stream failed to read or write
+  invalid_argument,         // api: a caller broke an API precondition
+};
+
+// The part of a file an error concerns.
+enum class section : std::uint8_t {
+  none,      // not tied to a place in the file (api misuse)
+  header,    // fixed header, text length included
+  text,      // rendered text
+  payload,   // model payload
+  appended,  // the appended-sections area as a whole
+  tool_map,  // KTM tool-id map section
+  title,     // session-title section
+  name,      // the file's name
+};
+
+constexpr const char* errc_name(errc e) noexcept {
+  switch (e) {
+    case errc::ok: return "ok";
+    case errc::bad_magic: return "bad_magic";
+    case errc::unsupported_version: return "unsupported_version";
+    case errc::foreign_variant: return "foreign_variant";
+    case errc::header_crc_mismatch: return "header_crc_mismatch";
+    case errc::invalid_quant_bits: return "invalid_quant_bits";
+    case errc::zero_tokens: return "zero_tokens";
+    case errc::reserved_nonzero: return "reserved_nonzero";
+    case errc::length_overflow: return "length_overflow";
+    case errc::limit_exceeded: return "limit_exceeded";
+    case errc::truncated: return "truncated";
+    case errc::text_crc_mismatch: return "text_crc_mismatch";
+    case errc::payload_crc_mismatch: return "payload_crc_mismatch";
+    case errc::sections_crc_mismatch: return "sections_crc_mismatch";
+    case errc::malformed_tool_map: return "malformed_tool_map";
+    case errc::trailing_bytes: return "trailing_bytes";
+    case errc::payload_malformed: return "payload_malformed";
+    case errc::payload_mismatch: return "payload_mismatch";
+    case errc::identity_mismatch: return "identity_mismatch";
+    case errc::io_error: return "io_error";
+    case errc::invalid_argument: return "invalid_argument";
+  }
+  return "unknown";
+}
+
+constexpr const char* errc_message(errc e) noexcept {
+  switch (e) {
+    case errc::ok: return "success";
+    case errc::bad_magic: return "not a KVC file (bad magic)";
+    case errc::unsupported_version: return "unsupported KVC version";
+    case errc::foreign_variant: return "incompatible fork layout that also says version 2";
+    case errc::header_crc_mismatch: return "header CRC32C mismatch";
+    case errc::invalid_quant_bits: return "quant bits must be 2 or 4";
+    case errc::zero_tokens: return "cached token count is zero";
+    case errc::reserved_nonzero: return "reserved header bytes are not zero";
+    case errc::length_overflow: return "declared lengths overflow";
+    case errc::limit_exceeded: return "declared length exceeds a reader limit";
+    case errc::truncated: return "file ends before a declared end";
+    case errc::text_crc_mismatch: return "text CRC32C mismatch";
+    case errc::payload_crc_mismatch: return "payload CRC32C mismatch";
+    case errc::sections_crc_mismatch: return "appended sections CRC32C mismatch";
+    case errc::malformed_tool_map: return "malformed tool-id map section";
+    case errc::trailing_bytes: return "unexpected bytes after the last section";
+    case errc::payload_malformed: return "DSV4 payload header is invalid";
+    case errc::payload_mismatch: return "DSV4 payload disagrees with the KVC header";
+    case errc::identity_mismatch: return "file name is not the file's SHA-1 identity";
+    case errc::io_error: return "I/O error";
+    case errc::invalid_argument: return "invalid argument";
+  }
+  return "unknown error";
+}
+
+constexpr const char* section_name(section s) noexcept {
+  switch (s) {
+    case section::none: return "none";
+    case section::header: return "header";
+    case section::text: return "text";
+    case section::payload: return "payload";
+    case section::appended: return "appended";
+    case section::tool_map: return "tool_map";
+    case section::title: return "title";
+    case section::name: return "name";
+  }
+  return "unknown";
+}
+
+namespace detail {
+class kvc_category final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "kvc"; }
+  std::string message(int ev) const override { return errc_message(static_cast<errc>(ev)); }
+};
+}  // namespace detail
+
+inline const std::error_category& error_category() noexcept {
+  static const detail::kvc_category category;
+  return category;
+}
+
+inline std::error_code make_error_code(errc e) noexcept {
+  return {static_cast<int>(e), error_category()};
+}
+
+// A failure: what, in which section, at which byte offset. Converts to true
+// when it is an error.
+struct error {
+  errc code = errc::ok;
+  section where = section::none;
+  std::uint64_t offset = 0;
+
+  constexpr explicit operator bool() const noexcept { return code != errc::ok; }
+  std::error_code error_code() const noexcept { return make_error_code(code); }
+  friend constexpr bool operator==(const error& a, const error& b) noexcept {
+    return a.code == b.code && a.where == b.where && a.offset == b.offset;
+  }
+  friend constexpr bool operator!=(const error& a, const error& b) noexcept { return !(a == b); }
+};
+
+constexpr error make_error(errc code, section where, std::uint64_t offset) noexcept {
+  return error{code, where, offset};
+}
+
+// Value or error, without exceptions. T must be default-constructible.
+template <class T>
+class result {
+ public:
+  constexpr result(T value) noexcept(std::is_nothrow_move_constructible_v<T>)  // NOLINT: implicit by design
+      : value_(std::move(value)) {}
+  constexpr result(::kvc::error e) noexcept : value_(), error_(e) {}  // NOLINT: implicit by design
+
+  constexpr bool has_value() const noexcept { return !error_; }
+  constexpr explicit operator bool() const noexcept { return has_value(); }
+  constexpr const T& value() const& noexcept { return value_; }
+  constexpr T& value() & noexcept { return value_; }
+  constexpr T&& value() && noexcept { return std::move(value_); }
+  constexpr const T& operator*() const& noexcept { return value_; }
+  constexpr T& operator*() & noexcept { return value_; }
+  constexpr const T* operator->() const noexcept { return &value_; }
+  constexpr T* operator->() noexcept { return &value_; }
+  constexpr const ::kvc::error& error() const noexcept { return error_; }
+
+ private:
+  T value_;
+  ::kvc::error error_{};
+};
+
+}  // namespace kvc
+
+template <>
+struct std::is_error_code_enum<kvc::errc> : std::true_type {};
+
+namespace kvc {
+
+// ===========================================================================
+// 2. Layout
+//
+// Every on-disk structure as a table of (offset, size) fields, checked at
+// compile time to be contiguous. All integers are little-endian on disk on
+// every host; bytes are assembled with shifts, never by struct punning.
+// ===========================================================================
+
+struct field {
+  std::size_t offset;
+  std::size_t size;
+  constexpr std::size_t end() const noexcept { return offset + size; }
+};
+
+namespace detail {
+// True when fields tile [first.offset, total) with no gap or overlap.
+template <std::size_t N>
+constexpr bool contiguous(const std::array<field, N>& fields, std::size_t start, std::size_t total) {
+  std::size_t at = start;
+  for (const field& f : fields) {
+    if (f.offset != at || f.size == 0) return false;
+    at = f.end();
+  }
+  return at == total;
+}
+
+template <class U>
+constexpr U load_le(const std::uint8_t* p) noexcept {
+  U v = 0;
+  for (std::size_t i = 0; i < sizeof(U); ++i) v = static_cast<U>(v | (static_cast<U>(p[i]) << (8 * i)));
+  return v;
+}
+
+template <class U>
+constexpr void store_le(std::uint8_t* p, U v) noexcept {
+  for (std::size_t i = 0; i < sizeof(U); ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * i));
+}
+
+template <class U>
+constexpr U load(const std::uint8_t* base, field f) noexcept {
+  static_assert(std::is_unsigned_v<U>);
+  return load_le<U>(base + f.offset);
+}
+
+template <class U>
+constexpr void store(std::uint8_t* base, field f, U v) noexcept {
+  store_le<U>(base + f.offset, v);
+}
+
+// a + b, or false when it does not fit in 64 bits.
+constexpr bool add_overflows(std::uint64_t a, std::uint64_t b, std::uint64_t& out) noexcept {
+  out = a + b;
+  return out < a;
+}
+}  // namespace detail
+
+// ---- KVC file header ------------------------------------------------------
+// Bytes 0..47 are shared by both versions. Version 1 puts the text length at
+// 48; version 2 puts four CRC32C values at 48..63 and the text length at 64.
+
+namespace layout {
+namespace header_common {
+constexpr field magic{0, 3};          // "KVC"
+constexpr field version{3, 1};        // 1 or 2
+constexpr field quant_bits{4, 1};     // 2 or 4
+constexpr field save_reason{5, 1};    // see kvc::save_reason
+constexpr field ext_flags{6, 1};      // see kvc::ext
+constexpr field model_id{7, 1};       // 0 = DeepSeek V4 Flash (0 in early builds)
+constexpr field tokens{8, 4};         // cached token count, never 0
+constexpr field hits{12, 4};          // cache hit count
+constexpr field context{16, 4};       // context size the snapshot was made for
+constexpr field payload_abi{20, 1};   // 2 = DS4 session payload (0 in early builds)
+constexpr field reserved{21, 3};      // zero
+constexpr field created_at{24, 8};    // Unix seconds
+constexpr field last_used{32, 8};     // Unix seconds
+constexpr field payload_bytes{40, 8}; // payload byte count
+constexpr std::size_t size = 48;
+constexpr std::array<field, 14> fields{magic,      version,     quant_bits, save_reason, ext_flags,
+                                       model_id,   tokens,      hits,       context,     payload_abi,
+                                       reserved,   created_at,  last_used,  payload_bytes};
+static_assert(detail::contiguous(fields, 0, size));
+}  // namespace header_common
+
+namespace header_v1 {
+constexpr field text_bytes{48, 4};
+constexpr std::size_t size = 52;  // text starts here
+static_assert(text_bytes.offset == header_common::size && text_bytes.end() == size);
+}  // namespace header_v1
+
+namespace header_v2 {
+constexpr field header_crc{48, 4};    // over bytes 0..63 with 48..51 zero, then 64..67
+constexpr field text_crc{52, 4};      // CRC32C of the text
+constexpr field payload_crc{56, 4};   // CRC32C of the payload
+constexpr field sections_crc{60, 4};  // CRC32C of every byte after the payload (0 if none)
+constexpr field text_bytes{64, 4};
+constexpr std::size_t size = 68;  // text starts here
+constexpr std::array<field, 5> fields{header_crc, text_crc, payload_crc, sections_crc, text_bytes};
+static_assert(detail::contiguous(fields, header_common::size, size));
+}  // namespace header_v2
+
+// KTM tool-id map section (appended when ext::tool_map is set).
+namespace tool_map {
+constexpr field magic{0, 3};    // "KTM"
+constexpr field version{3, 1};  // 1
+constexpr field count{4, 4};    // entry count
+constexpr std::size_t size = 8;
+constexpr std::array<field, 3> fields{magic, version, count};
+static_assert(detail::contiguous(fields, 0, size));
+}  // namespace tool_map
+
+// Each KTM entry: the two lengths, then id bytes, then DSML bytes.
+namespace tool_entry {
+constexpr field id_bytes{0, 4};
+constexpr field dsml_bytes{4, 4};
+constexpr std::size_t size = 8;
+constexpr std::array<field, 2> fields{id_bytes, dsml_bytes};
+static_assert(detail::contiguous(fields, 0, size));
+}  // namespace tool_entry
+
+// Session-title section (appended when ext::title is set): length, then UTF-8.
+namespace title {
+constexpr field title_bytes{0, 4};
+constexpr std::size_t size = 4;
+static_assert(title_bytes.end() == size);
+}  // namespace title
+
+// DS4 session payload header: thirteen u32 fields at the start of the payload.
+namespace dsv4 {
+constexpr field magic{0, 4};             // 0x34565344 "DSV4"
+constexpr field version{4, 4};           // 1 or 2
+constexpr field context{8, 4};           // saved context size
+constexpr field prefill_chunk{12, 4};    // prefill chunk size
+constexpr field raw_capacity{16, 4};     // raw KV ring capacity
+constexpr field raw_window{20, 4};       // raw sliding-window length
+constexpr field comp_capacity{24, 4};    // compressed KV capacity
+constexpr field tokens{28, 4};           // checkpoint token count
+constexpr field layers{32, 4};           // layer count
+constexpr field head_dim{36, 4};         // raw/head KV dimension
+constexpr field indexer_dim{40, 4};      // indexer head dimension
+constexpr field vocab{44, 4};            // vocabulary size
+constexpr field raw_live{48, 4};         // live raw rows serialized per layer
+constexpr std::size_t size = 52;
+constexpr std::array<field, 13> fields{magic,    version, context,   prefill_chunk, raw_capacity,
+                                       raw_window, comp_capacity, tokens, layers, head_dim,
+                                       indexer_dim, vocab,   raw_live};
+static_assert(detail::contiguous(fields, 0, size));
+constexpr std::uint32_t magic_value = 0x34565344u;
+}  // namespace dsv4
+}  // namespace layout
+
+constexpr std::uint8_t kvc_magic[3] = {'K', 'V', 'C'};
+constexpr std::uint8_t ktm_magic[3] = {'K', 'T', 'M'};
+constexpr std::uint8_t ktm_version = 1;
+constexpr std::uint8_t payload_abi_ds4 = 2;
+
+// Extension flag bits (header byte 6). Bits 0 and 3 each append a section, in
+// bit order; bits 1 and 2 only qualify the text key; bits 4..7 are unknown.
+namespace ext {
+constexpr std::uint8_t tool_map = 1u << 0;
+constexpr std::uint8_t responses_key = 1u << 1;
+constexpr std::uint8_t thinking_key = 1u << 2;
+constexpr std::uint8_t title = 1u << 3;
+constexpr std::uint8_t known = tool_map | responses_key | thinking_key | title;
+constexpr std::uint8_t sections = tool_map | title;
+}  // namespace ext
+
+// Save reasons (header byte 5). Values above sys_prefix are reported as
+// unknown with their raw value; they are not errors.
+enum class save_reason : std::uint8_t {
+  unknown = 0,
+  cold = 1,
+  continued = 2,
+  evict = 3,
+  shutdown = 4,
+  agent_system = 5,
+  agent_session = 6,
+  sys_prefix = 7,
+};
+
+constexpr const char* save_reason_name(std::uint8_t raw) noexcept {
+  switch (raw) {
+    case 1: return "cold";
+    case 2: return "continued";
+    case 3: return "evict";
+    case 4: return "shutdown";
+    case 5: return "agent-system";
+    case 6: return "agent-session";
+    case 7: return "sys-prefix";
+    default: return "unknown";
+  }
+}
+
+// The decoded fixed header of either version. Fields are raw values: the
+// save reason keeps its byte so an unknown value can be reported as is.
+struct header {
+  std::uint8_t version = 2;
+  std::uint8_t quant_bits = 2;
+  std::uint8_t save_reason = 0;
+  std::uint8_t ext_flags = 0;
+  std::uint8_t model_id = 0;
+  std::uint32_t tokens = 0;
+  std::uint32_t hits = 0;
+  std::uint32_t context = 0;
+  std::uint8_t payload_abi = payload_abi_ds4;
+  std::array<std::uint8_t, 3> reserved{};
+  std::uint64_t created_at = 0;
+  std::uint64_t last_used = 0;
+  std::uint64_t payload_bytes = 0;
+  std::uint32_t text_bytes = 0;
+  // Version 2 only; zero in version 1.
+  std::uint32_t header_crc = 0;
+  std::uint32_t text_crc = 0;
+  std::uint32_t payload_crc = 0;
+  std::uint32_t sections_crc = 0;
+
+  constexpr std::size_t size() const noexcept {
+    return version == 1 ? layout::header_v1::size : layout::header_v2::size;
+  }
+  // Offset of the first byte of the text, of the payload, of the sections.
+  constexpr std::uint64_t text_offset() const noexcept { return size(); }
+  constexpr std::uint64_t payload_offset() const noexcept { return size() + std::uint64_t{text_bytes}; }
+  constexpr std::uint64_t sections_offset() const noexcept { return payload_offset() + payload_bytes; }
+
+  friend constexpr bool operator==(const header& a, const header& b) noexcept {
+    return a.version == b.version && a.quant_bits == b.quant_bits && a.save_reason == b.save_reason &&
+           a.ext_flags == b.ext_flags && a.model_id == b.model_id && a.tokens == b.tokens &&
+           a.hits == b.hits && a.context == b.context && a.payload_abi == b.payload_abi &&
+           a.reserved[0] == b.reserved[0] && a.reserved[1] == b.reserved[1] &&
+           a.reserved[2] == b.reserved[2] && a.created_at == b.created_at &&
+           a.last_used == b.last_used && a.payload_bytes == b.payload_bytes &&
+           a.text_bytes == b.text_bytes && a.header_crc == b.header_crc && a.text_crc == b.text_crc &&
+           a.payload_crc == b.payload_crc && a.sections_crc == b.sections_crc;
+  }
+  friend constexpr bool operator!=(const header& a, const header& b) noexcept { return !(a == b); }
+};
+
+// The encoded fixed header: 52 bytes (v1) or 68 bytes (v2).
+struct header_bytes {
+  std::array<std::uint8_t, layout::header_v2::size> bytes{};
+  std::size_t length = 0;
+  constexpr const std::uint8_t* data() const noexcept { return bytes.data(); }
+  constexpr std::uint8_t* data() noexcept { return bytes.data(); }
+  constexpr std::size_t size() const noexcept { return length; }
+};
+
+}  // namespace kvc
+
+// The layout needs CRC32C for the v2 header CRC; the kernels live in section 3.
+namespace kvc::detail {
+constexpr std::uint32_t crc32c_portable(std::uint32_t state, const unsigned char* p, std::size_t n) noexcept;
+}
+
+namespace kvc {
+
+namespace detail {
+// The header CRC: CRC32C over bytes 0..63 with 48..51 taken as zero, then over
+// the text length at 64..67 (spec "Version 2 header").
+constexpr std::uint32_t header_v2_crc(const std::uint8_t* bytes) noexcept {
+  namespace v2 = layout::header_v2;
+  constexpr std::uint8_t zeros[4] = {0, 0, 0, 0};
+  std::uint32_t s = 0xFFFFFFFFu;
+  s = crc32c_portable(s, bytes, v2::header_crc.offset);
+  s = crc32c_portable(s, zeros, v2::header_crc.size);
+  s = crc32c_portable(s, bytes + v2::header_crc.end(), v2::size - v2::header_crc.end());
+  return ~s;
+}
+}  // namespace detail
+
+// Encodes every field of h as stored bytes. For version 2 the header CRC is
+// computed from the other 64 bytes; h.header_crc is ignored.
+constexpr header_bytes encode_header(const header& h) noexcept {
+  namespace c = layout::header_common;
+  using detail::store;
+  header_bytes out;
+  std::uint8_t* b = out.data();
+  for (std::size_t i = 0; i < c::magic.size; ++i) b[c::magic.offset + i] = kvc_magic[i];
+  store<std::uint8_t>(b, c::version, h.version);
+  store<std::uint8_t>(b, c::quant_bits, h.quant_bits);
+  store<std::uint8_t>(b, c::save_reason, h.save_reason);
+  store<std::uint8_t>(b, c::ext_flags, h.ext_flags);
+  store<std::uint8_t>(b, c::model_id, h.model_id);
+  store<std::uint32_t>(b, c::tokens, h.tokens);
+  store<std::uint32_t>(b, c::hits, h.hits);
+  store<std::uint32_t>(b, c::context, h.context);
+  store<std::uint8_t>(b, c::payload_abi, h.payload_abi);
+  for (std::size_t i = 0; i < c::reserved.size; ++i) b[c::reserved.offset + i] = h.reserved[i];
+  store<std::uint64_t>(b, c::created_at, h.created_at);
+  store<std::uint64_t>(b, c::last_used, h.last_used);
+  store<std::uint64_t>(b, c::payload_bytes, h.payload_bytes);
+  if (h.version == 1) {
+    store<std::uint32_t>(b, layout::header_v1::text_bytes, h.text_bytes);
+    out.length = layout::header_v1::size;
+  } else {
+    namespace v2 = layout::header_v2;
+    store<std::uint32_t>(b, v2::header_crc, 0u);
+    store<std::uint32_t>(b, v2::text_crc, h.text_crc);
+    store<std::uint32_t>(b, v2::payload_crc, h.payload_crc);
+    store<std::uint32_t>(b, v2::sections_crc, h.sections_crc);
+    store<std::uint32_t>(b, v2::text_bytes, h.text_bytes);
+    store<std::uint32_t>(b, v2::header_crc, detail::header_v2_crc(b));
+    out.length = v2::size;
+  }
+  return out;
+}
+
+// How many header bytes a reader needs before it can decode: the version byte
+// decides. Returns 0 when the first four bytes are not a KVC header.
+constexpr std::size_t header_size_for(const std::uint8_t* first4) noexcept {
+  namespace c = layout::header_common;
+  for (std::size_t i = 0; i < c::magic.size; ++i)
+    if (first4[i] != kvc_magic[i]) return 0;
+  switch (first4[c::version.offset]) {
+    case 1: return layout::header_v1::size;
+    case 2: return layout::header_v2::size;
+    default: return 0;
+  }
+}
+
+// Decodes the stored fields of a header from n bytes. Checks only what is
+// needed to know the layout (magic, version, length); field rules and the v2
+// header CRC are validate_header's job, so a damaged header can still be shown.
+constexpr result<header> decode_header(const std::uint8_t* b, std::size_t n) noexcept {
+  namespace c = layout::header_common;
+  using detail::load;
+  for (std::size_t i = 0; i < c::magic.size; ++i) {
+    if (i >= n) return make_error(errc::truncated, section::header, n);
+    if (b[c::magic.offset + i] != kvc_magic[i]) return make_error(errc::bad_magic, section::header, i);
+  }
+  if (n <= c::version.offset) return make_error(errc::truncated, section::header, n);
+  header h;
+  h.version = b[c::version.offset];
+  if (h.version != 1 && h.version != 2)
+    return make_error(errc::unsupported_version, section::header, c::version.offset);
+  if (n < h.size()) return make_error(errc::truncated, section::header, n);
+  h.quant_bits = load<std::uint8_t>(b, c::quant_bits);
+  h.save_reason = load<std::uint8_t>(b, c::save_reason);
+  h.ext_flags = load<std::uint8_t>(b, c::ext_flags);
+  h.model_id = load<std::uint8_t>(b, c::model_id);
+  h.tokens = load<std::uint32_t>(b, c::tokens);
+  h.hits = load<std::uint32_t>(b, c::hits);
+  h.context = load<std::uint32_t>(b, c::context);
+  h.payload_abi = load<std::uint8_t>(b, c::payload_abi);
+  for (std::size_t i = 0; i < c::reserved.size; ++i) h.reserved[i] = b[c::reserved.offset + i];
+  h.created_at = load<std::uint64_t>(b, c::created_at);
+  h.last_used = load<std::uint64_t>(b, c::last_used);
+  h.payload_bytes = load<std::uint64_t>(b, c::payload_bytes);
+  if (h.version == 1) {
+    h.text_bytes = load<std::uint32_t>(b, layout::header_v1::text_bytes);
+  } else {
+    namespace v2 = layout::header_v2;
+    h.header_crc = load<std::uint32_t>(b, v2::header_crc);
+    h.text_crc = load<std::uint32_t>(b, v2::text_crc);
+    h.payload_crc = load<std::uint32_t>(b, v2::payload_crc);
+    h.sections_crc = load<std::uint32_t>(b, v2::sections_crc);
+    h.text_bytes = load<std::uint32_t>(b, v2::text_bytes);
+  }
+  return h;
+}
+
+// Unknown file size, for validate_header on a stream that cannot tell.
+constexpr std::uint64_t unknown_size = ~std::uint64_t{0};
+
+namespace detail {
+// A header whose CRC failed is a foreign variant when it carries values in
+// bytes 20..23 that no CRC32C-v2 writer produces (the LZ4 forks' codec and
+// chunk fields, payload ABI 3), or when the file size matches the 48-byte
+// v1-style layout exactly (LZ4 first revision).
+constexpr bool looks_foreign(const header& h, const std::uint8_t* b, std::uint64_t file_size) noexcept {
+  if (h.payload_abi != 0 && h.payload_abi != payload_abi_ds4) return true;
+  if (h.reserved[0] != 0 || h.reserved[1] != 0 || h.reserved[2] != 0) return true;
+  if (file_size == unknown_size) return false;
+  const std::uint64_t text48 = load<std::uint32_t>(b, layout::header_v1::text_bytes);
+  std::uint64_t end = 0;
+  return !add_overflows(layout::header_v1::size + text48, h.payload_bytes, end) && end == file_size;
+}
+}  // namespace detail
+
+// Field limits a reader enforces. Defaults follow what ds4 accepts.
+struct limits {
+  std::uint64_t max_text_bytes = 256ull << 20;     // rendered text
+  std::uint64_t max_payload_bytes = 1ull << 40;    // streamed, never allocated whole
+  std::uint32_t max_tool_entries = 400000;         // 4 x ds4's default 100000 ids
+  std::uint32_t max_tool_id_bytes = 256;           // ds4 accepts 1..256
+  std::uint32_t max_tool_dsml_bytes = 512u << 20;  // ds4 accepts 1..512 MiB
+  std::uint32_t max_title_bytes = 1u << 20;
+};
+
+// Validates a decoded header against the spec's header rules, in the spec's
+// order: header CRC (v2), quant bits, token count, reserved bytes, lengths
+// against the limits and, when file_size is known, against the file size.
+// b is the header's own bytes (h.size() of them).
+constexpr error validate_header(const header& h, const std::uint8_t* b, std::uint64_t file_size = unknown_size,
+                                const limits& lim = limits{}) noexcept {
+  namespace c = layout::header_common;
+  if (h.version == 2 && detail::header_v2_crc(b) != h.header_crc) {
+    if (detail::looks_foreign(h, b, file_size))
+      return make_error(errc::foreign_variant, section::header, c::payload_abi.offset);
+    return make_error(errc::header_crc_mismatch, section::header, layout::header_v2::header_crc.offset);
+  }
+  if (h.quant_bits != 2 && h.quant_bits != 4)
+    return make_error(errc::invalid_quant_bits, section::header, c::quant_bits.offset);
+  if (h.tokens == 0) return make_error(errc::zero_tokens, section::header, c::tokens.offset);
+  for (std::size_t i = 0; i < c::reserved.size; ++i)
+    if (h.reserved[i] != 0) return make_error(errc::reserved_nonzero, section::header, c::reserved.offset + i);
+  const std::uint64_t text_len_at = h.version == 1 ? layout::header_v1::text_bytes.offset
+                                                   : layout::header_v2::text_bytes.offset;
+  std::uint64_t end = 0;
+  if (detail::add_overflows(h.payload_offset(), h.payload_bytes, end))
+    return make_error(errc::length_overflow, section::header, c::payload_bytes.offset);
+  if (h.text_bytes > lim.max_text_bytes) return make_error(errc::limit_exceeded, section::header, text_len_at);
+  if (h.payload_bytes > lim.max_payload_bytes)
+    return make_error(errc::limit_exceeded, section::header, c::payload_bytes.offset);
+  if (file_size != unknown_size) {
+    if (h.payload_offset() > file_size) return make_error(errc::truncated, section::text, file_size);
+    if (end > file_size) return make_error(errc::truncated, section::payload, file_size);
+  }
+  return {};
+}
+
+// ---- Appended sections ----------------------------------------------------
+
+struct tool_map_header {
+  std::uint8_t version = ktm_version;
+  std::uint32_t count = 0;
+};
+
+constexpr std::array<std::uint8_t, layout::tool_map::size> encode_tool_map_header(const tool_map_header& t) noexcept {
+  std::array<std::uint8_t, layout::tool_map::size> out{};
+  for (std::size_t i = 0; i < 3; ++i) out[layout::tool_map::magic.offset + i] = ktm_magic[i];
+  detail::store<std::uint8_t>(out.data(), layout::tool_map::version, t.version);
+  detail::store<std::uint32_t>(out.data(), layout::tool_map::count, t.count);
+  return out;
+}
+
+// Decodes and checks a KTM header (magic, version, count limit). `at` is the
+// file offset of b, used for error offsets.
+constexpr result<tool_map_header> decode_tool_map_header(const std::uint8_t* b, std::uint64_t at,
+                                                         const limits& lim = limits{}) noexcept {
+  for (std::size_t i = 0; i < 3; ++i)
+    if (b[layout::tool_map::magic.offset + i] != ktm_magic[i])
+      return make_error(errc::malformed_tool_map, section::tool_map, at + i);
+  tool_map_header t;
+  t.version = detail::load<std::uint8_t>(b, layout::tool_map::version);
+  if (t.version != ktm_version)
+    return make_error(errc::malformed_tool_map, section::tool_map, at + layout::tool_map::version.offset);
+  t.count = detail::load<std::uint32_t>(b, layout::tool_map::count);
+  if (t.count > lim.max_tool_entries)
+    return make_error(errc::limit_exceeded, section::tool_map, at + layout::tool_map::count.offset);
+  return t;
+}
+
+struct tool_entry_header {
+  std::uint32_t id_bytes = 0;
+  std::uint32_t dsml_bytes = 0;
+};
+
+constexpr std::array<std::uint8_t, layout::tool_entry::size> encode_tool_entry_header(const tool_entry_header& e) noexcept {
+  std::array<std::uint8_t, layout::tool_entry::size> out{};
+  detail::store<std::uint32_t>(out.data(), layout::tool_entry::id_bytes, e.id_bytes);
+  detail::store<std::uint32_t>(out.data(), layout::tool_entry::dsml_bytes, e.dsml_bytes);
+  return out;
+}
+
+// Decodes and checks one KTM entry header: both lengths at least 1 and within
+// the limits. `at` is the file offset of b.
+constexpr result<tool_entry_header> decode_tool_entry_header(const std::uint8_t* b, std::uint64_t at,
+                                                             const limits& lim = limits{}) noexcept {
+  tool_entry_header e;
+  e.id_bytes = detail::load<std::uint32_t>(b, layout::tool_entry::id_bytes);
+  e.dsml_bytes = detail::load<std::uint32_t>(b, layout::tool_entry::dsml_bytes);
+  if (e.id_bytes == 0 || e.id_bytes > lim.max_tool_id_bytes)
+    return make_error(errc::malformed_tool_map, section::tool_map, at + layout::tool_entry::id_bytes.offset);
+  if (e.dsml_bytes == 0 || e.dsml_bytes > lim.max_tool_dsml_bytes)
+    return make_error(errc::malformed_tool_map, section::tool_map, at + layout::tool_entry::dsml_bytes.offset);
+  return e;
+}
+
+constexpr std::array<std::uint8_t, layout::title::size> encode_title_header(std::uint32_t title_bytes) noexcept {
+  std::array<std::uint8_t, layout::title::size> out{};
+  detail::store<std::uint32_t>(out.data(), layout::title::title_bytes, title_bytes);
+  return out;
+}
+
+constexpr result<std::uint32_t> decode_title_header(const std::uint8_t* b, std::uint64_t at,
+                                                    const limits& lim = limits{}) noexcept {
+  const std::uint32_t n = detail::load<std::uint32_t>(b, layout::title::title_bytes);
+  if (n > lim.max_title_bytes) return make_error(errc::limit_exceeded, section::title, at);
+  return n;
+}
+
+// ---- DS4 session payload --------------------------------------------------
+
+// The model a DSV4 payload was made for. Layers below uncompressed_layers keep
+// raw rows only; from there even layers compress by even_ratio (with an
+// indexer) and odd layers by odd_ratio.
+struct model_desc {
+  const char* name = "ds4-flash";
+  std::uint32_t layers = 43;
+  std::uint32_t head_dim = 512;
+  std::uint32_t indexer_dim = 128;
+  std::uint32_t vocab = 129280;
+  std::uint32_t sliding_window = 128;
+  std::uint32_t uncompressed_layers = 2;
+  std::uint32_t even_ratio = 4;
+  std::uint32_t odd_ratio = 128;
+  std::uint32_t indexed_ratio = 4;  // layers with this ratio also carry indexer rows
+
+  constexpr std::uint32_t ratio(std::uint32_t layer) const noexcept {
+    if (layer < uncompressed_layers) return 0;
+    return layer % 2 == 0 ? even_ratio : odd_ratio;
+  }
+};
+
+constexpr model_desc deepseek_v4_flash{};
+
+struct dsv4_header {
+  std::uint32_t magic = layout::dsv4::magic_value;
+  std::uint32_t version = 1;
+  std::uint32_t context = 0;
+  std::uint32_t prefill_chunk = 0;
+  std::uint32_t raw_capacity = 0;
+  std::uint32_t raw_window = 0;
+  std::uint32_t comp_capacity = 0;
+  std::uint32_t tokens = 0;
+  std::uint32_t layers = 0;
+  std::uint32_t head_dim = 0;
+  std::uint32_t indexer_dim = 0;
+  std::uint32_t vocab = 0;
+  std::uint32_t raw_live = 0;
+};
+
+namespace detail {
+// The dsv4 table in the order of dsv4_header's members, for loops.
+constexpr std::uint32_t dsv4_header::*dsv4_members[13] = {
+    &dsv4_header::magic,       &dsv4_header::version,       &dsv4_header::context, &dsv4_header::prefill_chunk,
+    &dsv4_header::raw_capacity, &dsv4_header::raw_window,   &dsv4_header::comp_capacity,
+    &dsv4_header::tokens,      &dsv4_header::layers,        &dsv4_header::head_dim,
+    &dsv4_header::indexer_dim, &dsv4_header::vocab,         &dsv4_header::raw_live};
+}  // namespace detail
+
+constexpr std::array<std::uint8_t, layout::dsv4::size> encode_dsv4_header(const dsv4_header& d) noexcept {
+  std::array<std::uint8_t, layout::dsv4::size> out{};
+  for (std::size_t i = 0; i < layout::dsv4::fields.size(); ++i)
+    detail::store<std::uint32_t>(out.data(), layout::dsv4::fields[i], d.*detail::dsv4_members[i]);
+  return out;
+}
+
+constexpr dsv4_header decode_dsv4_header(const std::uint8_t* b) noexcept {
+  dsv4_header d;
+  for (std::size_t i = 0; i < layout::dsv4::fields.size(); ++i)
+    d.*detail::dsv4_members[i] = detail::load<std::uint32_t>(b, layout::dsv4::fields[i]);
+  return d;
+}
+
+// Checks a DSV4 header against the model and the KVC header it sits in.
+// Offsets are relative to the payload start.
+constexpr error validate_dsv4_header(const dsv4_header& d, const header& h,
+                                     const model_desc& m = deepseek_v4_flash) noexcept {
+  namespace l = layout::dsv4;
+  if (d.magic != l::magic_value) return make_error(errc::payload_malformed, section::payload, l::magic.offset);
+  if (d.version != 1 && d.version != 2)
+    return make_error(errc::payload_malformed, section::payload, l::version.offset);
+  if (d.layers != m.layers) return make_error(errc::payload_malformed, section::payload, l::layers.offset);
+  if (d.head_dim != m.head_dim) return make_error(errc::payload_malformed, section::payload, l::head_dim.offset);
+  if (d.indexer_dim != m.indexer_dim)
+    return make_error(errc::payload_malformed, section::payload, l::indexer_dim.offset);
+  if (d.vocab != m.vocab) return make_error(errc::payload_malformed, section::payload, l::vocab.offset);
+  if (d.raw_live > d.raw_capacity || d.raw_live > d.tokens)
+    return make_error(errc::payload_malformed, section::payload, l::raw_live.offset);
+  if (d.tokens != h.tokens) return make_error(errc::payload_mismatch, section::payload, l::tokens.offset);
+  if (d.context != h.context) return make_error(errc::payload_mismatch, section::payload, l::context.offset);
+  return {};
+}
+
+// Byte count of the part of a DSV4 payload before the per-layer tensors:
+// header, token ids, logits, then the two u32[layers] count arrays.
+constexpr std::uint64_t dsv4_counts_offset(const dsv4_header& d) noexcept {
+  return layout::dsv4::size + 4ull * d.tokens + 4ull * d.vocab;
+}
+constexpr std::uint64_t dsv4_prefix_bytes(const dsv4_header& d) noexcept {
+  return dsv4_counts_offset(d) + 8ull * d.layers;
+}
+
+// The payload size a DSV4 header and its per-layer counts imply. comp and
+// index hold d.layers counts each. A count above the header's capacity is
+// payload_malformed; the error offset is that count's offset in the payload.
+constexpr result<std::uint64_t> dsv4_expected_size(const dsv4_header& d, const std::uint32_t* comp,
+                                                   const std::uint32_t* index,
+                                                   const model_desc& m = deepseek_v4_flash) noexcept {
+  const std::uint64_t f32 = 4;
+  const std::uint64_t head_row = f32 * d.head_dim;
+  const std::uint64_t index_row = f32 * d.indexer_dim;
+  std::uint64_t total = dsv4_prefix_bytes(d);
+  for (std::uint32_t l = 0; l < d.layers; ++l) {
+    const std::uint64_t ratio = m.ratio(l);
+    std::uint64_t layer = std::uint64_t{d.raw_live} * head_row;
+    if (ratio != 0) {
+      if (comp[l] > d.comp_capacity)
+        return make_error(errc::payload_malformed, section::payload, dsv4_counts_offset(d) + 4ull * l);
+      const std::uint64_t coff = ratio == m.indexed_ratio ? 2 : 1;
+      layer += std::uint64_t{comp[l]} * head_row + 2 * (coff * d.head_dim * coff * ratio * f32);
+      if (ratio == m.indexed_ratio) {
+        if (index[l] > d.comp_capacity)
+          return make_error(errc::payload_malformed, section::payload,
+                            dsv4_counts_offset(d) + 4ull * (d.layers + l));
+        layer += std::uint64_t{index[l]} * index_row + 2 * (coff * d.indexer_dim * coff * ratio * f32);
+      }
+    }
+    total += layer;  // every term is below 2^32 * 2^11, so 43 layers cannot overflow
+  }
+  return total;
+}
+
+// ---- File identity ----------------------------------------------------------
+// Files are named <sha1-hex>.kv: the SHA-1 of the text, or, when ext::title is
+// set, of the title bytes followed by created_at as u64 little-endian.
+constexpr std::string_view file_extension = ".kv";
+constexpr std::size_t identity_name_size = 40 + 3;
+
+}  // namespace kvc
+
+// ===========================================================================
+// 3. CRC32C
+//
+// Castagnoli CRC: reflected polynomial 0x82F63B78, initial value and final
+// xor 0xFFFFFFFF, stored unmasked. Kernels work on the raw register state
+// (the complement of the CRC) so they can be chained without re-inverting.
+// The portable kernel is slicing-by-8 over compile-time tables and also runs
+// in constant expressions.
+// ===========================================================================
+
+namespace kvc {
+namespace detail {
+constexpr std::uint32_t crc32c_poly = 0x82F63B78u;
+
+struct crc32c_tables_t {
+  std::uint32_t t[8][256];
+};
+
+constexpr crc32c_tables_t make_crc32c_tables() noexcept {
+  crc32c_tables_t tables{};
+  for (std::uint32_t i = 0; i < 256; ++i) {
+    std::uint32_t c = i;
+    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ ((c & 1u) ? crc32c_poly : 0u);
+    tables.t[0][i] = c;
+  }
+  for (std::uint32_t i = 0; i < 256; ++i)
+    for (int s = 1; s < 8; ++s)
+      tables.t[s][i] = (tables.t[s - 1][i] >> 8) ^ tables.t[0][tables.t[s - 1][i] & 0xFFu];
+  return tables;
+}
+
+inline constexpr crc32c_tables_t crc32c_tables = make_crc32c_tables();
+
+constexpr std::uint32_t crc32c_portable(std::uint32_t state, const unsigned char* p, std::size_t n) noexcept {
+  const auto& t = crc32c_tables.t;
+  for (; n >= 8; n -= 8, p += 8) {
+    const std::uint32_t lo = state ^ load_le<std::uint32_t>(p);
+    const std::uint32_t hi = load_le<std::uint32_t>(p + 4);
+    state = t[7][lo & 0xFFu] ^ t[6][(lo >> 8) & 0xFFu] ^ t[5][(lo >> 16) & 0xFFu] ^ t[4][lo >> 24] ^
+            t[3][hi & 0xFFu] ^ t[2][(hi >> 8) & 0xFFu] ^ t[1][(hi >> 16) & 0xFFu] ^ t[0][hi >> 24];
+  }
+  for (; n > 0; --n, ++p) state = (state >> 8) ^ t[0][(state ^ *p) & 0xFFu];
+  return state;
+}
+}  // namespace detail
+
+// CRC32C of size bytes continuing from crc (0 to start).
+inline std::uint32_t crc32c_extend(std::uint32_t crc, const void* data, std::size_t size) noexcept {
+  return ~detail::crc32c_portable(~crc, static_cast<const unsigned char*>(data), size);
+}
+
+inline std::uint32_t crc32c(const void* data, std::size_t size) noexcept { return crc32c_extend(0, data, size); }
+
+// Constant-expression CRC32C of a string literal or byte view.
+constexpr std::uint32_t crc32c_constexpr(std::string_view s, std::uint32_t crc = 0) noexcept {
+  std::uint32_t state = ~crc;
+  for (char ch : s) {
+    const unsigned char b = static_cast<unsigned char>(ch);
+    state = detail::crc32c_portable(state, &b, 1);
+  }
+  return ~state;
+}
+
+}  // namespace kvc
+
+// ===========================================================================
+// 4. SHA-1
+//
+// FIPS 180-4 SHA-1, used only for file identity names (not for security).
+// ===========================================================================
+
+namespace kvc {
+
+class sha1 {
+ public:
+  using digest = std::array<std::uint8_t, 20>;
+
+  constexpr sha1() noexcept = default;
+
+  constexpr sha1& update(const std::uint8_t* p, std::size_t n) noexcept {
+    length_ += n;
+    while (n > 0) {
+      const std::size_t take = n < 64 - used_ ? n : 64 - used_;
+      for (std::size_t i = 0; i < take; ++i) block_[used_ + i] = p[i];
+      used_ += take;
+      p += take;
+      n -= take;
+      if (used_ == 64) {
+        compress();
+        used_ = 0;
+      }
+    }
+    return *this;
+  }
+  sha1& update(const void* p, std::size_t n) noexcept { return update(static_cast<const std::uint8_t*>(p), n); }
+  sha1& update(std::string_view s) noexcept { return update(s.data(), s.size()); }
+
+  // Finishes the hash; the object must not be updated afterwards.
+  constexpr digest finish() noexcept {
+    const std::uint64_t bits = length_ * 8;
+    const std::uint8_t pad = 0x80;
+    update(&pad, 1);
+    const std::uint8_t zero = 0;
+    while (used_ != 56) update(&zero, 1);
+    std::uint8_t len[8]{};
+    for (int i = 0; i < 8; ++i) len[i] = static_cast<std::uint8_t>(bits >> (56 - 8 * i));
+    update(len, 8);
+    digest out{};
+    for (std::size_t i = 0; i < 5; ++i)
+      for (std::size_t k = 0; k < 4; ++k) out[4 * i + k] = static_cast<std::uint8_t>(h_[i] >> (24 - 8 * k));
+    return out;
+  }
+
+  static std::string hex(const digest& d) {
+    constexpr char digits[] = "0123456789abcdef";
+    std::string s(40, '0');
+    for (std::size_t i = 0; i < d.size(); ++i) {
+      s[2 * i] = digits[d[i] >> 4];
+      s[2 * i + 1] = digits[d[i] & 0xF];
+    }
+    return s;
+  }
+
+ private:
+  static constexpr std::uint32_t rotl(std::uint32_t x, int r) noexcept { return (x << r) | (x >> (32 - r)); }
+
+  constexpr void compress() noexcept {
+    std::uint32_t w[80]{};
+    for (std::size_t i = 0; i < 16; ++i)
+      w[i] = (std::uint32_t{block_[4 * i]} << 24) | (std::uint32_t{block_[4 * i + 1]} << 16) |
+             (std::uint32_t{block_[4 * i + 2]} << 8) | std::uint32_t{block_[4 * i + 3]};
+    for (std::size_t i = 16; i < 80; ++i) w[i] = rotl(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+    std::uint32_t a = h_[0], b = h_[1], c = h_[2], d = h_[3], e = h_[4];
+    for (std::size_t i = 0; i < 80; ++i) {
+      std::uint32_t f = 0, k = 0;
+      if (i < 20) {
+        f = (b & c) | (~b & d);
+        k = 0x5A827999u;
+      } else if (i < 40) {
+        f = b ^ c ^ d;
+        k = 0x6ED9EBA1u;
+      } else if (i < 60) {
+        f = (b & c) | (b & d) | (c & d);
+        k = 0x8F1BBCDCu;
+      } else {
+        f = b ^ c ^ d;
+        k = 0xCA62C1D6u;
+      }
+      const std::uint32_t t = rotl(a, 5) + f + e + k + w[i];
+      e = d;
+      d = c;
+      c = rotl(b, 30);
+      b = a;
+      a = t;
+    }
+    h_[0] += a;
+    h_[1] += b;
+    h_[2] += c;
+    h_[3] += d;
+    h_[4] += e;
+  }
+
+  std::uint32_t h_[5] = {0x67452301u, 0xEFCDAB89u, 0x98BADCFEu, 0x10325476u, 0xC3D2E1F0u};
+  std::uint8_t block_[64]{};
+  std::size_t used_ = 0;
+  std::uint64_t length_ = 0;
+};
+
+// The identity name ("<40 hex>.kv") a file with this text, or with this title
+// and creation time when ext::title is set, must carry.
+inline std::string identity_name_for_text(std::string_view text) {
+  return sha1::hex(sha1{}.update(text).finish()) + std::string(file_extension);
+}
+
+inline std::string identity_name_for_title(std::string_view title, std::uint64_t created_at) {
+  std::uint8_t t[8]{};
+  detail::store_le<std::uint64_t>(t, created_at);
+  return sha1::hex(sha1{}.update(title).update(t, 8).finish()) + std::string(file_extension);
+}
+
+}  // namespace kvc
+
+#endif  // KVC_KVC_HPP
