@@ -15,12 +15,32 @@
 #define KVC_KVC_HPP
 
 #include <array>
+#include <atomic>
+#include <cerrno>
+#include <climits>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <istream>
+#include <limits>
+#include <optional>
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <type_traits>
+#include <utility>
+#include <vector>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#define KVC_POSIX 1
+#else
+#define KVC_POSIX 0
+#endif
 
 #define KVC_VERSION_MAJOR 0
 #define KVC_VERSION_MINOR 1
@@ -593,6 +613,7 @@ struct limits {
   std::uint32_t max_tool_id_bytes = 256;           // ds4 accepts 1..256
   std::uint32_t max_tool_dsml_bytes = 512u << 20;  // ds4 accepts 1..512 MiB
   std::uint32_t max_title_bytes = 1u << 20;
+  std::uint64_t max_appended_bytes = 1ull << 30;   // everything after the payload
 };
 
 // Validates a decoded header against the spec's header rules, in the spec's
@@ -1007,6 +1028,712 @@ inline std::string identity_name_for_title(std::string_view title, std::uint64_t
   std::uint8_t t[8]{};
   detail::store_le<std::uint64_t>(t, created_at);
   return sha1::hex(sha1{}.update(title).update(t, 8).finish()) + std::string(file_extension);
+}
+
+}  // namespace kvc
+
+// ===========================================================================
+// 5. I/O
+//
+// Streams plug in through one customisation point, kvc::stream_traits<S>.
+// An operation uses only the static functions it needs:
+//
+//   read(S&, void*, size_t) -> io_result                 sequential source
+//   write(S&, const void*, size_t) -> io_result          sequential sink
+//   read_at(S&, void*, size_t, uint64_t) -> io_result    random access
+//   write_at(S&, const void*, size_t, uint64_t) -> io_result
+//   size(S&) -> uint64_t        whole file size, or kvc::unknown_size
+//   truncate(S&, uint64_t) -> io_result
+//   sync(S&) -> io_result       optional: make written bytes durable
+//
+// A stream is positioned at the file's first byte. A short count is not an
+// error (kvc loops); bytes == 0 with io_status::ok is the end of the data;
+// io_status::interrupted (EINTR) makes kvc retry. Adapters ship for memory,
+// std::vector / std::string, std::istream / std::ostream, FILE* and POSIX
+// file descriptors.
+// ===========================================================================
+
+namespace kvc {
+
+enum class io_status : std::uint8_t { ok, interrupted, failed };
+
+struct io_result {
+  std::size_t bytes = 0;
+  io_status status = io_status::ok;
+};
+
+// Specialise for your stream type; the primary template supports nothing.
+template <class S, class Enable = void>
+struct stream_traits {};
+
+namespace detail {
+template <class S, class = void>
+struct has_read : std::false_type {};
+template <class S>
+struct has_read<S, std::void_t<decltype(stream_traits<S>::read(std::declval<S&>(), std::declval<void*>(),
+                                                               std::size_t{}))>> : std::true_type {};
+template <class S, class = void>
+struct has_write : std::false_type {};
+template <class S>
+struct has_write<S, std::void_t<decltype(stream_traits<S>::write(std::declval<S&>(), std::declval<const void*>(),
+                                                                 std::size_t{}))>> : std::true_type {};
+template <class S, class = void>
+struct has_read_at : std::false_type {};
+template <class S>
+struct has_read_at<S, std::void_t<decltype(stream_traits<S>::read_at(std::declval<S&>(), std::declval<void*>(),
+                                                                     std::size_t{}, std::uint64_t{}))>>
+    : std::true_type {};
+template <class S, class = void>
+struct has_write_at : std::false_type {};
+template <class S>
+struct has_write_at<S, std::void_t<decltype(stream_traits<S>::write_at(
+                           std::declval<S&>(), std::declval<const void*>(), std::size_t{}, std::uint64_t{}))>>
+    : std::true_type {};
+template <class S, class = void>
+struct has_size : std::false_type {};
+template <class S>
+struct has_size<S, std::void_t<decltype(stream_traits<S>::size(std::declval<S&>()))>> : std::true_type {};
+template <class S, class = void>
+struct has_truncate : std::false_type {};
+template <class S>
+struct has_truncate<S, std::void_t<decltype(stream_traits<S>::truncate(std::declval<S&>(), std::uint64_t{}))>>
+    : std::true_type {};
+template <class S, class = void>
+struct has_sync : std::false_type {};
+template <class S>
+struct has_sync<S, std::void_t<decltype(stream_traits<S>::sync(std::declval<S&>()))>> : std::true_type {};
+
+#define KVC_REQUIRE_STREAM(trait, S, what)                                                               \
+  static_assert(::kvc::detail::trait<S>::value, "kvc: this operation needs kvc::stream_traits<S>::" what \
+                                                ", which your stream type does not provide")
+
+// A stream that keeps being interrupted is treated as failed.
+constexpr int max_interrupts = 1000;
+
+// Calls once(done) until n bytes moved, the data ends (a zero count when
+// zero_is_end) or the stream fails. Returns the bytes moved.
+template <class Once>
+io_result transfer_all(std::size_t n, bool zero_is_end, Once&& once) {
+  std::size_t done = 0;
+  int interrupts = 0;
+  while (done < n) {
+    const io_result r = once(done);
+    if (r.status == io_status::interrupted) {
+      if (++interrupts > max_interrupts) return {done, io_status::failed};
+      continue;
+    }
+    if (r.status == io_status::failed || r.bytes > n - done) return {done, io_status::failed};
+    if (r.bytes == 0) {
+      if (zero_is_end) break;
+      return {done, io_status::failed};  // a sink that accepts nothing
+    }
+    done += r.bytes;
+    interrupts = 0;
+  }
+  return {done, io_status::ok};
+}
+
+template <class S>
+io_result read_fully(S& s, void* p, std::size_t n) {
+  return transfer_all(n, true, [&](std::size_t done) {
+    return stream_traits<S>::read(s, static_cast<std::uint8_t*>(p) + done, n - done);
+  });
+}
+template <class S>
+io_result write_fully(S& s, const void* p, std::size_t n) {
+  return transfer_all(n, false, [&](std::size_t done) {
+    return stream_traits<S>::write(s, static_cast<const std::uint8_t*>(p) + done, n - done);
+  });
+}
+template <class S>
+io_result read_fully_at(S& s, void* p, std::size_t n, std::uint64_t at) {
+  return transfer_all(n, true, [&](std::size_t done) {
+    return stream_traits<S>::read_at(s, static_cast<std::uint8_t*>(p) + done, n - done, at + done);
+  });
+}
+template <class S>
+io_result write_fully_at(S& s, const void* p, std::size_t n, std::uint64_t at) {
+  return transfer_all(n, false, [&](std::size_t done) {
+    return stream_traits<S>::write_at(s, static_cast<const std::uint8_t*>(p) + done, n - done, at + done);
+  });
+}
+
+template <class S>
+std::uint64_t size_of(S& s) {
+  if constexpr (has_size<S>::value)
+    return stream_traits<S>::size(s);
+  else
+    return unknown_size;
+}
+
+template <class S>
+error sync_if_supported(S& s, std::uint64_t at) {
+  if constexpr (has_sync<S>::value) {
+    if (stream_traits<S>::sync(s).status != io_status::ok) return make_error(errc::io_error, section::none, at);
+  }
+  return {};
+}
+
+inline std::size_t clamp_size(std::uint64_t v, std::size_t cap) noexcept {
+  return v < cap ? static_cast<std::size_t>(v) : cap;
+}
+}  // namespace detail
+
+// ---- Memory ---------------------------------------------------------------
+
+// A read-only view of bytes with a read position.
+class memory_stream {
+ public:
+  memory_stream(const void* data, std::size_t size) noexcept
+      : data_(static_cast<const std::uint8_t*>(data)), size_(size) {}
+  template <class Container, class = decltype(std::declval<const Container&>().data())>
+  explicit memory_stream(const Container& c) noexcept : memory_stream(c.data(), c.size()) {}
+
+ private:
+  friend struct stream_traits<memory_stream>;
+  const std::uint8_t* data_;
+  std::size_t size_;
+  std::size_t pos_ = 0;
+};
+
+template <>
+struct stream_traits<memory_stream> {
+  static io_result read_at(memory_stream& m, void* p, std::size_t n, std::uint64_t at) noexcept {
+    if (at >= m.size_) return {};
+    const std::size_t take = detail::clamp_size(m.size_ - at, n);
+    std::memcpy(p, m.data_ + at, take);
+    return {take, io_status::ok};
+  }
+  static io_result read(memory_stream& m, void* p, std::size_t n) noexcept {
+    const io_result r = read_at(m, p, n, m.pos_);
+    m.pos_ += r.bytes;
+    return r;
+  }
+  static std::uint64_t size(memory_stream& m) noexcept { return m.size_; }
+};
+
+// std::vector<std::uint8_t> and std::string are growable files: write appends,
+// the positioned functions address the whole buffer.
+namespace detail {
+template <class C>
+struct container_traits {
+  static io_result write(C& c, const void* p, std::size_t n) {
+    const auto* b = static_cast<const typename C::value_type*>(p);
+    c.insert(c.end(), b, b + n);
+    return {n, io_status::ok};
+  }
+  static io_result write_at(C& c, const void* p, std::size_t n, std::uint64_t at) {
+    if (at + n > c.max_size()) return {0, io_status::failed};
+    const auto end = static_cast<std::size_t>(at) + n;
+    if (c.size() < end) c.resize(end);
+    std::memcpy(&c[static_cast<std::size_t>(at)], p, n);
+    return {n, io_status::ok};
+  }
+  static io_result read_at(C& c, void* p, std::size_t n, std::uint64_t at) noexcept {
+    if (at >= c.size()) return {};
+    const std::size_t take = clamp_size(c.size() - at, n);
+    std::memcpy(p, &c[static_cast<std::size_t>(at)], take);
+    return {take, io_status::ok};
+  }
+  static std::uint64_t size(C& c) noexcept { return c.size(); }
+  static io_result truncate(C& c, std::uint64_t n) {
+    if (n > c.size()) return {0, io_status::failed};
+    c.resize(static_cast<std::size_t>(n));
+    return {};
+  }
+};
+}  // namespace detail
+
+template <>
+struct stream_traits<std::vector<std::uint8_t>> : detail::container_traits<std::vector<std::uint8_t>> {};
+template <>
+struct stream_traits<std::string> : detail::container_traits<std::string> {};
+
+// Reads a random-access stream sequentially from offset 0, for the reader.
+template <class S>
+class cursor {
+ public:
+  explicit cursor(S& s) noexcept : s_(&s) {}
+  S& stream() const noexcept { return *s_; }
+
+ private:
+  friend struct stream_traits<cursor<S>>;
+  S* s_;
+  std::uint64_t pos_ = 0;
+};
+
+template <class S>
+struct stream_traits<cursor<S>> {
+  static io_result read(cursor<S>& c, void* p, std::size_t n) {
+    const io_result r = stream_traits<S>::read_at(*c.s_, p, n, c.pos_);
+    c.pos_ += r.bytes;
+    return r;
+  }
+  static std::uint64_t size(cursor<S>& c) { return detail::size_of(*c.s_); }
+};
+
+// ---- std::istream / std::ostream ------------------------------------------
+
+template <class S>
+struct stream_traits<S, std::enable_if_t<std::is_base_of_v<std::ios_base, S>>> {
+  template <class T = S, std::enable_if_t<std::is_base_of_v<std::istream, T>, int> = 0>
+  static io_result read(T& s, void* p, std::size_t n) {
+    s.read(static_cast<char*>(p), static_cast<std::streamsize>(n));
+    if (s.bad()) return {0, io_status::failed};
+    return {static_cast<std::size_t>(s.gcount()), io_status::ok};
+  }
+  template <class T = S, std::enable_if_t<std::is_base_of_v<std::istream, T>, int> = 0>
+  static io_result read_at(T& s, void* p, std::size_t n, std::uint64_t at) {
+    s.clear();
+    if (!s.seekg(static_cast<std::streamoff>(at))) return {0, io_status::failed};
+    return read(s, p, n);
+  }
+  template <class T = S, std::enable_if_t<std::is_base_of_v<std::istream, T>, int> = 0>
+  static std::uint64_t size(T& s) {
+    const auto here = s.tellg();
+    if (here < 0 || !s.seekg(0, std::ios::end)) {
+      s.clear();
+      return unknown_size;
+    }
+    const auto end = s.tellg();
+    s.seekg(here);
+    return end < 0 ? unknown_size : static_cast<std::uint64_t>(end);
+  }
+  template <class T = S, std::enable_if_t<std::is_base_of_v<std::ostream, T>, int> = 0>
+  static io_result write(T& s, const void* p, std::size_t n) {
+    s.write(static_cast<const char*>(p), static_cast<std::streamsize>(n));
+    return s ? io_result{n, io_status::ok} : io_result{0, io_status::failed};
+  }
+  template <class T = S, std::enable_if_t<std::is_base_of_v<std::ostream, T>, int> = 0>
+  static io_result write_at(T& s, const void* p, std::size_t n, std::uint64_t at) {
+    const auto back = s.tellp();
+    if (!s.seekp(static_cast<std::streamoff>(at))) return {0, io_status::failed};
+    const io_result r = write(s, p, n);
+    s.seekp(back);
+    return r;
+  }
+  template <class T = S, std::enable_if_t<std::is_base_of_v<std::ostream, T>, int> = 0>
+  static io_result sync(T& s) {
+    return s.flush() ? io_result{} : io_result{0, io_status::failed};
+  }
+};
+
+// ---- FILE* ----------------------------------------------------------------
+
+template <>
+struct stream_traits<std::FILE*> {
+  static io_result read(std::FILE*& f, void* p, std::size_t n) {
+    const std::size_t got = std::fread(p, 1, n, f);
+    if (got == 0 && std::ferror(f)) {
+      const bool again = errno == EINTR;
+      std::clearerr(f);
+      return {0, again ? io_status::interrupted : io_status::failed};
+    }
+    return {got, io_status::ok};
+  }
+  static io_result write(std::FILE*& f, const void* p, std::size_t n) {
+    const std::size_t put = std::fwrite(p, 1, n, f);
+    if (put == 0 && std::ferror(f)) {
+      const bool again = errno == EINTR;
+      std::clearerr(f);
+      return {0, again ? io_status::interrupted : io_status::failed};
+    }
+    return {put, io_status::ok};
+  }
+  static io_result read_at(std::FILE*& f, void* p, std::size_t n, std::uint64_t at) {
+    if (!seek(f, at)) return {0, io_status::failed};
+    return read(f, p, n);
+  }
+  static io_result write_at(std::FILE*& f, const void* p, std::size_t n, std::uint64_t at) {
+    if (!seek(f, at)) return {0, io_status::failed};
+    return write(f, p, n);
+  }
+  static std::uint64_t size(std::FILE*& f);
+  static io_result sync(std::FILE*& f) { return std::fflush(f) == 0 ? io_result{} : io_result{0, io_status::failed}; }
+
+ private:
+  static bool seek(std::FILE* f, std::uint64_t at);
+};
+
+inline bool stream_traits<std::FILE*>::seek(std::FILE* f, std::uint64_t at) {
+#if KVC_POSIX
+  return at <= static_cast<std::uint64_t>(std::numeric_limits<off_t>::max()) &&
+         fseeko(f, static_cast<off_t>(at), SEEK_SET) == 0;
+#elif defined(_WIN32)
+  return at <= static_cast<std::uint64_t>(INT64_MAX) && _fseeki64(f, static_cast<__int64>(at), SEEK_SET) == 0;
+#else
+  return at <= static_cast<std::uint64_t>(LONG_MAX) && std::fseek(f, static_cast<long>(at), SEEK_SET) == 0;
+#endif
+}
+
+inline std::uint64_t stream_traits<std::FILE*>::size(std::FILE*& f) {
+#if KVC_POSIX
+  struct stat st {};
+  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) return unknown_size;
+  return static_cast<std::uint64_t>(st.st_size);
+#else
+  return unknown_size;
+#endif
+}
+
+#if KVC_POSIX
+// ---- POSIX file descriptors -------------------------------------------------
+
+// A file descriptor the caller owns; kvc never closes it.
+struct fd_stream {
+  int fd = -1;
+};
+
+template <>
+struct stream_traits<fd_stream> {
+  static io_result read(fd_stream& s, void* p, std::size_t n) noexcept { return done(::read(s.fd, p, n)); }
+  static io_result write(fd_stream& s, const void* p, std::size_t n) noexcept {
+    return done(::write(s.fd, p, n));
+  }
+  static io_result read_at(fd_stream& s, void* p, std::size_t n, std::uint64_t at) noexcept {
+    if (!fits(at)) return {0, io_status::failed};
+    return done(::pread(s.fd, p, n, static_cast<off_t>(at)));
+  }
+  static io_result write_at(fd_stream& s, const void* p, std::size_t n, std::uint64_t at) noexcept {
+    if (!fits(at)) return {0, io_status::failed};
+    return done(::pwrite(s.fd, p, n, static_cast<off_t>(at)));
+  }
+  static std::uint64_t size(fd_stream& s) noexcept {
+    struct stat st {};
+    if (::fstat(s.fd, &st) != 0 || !S_ISREG(st.st_mode)) return unknown_size;
+    return static_cast<std::uint64_t>(st.st_size);
+  }
+  static io_result truncate(fd_stream& s, std::uint64_t n) noexcept {
+    if (!fits(n)) return {0, io_status::failed};
+    while (::ftruncate(s.fd, static_cast<off_t>(n)) != 0)
+      if (errno != EINTR) return {0, io_status::failed};
+    return {};
+  }
+  static io_result sync(fd_stream& s) noexcept {
+    while (::fsync(s.fd) != 0)
+      if (errno != EINTR) return {0, io_status::failed};
+    return {};
+  }
+
+ private:
+  static bool fits(std::uint64_t v) noexcept {
+    return v <= static_cast<std::uint64_t>(std::numeric_limits<off_t>::max());
+  }
+  static io_result done(ssize_t r) noexcept {
+    if (r >= 0) return {static_cast<std::size_t>(r), io_status::ok};
+    return {0, errno == EINTR ? io_status::interrupted : io_status::failed};
+  }
+};
+#endif  // KVC_POSIX
+
+// ---- Reading ----------------------------------------------------------------
+
+// How much of a file a read checks (spec "Reading and verification").
+enum class verify_level : std::uint8_t {
+  header,  // the fixed header: fields, v2 header CRC, sizes against the file
+  text,    // and the text with its CRC: enough for a same-text check
+  full,    // every byte: payload CRC, appended sections and their CRC
+};
+
+constexpr const char* verify_level_name(verify_level l) noexcept {
+  return l == verify_level::header ? "header" : l == verify_level::text ? "text" : "full";
+}
+
+struct tool_entry {
+  std::string id;
+  std::string dsml;
+  friend bool operator==(const tool_entry& a, const tool_entry& b) { return a.id == b.id && a.dsml == b.dsml; }
+};
+
+struct read_options {
+  verify_level level = verify_level::full;
+  kvc::limits limits{};
+  // When set, the DSV4 payload check runs against this model (level full).
+  const model_desc* dsv4_model = nullptr;
+  // Payload bytes handed to the consumer per call.
+  std::size_t chunk_bytes = std::size_t{1} << 20;
+};
+
+// What a read found. Fields past the level that was read stay empty.
+struct file_info {
+  header hdr;
+  std::uint64_t file_size = unknown_size;  // as the stream reported it
+  std::string text;                        // level text and full
+  bool has_tool_map = false;               // level full
+  std::vector<tool_entry> tools;
+  bool has_title = false;
+  std::string title;
+  bool unknown_sections = false;  // extension bits 4..7 set: opaque bytes follow
+  bool dsv4_checked = false;      // the DSV4 check ran and passed
+  dsv4_header dsv4{};
+};
+
+namespace detail {
+// Runs the DSV4 check over payload bytes as they stream by: captures the
+// 52-byte header and the two per-layer count arrays, nothing else.
+class dsv4_scanner {
+ public:
+  dsv4_scanner(const model_desc& m, const header& h) : model_(m), kvc_(h) {}
+
+  void feed(const std::uint8_t* p, std::size_t n) {
+    capture(p, n, 0, head_, layout::dsv4::size);
+    if (!decoded_ && seen_ + n >= layout::dsv4::size) {
+      decoded_ = true;
+      d_ = decode_dsv4_header(head_);
+      err_ = validate_dsv4_header(d_, kvc_, model_);
+      if (!err_) counts_.resize(8 * std::size_t{d_.layers});  // layers == model.layers here
+    }
+    if (decoded_ && !err_) {
+      const std::uint64_t from = dsv4_counts_offset(d_);
+      capture(p, n, from, counts_.data(), counts_.size());
+    }
+    seen_ += n;
+  }
+
+  // The verdict once every payload byte was fed; offsets are file offsets.
+  error finish(dsv4_header& out) {
+    const std::uint64_t base = kvc_.payload_offset();
+    if (!decoded_) return make_error(errc::payload_malformed, section::payload, base + seen_);
+    if (err_) return make_error(err_.code, err_.where, base + err_.offset);
+    if (seen_ < dsv4_prefix_bytes(d_)) return make_error(errc::payload_malformed, section::payload, base + seen_);
+    std::vector<std::uint32_t> comp(d_.layers), index(d_.layers);
+    for (std::uint32_t l = 0; l < d_.layers; ++l) {
+      comp[l] = load_le<std::uint32_t>(counts_.data() + 4 * l);
+      index[l] = load_le<std::uint32_t>(counts_.data() + 4 * (d_.layers + l));
+    }
+    const auto expected = dsv4_expected_size(d_, comp.data(), index.data(), model_);
+    if (!expected) return make_error(expected.error().code, section::payload, base + expected.error().offset);
+    if (*expected != seen_) return make_error(errc::payload_mismatch, section::payload, base);
+    out = d_;
+    return {};
+  }
+
+ private:
+  // Copies the part of [seen_, seen_ + n) that falls in [from, from + len).
+  void capture(const std::uint8_t* p, std::size_t n, std::uint64_t from, std::uint8_t* dst, std::size_t len) {
+    const std::uint64_t lo = seen_ > from ? seen_ : from;
+    const std::uint64_t hi_in = seen_ + n, hi_want = from + len;
+    const std::uint64_t hi = hi_in < hi_want ? hi_in : hi_want;
+    if (lo < hi) std::memcpy(dst + (lo - from), p + (lo - seen_), static_cast<std::size_t>(hi - lo));
+  }
+
+  const model_desc& model_;
+  const header& kvc_;
+  std::uint8_t head_[layout::dsv4::size]{};
+  std::vector<std::uint8_t> counts_;  // the two u32[layers] arrays, as stored
+  std::uint64_t seen_ = 0;
+  bool decoded_ = false;
+  dsv4_header d_{};
+  error err_{};
+};
+
+// One read of one file, in the spec's order. S is a sequential source.
+template <class S>
+class file_reader {
+ public:
+  file_reader(S& s, const read_options& opt, file_info& info)
+      : s_(s), opt_(opt), info_(info), buf_(opt.chunk_bytes == 0 ? 1 : opt.chunk_bytes) {}
+
+  template <class Consumer>
+  error run(Consumer& consume) {
+    info_ = file_info{};
+    info_.file_size = size_of(s_);
+    if (error e = read_header()) return e;
+    if (opt_.level == verify_level::header) return {};
+    if (error e = read_text()) return e;
+    if (opt_.level == verify_level::text) return {};
+    if (error e = read_payload(consume)) return e;
+    return read_appended();
+  }
+
+ private:
+  const header& h() const { return info_.hdr; }
+
+  // Reads up to n bytes, handing each chunk to sink and folding it into the
+  // running CRC state. got < n means the data ended.
+  template <class Sink>
+  error pump(std::uint64_t n, std::uint64_t& got, Sink&& sink) {
+    got = 0;
+    while (got < n) {
+      const std::size_t want = clamp_size(n - got, buf_.size());
+      const io_result r = read_fully(s_, buf_.data(), want);
+      if (r.status != io_status::ok) return make_error(errc::io_error, where_, pos_ + r.bytes);
+      crc_ = crc32c_extend(crc_, buf_.data(), r.bytes);
+      sink(buf_.data(), r.bytes);
+      pos_ += r.bytes;
+      got += r.bytes;
+      if (r.bytes < want) break;
+    }
+    return {};
+  }
+
+  // Reads exactly n bytes into dst, or reports truncated at the end of data.
+  error take(void* dst, std::size_t n) {
+    std::uint64_t got = 0;
+    auto* out = static_cast<std::uint8_t*>(dst);
+    if (error e = pump(n, got, [&](const std::uint8_t* p, std::size_t k) {
+          std::memcpy(out, p, k);
+          out += k;
+        }))
+      return e;
+    return got < n ? make_error(errc::truncated, where_, pos_) : error{};
+  }
+
+  // Reads exactly n bytes appended to str (grown as bytes arrive, so a lying
+  // length never allocates more than the data holds).
+  error take(std::string& str, std::uint64_t n) {
+    std::uint64_t got = 0;
+    if (error e = pump(n, got, [&](const std::uint8_t* p, std::size_t k) {
+          str.append(reinterpret_cast<const char*>(p), k);
+        }))
+      return e;
+    return got < n ? make_error(errc::truncated, where_, pos_) : error{};
+  }
+
+  void begin(section where) {
+    where_ = where;
+    crc_ = 0;
+  }
+
+  error read_header() {
+    begin(section::header);
+    std::uint8_t b[layout::header_v2::size];
+    std::uint64_t got = 0;
+    auto into = [&](std::size_t at) {
+      return [&b, at](const std::uint8_t* p, std::size_t k) { std::memcpy(b + at, p, k); };
+    };
+    if (error e = pump(4, got, into(0))) return e;
+    const std::size_t need = got == 4 ? header_size_for(b) : 0;
+    if (need != 0) {
+      std::uint64_t more = 0;
+      if (error e = pump(need - 4, more, into(4))) return e;
+      got += more;
+    }
+    auto decoded = decode_header(b, static_cast<std::size_t>(got));
+    if (!decoded) return decoded.error();
+    info_.hdr = *decoded;
+    return validate_header(h(), b, info_.file_size, opt_.limits);
+  }
+
+  error read_text() {
+    begin(section::text);
+    if (info_.file_size != unknown_size) info_.text.reserve(h().text_bytes);  // checked against the size
+    if (error e = take(info_.text, h().text_bytes)) return e;
+    if (h().version == 2 && crc_ != h().text_crc)
+      return make_error(errc::text_crc_mismatch, section::text, h().text_offset());
+    return {};
+  }
+
+  template <class Consumer>
+  error read_payload(Consumer& consume) {
+    begin(section::payload);
+    const bool check = opt_.dsv4_model != nullptr && (h().payload_abi == 0 || h().payload_abi == payload_abi_ds4);
+    std::optional<dsv4_scanner> scan;
+    if (check) scan.emplace(*opt_.dsv4_model, h());
+    std::uint64_t got = 0;
+    if (error e = pump(h().payload_bytes, got, [&](const std::uint8_t* p, std::size_t k) {
+          consume(p, k);
+          if (scan) scan->feed(p, k);
+        }))
+      return e;
+    if (got < h().payload_bytes) return make_error(errc::truncated, section::payload, pos_);
+    if (h().version == 2 && crc_ != h().payload_crc)
+      return make_error(errc::payload_crc_mismatch, section::payload, h().payload_offset());
+    if (scan) {
+      if (error e = scan->finish(info_.dsv4)) return e;
+      info_.dsv4_checked = true;
+    }
+    return {};
+  }
+
+  error read_tool_map() {
+    const limits& lim = opt_.limits;
+    where_ = section::tool_map;
+    info_.has_tool_map = true;
+    std::uint8_t b[layout::tool_map::size];
+    const std::uint64_t at = pos_;
+    if (error e = take(b, sizeof b)) return e;
+    const auto tm = decode_tool_map_header(b, at, lim);
+    if (!tm) return tm.error();
+    for (std::uint32_t i = 0; i < tm->count; ++i) {
+      std::uint8_t eb[layout::tool_entry::size];
+      const std::uint64_t entry_at = pos_;
+      if (error e = take(eb, sizeof eb)) return e;
+      const auto te = decode_tool_entry_header(eb, entry_at, lim);
+      if (!te) return te.error();
+      tool_entry entry;
+      if (error e = take(entry.id, te->id_bytes)) return e;
+      if (error e = take(entry.dsml, te->dsml_bytes)) return e;
+      info_.tools.push_back(std::move(entry));
+    }
+    return {};
+  }
+
+  error read_title() {
+    where_ = section::title;
+    info_.has_title = true;
+    std::uint8_t b[layout::title::size];
+    const std::uint64_t at = pos_;
+    if (error e = take(b, sizeof b)) return e;
+    const auto n = decode_title_header(b, at, opt_.limits);
+    if (!n) return n.error();
+    return take(info_.title, *n);
+  }
+
+  // Parses the sections in bit order while the sections CRC runs over every
+  // byte to the end; in v2 a CRC mismatch outranks any structural error.
+  error read_appended() {
+    begin(section::appended);
+    const std::uint64_t start = pos_;
+    const std::uint8_t flags = h().ext_flags;
+    info_.unknown_sections = (flags & ~ext::known) != 0;
+    error found{};
+    if (flags & ext::tool_map) found = read_tool_map();
+    if (!found && (flags & ext::title)) found = read_title();
+    if (found.code == errc::io_error) return found;
+    if (h().version == 1 && found) return found;
+    // Drain to the end: trailing bytes, the opaque unknown sections, or the
+    // rest of a damaged area whose CRC decides the verdict.
+    where_ = section::appended;
+    const std::uint64_t rest_at = pos_;
+    const std::uint64_t budget = opt_.limits.max_appended_bytes - (rest_at - start);
+    std::uint64_t got = 0;
+    const std::uint64_t want = h().version == 1 && !info_.unknown_sections ? 1 : budget + 1;
+    if (error e = pump(want, got, [](const std::uint8_t*, std::size_t) {})) return e;
+    if (got > budget) return make_error(errc::limit_exceeded, section::appended, start + opt_.limits.max_appended_bytes);
+    if (h().version == 2 && crc_ != h().sections_crc)
+      return make_error(errc::sections_crc_mismatch, section::appended, start);
+    if (found) return found;
+    if (got > 0 && !info_.unknown_sections) return make_error(errc::trailing_bytes, section::appended, rest_at);
+    return {};
+  }
+
+  S& s_;
+  const read_options& opt_;
+  file_info& info_;
+  std::vector<std::uint8_t> buf_;
+  std::uint64_t pos_ = 0;
+  std::uint32_t crc_ = 0;
+  section where_ = section::header;
+};
+}  // namespace detail
+
+// Reads a file from a sequential source at opt.level, handing the payload to
+// consume(const std::uint8_t*, std::size_t) chunk by chunk (level full only).
+// For a v2 file the payload CRC is known only when read returns: a consumer
+// that loads live state must stage it and commit only on success (spec
+// "Restoring state"); to load in a second pass instead, call verify first.
+template <class Source, class Consumer>
+error read(Source& src, file_info& info, Consumer&& consume, const read_options& opt = {}) {
+  KVC_REQUIRE_STREAM(has_read, Source, "read(S&, void*, std::size_t) -> kvc::io_result");
+  detail::file_reader<Source> r(src, opt, info);
+  return r.run(consume);
+}
+
+// Verifies a file at opt.level without keeping the payload.
+template <class Source>
+error verify(Source& src, file_info& info, const read_options& opt = {}) {
+  return read(src, info, [](const std::uint8_t*, std::size_t) {}, opt);
 }
 
 }  // namespace kvc
