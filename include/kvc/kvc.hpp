@@ -9,6 +9,9 @@
 //                  encode/decode/validate, the DSV4 payload description
 //   3. CRC32C      portable kernel (usable in constant expressions)
 //   4. SHA-1       file identity names
+//   5. I/O         stream customisation point and adapters, the streaming
+//                  reader, the single-pass writer, in-place updates
+//   6. files       atomic save and path-level operations (POSIX)
 //
 // SPDX-License-Identifier: MIT
 #ifndef KVC_KVC_HPP
@@ -1598,18 +1601,17 @@ class file_reader {
   error read_header() {
     begin(section::header);
     std::uint8_t b[layout::header_v2::size];
-    std::uint64_t got = 0;
-    auto into = [&](std::size_t at) {
-      return [&b, at](const std::uint8_t* p, std::size_t k) { std::memcpy(b + at, p, k); };
+    std::size_t have = 0;
+    auto into = [&](const std::uint8_t* p, std::size_t k) {
+      std::memcpy(b + have, p, k);
+      have += k;
     };
-    if (error e = pump(4, got, into(0))) return e;
-    const std::size_t need = got == 4 ? header_size_for(b) : 0;
-    if (need != 0) {
-      std::uint64_t more = 0;
-      if (error e = pump(need - 4, more, into(4))) return e;
-      got += more;
-    }
-    auto decoded = decode_header(b, static_cast<std::size_t>(got));
+    std::uint64_t got = 0;
+    if (error e = pump(4, got, into)) return e;
+    const std::size_t need = have == 4 ? header_size_for(b) : 0;
+    if (need != 0)
+      if (error e = pump(need - 4, got, into)) return e;
+    auto decoded = decode_header(b, have);
     if (!decoded) return decoded.error();
     info_.hdr = *decoded;
     return validate_header(h(), b, info_.file_size, opt_.limits);
@@ -1685,22 +1687,26 @@ class file_reader {
   error read_appended() {
     begin(section::appended);
     const std::uint64_t start = pos_;
+    const std::uint64_t max = opt_.limits.max_appended_bytes;
+    const auto too_big = make_error(errc::limit_exceeded, section::appended, start + max);
+    if (info_.file_size != unknown_size && info_.file_size - start > max) return too_big;
     const std::uint8_t flags = h().ext_flags;
     info_.unknown_sections = (flags & ~ext::known) != 0;
     error found{};
     if (flags & ext::tool_map) found = read_tool_map();
     if (!found && (flags & ext::title)) found = read_title();
     if (found.code == errc::io_error) return found;
+    if (pos_ - start > max) return too_big;
     if (h().version == 1 && found) return found;
     // Drain to the end: trailing bytes, the opaque unknown sections, or the
     // rest of a damaged area whose CRC decides the verdict.
     where_ = section::appended;
     const std::uint64_t rest_at = pos_;
-    const std::uint64_t budget = opt_.limits.max_appended_bytes - (rest_at - start);
-    std::uint64_t got = 0;
+    const std::uint64_t budget = max - (rest_at - start);
     const std::uint64_t want = h().version == 1 && !info_.unknown_sections ? 1 : budget + 1;
+    std::uint64_t got = 0;
     if (error e = pump(want, got, [](const std::uint8_t*, std::size_t) {})) return e;
-    if (got > budget) return make_error(errc::limit_exceeded, section::appended, start + opt_.limits.max_appended_bytes);
+    if (got > budget) return too_big;
     if (h().version == 2 && crc_ != h().sections_crc)
       return make_error(errc::sections_crc_mismatch, section::appended, start);
     if (found) return found;
@@ -1736,6 +1742,465 @@ error verify(Source& src, file_info& info, const read_options& opt = {}) {
   return read(src, info, [](const std::uint8_t*, std::size_t) {}, opt);
 }
 
+// ---- Writing ----------------------------------------------------------------
+
+// The appended sections a writer puts after the payload, in bit order. A
+// tool map is written (and bit 0 set) only when it has entries.
+struct appended {
+  std::vector<tool_entry> tools;
+  std::optional<std::string> title;
+};
+
+// The appended sections as stored bytes, or invalid_argument when an entry
+// breaks the KTM rules (lengths 1..256 and 1..512 MiB) or a title is too long.
+inline result<std::vector<std::uint8_t>> encode_appended(const appended& a, const limits& lim = limits{}) {
+  std::vector<std::uint8_t> out;
+  auto put = [&out](const auto& bytes) { out.insert(out.end(), bytes.begin(), bytes.end()); };
+  if (!a.tools.empty()) {
+    if (a.tools.size() > lim.max_tool_entries) return make_error(errc::invalid_argument, section::tool_map, 0);
+    put(encode_tool_map_header({ktm_version, static_cast<std::uint32_t>(a.tools.size())}));
+    for (const tool_entry& t : a.tools) {
+      if (t.id.empty() || t.id.size() > lim.max_tool_id_bytes || t.dsml.empty() ||
+          t.dsml.size() > lim.max_tool_dsml_bytes)
+        return make_error(errc::invalid_argument, section::tool_map, 0);
+      put(encode_tool_entry_header({static_cast<std::uint32_t>(t.id.size()), static_cast<std::uint32_t>(t.dsml.size())}));
+      put(t.id);
+      put(t.dsml);
+    }
+  }
+  if (a.title) {
+    if (a.title->size() > lim.max_title_bytes) return make_error(errc::invalid_argument, section::title, 0);
+    put(encode_title_header(static_cast<std::uint32_t>(a.title->size())));
+    put(*a.title);
+  }
+  return out;
+}
+
+// The extension flags for h's key bits plus the sections in a.
+inline std::uint8_t flags_for(std::uint8_t key_flags, const appended& a) noexcept {
+  std::uint8_t f = static_cast<std::uint8_t>(key_flags & (ext::responses_key | ext::thinking_key));
+  if (!a.tools.empty()) f = static_cast<std::uint8_t>(f | ext::tool_map);
+  if (a.title) f = static_cast<std::uint8_t>(f | ext::title);
+  return f;
+}
+
+// Streams one file out: header, text, then payload through write_payload,
+// then finish() writes the sections and settles the header. Obtain one from
+// begin_write (random-access sink: the header is patched at the end) or
+// begin_write_sequential (the payload size and CRC are declared up front).
+template <class Sink>
+class writer {
+ public:
+  writer() = default;
+
+  // Appends payload bytes, folding them into the payload CRC.
+  error write_payload(const void* data, std::size_t n) {
+    if (sink_ == nullptr || failed_) return failed_ ? failed_ : make_error(errc::invalid_argument, section::none, 0);
+    const io_result r = detail::write_fully(*sink_, data, n);
+    if (r.status != io_status::ok) return failed_ = make_error(errc::io_error, section::payload, pos_ + r.bytes);
+    if (h_.version == 2) payload_crc_ = crc32c_extend(payload_crc_, data, n);
+    pos_ += n;
+    payload_bytes_ += n;
+    return {};
+  }
+
+  // Writes the appended sections and, for a random-access sink, the final
+  // header. Returns the header as stored. A sequential writer's sections were
+  // declared at begin_write_sequential, so it takes none here.
+  result<header> finish(const appended& a = {}) {
+    if (sink_ == nullptr || failed_) return failed_ ? failed_ : make_error(errc::invalid_argument, section::none, 0);
+    if (sequential_) {
+      if (!a.tools.empty() || a.title || payload_bytes_ != h_.payload_bytes ||
+          (h_.version == 2 && payload_crc_ != h_.payload_crc))
+        return failed_ = make_error(errc::invalid_argument, section::payload, pos_);
+    } else {
+      auto sections = encode_appended(a);
+      if (!sections) return failed_ = sections.error();
+      sections_ = std::move(sections).value();
+      h_.ext_flags = flags_for(h_.ext_flags, a);
+      h_.payload_bytes = payload_bytes_;
+      h_.payload_crc = h_.version == 2 ? payload_crc_ : 0;
+      h_.sections_crc = h_.version == 2 ? crc32c(sections_.data(), sections_.size()) : 0;
+    }
+    const io_result r = detail::write_fully(*sink_, sections_.data(), sections_.size());
+    if (r.status != io_status::ok) return failed_ = make_error(errc::io_error, section::appended, pos_ + r.bytes);
+    pos_ += sections_.size();
+    const header_bytes hb = encode_header(h_);
+    h_ = *decode_header(hb.data(), hb.size());  // picks up the header CRC
+    if constexpr (detail::has_write_at<Sink>::value) {
+      if (!sequential_ && detail::write_fully_at(*sink_, hb.data(), hb.size(), 0).status != io_status::ok)
+        return failed_ = make_error(errc::io_error, section::header, 0);
+    }
+    sink_ = nullptr;
+    return h_;
+  }
+
+ private:
+  template <class S>
+  friend result<writer<S>> begin_write(S&, const header&, std::string_view);
+  template <class S>
+  friend result<writer<S>> begin_write_sequential(S&, const header&, std::string_view, const appended&);
+
+  // Checks h, then writes the header and the text. For a sequential sink the
+  // sections a are encoded now because the header carries their CRC.
+  static result<writer> start(Sink& sink, const header& given, std::string_view text, const appended& a,
+                              bool sequential) {
+    header h = given;
+    if ((h.version != 1 && h.version != 2) || (h.quant_bits != 2 && h.quant_bits != 4) || h.tokens == 0 ||
+        h.reserved != std::array<std::uint8_t, 3>{} || (h.ext_flags & ~ext::known) != 0 ||
+        text.size() > std::numeric_limits<std::uint32_t>::max())
+      return make_error(errc::invalid_argument, section::header, 0);
+    auto sections = encode_appended(a);
+    if (!sections) return sections.error();
+    writer w;
+    w.sink_ = &sink;
+    w.sequential_ = sequential;
+    h.ext_flags = flags_for(h.ext_flags, a);
+    h.text_bytes = static_cast<std::uint32_t>(text.size());
+    h.text_crc = h.version == 2 ? crc32c(text.data(), text.size()) : 0;
+    h.sections_crc = h.version == 2 ? crc32c(sections->data(), sections->size()) : 0;
+    if (!sequential) h.payload_bytes = h.payload_crc = 0;  // settled by finish()
+    if (h.version == 1) h.payload_crc = 0;
+    w.h_ = h;
+    w.sections_ = std::move(sections).value();
+    const header_bytes hb = encode_header(h);
+    if (detail::write_fully(sink, hb.data(), hb.size()).status != io_status::ok)
+      return make_error(errc::io_error, section::header, 0);
+    if (detail::write_fully(sink, text.data(), text.size()).status != io_status::ok)
+      return make_error(errc::io_error, section::text, hb.size());
+    w.pos_ = hb.size() + text.size();
+    return w;
+  }
+
+  Sink* sink_ = nullptr;
+  header h_{};
+  std::vector<std::uint8_t> sections_;
+  bool sequential_ = false;
+  std::uint32_t payload_crc_ = 0;
+  std::uint64_t payload_bytes_ = 0;
+  std::uint64_t pos_ = 0;
+  error failed_{};
+};
+
+// Starts a file on a random-access sink (write + write_at): the payload size,
+// the CRCs and the sections need not be known; finish(sections) rewrites the
+// header in place. h gives every field but the sizes, CRCs and section bits,
+// which the writer derives.
+template <class Sink>
+result<writer<Sink>> begin_write(Sink& sink, const header& h, std::string_view text) {
+  KVC_REQUIRE_STREAM(has_write, Sink, "write(S&, const void*, std::size_t) -> kvc::io_result");
+  KVC_REQUIRE_STREAM(has_write_at, Sink,
+                     "write_at(S&, const void*, std::size_t, std::uint64_t) -> kvc::io_result "
+                     "(use begin_write_sequential for a sink that cannot seek)");
+  return writer<Sink>::start(sink, h, text, appended{}, false);
+}
+
+// Starts a file on a sequential sink (a pipe, a socket): the header goes out
+// first, so h.payload_bytes and, for v2, h.payload_crc must be declared up
+// front (crc32c over the payload, or crc32c_combine of its parts). finish()
+// fails with invalid_argument if the payload written disagrees.
+template <class Sink>
+result<writer<Sink>> begin_write_sequential(Sink& sink, const header& h, std::string_view text,
+                                            const appended& a = {}) {
+  KVC_REQUIRE_STREAM(has_write, Sink, "write(S&, const void*, std::size_t) -> kvc::io_result");
+  return writer<Sink>::start(sink, h, text, a, true);
+}
+
+// ---- In-place updates -----------------------------------------------------
+
+namespace detail {
+// Reads and checks the header of a random-access stream (level header).
+template <class S>
+error read_header_at(S& s, file_info& info) {
+  cursor<S> c(s);
+  read_options opt;
+  opt.level = verify_level::header;
+  return verify(c, info, opt);
+}
+
+template <class S>
+error write_header_at(S& s, const header& h) {
+  const header_bytes hb = encode_header(h);
+  if (write_fully_at(s, hb.data(), hb.size(), 0).status != io_status::ok)
+    return make_error(errc::io_error, section::header, 0);
+  return sync_if_supported(s, 0);
+}
+}  // namespace detail
+
+// After a cache hit: hits + 1 (saturating) and last_used = now, with one
+// positioned write of the header. v1 stays v1; v2 keeps its data CRCs and
+// gets a fresh header CRC.
+template <class S>
+result<header> touch(S& s, std::uint64_t now) {
+  KVC_REQUIRE_STREAM(has_read_at, S, "read_at(S&, void*, std::size_t, std::uint64_t) -> kvc::io_result");
+  KVC_REQUIRE_STREAM(has_write_at, S, "write_at(S&, const void*, std::size_t, std::uint64_t) -> kvc::io_result");
+  file_info info;
+  if (error e = detail::read_header_at(s, info)) return e;
+  header h = info.hdr;
+  if (h.hits != std::numeric_limits<std::uint32_t>::max()) ++h.hits;
+  h.last_used = now;
+  if (error e = detail::write_header_at(s, h)) return e;
+  return *decode_header(encode_header(h).data(), h.size());
+}
+
+// Replaces everything after the payload with a's sections: truncate at the
+// payload end, write the sections, then the header (flags, sections CRC,
+// last_used = now). The text is verified first; unknown sections are dropped.
+template <class S>
+result<header> rewrite_appended(S& s, const appended& a, std::uint64_t now) {
+  KVC_REQUIRE_STREAM(has_read_at, S, "read_at(S&, void*, std::size_t, std::uint64_t) -> kvc::io_result");
+  KVC_REQUIRE_STREAM(has_write_at, S, "write_at(S&, const void*, std::size_t, std::uint64_t) -> kvc::io_result");
+  KVC_REQUIRE_STREAM(has_truncate, S, "truncate(S&, std::uint64_t) -> kvc::io_result");
+  file_info info;
+  cursor<S> c(s);
+  read_options opt;
+  opt.level = verify_level::text;
+  if (error e = verify(c, info, opt)) return e;
+  auto bytes = encode_appended(a);
+  if (!bytes) return bytes.error();
+  header h = info.hdr;
+  const std::uint64_t at = h.sections_offset();
+  if (stream_traits<S>::truncate(s, at).status != io_status::ok)
+    return make_error(errc::io_error, section::appended, at);
+  if (detail::write_fully_at(s, bytes->data(), bytes->size(), at).status != io_status::ok)
+    return make_error(errc::io_error, section::appended, at);
+  // The sections are durable before the header that vouches for them.
+  if (error e = detail::sync_if_supported(s, at)) return e;
+  h.ext_flags = flags_for(h.ext_flags, a);
+  h.sections_crc = h.version == 2 ? crc32c(bytes->data(), bytes->size()) : 0;
+  h.last_used = now;
+  if (error e = detail::write_header_at(s, h)) return e;
+  return *decode_header(encode_header(h).data(), h.size());
+}
+
+// Copies a version 1 file from src to a version 2 file on dst (a random-access
+// sink) in one pass, keeping every field (an empty tool map is dropped with
+// its bit). dst holds a complete file only when this succeeds: src is
+// verified at level full on the way. Unknown sections cannot be carried over.
+template <class Source, class Sink>
+result<header> upgrade(Source& src, Sink& dst) {
+  file_info info;
+  std::optional<writer<Sink>> w;
+  error failed{};
+  // The reader has filled info.hdr and info.text by the first payload byte.
+  auto start = [&] {
+    if (info.hdr.version != 1) return make_error(errc::invalid_argument, section::header, 3);
+    if (info.hdr.ext_flags & ~ext::known) return make_error(errc::invalid_argument, section::appended, 0);
+    header h = info.hdr;
+    h.version = 2;
+    auto begun = begin_write(dst, h, info.text);
+    if (!begun) return begun.error();
+    w.emplace(std::move(begun).value());
+    return error{};
+  };
+  if (error e = read(src, info, [&](const std::uint8_t* p, std::size_t n) {
+        if (!failed && !w) failed = start();
+        if (!failed) failed = w->write_payload(p, n);
+      }))
+    return e;
+  if (!failed && !w) failed = start();
+  if (failed) return failed;
+  appended a{std::move(info.tools), std::nullopt};
+  if (info.has_title) a.title = std::move(info.title);
+  return w->finish(a);
+}
+
+// ---- Checks an engine makes before reusing a file -----------------------------
+
+enum class compatibility : std::uint8_t { compatible, incompatible, corrupt };
+
+struct compat_result {
+  compatibility verdict = compatibility::corrupt;
+  error err{};  // why it is corrupt (or the I/O error that stopped the check)
+};
+
+// Same text, quant bits and context: the file can seed this conversation.
+// Reads at level text, so a v2 header or text CRC failure is `corrupt`.
+template <class Source>
+compat_result check_compatible(Source& src, std::string_view text, std::uint8_t quant_bits, std::uint32_t context) {
+  file_info info;
+  read_options opt;
+  opt.level = verify_level::text;
+  if (error e = verify(src, info, opt)) return {compatibility::corrupt, e};
+  const bool same = info.text == text && info.hdr.quant_bits == quant_bits && info.hdr.context == context;
+  return {same ? compatibility::compatible : compatibility::incompatible, {}};
+}
+
+// The identity name a file must carry: from the title and created_at when
+// bit 3 is set (needs a level full read), else from the text (level text).
+inline result<std::string> identity_name(const file_info& info) {
+  if (info.hdr.ext_flags & ext::title) {
+    if (!info.has_title) return make_error(errc::invalid_argument, section::title, 0);
+    return identity_name_for_title(info.title, info.hdr.created_at);
+  }
+  if (info.text.size() != info.hdr.text_bytes) return make_error(errc::invalid_argument, section::text, 0);
+  return identity_name_for_text(info.text);
+}
+
+// True when a file name (no directory) has the "<40 lowercase hex>.kv" form.
+constexpr bool is_identity_name(std::string_view name) noexcept {
+  if (name.size() != identity_name_size || name.substr(40) != file_extension) return false;
+  for (char c : name.substr(0, 40))
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
+// identity_mismatch when path's file name has the identity form but is not
+// this file's identity; files named otherwise are not checked.
+inline error check_identity(std::string_view path, const file_info& info) {
+  const std::size_t slash = path.find_last_of('/');
+  const std::string_view name = slash == std::string_view::npos ? path : path.substr(slash + 1);
+  if (!is_identity_name(name)) return {};
+  auto want = identity_name(info);
+  if (!want) return want.error();
+  return *want == name ? error{} : make_error(errc::identity_mismatch, section::name, 0);
+}
+
 }  // namespace kvc
+
+// ===========================================================================
+// 6. Files
+//
+// Path-level operations on POSIX systems: atomic save (temporary file in the
+// same directory, fsync, rename, fsync of the directory), touch, section
+// rewrite, upgrade and verification by path.
+// ===========================================================================
+
+#if KVC_POSIX
+namespace kvc {
+namespace detail {
+// Owns a file descriptor; closes it on destruction.
+class unique_fd {
+ public:
+  explicit unique_fd(int fd = -1) noexcept : fd_(fd) {}
+  unique_fd(unique_fd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  unique_fd& operator=(unique_fd&& o) noexcept {
+    std::swap(fd_, o.fd_);
+    return *this;
+  }
+  unique_fd(const unique_fd&) = delete;
+  unique_fd& operator=(const unique_fd&) = delete;
+  ~unique_fd() { close(); }
+  int get() const noexcept { return fd_; }
+  explicit operator bool() const noexcept { return fd_ >= 0; }
+  // close(2) may report a deferred write error; it is not retried on EINTR.
+  bool close() noexcept {
+    const int fd = fd_;
+    fd_ = -1;
+    return fd < 0 || ::close(fd) == 0;
+  }
+
+ private:
+  int fd_;
+};
+
+inline unique_fd open_file(const std::string& path, int flags, mode_t mode = 0) {
+  int fd;
+  do fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
+  while (fd < 0 && errno == EINTR);
+  return unique_fd(fd);
+}
+
+inline std::string directory_of(const std::string& path) {
+  const std::size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+// Makes a rename durable: fsync of the directory that holds the entry.
+inline error sync_directory(const std::string& path) {
+  unique_fd dir = open_file(directory_of(path), O_RDONLY | O_DIRECTORY);
+  fd_stream s{dir.get()};
+  if (!dir || stream_traits<fd_stream>::sync(s).status != io_status::ok)
+    return make_error(errc::io_error, section::none, 0);
+  return {};
+}
+
+// Unique in the process and across processes: "<path>.tmp.<pid>.<n>".
+inline std::string temporary_name(const std::string& path) {
+  static std::atomic<unsigned> counter{0};
+  return path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+}
+
+// Runs fill(fd_stream&) -> result<header> on a fresh temporary file next to
+// path, then fsync, rename over path, fsync the directory. On any failure
+// the temporary is removed and path is left as it was.
+template <class Fill>
+result<header> replace_atomically(const std::string& path, Fill&& fill) {
+  const std::string tmp = temporary_name(path);
+  unique_fd fd = open_file(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
+  if (!fd) return make_error(errc::io_error, section::none, 0);
+  fd_stream s{fd.get()};
+  result<header> out = fill(s);
+  if (out && stream_traits<fd_stream>::sync(s).status != io_status::ok)
+    out = make_error(errc::io_error, section::none, 0);
+  if (!fd.close() && out) out = make_error(errc::io_error, section::none, 0);
+  if (out && ::rename(tmp.c_str(), path.c_str()) != 0) out = make_error(errc::io_error, section::none, 0);
+  if (!out) {
+    ::unlink(tmp.c_str());
+    return out;
+  }
+  if (error e = sync_directory(path)) return e;
+  return out;
+}
+}  // namespace detail
+
+// Saves a checkpoint to path atomically. produce(kvc::writer<kvc::fd_stream>&)
+// -> kvc::error writes the payload (layer by layer, as it is produced); the
+// sections in a follow it. Returns the header as stored.
+template <class Produce>
+result<header> save_file(const std::string& path, const header& h, std::string_view text, const appended& a,
+                         Produce&& produce) {
+  return detail::replace_atomically(path, [&](fd_stream& s) -> result<header> {
+    auto w = begin_write(s, h, text);
+    if (!w) return w.error();
+    if (error e = produce(*w)) return e;
+    return w->finish(a);
+  });
+}
+
+// Verifies the file at path; see kvc::read for the payload consumer.
+template <class Consumer>
+error read_file(const std::string& path, file_info& info, Consumer&& consume, const read_options& opt = {}) {
+  detail::unique_fd fd = detail::open_file(path, O_RDONLY);
+  if (!fd) return make_error(errc::io_error, section::none, 0);
+  fd_stream s{fd.get()};
+  return read(s, info, consume, opt);
+}
+
+inline error verify_file(const std::string& path, file_info& info, const read_options& opt = {}) {
+  return read_file(path, info, [](const std::uint8_t*, std::size_t) {}, opt);
+}
+
+// touch() on the file at path, made durable with fsync.
+inline result<header> touch_file(const std::string& path, std::uint64_t now) {
+  detail::unique_fd fd = detail::open_file(path, O_RDWR);
+  if (!fd) return make_error(errc::io_error, section::none, 0);
+  fd_stream s{fd.get()};
+  return touch(s, now);
+}
+
+// rewrite_appended() on the file at path, made durable with fsync.
+inline result<header> rewrite_appended_file(const std::string& path, const appended& a, std::uint64_t now) {
+  detail::unique_fd fd = detail::open_file(path, O_RDWR);
+  if (!fd) return make_error(errc::io_error, section::none, 0);
+  fd_stream s{fd.get()};
+  return rewrite_appended(s, a, now);
+}
+
+// Upgrades the version 1 file at path to version 2, atomically. A version 2
+// file is left alone and its header returned.
+inline result<header> upgrade_file(const std::string& path) {
+  detail::unique_fd fd = detail::open_file(path, O_RDONLY);
+  if (!fd) return make_error(errc::io_error, section::none, 0);
+  fd_stream src{fd.get()};
+  file_info info;
+  if (error e = detail::read_header_at(src, info)) return e;
+  if (info.hdr.version == 2) return info.hdr;
+  return detail::replace_atomically(path, [&](fd_stream& dst) { return upgrade(src, dst); });
+}
+
+}  // namespace kvc
+#endif  // KVC_POSIX
 
 #endif  // KVC_KVC_HPP

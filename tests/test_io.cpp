@@ -1,0 +1,690 @@
+// The streaming reader, the writer, in-place updates and atomic files, over
+// every built-in adapter and over streams that fail on purpose.
+#include <kvc/kvc.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "kvc_test.hpp"
+#include "spec_bytes.hpp"
+
+namespace {
+using bytes = std::vector<std::uint8_t>;
+
+// The spec's worked example (spec/kvc.md section 17), as its fields.
+spec::file_spec worked_example() {
+  spec::file_spec f;
+  f.has_tools = true;
+  f.tools = {{"call_1", "<x/>"}};
+  return f;
+}
+
+kvc::header header_of(const spec::file_spec& f) {
+  kvc::header h;
+  h.version = static_cast<std::uint8_t>(f.version);
+  h.quant_bits = f.quant;
+  h.save_reason = f.reason;
+  h.ext_flags = f.flags;
+  h.model_id = f.model;
+  h.payload_abi = f.abi;
+  h.tokens = f.tokens;
+  h.hits = f.hits;
+  h.context = f.ctx;
+  h.created_at = f.created;
+  h.last_used = f.last_used;
+  return h;
+}
+
+kvc::appended appended_of(const spec::file_spec& f) {
+  kvc::appended a;
+  for (const auto& t : f.tools) a.tools.push_back({t.id, t.dsml});
+  if (f.has_title) a.title = f.title;
+  return a;
+}
+
+// Writes f with the library's random-access writer into sink, the payload in
+// pieces of `piece` bytes.
+template <class Sink>
+kvc::result<kvc::header> write_with_library(Sink& sink, const spec::file_spec& f, std::size_t piece = 3) {
+  auto w = kvc::begin_write(sink, header_of(f), f.text);
+  if (!w) return w.error();
+  for (std::size_t at = 0; at < f.payload.size(); at += piece) {
+    const std::size_t n = std::min(piece, f.payload.size() - at);
+    if (kvc::error e = w->write_payload(f.payload.data() + at, n)) return e;
+  }
+  return w->finish(appended_of(f));
+}
+
+struct loaded {
+  kvc::error err;
+  kvc::file_info info;
+  bytes payload;
+};
+
+template <class Source>
+loaded load(Source& src, kvc::verify_level level = kvc::verify_level::full, kvc::read_options opt = {}) {
+  loaded out;
+  opt.level = level;
+  out.err = kvc::read(src, out.info, [&](const std::uint8_t* p, std::size_t n) { out.payload.insert(out.payload.end(), p, p + n); }, opt);
+  return out;
+}
+
+loaded load_bytes(const bytes& b, kvc::verify_level level = kvc::verify_level::full, kvc::read_options opt = {}) {
+  kvc::memory_stream m(b);
+  return load(m, level, opt);
+}
+
+void check_matches(const loaded& l, const spec::file_spec& f) {
+  REQUIRE_FALSE(l.err);
+  CHECK(l.info.hdr.version == f.version);
+  CHECK(l.info.hdr.tokens == f.tokens);
+  CHECK(l.info.text == f.text);
+  CHECK(l.payload == f.payload);
+  CHECK(l.info.has_tool_map == f.has_tools);
+  REQUIRE(l.info.tools.size() == f.tools.size());
+  for (std::size_t i = 0; i < f.tools.size(); ++i) {
+    CHECK(l.info.tools[i].id == f.tools[i].id);
+    CHECK(l.info.tools[i].dsml == f.tools[i].dsml);
+  }
+  CHECK(l.info.has_title == f.has_title);
+  CHECK(l.info.title == f.title);
+}
+
+std::vector<spec::file_spec> variants() {
+  std::vector<spec::file_spec> all;
+  for (int version : {1, 2}) {
+    spec::file_spec plain;
+    plain.version = version;
+    all.push_back(plain);
+    spec::file_spec tools = worked_example();
+    tools.version = version;
+    tools.tools.push_back({"call_2", "<tool name=\"x\">\xc3\xa9</tool>"});
+    all.push_back(tools);
+    spec::file_spec both = tools;
+    both.has_title = true;
+    both.title = "Caf\xc3\xa9 chat";
+    all.push_back(both);
+    spec::file_spec empty;
+    empty.version = version;
+    empty.text.clear();
+    empty.payload.clear();
+    empty.has_title = true;
+    all.push_back(empty);
+  }
+  return all;
+}
+
+std::string temp_dir() {
+  char tmpl[] = "/tmp/kvc-test-XXXXXX";
+  const char* d = mkdtemp(tmpl);
+  REQUIRE(d != nullptr);
+  return d;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+}  // namespace
+
+// ---- Streams that misbehave on purpose -----------------------------------
+
+namespace {
+enum class fault { none, fail, short_count, interrupt };
+
+// Reads from bytes; on call number `at` (and, for short/interrupt, every call
+// after it) the fault is injected.
+struct faulty_source {
+  const bytes* data;
+  fault kind;
+  int at;
+  int calls = 0;
+  std::size_t pos = 0;
+};
+
+// A sequential-only sink that appends to bytes, with the same faults.
+struct faulty_sink {
+  bytes* data;
+  fault kind;
+  int at;
+  int calls = 0;
+};
+}  // namespace
+
+template <>
+struct kvc::stream_traits<faulty_source> {
+  static io_result read(faulty_source& s, void* p, std::size_t n) {
+    const int call = s.calls++;
+    if (call >= s.at) {
+      if (s.kind == fault::fail) return {0, io_status::failed};
+      if (s.kind == fault::interrupt && call % 2 == 0) return {0, io_status::interrupted};
+      if (s.kind == fault::short_count && n > 1) n = 1 + n / 3;
+    }
+    const std::size_t take = std::min(n, s.data->size() - s.pos);
+    std::memcpy(p, s.data->data() + s.pos, take);
+    s.pos += take;
+    return {take, io_status::ok};
+  }
+};
+
+template <>
+struct kvc::stream_traits<faulty_sink> {
+  static io_result write(faulty_sink& s, const void* p, std::size_t n) {
+    const int call = s.calls++;
+    if (call >= s.at) {
+      if (s.kind == fault::fail) return {0, io_status::failed};
+      if (s.kind == fault::interrupt && call % 2 == 0) return {0, io_status::interrupted};
+      if (s.kind == fault::short_count && n > 1) n = 1 + n / 3;
+    }
+    const auto* b = static_cast<const std::uint8_t*>(p);
+    s.data->insert(s.data->end(), b, b + n);
+    return {n, io_status::ok};
+  }
+};
+
+// ---- The worked example --------------------------------------------------
+
+TEST_CASE("the library writes the spec's worked example byte for byte", "[io][spec]") {
+  const auto f = worked_example();
+  const bytes expected = spec::build(f);
+  REQUIRE(expected.size() == 105);
+  bytes out;
+  auto h = write_with_library(out, f);
+  REQUIRE(h);
+  CHECK(out == expected);
+  // CRC values printed in spec/kvc.md section 17, computed there independently.
+  CHECK(h->header_crc == 0x91059281u);
+  CHECK(h->text_crc == 0x43AC6E72u);
+  CHECK(h->payload_crc == 0x8A2CBC3Bu);
+  CHECK(h->sections_crc == 0x93A5E128u);
+  auto l = load_bytes(out);
+  check_matches(l, f);
+  CHECK_FALSE(kvc::check_identity("c0a0ad26a634840c67a210fefdda76577b03a111.kv", l.info));
+}
+
+// ---- Round trips over every adapter ---------------------------------------
+
+TEST_CASE("round trip: std::vector and std::string, both versions, with and without sections", "[io]") {
+  for (const auto& f : variants()) {
+    const bytes expected = spec::build(f);
+    bytes v;
+    REQUIRE(write_with_library(v, f, 5));
+    CHECK(v == expected);
+    std::string s;
+    REQUIRE(write_with_library(s, f, 1));
+    CHECK(bytes(s.begin(), s.end()) == expected);
+    check_matches(load_bytes(v), f);
+    kvc::memory_stream m(s);
+    check_matches(load(m), f);
+  }
+}
+
+TEST_CASE("round trip: std::iostream", "[io]") {
+  for (const auto& f : variants()) {
+    std::stringstream ss(std::ios::in | std::ios::out | std::ios::binary);
+    REQUIRE(write_with_library(ss, f));
+    const std::string s = ss.str();
+    CHECK(bytes(s.begin(), s.end()) == spec::build(f));
+    std::istringstream in(s, std::ios::binary);
+    check_matches(load(in), f);
+  }
+}
+
+TEST_CASE("round trip: FILE* and POSIX file descriptors", "[io]") {
+  for (const auto& f : variants()) {
+    std::FILE* file = std::tmpfile();
+    REQUIRE(file != nullptr);
+    REQUIRE(write_with_library(file, f));
+    std::fflush(file);
+    std::rewind(file);
+    check_matches(load(file), f);
+    kvc::fd_stream fd{fileno(file)};
+    REQUIRE(lseek(fd.fd, 0, SEEK_SET) == 0);
+    check_matches(load(fd), f);
+    std::fclose(file);
+  }
+}
+
+TEST_CASE("sequential writer: declared size and CRC, checked at finish", "[io]") {
+  for (const auto& f : variants()) {
+    bytes out;
+    faulty_sink sink{&out, fault::none, 0};
+    kvc::header h = header_of(f);
+    h.payload_bytes = f.payload.size();
+    h.payload_crc = kvc::crc32c(f.payload.data(), f.payload.size());
+    auto w = kvc::begin_write_sequential(sink, h, f.text, appended_of(f));
+    REQUIRE(w);
+    REQUIRE_FALSE(w->write_payload(f.payload.data(), f.payload.size()));
+    REQUIRE(w->finish());
+    CHECK(out == spec::build(f));
+  }
+  // A payload that disagrees with what was declared is refused.
+  spec::file_spec f;
+  bytes out;
+  faulty_sink sink{&out, fault::none, 0};
+  kvc::header h = header_of(f);
+  h.payload_bytes = f.payload.size();
+  h.payload_crc = 0x12345678u;
+  auto w = kvc::begin_write_sequential(sink, h, f.text);
+  REQUIRE(w);
+  REQUIRE_FALSE(w->write_payload(f.payload.data(), f.payload.size()));
+  CHECK(w->finish().error().code == kvc::errc::invalid_argument);
+}
+
+TEST_CASE("writer refuses headers it must not write", "[io]") {
+  bytes out;
+  kvc::header h;
+  h.tokens = 0;
+  CHECK(kvc::begin_write(out, h, "x").error().code == kvc::errc::invalid_argument);
+  h.tokens = 1;
+  h.quant_bits = 3;
+  CHECK(kvc::begin_write(out, h, "x").error().code == kvc::errc::invalid_argument);
+  h.quant_bits = 2;
+  h.ext_flags = 0x10;
+  CHECK(kvc::begin_write(out, h, "x").error().code == kvc::errc::invalid_argument);
+  h.ext_flags = 0;
+  auto w = kvc::begin_write(out, h, "x");
+  REQUIRE(w);
+  kvc::appended bad;
+  bad.tools.push_back({"", "dsml"});
+  CHECK(w->finish(bad).error().code == kvc::errc::invalid_argument);
+}
+
+// ---- Verification levels and the restore rule -----------------------------
+
+TEST_CASE("verification levels read only what they need", "[io]") {
+  auto f = worked_example();
+  bytes b = spec::build(f);
+  b[75] ^= 0x01;  // payload byte: only level full notices
+  CHECK_FALSE(load_bytes(b, kvc::verify_level::header).err);
+  CHECK_FALSE(load_bytes(b, kvc::verify_level::text).err);
+  auto l = load_bytes(b, kvc::verify_level::full);
+  CHECK(l.err.code == kvc::errc::payload_crc_mismatch);
+  CHECK(l.err.where == kvc::section::payload);
+  CHECK(l.err.offset == 71);
+  b = spec::build(f);
+  b[69] ^= 0x20;  // text byte
+  CHECK_FALSE(load_bytes(b, kvc::verify_level::header).err);
+  CHECK(load_bytes(b, kvc::verify_level::text).err == kvc::make_error(kvc::errc::text_crc_mismatch, kvc::section::text, 68));
+  // Level header reads no further than the header.
+  faulty_source src{&b, fault::fail, 2};
+  kvc::file_info info;
+  kvc::read_options opt;
+  opt.level = kvc::verify_level::header;
+  opt.chunk_bytes = 68;
+  CHECK_FALSE(kvc::verify(src, info, opt));
+}
+
+TEST_CASE("staged load: the payload is delivered, success comes only with a matching CRC", "[io]") {
+  auto f = worked_example();
+  f.payload.assign(3000, 0);
+  for (std::size_t i = 0; i < f.payload.size(); ++i) f.payload[i] = static_cast<std::uint8_t>(i * 13);
+  bytes b = spec::build(f);
+  kvc::read_options opt;
+  opt.chunk_bytes = 256;  // many consumer calls
+  auto l = load_bytes(b, kvc::verify_level::full, opt);
+  REQUIRE_FALSE(l.err);
+  CHECK(l.payload == f.payload);
+  b[71 + 2999] ^= 0x80;
+  l = load_bytes(b, kvc::verify_level::full, opt);
+  CHECK(l.err.code == kvc::errc::payload_crc_mismatch);
+  CHECK(l.payload.size() == f.payload.size());  // staged bytes the caller must discard
+}
+
+// ---- Damage: truncation, bit flips, faults -----------------------------------
+
+TEST_CASE("every truncation of small v1 and v2 files is an error", "[io][damage]") {
+  for (const auto& f : variants()) {
+    const bytes whole = spec::build(f);
+    for (std::size_t n = 0; n < whole.size(); ++n) {
+      const bytes cut(whole.begin(), whole.begin() + static_cast<std::ptrdiff_t>(n));
+      const auto l = load_bytes(cut);
+      INFO("version " << f.version << " cut at " << n << " of " << whole.size());
+      REQUIRE(l.err);
+      if (f.version == 2 && n > 68 + f.text.size() + f.payload.size())
+        CHECK(l.err.code == kvc::errc::sections_crc_mismatch);
+      else if (!(f.version == 2 && n == 68 + f.text.size() + f.payload.size() && (f.has_tools || f.has_title)))
+        CHECK(l.err.code == kvc::errc::truncated);
+    }
+  }
+}
+
+TEST_CASE("every single-bit flip of small v2 files is detected", "[io][damage]") {
+  for (const auto& f : variants()) {
+    if (f.version != 2) continue;
+    const bytes whole = spec::build(f);
+    for (std::size_t bit = 0; bit < whole.size() * 8; ++bit) {
+      bytes b = whole;
+      b[bit / 8] = static_cast<std::uint8_t>(b[bit / 8] ^ (1u << (bit % 8)));
+      INFO("bit " << bit);
+      REQUIRE(load_bytes(b).err);
+    }
+  }
+}
+
+TEST_CASE("reader faults at every call: never a crash, always a verdict", "[io][damage]") {
+  auto f = worked_example();
+  f.payload.assign(700, 0x42);
+  f.has_title = true;
+  f.title = "t";
+  const bytes b = spec::build(f);
+  kvc::read_options opt;
+  opt.chunk_bytes = 64;
+  for (fault kind : {fault::fail, fault::short_count, fault::interrupt}) {
+    for (int at = 0; at < 40; ++at) {
+      faulty_source src{&b, kind, at};
+      loaded l = load(src, kvc::verify_level::full, opt);
+      INFO("fault " << static_cast<int>(kind) << " at call " << at);
+      if (kind == fault::fail) {
+        if (l.err) {
+          CHECK(l.err.code == kvc::errc::io_error);
+          CHECK(l.err.offset <= b.size());
+        }
+      } else {
+        check_matches(l, f);  // short counts and EINTR are retried, not errors
+      }
+    }
+  }
+}
+
+TEST_CASE("writer faults at every call are reported", "[io][damage]") {
+  auto f = worked_example();
+  f.payload.assign(100, 7);
+  for (fault kind : {fault::fail, fault::short_count, fault::interrupt}) {
+    for (int at = 0; at < 12; ++at) {
+      bytes out;
+      faulty_sink sink{&out, kind, at};
+      kvc::header h = header_of(f);
+      h.payload_bytes = f.payload.size();
+      h.payload_crc = kvc::crc32c(f.payload.data(), f.payload.size());
+      kvc::error e{};
+      auto w = kvc::begin_write_sequential(sink, h, f.text, appended_of(f));
+      if (!w) e = w.error();
+      for (std::size_t i = 0; !e && i < f.payload.size(); i += 10) e = w->write_payload(f.payload.data() + i, 10);
+      if (!e) {
+        auto done = w->finish();
+        if (!done) e = done.error();
+      }
+      INFO("fault " << static_cast<int>(kind) << " at call " << at);
+      if (kind == fault::fail) {
+        CHECK(e.code == kvc::errc::io_error);
+      } else {
+        CHECK_FALSE(e);
+        CHECK(out == spec::build(f));
+      }
+    }
+  }
+}
+
+// ---- Appended-section rules ------------------------------------------------
+
+TEST_CASE("trailing bytes, unknown sections and the CRC precedence", "[io]") {
+  spec::file_spec f;
+  f.version = 1;
+  bytes b = spec::build(f);
+  b.push_back(0);
+  CHECK(load_bytes(b).err == kvc::make_error(kvc::errc::trailing_bytes, kvc::section::appended, 63));
+
+  f.version = 2;
+  b = spec::build(f);
+  b.push_back(0);  // sections CRC (0 for none) no longer matches
+  CHECK(load_bytes(b).err == kvc::make_error(kvc::errc::sections_crc_mismatch, kvc::section::appended, 79));
+  spec::patch32(b, 60, spec::crc32c(b, 79, 80));
+  spec::patch32(b, 48, 0);
+  spec::patch32(b, 48, spec::crc32c(b, 0, 68));
+  CHECK(load_bytes(b).err == kvc::make_error(kvc::errc::trailing_bytes, kvc::section::appended, 79));
+
+  // Bit 4 announces a section kvc does not know: opaque, CRC still checked.
+  f.flags = 0x10;
+  f.has_title = true;
+  f.title = "x";
+  b = spec::build(f);
+  const bytes opaque = {1, 2, 3, 4, 5};
+  b.insert(b.end(), opaque.begin(), opaque.end());
+  spec::patch32(b, 60, spec::crc32c(b, 79, b.size()));
+  spec::patch32(b, 48, 0);
+  spec::patch32(b, 48, spec::crc32c(b, 0, 68));
+  auto l = load_bytes(b);
+  REQUIRE_FALSE(l.err);
+  CHECK(l.info.unknown_sections);
+  CHECK(l.info.title == "x");
+  b.back() ^= 1;
+  CHECK(load_bytes(b).err.code == kvc::errc::sections_crc_mismatch);
+}
+
+TEST_CASE("malformed tool map with a correct CRC is reported as such", "[io]") {
+  auto f = worked_example();
+  bytes b = spec::build(f);
+  b[79 + 3] = 2;  // KTM version
+  spec::patch32(b, 60, spec::crc32c(b, 79, b.size()));
+  spec::patch32(b, 48, 0);
+  spec::patch32(b, 48, spec::crc32c(b, 0, 68));
+  CHECK(load_bytes(b).err == kvc::make_error(kvc::errc::malformed_tool_map, kvc::section::tool_map, 82));
+  f.version = 1;
+  b = spec::build(f);
+  b[63 + 8] = 0;  // first entry's id length -> 0 (v1: offset 63 + 8)
+  CHECK(load_bytes(b).err == kvc::make_error(kvc::errc::malformed_tool_map, kvc::section::tool_map, 71));
+}
+
+TEST_CASE("limits bound what a hostile file can make the reader allocate", "[io][limits]") {
+  spec::file_spec f;
+  f.version = 1;
+  bytes b = spec::build(f);
+  spec::patch32(b, 48, 200u << 20);  // claims a 200 MiB text; 11 bytes follow
+  faulty_source src{&b, fault::none, 0};  // cannot tell its size
+  kvc::file_info info;
+  kvc::read_options opt;
+  opt.chunk_bytes = 4096;
+  CHECK(kvc::verify(src, info, opt) == kvc::make_error(kvc::errc::truncated, kvc::section::text, 63));
+  CHECK(info.text.capacity() < 65536);
+  opt.limits.max_text_bytes = 1u << 20;
+  faulty_source again{&b, fault::none, 0};
+  CHECK(kvc::verify(again, info, opt) == kvc::make_error(kvc::errc::limit_exceeded, kvc::section::header, 48));
+
+  auto g = worked_example();
+  g.version = 1;
+  b = spec::build(g);
+  kvc::read_options small;
+  small.limits.max_tool_entries = 0;
+  CHECK(load_bytes(b, kvc::verify_level::full, small).err ==
+        kvc::make_error(kvc::errc::limit_exceeded, kvc::section::tool_map, 67));
+  small = {};
+  small.limits.max_appended_bytes = 10;
+  CHECK(load_bytes(b, kvc::verify_level::full, small).err.code == kvc::errc::limit_exceeded);
+}
+
+// ---- DSV4 payload check through the reader -----------------------------------
+
+namespace {
+kvc::model_desc tiny_model() {
+  kvc::model_desc m;
+  m.name = "tiny";
+  m.layers = 4;
+  m.head_dim = 8;
+  m.indexer_dim = 4;
+  m.vocab = 5;
+  return m;
+}
+
+// A DSV4 payload for the tiny model: every size from the spec's formula.
+bytes tiny_payload(std::uint32_t tokens, std::uint32_t ctx) {
+  bytes p;
+  const std::uint32_t raw_live = 2;
+  const std::uint32_t comp[4] = {0, 0, 1, 1}, index[4] = {0, 0, 1, 0};
+  for (std::uint32_t v : {0x34565344u, 1u, ctx, 16u, 8u, 4u, 4u, tokens, 4u, 8u, 4u, 5u, raw_live})
+    spec::put(p, v, 4);
+  for (std::uint32_t i = 0; i < tokens; ++i) spec::put(p, i, 4);
+  spec::put(p, 0, 4 * 5);  // logits
+  for (std::uint32_t c : comp) spec::put(p, c, 4);
+  for (std::uint32_t c : index) spec::put(p, c, 4);
+  for (std::uint32_t l = 0; l < 4; ++l) {
+    std::size_t floats = raw_live * 8;
+    if (l == 2) floats += 1 * 8 + 2 * (2 * 8 * 2 * 4) + 1 * 4 + 2 * (2 * 4 * 2 * 4);  // ratio 4
+    if (l == 3) floats += 1 * 8 + 2 * (8 * 128);                                      // ratio 128
+    p.insert(p.end(), floats * 4, 0);
+  }
+  return p;
+}
+}  // namespace
+
+TEST_CASE("DSV4 check through the reader", "[io][dsv4]") {
+  const auto m = tiny_model();
+  spec::file_spec f;
+  f.tokens = 3;
+  f.ctx = 64;
+  f.payload = tiny_payload(3, 64);
+  kvc::read_options opt;
+  opt.dsv4_model = &m;
+  opt.chunk_bytes = 7;  // the header and counts straddle chunks
+  auto l = load_bytes(spec::build(f), kvc::verify_level::full, opt);
+  INFO(kvc::errc_name(l.err.code) << " at " << l.err.offset);
+  REQUIRE_FALSE(l.err);
+  CHECK(l.info.dsv4_checked);
+  CHECK(l.info.dsv4.raw_live == 2);
+
+  f.payload.push_back(0);  // one byte more than the layout implies
+  CHECK(load_bytes(spec::build(f), kvc::verify_level::full, opt).err ==
+        kvc::make_error(kvc::errc::payload_mismatch, kvc::section::payload, 71));
+  f.payload = tiny_payload(3, 64);
+  f.tokens = 4;  // KVC header disagrees with DSV4 field 7
+  CHECK(load_bytes(spec::build(f), kvc::verify_level::full, opt).err ==
+        kvc::make_error(kvc::errc::payload_mismatch, kvc::section::payload, 71 + 28));
+  // The spec's example payload is too short to be DSV4.
+  CHECK(load_bytes(spec::build(worked_example()), kvc::verify_level::full, opt).err ==
+        kvc::make_error(kvc::errc::payload_malformed, kvc::section::payload, 79));
+}
+
+// ---- In-place updates ------------------------------------------------------
+
+TEST_CASE("touch keeps full verification passing, v1 stays v1", "[io][update]") {
+  for (const auto& f : variants()) {
+    bytes b = spec::build(f);
+    auto h = kvc::touch(b, 1800000000);
+    REQUIRE(h);
+    CHECK(h->version == f.version);
+    auto l = load_bytes(b);
+    REQUIRE_FALSE(l.err);
+    CHECK(l.info.hdr.hits == f.hits + 1);
+    CHECK(l.info.hdr.last_used == 1800000000u);
+    CHECK(l.info.hdr.payload_crc == kvc::decode_header(spec::build(f).data(), 68)->payload_crc);
+  }
+}
+
+TEST_CASE("rewriting the appended sections keeps full verification passing", "[io][update]") {
+  for (const auto& f : variants()) {
+    bytes b = spec::build(f);
+    kvc::appended a;
+    a.tools = {{"new", "<dsml/>"}};
+    a.title = "renamed";
+    REQUIRE(kvc::rewrite_appended(b, a, 1900000000));
+    auto l = load_bytes(b);
+    REQUIRE_FALSE(l.err);
+    CHECK(l.info.hdr.ext_flags == (kvc::ext::tool_map | kvc::ext::title));
+    REQUIRE(l.info.tools.size() == 1);
+    CHECK(l.info.tools[0].dsml == "<dsml/>");
+    CHECK(l.info.title == "renamed");
+    CHECK(l.payload == f.payload);
+    // An empty tool map clears bit 0 and writes no KTM.
+    REQUIRE(kvc::rewrite_appended(b, kvc::appended{}, 1900000001));
+    l = load_bytes(b);
+    REQUIRE_FALSE(l.err);
+    CHECK(l.info.hdr.ext_flags == 0);
+    CHECK(b.size() == l.info.hdr.sections_offset());
+  }
+}
+
+TEST_CASE("upgrade v1 to v2 keeps every field", "[io][update]") {
+  for (const auto& f : variants()) {
+    if (f.version != 1) continue;
+    const bytes v1 = spec::build(f);
+    kvc::memory_stream src(v1);
+    bytes v2;
+    REQUIRE(kvc::upgrade(src, v2));
+    spec::file_spec g = f;
+    g.version = 2;
+    CHECK(v2 == spec::build(g));
+  }
+  const bytes already = spec::build(spec::file_spec{});
+  kvc::memory_stream src(already);
+  bytes out;
+  CHECK(kvc::upgrade(src, out).error().code == kvc::errc::invalid_argument);
+}
+
+TEST_CASE("compatibility and identity checks", "[io]") {
+  const bytes b = spec::build(worked_example());
+  kvc::memory_stream m1(b), m2(b);
+  CHECK(kvc::check_compatible(m1, "Hi!", 2, 4096).verdict == kvc::compatibility::compatible);
+  CHECK(kvc::check_compatible(m2, "Hi?", 2, 4096).verdict == kvc::compatibility::incompatible);
+  bytes bad = b;
+  bad[70] ^= 1;
+  kvc::memory_stream m4(bad);
+  const auto c = kvc::check_compatible(m4, "Hi!", 2, 4096);
+  CHECK(c.verdict == kvc::compatibility::corrupt);
+  CHECK(c.err.code == kvc::errc::text_crc_mismatch);
+
+  auto l = load_bytes(b, kvc::verify_level::text);
+  CHECK_FALSE(kvc::check_identity("/cache/c0a0ad26a634840c67a210fefdda76577b03a111.kv", l.info));
+  CHECK(kvc::check_identity("/cache/c0a0ad26a634840c67a210fefdda76577b03a112.kv", l.info) ==
+        kvc::make_error(kvc::errc::identity_mismatch, kvc::section::name, 0));
+  CHECK_FALSE(kvc::check_identity("/cache/checkpoint.kv", l.info));  // not an identity name
+  auto t = worked_example();
+  t.has_title = true;
+  t.title = "Greeting";
+  l = load_bytes(spec::build(t));
+  // Value from spec/kvc.md section 17 (computed there independently).
+  CHECK(*kvc::identity_name(l.info) == "abc8adc392fd6e4dd8646d4b7786b14d7eefcd4e.kv");
+}
+
+// ---- Files ------------------------------------------------------------------
+
+TEST_CASE("atomic save: a failed write leaves the old file and no temporary", "[io][files]") {
+  const std::string dir = temp_dir();
+  const std::string path = dir + "/c.kv";
+  const auto f = worked_example();
+  auto produce = [&](kvc::writer<kvc::fd_stream>& w) { return w.write_payload(f.payload.data(), f.payload.size()); };
+  REQUIRE(kvc::save_file(path, header_of(f), f.text, appended_of(f), produce));
+  const std::string before = slurp(path);
+  CHECK(bytes(before.begin(), before.end()) == spec::build(f));
+
+  for (int fail_at = 0; fail_at < 3; ++fail_at) {
+    int calls = 0;
+    auto failing = [&](kvc::writer<kvc::fd_stream>& w) -> kvc::error {
+      for (int i = 0; i < 3; ++i) {
+        if (calls++ == fail_at) return kvc::make_error(kvc::errc::io_error, kvc::section::payload, 0);
+        if (kvc::error e = w.write_payload("abc", 3)) return e;
+      }
+      return {};
+    };
+    CHECK(kvc::save_file(path, header_of(f), "other", {}, failing).error().code == kvc::errc::io_error);
+    CHECK(slurp(path) == before);
+  }
+  // Only c.kv is in the directory: every temporary was removed.
+  CHECK(std::system(("test \"$(ls -A " + dir + ")\" = c.kv").c_str()) == 0);
+
+  // touch, rewrite and upgrade by path.
+  REQUIRE(kvc::touch_file(path, 1800000000));
+  REQUIRE(kvc::rewrite_appended_file(path, kvc::appended{}, 1800000001));
+  kvc::file_info info;
+  REQUIRE_FALSE(kvc::verify_file(path, info));
+  CHECK(info.hdr.hits == 1);
+  CHECK(info.hdr.ext_flags == 0);
+
+  spec::file_spec old = worked_example();
+  old.version = 1;
+  const std::string v1path = dir + "/v1.kv";
+  { std::ofstream(v1path, std::ios::binary).write(reinterpret_cast<const char*>(spec::build(old).data()), 89); }
+  auto up = kvc::upgrade_file(v1path);
+  REQUIRE(up);
+  CHECK(up->version == 2);
+  const std::string upgraded = slurp(v1path);
+  CHECK(bytes(upgraded.begin(), upgraded.end()) == spec::build(worked_example()));
+  CHECK(kvc::upgrade_file(dir + "/missing.kv").error().code == kvc::errc::io_error);
+  CHECK(kvc::save_file(dir + "/no/such/dir.kv", header_of(f), f.text, {}, produce).error().code ==
+        kvc::errc::io_error);
+  std::system(("rm -rf " + dir).c_str());
+}
