@@ -11,7 +11,7 @@ using bytes = std::vector<std::uint8_t>;
 
 // Appends size bytes of v, little-endian; bytes past the eighth are zero.
 inline void put(bytes& b, std::uint64_t v, int size) {
-  for (int i = 0; i < size; ++i) b.push_back(i < 8 ? static_cast<std::uint8_t>(v >> (8 * i)) : 0);
+  for (int i = 0; i < size; ++i) b.push_back(static_cast<std::uint8_t>(i < 8 ? v >> (8 * i) : 0));
 }
 inline void put(bytes& b, const std::string& s) { b.insert(b.end(), s.begin(), s.end()); }
 inline void patch32(bytes& b, std::size_t at, std::uint32_t v) {

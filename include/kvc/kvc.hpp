@@ -1535,7 +1535,7 @@ template <class S>
 class file_reader {
  public:
   file_reader(S& s, const read_options& opt, file_info& info)
-      : s_(s), opt_(opt), info_(info), buf_(opt.chunk_bytes == 0 ? 1 : opt.chunk_bytes) {}
+      : s_(s), opt_(opt), info_(info), chunk_(opt.chunk_bytes == 0 ? 1 : opt.chunk_bytes) {}
 
   template <class Consumer>
   error run(Consumer& consume) {
@@ -1558,7 +1558,8 @@ class file_reader {
   error pump(std::uint64_t n, std::uint64_t& got, Sink&& sink) {
     got = 0;
     while (got < n) {
-      const std::size_t want = clamp_size(n - got, buf_.size());
+      const std::size_t want = clamp_size(n - got, chunk_);
+      if (buf_.size() < want) buf_.resize(want);  // grows to one chunk at most
       const io_result r = read_fully(s_, buf_.data(), want);
       if (r.status != io_status::ok) return make_error(errc::io_error, where_, pos_ + r.bytes);
       crc_ = crc32c_extend(crc_, buf_.data(), r.bytes);
@@ -1717,6 +1718,7 @@ class file_reader {
   S& s_;
   const read_options& opt_;
   file_info& info_;
+  std::size_t chunk_;
   std::vector<std::uint8_t> buf_;
   std::uint64_t pos_ = 0;
   std::uint32_t crc_ = 0;

@@ -1,0 +1,707 @@
+#!/usr/bin/env python3
+"""Independent reference reader for the KVC disk KV-cache file format.
+
+Written from spec/kvc.md (specification version 1.0) alone, using only the
+Python standard library.  Section numbers in comments ("sec 12.2") refer to
+that document.  The code favours readability over speed: it is meant to double
+as an executable restatement of the format.
+
+Library:
+    verify(data, level, dsv4_model=None, limits=None, name=None)
+        -> None when the file passes, else (code, section, offset)   (sec 12)
+    decode(data) -> dict   the `decoded` object of sec 18.2
+    crc32c(data, crc=0)    CRC32C (sec 2.3)
+
+Command line:
+    kvc_reader.py --manifest spec/fixtures/manifest.json
+    kvc_reader.py [--dsv4] FILE...
+    kvc_reader.py --self-test
+"""
+
+import hashlib
+import json
+import os
+import re
+import struct
+import sys
+
+# ---------------------------------------------------------------------------
+# Constants (sec 4, 10, 11)
+# ---------------------------------------------------------------------------
+
+KVC_MAGIC = b"KVC"
+KTM_MAGIC = b"KTM"
+DSV4_MAGIC = 0x34565344           # bytes "DSV4" read as a little-endian u32
+U64_MAX = (1 << 64) - 1
+
+# Error codes and section names with their numeric values (sec 11).  The set is
+# closed: verify() never returns anything else.
+ERROR_CODES = {
+    "ok": 0, "bad_magic": 1, "unsupported_version": 2, "foreign_variant": 3,
+    "header_crc_mismatch": 4, "invalid_quant_bits": 5, "zero_tokens": 6,
+    "reserved_nonzero": 7, "length_overflow": 8, "limit_exceeded": 9,
+    "truncated": 10, "text_crc_mismatch": 11, "payload_crc_mismatch": 12,
+    "sections_crc_mismatch": 13, "malformed_tool_map": 14,
+    "trailing_bytes": 15, "payload_malformed": 16, "payload_mismatch": 17,
+    "identity_mismatch": 18, "io_error": 19, "invalid_argument": 20,
+}
+SECTIONS = {
+    "none": 0, "header": 1, "text": 2, "payload": 3, "appended": 4,
+    "tool_map": 5, "title": 6, "name": 7,
+}
+
+# Reader limits and their defaults (sec 10).  The conformance fixtures use
+# exactly these values.
+DEFAULT_LIMITS = {
+    "max_text_bytes": 256 << 20,
+    "max_payload_bytes": 1 << 40,
+    "max_tool_entries": 400000,
+    "max_tool_id_bytes": 256,
+    "max_tool_dsml_bytes": 512 << 20,
+    "max_title_bytes": 1 << 20,
+    "max_appended_bytes": 1 << 30,
+}
+
+# Save reasons (sec 4.1); values 8..255 are reported as "unknown" + raw value.
+SAVE_REASONS = ["unknown", "cold", "continued", "evict", "shutdown",
+                "agent-system", "agent-session", "sys-prefix"]
+
+# Extension flag bits (sec 4.2).
+FLAG_TOOL_MAP = 0x01
+FLAG_RESPONSES_KEY = 0x02
+FLAG_THINKING_KEY = 0x04
+FLAG_TITLE = 0x08
+FLAG_UNKNOWN = 0xF0
+
+# Model description of DeepSeek V4 Flash, model id 0 (sec 8.3); the default
+# model of the optional DSV4 payload check.
+DSV4_FLASH = {
+    "name": "DeepSeek V4 Flash", "layers": 43, "head_dim": 512,
+    "indexer_dim": 128, "vocab": 129280, "sliding_window": 128,
+    "uncompressed_layers": 2, "even_ratio": 4, "odd_ratio": 128,
+    "indexed_ratio": 4,
+}
+
+LEVELS = ("header", "text", "full")
+
+# ---------------------------------------------------------------------------
+# CRC32C, table driven (sec 2.3)
+# ---------------------------------------------------------------------------
+
+
+def _crc32c_table():
+    """The 256-entry table of the reflected polynomial 0x82F63B78: entry b is
+    the bitwise algorithm of sec 2.3 run over the 8 bits of b."""
+    table = []
+    for b in range(256):
+        reg = b
+        for _ in range(8):
+            reg = (reg >> 1) ^ 0x82F63B78 if reg & 1 else reg >> 1
+        table.append(reg)
+    return table
+
+
+_CRC_TABLE = _crc32c_table()
+
+
+def crc32c(data, crc=0):
+    """CRC32C of `data`; pass a previous result as `crc` to continue it."""
+    reg = crc ^ 0xFFFFFFFF
+    table = _CRC_TABLE
+    for b in data:
+        reg = table[(reg ^ b) & 0xFF] ^ (reg >> 8)
+    return reg ^ 0xFFFFFFFF
+
+
+# Test vectors of sec 2.3, checked at import time.
+CRC_VECTORS = [
+    (b"", 0x00000000),
+    (b"123456789", 0xE3069283),
+    (bytes(32), 0x8A9136AA),
+    (b"\xff" * 32, 0x62A8AB43),
+    (bytes(range(32)), 0x46DD794E),
+    (bytes(range(31, -1, -1)), 0x113FDB5C),
+]
+for _data, _want in CRC_VECTORS:
+    if crc32c(_data) != _want:
+        raise RuntimeError("CRC32C implementation fails test vector %r" % _data)
+if crc32c(b"6789", crc32c(b"12345")) != 0xE3069283:   # continuation rule
+    raise RuntimeError("CRC32C continuation is wrong")
+
+# ---------------------------------------------------------------------------
+# Header decoding (sec 4, 5, 6)
+# ---------------------------------------------------------------------------
+
+
+def _u32(data, off):
+    return struct.unpack_from("<I", data, off)[0]
+
+
+def _u64(data, off):
+    return struct.unpack_from("<Q", data, off)[0]
+
+
+def header_size(version):
+    """S: 52 for version 1, 68 for version 2 (sec 2.2)."""
+    return 52 if version == 1 else 68
+
+
+def parse_header(data):
+    """Every header field as its raw stored value.  `data` must hold at least
+    the S header bytes of a version 1 or 2 file.  CRC fields are 0 in v1."""
+    version = data[3]
+    h = {
+        "version": version,
+        "quant_bits": data[4],
+        "save_reason": data[5],
+        "save_reason_name": SAVE_REASONS[data[5]] if data[5] < 8 else "unknown",
+        "ext_flags": data[6],
+        "model_id": data[7],
+        "tokens": _u32(data, 8),
+        "hits": _u32(data, 12),
+        "context": _u32(data, 16),
+        "payload_abi": data[20],
+        "created_at": _u64(data, 24),
+        "last_used": _u64(data, 32),
+        "payload_bytes": _u64(data, 40),
+    }
+    if version == 1:
+        h["text_bytes"] = _u32(data, 48)
+        h.update(header_crc=0, text_crc=0, payload_crc=0, sections_crc=0)
+    else:
+        h["text_bytes"] = _u32(data, 64)
+        h["header_crc"] = _u32(data, 48)
+        h["text_crc"] = _u32(data, 52)
+        h["payload_crc"] = _u32(data, 56)
+        h["sections_crc"] = _u32(data, 60)
+    return h
+
+
+def header_crc(data):
+    """The v2 header CRC (sec 6): CRC32C of the 68 header bytes with bytes
+    48..51 (the field itself) taken as zero."""
+    return crc32c(bytes(data[64:68]), crc32c(bytes(data[0:48]) + bytes(4) + bytes(data[52:64])))
+
+
+def looks_foreign(data, size):
+    """Foreign variant heuristic of sec 13, applied only after the v2 header
+    CRC failed.  `size` is the file size or None when unknown."""
+    if data[20] not in (0, 2):
+        return True
+    if data[21] or data[22] or data[23]:
+        return True
+    # v1-style layout of the first LZ4 revision: 52 + u32@48 + u64@40 == size.
+    # Python integers do not overflow, and a sum above 2^64-1 can never equal
+    # a real file size, so "an overflowing sum does not match" holds as is.
+    if size is not None and 52 + _u32(data, 48) + _u64(data, 40) == size:
+        return True
+    return False
+
+# ---------------------------------------------------------------------------
+# Verification (sec 12)
+# ---------------------------------------------------------------------------
+
+
+class KvcError(Exception):
+    """A verification failure: the (code, section, offset) triple of sec 11."""
+
+    def __init__(self, code, section, offset):
+        assert code in ERROR_CODES and section in SECTIONS
+        super().__init__("%s at %d (%s)" % (code, offset, section))
+        self.triple = (code, section, offset)
+
+
+def _fail(code, section, offset):
+    raise KvcError(code, section, offset)
+
+
+def identity_name(text, flags, created_at, title):
+    """The file name of sec 9, "<40 hex digits>.kv"."""
+    if flags & FLAG_TITLE:
+        h = hashlib.sha1(bytes(title) + struct.pack("<Q", created_at))
+    else:
+        h = hashlib.sha1(bytes(text))
+    return h.hexdigest() + ".kv"
+
+
+_NAME_RE = re.compile(r"[0-9a-f]{40}\.kv")
+
+
+def _check_identity(name, computed):
+    """Identity check (sec 9).  Only names of the exact form <40 hex>.kv are
+    judged; any other name (or no name) is not checked."""
+    if name is None:
+        return
+    base = os.path.basename(name)
+    if _NAME_RE.fullmatch(base) and base != computed:
+        _fail("identity_mismatch", "name", 0)
+
+
+def parse_sections(data, a, flags, limits):
+    """Parse the appended area starting at absolute offset `a` (step 15 of
+    sec 12.4; layouts in sec 7).  Returns a dict with the KTM entries (list of
+    (id, dsml) memoryviews, or None), the title (memoryview or None), `end`
+    (offset after the last known section) and, when bits 4..7 are set, the
+    opaque area.  Raises KvcError on a structural defect."""
+    size = len(data)
+    out = {"tool_map": None, "title": None, "unknown_bits": flags & FLAG_UNKNOWN}
+
+    if flags & FLAG_TOOL_MAP:                       # sec 7.2
+        if size - a < 8:
+            _fail("truncated", "tool_map", size)
+        for i in range(3):
+            if data[a + i] != KTM_MAGIC[i]:
+                _fail("malformed_tool_map", "tool_map", a + i)
+        if data[a + 3] != 1:
+            _fail("malformed_tool_map", "tool_map", a + 3)
+        count = _u32(data, a + 4)
+        if count > limits["max_tool_entries"]:
+            _fail("limit_exceeded", "tool_map", a + 4)
+        entries = []
+        e = a + 8
+        for _ in range(count):
+            if size - e < 8:
+                _fail("truncated", "tool_map", size)
+            id_len, dsml_len = _u32(data, e), _u32(data, e + 4)
+            if id_len == 0 or id_len > limits["max_tool_id_bytes"]:
+                _fail("malformed_tool_map", "tool_map", e)
+            if dsml_len == 0 or dsml_len > limits["max_tool_dsml_bytes"]:
+                _fail("malformed_tool_map", "tool_map", e + 4)
+            if e + 8 + id_len + dsml_len > size:
+                _fail("truncated", "tool_map", size)
+            entries.append((data[e + 8:e + 8 + id_len],
+                            data[e + 8 + id_len:e + 8 + id_len + dsml_len]))
+            e += 8 + id_len + dsml_len
+        out["tool_map"] = entries
+        a = e
+
+    if flags & FLAG_TITLE:                          # sec 7.3
+        if size - a < 4:
+            _fail("truncated", "title", size)
+        length = _u32(data, a)
+        if length > limits["max_title_bytes"]:
+            _fail("limit_exceeded", "title", a)
+        if a + 4 + length > size:
+            _fail("truncated", "title", size)
+        out["title"] = data[a + 4:a + 4 + length]
+        a += 4 + length
+
+    out["end"] = a
+    if flags & FLAG_UNKNOWN:                        # sec 7.4: opaque to EOF
+        out["opaque_offset"], out["opaque_bytes"] = a, size - a
+    return out
+
+
+def dsv4_expected_size(model, tokens, vocab, layers, raw_live, n_comp, n_index):
+    """Expected DS4 session payload size (sec 8.2), in 64-bit unsigned
+    arithmetic (wrapping, as a C implementation would)."""
+    head_dim, idx_dim = model["head_dim"], model["indexer_dim"]
+    expected = 52 + 4 * tokens + 4 * vocab + 8 * layers
+    for l in range(layers):
+        r = _ratio(model, l)
+        layer = raw_live * head_dim * 4
+        if r != 0:
+            coff = 2 if r == model["indexed_ratio"] else 1
+            layer += n_comp[l] * head_dim * 4 + 2 * (coff * head_dim * coff * r * 4)
+            if r == model["indexed_ratio"]:
+                layer += n_index[l] * idx_dim * 4 + 2 * (coff * idx_dim * coff * r * 4)
+        expected += layer
+    return expected & U64_MAX
+
+
+def _ratio(model, l):
+    """Compression ratio of layer l (sec 8.3)."""
+    if l < model["uncompressed_layers"]:
+        return 0
+    return model["even_ratio"] if l % 2 == 0 else model["odd_ratio"]
+
+
+def dsv4_check(data, base, P, kvc_tokens, kvc_context, model):
+    """The optional DSV4 payload check (sec 8.4).  `base` = S + T is the
+    absolute payload start; errors carry base + rel, section payload."""
+    def bad(code, rel):
+        _fail(code, "payload", base + rel)
+
+    if P < 52:                                                   # step 1
+        bad("payload_malformed", P)
+    (magic, version, context, _prefill_chunk, raw_capacity, _raw_window,
+     comp_capacity, tokens, layers, head_dim, indexer_dim, vocab,
+     raw_live) = struct.unpack_from("<13I", data, base)
+    if magic != DSV4_MAGIC:                                      # step 2
+        bad("payload_malformed", 0)
+    if version not in (1, 2):                                    # step 3
+        bad("payload_malformed", 4)
+    if layers != model["layers"]:                                # step 4
+        bad("payload_malformed", 32)
+    if head_dim != model["head_dim"]:                            # step 5
+        bad("payload_malformed", 36)
+    if indexer_dim != model["indexer_dim"]:                      # step 6
+        bad("payload_malformed", 40)
+    if vocab != model["vocab"]:                                  # step 7
+        bad("payload_malformed", 44)
+    if raw_live > raw_capacity or raw_live > tokens:             # step 8
+        bad("payload_malformed", 48)
+    if tokens != kvc_tokens:                                     # step 9
+        bad("payload_mismatch", 28)
+    if context != kvc_context:                                   # step 10
+        bad("payload_mismatch", 8)
+    C = 52 + 4 * tokens + 4 * vocab                              # counts offset
+    if P < C + 8 * layers:                                       # step 11
+        bad("payload_malformed", P)
+    n_comp = struct.unpack_from("<%dI" % layers, data, base + C)
+    n_index = struct.unpack_from("<%dI" % layers, data, base + C + 4 * layers)
+    for l in range(layers):                                      # step 12
+        r = _ratio(model, l)
+        if r != 0 and n_comp[l] > comp_capacity:
+            bad("payload_malformed", C + 4 * l)
+        if r == model["indexed_ratio"] and n_index[l] > comp_capacity:
+            bad("payload_malformed", C + 4 * (layers + l))
+    if dsv4_expected_size(model, tokens, vocab, layers, raw_live,
+                          n_comp, n_index) != P:                 # step 13
+        bad("payload_mismatch", 0)
+
+
+def _verify(data, level, dsv4_model, limits, name):
+    size = len(data)        # the whole file is in memory: its size is known
+    n = size                # bytes available at the start of the file
+
+    # -- level header (sec 12.2) ------------------------------------------
+    for i in range(3):                                           # step 1
+        if n <= i:
+            _fail("truncated", "header", n)
+        if data[i] != KVC_MAGIC[i]:
+            _fail("bad_magic", "header", i)
+    if n < 4:
+        _fail("truncated", "header", n)
+    version = data[3]
+    if version not in (1, 2):
+        _fail("unsupported_version", "header", 3)
+    S = header_size(version)                                     # step 2
+    if n < S:
+        _fail("truncated", "header", n)
+    if version == 2 and header_crc(data) != _u32(data, 48):      # step 3
+        if looks_foreign(data, size):
+            _fail("foreign_variant", "header", 20)
+        _fail("header_crc_mismatch", "header", 48)
+    h = parse_header(data)
+    if h["quant_bits"] not in (2, 4):                            # step 4
+        _fail("invalid_quant_bits", "header", 4)
+    if h["tokens"] == 0:
+        _fail("zero_tokens", "header", 8)
+    for i in (21, 22, 23):
+        if data[i] != 0:
+            _fail("reserved_nonzero", "header", i)
+    T, P = h["text_bytes"], h["payload_bytes"]
+    if S + T + P > U64_MAX:                                      # step 5
+        _fail("length_overflow", "header", 40)
+    if T > limits["max_text_bytes"]:                             # step 6
+        _fail("limit_exceeded", "header", 48 if version == 1 else 64)
+    if P > limits["max_payload_bytes"]:
+        _fail("limit_exceeded", "header", 40)
+    if S + T > size:                                             # step 7
+        _fail("truncated", "text", size)
+    if S + T + P > size:
+        _fail("truncated", "payload", size)
+    if level == "header":
+        return
+
+    # -- level text (sec 12.3) --------------------------------------------
+    text = data[S:S + T]                                         # step 8
+    if len(text) < T:
+        _fail("truncated", "text", S + len(text))
+    if version == 2 and crc32c(text) != h["text_crc"]:           # step 9
+        _fail("text_crc_mismatch", "text", 68)
+    if level == "text":                                          # step 10
+        if not h["ext_flags"] & FLAG_TITLE:
+            _check_identity(name, identity_name(text, 0, 0, None))
+        return
+
+    # -- level full (sec 12.4) --------------------------------------------
+    base = S + T
+    payload = data[base:base + P]                                # step 11
+    if len(payload) < P:
+        _fail("truncated", "payload", base + len(payload))
+    if version == 2 and crc32c(payload) != h["payload_crc"]:     # step 12
+        _fail("payload_crc_mismatch", "payload", base)
+    if dsv4_model is not None and h["payload_abi"] in (0, 2):    # step 13
+        dsv4_check(data, base, P, h["tokens"], h["context"], dsv4_model)
+    a = base + P
+    if version == 2:                                             # step 14
+        # The appended-area limit is part of step 14, which version 1 skips
+        # as a whole (sec 12.4, last line) -- see the note in the report.
+        if size - a > limits["max_appended_bytes"]:
+            _fail("limit_exceeded", "appended", a + limits["max_appended_bytes"])
+        if crc32c(data[a:]) != h["sections_crc"]:
+            _fail("sections_crc_mismatch", "appended", a)
+    sec = parse_sections(data, a, h["ext_flags"], limits)        # step 15
+    if not h["ext_flags"] & FLAG_UNKNOWN and sec["end"] != size:  # step 16
+        _fail("trailing_bytes", "appended", sec["end"])
+    _check_identity(name, identity_name(text, h["ext_flags"],    # step 17
+                                        h["created_at"], sec["title"]))
+
+
+def verify(data, level="full", dsv4_model=None, limits=None, name=None):
+    """Verify a whole KVC file held in `data` at `level` (sec 12).
+
+    dsv4_model: a model description (sec 8.3) to run the DSV4 check at level
+    full, or None to skip it.  limits: overrides of DEFAULT_LIMITS.  name: the
+    file name, to run the optional identity check (sec 9).
+    Returns None when the file passes, else (code, section, offset)."""
+    if level not in LEVELS:
+        return ("invalid_argument", "none", 0)
+    lim = dict(DEFAULT_LIMITS)
+    lim.update(limits or {})
+    try:
+        _verify(memoryview(data), level, dsv4_model, lim, name)
+    except KvcError as err:
+        return err.triple
+    return None
+
+
+def decode(data):
+    """The `decoded` object of sec 18.2 for a file valid at level full.
+    Raises ValueError when the file does not verify."""
+    err = verify(data, "full")
+    if err is not None:
+        raise ValueError("file does not verify: %s at %d (%s)" % (err[0], err[2], err[1]))
+    mv = memoryview(data)
+    h = parse_header(mv)
+    S, T, P = header_size(h["version"]), h["text_bytes"], h["payload_bytes"]
+    text, payload = mv[S:S + T], mv[S + T:S + T + P]
+    sec = parse_sections(mv, S + T + P, h["ext_flags"], DEFAULT_LIMITS)
+    tool_map = None
+    if sec["tool_map"] is not None:
+        tool_map = [{"id": bytes(i).decode("utf-8", "replace"),
+                     "dsml_bytes": len(d),
+                     "dsml_sha256": hashlib.sha256(d).hexdigest()}
+                    for i, d in sec["tool_map"]]
+    title = None
+    if sec["title"] is not None:
+        title = bytes(sec["title"]).decode("utf-8", "replace")
+    return {
+        "header": h,
+        "text_sha256": hashlib.sha256(text).hexdigest(),
+        "payload_sha256": hashlib.sha256(payload).hexdigest(),
+        "tool_map": tool_map,
+        "title": title,
+        "unknown_sections": bool(h["ext_flags"] & FLAG_UNKNOWN),
+        "identity_name": identity_name(text, h["ext_flags"], h["created_at"], sec["title"]),
+    }
+
+# ---------------------------------------------------------------------------
+# Command line: --manifest
+# ---------------------------------------------------------------------------
+
+
+def _fmt(outcome):
+    return "pass" if outcome is None else "%s(%s, %d)" % outcome
+
+
+def _compare_dict(want, got, prefix, diffs):
+    """Compare two dicts key by key (both directions), recursing one level."""
+    for key in sorted(set(want) | set(got)):
+        if key not in got:
+            diffs.append("%s%s missing in decode()" % (prefix, key))
+        elif key not in want:
+            diffs.append("%s%s not in manifest (decode() gives %r)" % (prefix, key, got[key]))
+        elif isinstance(want[key], dict) and isinstance(got[key], dict):
+            _compare_dict(want[key], got[key], prefix + key + ".", diffs)
+        elif want[key] != got[key]:
+            diffs.append("%s%s: expected %r, got %r" % (prefix, key, want[key], got[key]))
+
+
+def check_entry(directory, entry):
+    """Check one manifest entry (sec 18.2); returns a list of differences."""
+    diffs = []
+    path = os.path.join(directory, entry["name"])
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        return ["cannot read: %s" % e]
+    if len(data) != entry["size"]:
+        diffs.append("size: expected %d, got %d" % (entry["size"], len(data)))
+    if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+        diffs.append("sha256 differs")
+    if entry["valid"] != (entry["expect"]["full"] is None):
+        diffs.append("manifest: valid=%r inconsistent with expect.full" % entry["valid"])
+    for level in LEVELS:
+        model = entry.get("dsv4_model") if level == "full" else None
+        got = verify(data, level, model)
+        want = entry["expect"][level]
+        if want is not None:
+            want = (want["error"], want["section"], want["offset"])
+        if got != want:
+            diffs.append("%s: expected %s, got %s" % (level, _fmt(want), _fmt(got)))
+    if entry.get("decoded") is not None:
+        try:
+            _compare_dict(entry["decoded"], decode(data), "decoded.", diffs)
+        except ValueError as e:
+            diffs.append("decode: %s" % e)
+    elif entry["valid"]:
+        diffs.append("manifest: valid file without decoded object")
+    return diffs
+
+
+def run_manifest(path):
+    with open(path, "rb") as f:
+        manifest = json.loads(f.read().decode("utf-8"))
+    directory = os.path.dirname(os.path.abspath(path))
+    passed = failed = 0
+    if manifest.get("schema") != "kvc-fixtures/1":
+        print("warning: unexpected schema %r" % manifest.get("schema"))
+    names = [e["name"] for e in manifest["files"]]
+    if names != sorted(names):
+        print("warning: manifest files are not sorted by name")
+    for entry in manifest["files"]:
+        diffs = check_entry(directory, entry)
+        if diffs:
+            failed += 1
+            print("FAIL %s: %s" % (entry["name"], "; ".join(diffs)))
+        else:
+            passed += 1
+            print("ok %s" % entry["name"])
+    print("%d passed, %d failed" % (passed, failed))
+    return 0 if failed == 0 else 1
+
+# ---------------------------------------------------------------------------
+# Command line: FILE...
+# ---------------------------------------------------------------------------
+
+
+def run_files(paths, dsv4):
+    status = 0
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            # The whole file is read up front: the failed read is the one
+            # that starts at offset 0, in the header.
+            print("%s: io_error at 0 (header) [%s]" % (path, e.strerror))
+            status = 1
+            continue
+        err = verify(data, "full", DSV4_FLASH if dsv4 else None, name=path)
+        if err is not None:
+            print("%s: %s at %d (%s)" % (path, err[0], err[2], err[1]))
+            status = 1
+            continue
+        print("%s: ok" % path)
+        h = parse_header(data)
+        if dsv4 and h["payload_abi"] not in (0, 2):   # sec 8.4: SHOULD report
+            print("  note: DSV4 check skipped (payload_abi %d)" % h["payload_abi"])
+        if h["ext_flags"] & FLAG_UNKNOWN:                # sec 7.4: MUST report
+            S = header_size(h["version"])
+            sec = parse_sections(memoryview(data), S + h["text_bytes"] + h["payload_bytes"],
+                                 h["ext_flags"], DEFAULT_LIMITS)
+            print("  note: unknown sections (bits 0x%02X): %d opaque bytes at %d"
+                  % (sec["unknown_bits"], sec["opaque_bytes"], sec["opaque_offset"]))
+    return status
+
+# ---------------------------------------------------------------------------
+# Command line: --self-test (sec 2.3 and the worked example of sec 17)
+# ---------------------------------------------------------------------------
+
+# Hex dumps copied from sec 17 (version 2, then the same file as version 1).
+EXAMPLE_V2_DUMP = """
+00000000  4b 56 43 02 02 01 01 00 03 00 00 00 00 00 00 00
+00000010  00 10 00 00 02 00 00 00 00 f1 53 65 00 00 00 00
+00000020  00 f1 53 65 00 00 00 00 08 00 00 00 00 00 00 00
+00000030  81 92 05 91 72 6e ac 43 3b bc 2c 8a 28 e1 a5 93
+00000040  03 00 00 00 48 69 21 00 01 02 03 04 05 06 07 4b
+00000050  54 4d 01 01 00 00 00 06 00 00 00 04 00 00 00 63
+00000060  61 6c 6c 5f 31 3c 78 2f 3e
+"""
+EXAMPLE_V1_DUMP = """
+00000000  4b 56 43 01 02 01 01 00 03 00 00 00 00 00 00 00
+00000010  00 10 00 00 02 00 00 00 00 f1 53 65 00 00 00 00
+00000020  00 f1 53 65 00 00 00 00 08 00 00 00 00 00 00 00
+00000030  03 00 00 00 48 69 21 00 01 02 03 04 05 06 07 4b
+00000040  54 4d 01 01 00 00 00 06 00 00 00 04 00 00 00 63
+00000050  61 6c 6c 5f 31 3c 78 2f 3e
+"""
+
+
+def parse_hexdump(dump):
+    """Bytes of a hexdump -C style listing (offset, hex bytes, |ascii|)."""
+    out = bytearray()
+    for line in dump.strip().splitlines():
+        fields = line.split("|")[0].split()
+        if not fields:
+            continue
+        if int(fields[0], 16) != len(out):
+            raise ValueError("hexdump offset mismatch at %s" % fields[0])
+        out += bytes(int(x, 16) for x in fields[1:])
+    return bytes(out)
+
+
+def self_test():
+    failures = []
+
+    def check(cond, what):
+        print("%s %s" % ("ok  " if cond else "FAIL", what))
+        if not cond:
+            failures.append(what)
+
+    for data, want in CRC_VECTORS:
+        check(crc32c(data) == want, "CRC32C vector %08X (%d bytes)" % (want, len(data)))
+
+    v2 = parse_hexdump(EXAMPLE_V2_DUMP)
+    v1 = parse_hexdump(EXAMPLE_V1_DUMP)
+    check(len(v2) == 105 and len(v1) == 89, "example sizes 105 / 89")
+    check(v1[:3] + b"\x01" + v1[4:48] == v2[:3] + b"\x01" + v2[4:48]
+          and v1[48:52] == v2[64:68] and v1[52:] == v2[68:],
+          "v1 example equals v2 example shifted by 16 bytes")
+    check(header_crc(v2) == 0x91059281 == _u32(v2, 48), "header CRC 0x91059281")
+    check(crc32c(v2[68:71]) == 0x43AC6E72 == _u32(v2, 52), "text CRC 0x43AC6E72")
+    check(crc32c(v2[71:79]) == 0x8A2CBC3B == _u32(v2, 56), "payload CRC 0x8A2CBC3B")
+    check(crc32c(v2[79:105]) == 0x93A5E128 == _u32(v2, 60), "sections CRC 0x93A5E128")
+    for label, data in (("v2", v2), ("v1", v1)):
+        for level in LEVELS:
+            check(verify(data, level) is None, "%s example passes level %s" % (label, level))
+        check(verify(data, "full", DSV4_FLASH) == ("payload_malformed", "payload", len(data) - 26),
+              "%s example with DSV4 check: payload_malformed at %d" % (label, len(data) - 26))
+    d = decode(v2)
+    check(d["identity_name"] == "c0a0ad26a634840c67a210fefdda76577b03a111.kv",
+          "identity name of the example")
+    check(d["tool_map"] == [{"id": "call_1", "dsml_bytes": 4,
+                             "dsml_sha256": hashlib.sha256(b"<x/>").hexdigest()}],
+          "example tool map decodes")
+    check(d["header"]["save_reason_name"] == "cold" and d["header"]["context"] == 4096,
+          "example header decodes")
+    check(identity_name(b"", FLAG_TITLE, 1700000000, b"Greeting")
+          == "abc8adc392fd6e4dd8646d4b7786b14d7eefcd4e.kv", "title identity example")
+    good = "c0a0ad26a634840c67a210fefdda76577b03a111.kv"
+    check(verify(v2, "full", name="/x/" + good) is None, "identity check accepts the right name")
+    check(verify(v2, "text", name="0" * 40 + ".kv") == ("identity_mismatch", "name", 0),
+          "identity check rejects a wrong name")
+    zero = [0] * 43
+    check(dsv4_expected_size(DSV4_FLASH, 3, 129280, 43, 3, zero, zero) == 12987800,
+          "DSV4 informative expected size 12987800 (sec 8.3)")
+    # If the specification is next to us, make sure the embedded dumps are
+    # the ones it contains.
+    spec = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "kvc.md")
+    if os.path.exists(spec):
+        with open(spec, encoding="utf-8") as f:
+            text = f.read()
+        blocks = re.findall(r"```\n(00000000 .*?)```", text, re.S)
+        check([parse_hexdump(b) for b in blocks] == [v2, v1], "embedded dumps match kvc.md")
+    print("self-test: %s" % ("passed" if not failures else "%d FAILED" % len(failures)))
+    return 0 if not failures else 1
+
+
+def main(argv):
+    if len(argv) == 2 and argv[0] == "--manifest":
+        return run_manifest(argv[1])
+    if argv == ["--self-test"]:
+        return self_test()
+    dsv4 = bool(argv) and argv[0] == "--dsv4"
+    files = argv[1:] if dsv4 else argv
+    if not files or any(a.startswith("--") for a in files):
+        print(__doc__.split("Command line:")[1].rstrip(), file=sys.stderr)
+        return 2
+    return run_files(files, dsv4)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,133 @@
+// Runs the library over every fixture of spec/fixtures/manifest.json at every
+// verification level and checks each expectation (spec section 18).
+#include <kvc/kvc.hpp>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "json_mini.hpp"
+#include "kvc_test.hpp"
+#include "sha256_mini.hpp"
+
+#ifndef KVC_FIXTURES_DIR
+#define KVC_FIXTURES_DIR "../spec/fixtures"
+#endif
+
+namespace {
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  REQUIRE(in.good());
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+kvc::model_desc model_of(const json::value& m) {
+  kvc::model_desc d;
+  d.layers = static_cast<std::uint32_t>(m["layers"].n);
+  d.head_dim = static_cast<std::uint32_t>(m["head_dim"].n);
+  d.indexer_dim = static_cast<std::uint32_t>(m["indexer_dim"].n);
+  d.vocab = static_cast<std::uint32_t>(m["vocab"].n);
+  d.sliding_window = static_cast<std::uint32_t>(m["sliding_window"].n);
+  d.uncompressed_layers = static_cast<std::uint32_t>(m["uncompressed_layers"].n);
+  d.even_ratio = static_cast<std::uint32_t>(m["even_ratio"].n);
+  d.odd_ratio = static_cast<std::uint32_t>(m["odd_ratio"].n);
+  d.indexed_ratio = static_cast<std::uint32_t>(m["indexed_ratio"].n);
+  return d;
+}
+
+std::string describe(const kvc::error& e) {
+  if (!e) return "ok";
+  return std::string(kvc::errc_name(e.code)) + " " + kvc::section_name(e.where) + " " + std::to_string(e.offset);
+}
+
+std::string describe(const json::value& expected) {
+  if (expected.is_null()) return "ok";
+  return expected["error"].s + " " + expected["section"].s + " " + std::to_string(expected["offset"].n);
+}
+}  // namespace
+
+TEST_CASE("conformance: every fixture at every level", "[conformance]") {
+  const std::string dir = KVC_FIXTURES_DIR;
+  const json::value manifest = json::parse(slurp(dir + "/manifest.json"));
+  REQUIRE(manifest["schema"].s == "kvc-fixtures/1");
+  const auto& files = manifest["files"].items;
+  REQUIRE(files.size() > 40);
+  int valid = 0;
+  for (const json::value& entry : files) {
+    const std::string name = entry["name"].s;
+    INFO(name);
+    const std::string data = slurp(dir + "/" + name);
+    REQUIRE(data.size() == entry["size"].n);
+    REQUIRE(sha256::hex(data) == entry["sha256"].s);
+    kvc::model_desc model;
+    kvc::read_options opt;
+    if (!entry["dsv4_model"].is_null()) {
+      model = model_of(entry["dsv4_model"]);
+      opt.dsv4_model = &model;
+    }
+    for (const char* level : {"header", "text", "full"}) {
+      INFO("level " << level);
+      opt.level = std::string(level) == "header" ? kvc::verify_level::header
+                  : std::string(level) == "text" ? kvc::verify_level::text
+                                                  : kvc::verify_level::full;
+      kvc::memory_stream m(data);
+      kvc::file_info info;
+      CHECK(describe(kvc::verify(m, info, opt)) == describe(entry["expect"][level]));
+    }
+    CHECK(entry["valid"].b == entry["expect"]["full"].is_null());
+    if (entry["decoded"].is_null()) continue;
+    ++valid;
+    // Decode with a full read and compare every manifest field.
+    kvc::memory_stream m(data);
+    kvc::file_info info;
+    std::string payload;
+    REQUIRE_FALSE(kvc::read(m, info, [&](const std::uint8_t* p, std::size_t n) {
+      payload.append(reinterpret_cast<const char*>(p), n);
+    }, opt));
+    const json::value& d = entry["decoded"];
+    const json::value& h = d["header"];
+    const kvc::header& got = info.hdr;
+    CHECK(got.version == h["version"].n);
+    CHECK(got.quant_bits == h["quant_bits"].n);
+    CHECK(got.save_reason == h["save_reason"].n);
+    CHECK(std::string(kvc::save_reason_name(got.save_reason)) == h["save_reason_name"].s);
+    CHECK(got.ext_flags == h["ext_flags"].n);
+    CHECK(got.model_id == h["model_id"].n);
+    CHECK(got.tokens == h["tokens"].n);
+    CHECK(got.hits == h["hits"].n);
+    CHECK(got.context == h["context"].n);
+    CHECK(got.payload_abi == h["payload_abi"].n);
+    CHECK(got.created_at == h["created_at"].n);
+    CHECK(got.last_used == h["last_used"].n);
+    CHECK(got.payload_bytes == h["payload_bytes"].n);
+    CHECK(got.text_bytes == h["text_bytes"].n);
+    CHECK(got.header_crc == h["header_crc"].n);
+    CHECK(got.text_crc == h["text_crc"].n);
+    CHECK(got.payload_crc == h["payload_crc"].n);
+    CHECK(got.sections_crc == h["sections_crc"].n);
+    CHECK(sha256::hex(info.text) == d["text_sha256"].s);
+    CHECK(sha256::hex(payload) == d["payload_sha256"].s);
+    CHECK(info.has_tool_map == !d["tool_map"].is_null());
+    if (info.has_tool_map) {
+      REQUIRE(info.tools.size() == d["tool_map"].items.size());
+      for (std::size_t i = 0; i < info.tools.size(); ++i) {
+        CHECK(info.tools[i].id == d["tool_map"].items[i]["id"].s);
+        CHECK(info.tools[i].dsml.size() == d["tool_map"].items[i]["dsml_bytes"].n);
+        CHECK(sha256::hex(info.tools[i].dsml) == d["tool_map"].items[i]["dsml_sha256"].s);
+      }
+    }
+    CHECK(info.has_title == !d["title"].is_null());
+    if (info.has_title) CHECK(info.title == d["title"].s);
+    CHECK(info.unknown_sections == d["unknown_sections"].b);
+    CHECK(*kvc::identity_name(info) == d["identity_name"].s);
+  }
+  CHECK(valid > 20);
+}
+
+TEST_CASE("SHA-256 helper matches FIPS 180 vectors", "[conformance]") {
+  CHECK(sha256::hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK(sha256::hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
