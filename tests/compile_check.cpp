@@ -1,8 +1,7 @@
 // Built by .ci/run with -fno-exceptions -fno-rtti in C++17 and C++20, with
 // g++ and clang: the header must be usable in engines built that way.
-#include <kvc/kvc.hpp>
-
 #include <cstdio>
+#include <kvc/kvc.hpp>
 
 int main() {
   kvc::header h;

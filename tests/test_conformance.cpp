@@ -1,8 +1,7 @@
 // Runs the library over every fixture of spec/fixtures/manifest.json at every
 // verification level and checks each expectation (spec section 18).
-#include <kvc/kvc.hpp>
-
 #include <fstream>
+#include <kvc/kvc.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -72,7 +71,7 @@ TEST_CASE("conformance: every fixture at every level", "[conformance]") {
       INFO("level " << level);
       opt.level = std::string(level) == "header" ? kvc::verify_level::header
                   : std::string(level) == "text" ? kvc::verify_level::text
-                                                  : kvc::verify_level::full;
+                                                 : kvc::verify_level::full;
       kvc::memory_stream m(data);
       kvc::file_info info;
       CHECK(describe(kvc::verify(m, info, opt)) == describe(entry["expect"][level]));
@@ -84,9 +83,9 @@ TEST_CASE("conformance: every fixture at every level", "[conformance]") {
     kvc::memory_stream m(data);
     kvc::file_info info;
     std::string payload;
-    REQUIRE_FALSE(kvc::read(m, info, [&](const std::uint8_t* p, std::size_t n) {
-      payload.append(reinterpret_cast<const char*>(p), n);
-    }, opt));
+    REQUIRE_FALSE(kvc::read(
+        m, info, [&](const std::uint8_t* p, std::size_t n) { payload.append(reinterpret_cast<const char*>(p), n); },
+        opt));
     const json::value& d = entry["decoded"];
     const json::value& h = d["header"];
     const kvc::header& got = info.hdr;

@@ -1,8 +1,7 @@
 // CRC32C: published vectors, and the portable kernel against a bit-by-bit
 // reference written here from the definition.
-#include <kvc/kvc.hpp>
-
 #include <cstdint>
+#include <kvc/kvc.hpp>
 #include <random>
 #include <vector>
 

@@ -1,6 +1,5 @@
 // The error enum, its std::error_code integration and the result type.
 #include <kvc/kvc.hpp>
-
 #include <set>
 #include <string>
 

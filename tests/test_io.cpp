@@ -1,10 +1,9 @@
 // The streaming reader, the writer, in-place updates and atomic files, over
 // every built-in adapter and over streams that fail on purpose.
-#include <kvc/kvc.hpp>
-
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <kvc/kvc.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -69,7 +68,9 @@ template <class Source>
 loaded load(Source& src, kvc::verify_level level = kvc::verify_level::full, kvc::read_options opt = {}) {
   loaded out;
   opt.level = level;
-  out.err = kvc::read(src, out.info, [&](const std::uint8_t* p, std::size_t n) { out.payload.insert(out.payload.end(), p, p + n); }, opt);
+  out.err = kvc::read(
+      src, out.info, [&](const std::uint8_t* p, std::size_t n) { out.payload.insert(out.payload.end(), p, p + n); },
+      opt);
   return out;
 }
 
@@ -310,7 +311,8 @@ TEST_CASE("verification levels read only what they need", "[io]") {
   b = spec::build(f);
   b[69] ^= 0x20;  // text byte
   CHECK_FALSE(load_bytes(b, kvc::verify_level::header).err);
-  CHECK(load_bytes(b, kvc::verify_level::text).err == kvc::make_error(kvc::errc::text_crc_mismatch, kvc::section::text, 68));
+  CHECK(load_bytes(b, kvc::verify_level::text).err ==
+        kvc::make_error(kvc::errc::text_crc_mismatch, kvc::section::text, 68));
   // Level header reads no further than the header.
   faulty_source src{&b, fault::fail, 2};
   kvc::file_info info;
@@ -475,7 +477,7 @@ TEST_CASE("limits bound what a hostile file can make the reader allocate", "[io]
   spec::file_spec f;
   f.version = 1;
   bytes b = spec::build(f);
-  spec::patch32(b, 48, 200u << 20);  // claims a 200 MiB text; 11 bytes follow
+  spec::patch32(b, 48, 200u << 20);       // claims a 200 MiB text; 11 bytes follow
   faulty_source src{&b, fault::none, 0};  // cannot tell its size
   kvc::file_info info;
   kvc::read_options opt;
@@ -516,8 +518,7 @@ bytes tiny_payload(std::uint32_t tokens, std::uint32_t ctx) {
   bytes p;
   const std::uint32_t raw_live = 2;
   const std::uint32_t comp[4] = {0, 0, 1, 1}, index[4] = {0, 0, 1, 0};
-  for (std::uint32_t v : {0x34565344u, 1u, ctx, 16u, 8u, 4u, 4u, tokens, 4u, 8u, 4u, 5u, raw_live})
-    spec::put(p, v, 4);
+  for (std::uint32_t v : {0x34565344u, 1u, ctx, 16u, 8u, 4u, 4u, tokens, 4u, 8u, 4u, 5u, raw_live}) spec::put(p, v, 4);
   for (std::uint32_t i = 0; i < tokens; ++i) spec::put(p, i, 4);
   spec::put(p, 0, 4 * 5);  // logits
   for (std::uint32_t c : comp) spec::put(p, c, 4);
@@ -684,7 +685,6 @@ TEST_CASE("atomic save: a failed write leaves the old file and no temporary", "[
   const std::string upgraded = slurp(v1path);
   CHECK(bytes(upgraded.begin(), upgraded.end()) == spec::build(worked_example()));
   CHECK(kvc::upgrade_file(dir + "/missing.kv").error().code == kvc::errc::io_error);
-  CHECK(kvc::save_file(dir + "/no/such/dir.kv", header_of(f), f.text, {}, produce).error().code ==
-        kvc::errc::io_error);
+  CHECK(kvc::save_file(dir + "/no/such/dir.kv", header_of(f), f.text, {}, produce).error().code == kvc::errc::io_error);
   std::system(("rm -rf " + dir).c_str());
 }

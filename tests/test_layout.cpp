@@ -1,7 +1,6 @@
 // Layout tables, encode/decode/validate of every structure, and a v2 file
 // built byte by byte from the spec checked against the library.
 #include <kvc/kvc.hpp>
-
 #include <vector>
 
 #include "kvc_test.hpp"
@@ -244,8 +243,8 @@ TEST_CASE("tool map and title error rows", "[layout][errors]") {
   lim = {};
   lim.max_title_bytes = 8;
   CHECK(kvc::decode_title_header(kvc::encode_title_header(8).data(), 300, lim));
-  check_error(kvc::decode_title_header(kvc::encode_title_header(9).data(), 300, lim).error(),
-              kvc::errc::limit_exceeded, kvc::section::title, 300);
+  check_error(kvc::decode_title_header(kvc::encode_title_header(9).data(), 300, lim).error(), kvc::errc::limit_exceeded,
+              kvc::section::title, 300);
 }
 
 TEST_CASE("save reasons and extension bits", "[layout]") {
@@ -294,8 +293,8 @@ TEST_CASE("DSV4 payload header and expected size", "[layout][dsv4]") {
   // n*32, compressor state 2 * (2*8*2*4*4) = 1024, indexer rows n*16, indexer
   // state 2 * (2*4*2*4*4) = 512. Layer 3 (ratio 128, coff 1): rows 1*32,
   // state 2 * (8*128*4) = 8192.
-  const std::uint64_t expected = 156 + 5 * 192 + (3 * 32 + 1024 + 3 * 16 + 512) + (1 * 32 + 8192) +
-                                 (2 * 32 + 1024 + 1 * 16 + 512);
+  const std::uint64_t expected =
+      156 + 5 * 192 + (3 * 32 + 1024 + 3 * 16 + 512) + (1 * 32 + 8192) + (2 * 32 + 1024 + 1 * 16 + 512);
   auto size = kvc::dsv4_expected_size(d, comp, index, tiny);
   REQUIRE(size);
   CHECK(*size == expected);

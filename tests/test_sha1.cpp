@@ -1,6 +1,5 @@
 // SHA-1 against the FIPS 180 examples and the identity names built on it.
 #include <kvc/kvc.hpp>
-
 #include <string>
 
 #include "kvc_test.hpp"
@@ -14,8 +13,8 @@ TEST_CASE("SHA-1 FIPS 180 vectors", "[sha1]") {
   CHECK(sha1_hex("") == "da39a3ee5e6b4b0d3255bfef95601890afd80709");
   CHECK(sha1_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
         "84983e441c3bd26ebaae4aa1f95129e5e54670f1");
-  CHECK(sha1_hex("abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu") ==
-        "a49b2446a02c645bf419f995b67091253a04a259");
+  CHECK(sha1_hex("abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopq"
+                 "rstnopqrstu") == "a49b2446a02c645bf419f995b67091253a04a259");
   kvc::sha1 million;
   const std::string chunk(1000, 'a');
   for (int i = 0; i < 1000; ++i) million.update(chunk);

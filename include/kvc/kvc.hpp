@@ -24,6 +24,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <istream>
 #include <limits>
@@ -62,26 +63,26 @@ namespace kvc {
 
 enum class errc : int {
   ok = 0,
-  bad_magic,                // header: bytes 0..2 are not "KVC"
-  unsupported_version,      // header: byte 3 is neither 1 nor 2
-  foreign_variant,          // header: a known incompatible "version 2" layout
-  header_crc_mismatch,      // header: v2 header CRC does not match
-  invalid_quant_bits,       // header: byte 4 is neither 2 nor 4
-  zero_tokens,              // header: cached token count is 0
-  reserved_nonzero,         // header: bytes 21..23 are not zero
-  length_overflow,          // header: declared lengths overflow 64 bits
-  limit_exceeded,           // any: a declared length exceeds a reader limit
-  truncated,                // any: the data ends before a declared end
-  text_crc_mismatch,        // text: v2 text CRC does not match
-  payload_crc_mismatch,     // payload: v2 payload CRC does not match
-  sections_crc_mismatch,    // appended: v2 sections CRC does not match
-  malformed_tool_map,       // tool_map: bad KTM magic, version or entry
-  trailing_bytes,           // appended: bytes after the last declared section
-  payload_malformed,        // payload: DSV4 header invalid for the model
-  payload_mismatch,         // payload: DSV4 header disagrees with KVC header
-  identity_mismatch,        // name: file name is not the SHA-1 identity
-  io_error,                 // any: the stream failed to read or write
-  invalid_argument,         // api: a caller broke an API precondition
+  bad_magic,              // header: bytes 0..2 are not "KVC"
+  unsupported_version,    // header: byte 3 is neither 1 nor 2
+  foreign_variant,        // header: a known incompatible "version 2" layout
+  header_crc_mismatch,    // header: v2 header CRC does not match
+  invalid_quant_bits,     // header: byte 4 is neither 2 nor 4
+  zero_tokens,            // header: cached token count is 0
+  reserved_nonzero,       // header: bytes 21..23 are not zero
+  length_overflow,        // header: declared lengths overflow 64 bits
+  limit_exceeded,         // any: a declared length exceeds a reader limit
+  truncated,              // any: the data ends before a declared end
+  text_crc_mismatch,      // text: v2 text CRC does not match
+  payload_crc_mismatch,   // payload: v2 payload CRC does not match
+  sections_crc_mismatch,  // appended: v2 sections CRC does not match
+  malformed_tool_map,     // tool_map: bad KTM magic, version or entry
+  trailing_bytes,         // appended: bytes after the last declared section
+  payload_malformed,      // payload: DSV4 header invalid for the model
+  payload_mismatch,       // payload: DSV4 header disagrees with KVC header
+  identity_mismatch,      // name: file name is not the SHA-1 identity
+  io_error,               // any: the stream failed to read or write
+  invalid_argument,       // api: a caller broke an API precondition
 };
 
 // The part of a file an error concerns.
@@ -98,68 +99,118 @@ enum class section : std::uint8_t {
 
 constexpr const char* errc_name(errc e) noexcept {
   switch (e) {
-    case errc::ok: return "ok";
-    case errc::bad_magic: return "bad_magic";
-    case errc::unsupported_version: return "unsupported_version";
-    case errc::foreign_variant: return "foreign_variant";
-    case errc::header_crc_mismatch: return "header_crc_mismatch";
-    case errc::invalid_quant_bits: return "invalid_quant_bits";
-    case errc::zero_tokens: return "zero_tokens";
-    case errc::reserved_nonzero: return "reserved_nonzero";
-    case errc::length_overflow: return "length_overflow";
-    case errc::limit_exceeded: return "limit_exceeded";
-    case errc::truncated: return "truncated";
-    case errc::text_crc_mismatch: return "text_crc_mismatch";
-    case errc::payload_crc_mismatch: return "payload_crc_mismatch";
-    case errc::sections_crc_mismatch: return "sections_crc_mismatch";
-    case errc::malformed_tool_map: return "malformed_tool_map";
-    case errc::trailing_bytes: return "trailing_bytes";
-    case errc::payload_malformed: return "payload_malformed";
-    case errc::payload_mismatch: return "payload_mismatch";
-    case errc::identity_mismatch: return "identity_mismatch";
-    case errc::io_error: return "io_error";
-    case errc::invalid_argument: return "invalid_argument";
+    case errc::ok:
+      return "ok";
+    case errc::bad_magic:
+      return "bad_magic";
+    case errc::unsupported_version:
+      return "unsupported_version";
+    case errc::foreign_variant:
+      return "foreign_variant";
+    case errc::header_crc_mismatch:
+      return "header_crc_mismatch";
+    case errc::invalid_quant_bits:
+      return "invalid_quant_bits";
+    case errc::zero_tokens:
+      return "zero_tokens";
+    case errc::reserved_nonzero:
+      return "reserved_nonzero";
+    case errc::length_overflow:
+      return "length_overflow";
+    case errc::limit_exceeded:
+      return "limit_exceeded";
+    case errc::truncated:
+      return "truncated";
+    case errc::text_crc_mismatch:
+      return "text_crc_mismatch";
+    case errc::payload_crc_mismatch:
+      return "payload_crc_mismatch";
+    case errc::sections_crc_mismatch:
+      return "sections_crc_mismatch";
+    case errc::malformed_tool_map:
+      return "malformed_tool_map";
+    case errc::trailing_bytes:
+      return "trailing_bytes";
+    case errc::payload_malformed:
+      return "payload_malformed";
+    case errc::payload_mismatch:
+      return "payload_mismatch";
+    case errc::identity_mismatch:
+      return "identity_mismatch";
+    case errc::io_error:
+      return "io_error";
+    case errc::invalid_argument:
+      return "invalid_argument";
   }
   return "unknown";
 }
 
 constexpr const char* errc_message(errc e) noexcept {
   switch (e) {
-    case errc::ok: return "success";
-    case errc::bad_magic: return "not a KVC file (bad magic)";
-    case errc::unsupported_version: return "unsupported KVC version";
-    case errc::foreign_variant: return "incompatible fork layout that also says version 2";
-    case errc::header_crc_mismatch: return "header CRC32C mismatch";
-    case errc::invalid_quant_bits: return "quant bits must be 2 or 4";
-    case errc::zero_tokens: return "cached token count is zero";
-    case errc::reserved_nonzero: return "reserved header bytes are not zero";
-    case errc::length_overflow: return "declared lengths overflow";
-    case errc::limit_exceeded: return "declared length exceeds a reader limit";
-    case errc::truncated: return "file ends before a declared end";
-    case errc::text_crc_mismatch: return "text CRC32C mismatch";
-    case errc::payload_crc_mismatch: return "payload CRC32C mismatch";
-    case errc::sections_crc_mismatch: return "appended sections CRC32C mismatch";
-    case errc::malformed_tool_map: return "malformed tool-id map section";
-    case errc::trailing_bytes: return "unexpected bytes after the last section";
-    case errc::payload_malformed: return "DSV4 payload header is invalid";
-    case errc::payload_mismatch: return "DSV4 payload disagrees with the KVC header";
-    case errc::identity_mismatch: return "file name is not the file's SHA-1 identity";
-    case errc::io_error: return "I/O error";
-    case errc::invalid_argument: return "invalid argument";
+    case errc::ok:
+      return "success";
+    case errc::bad_magic:
+      return "not a KVC file (bad magic)";
+    case errc::unsupported_version:
+      return "unsupported KVC version";
+    case errc::foreign_variant:
+      return "incompatible fork layout that also says version 2";
+    case errc::header_crc_mismatch:
+      return "header CRC32C mismatch";
+    case errc::invalid_quant_bits:
+      return "quant bits must be 2 or 4";
+    case errc::zero_tokens:
+      return "cached token count is zero";
+    case errc::reserved_nonzero:
+      return "reserved header bytes are not zero";
+    case errc::length_overflow:
+      return "declared lengths overflow";
+    case errc::limit_exceeded:
+      return "declared length exceeds a reader limit";
+    case errc::truncated:
+      return "file ends before a declared end";
+    case errc::text_crc_mismatch:
+      return "text CRC32C mismatch";
+    case errc::payload_crc_mismatch:
+      return "payload CRC32C mismatch";
+    case errc::sections_crc_mismatch:
+      return "appended sections CRC32C mismatch";
+    case errc::malformed_tool_map:
+      return "malformed tool-id map section";
+    case errc::trailing_bytes:
+      return "unexpected bytes after the last section";
+    case errc::payload_malformed:
+      return "DSV4 payload header is invalid";
+    case errc::payload_mismatch:
+      return "DSV4 payload disagrees with the KVC header";
+    case errc::identity_mismatch:
+      return "file name is not the file's SHA-1 identity";
+    case errc::io_error:
+      return "I/O error";
+    case errc::invalid_argument:
+      return "invalid argument";
   }
   return "unknown error";
 }
 
 constexpr const char* section_name(section s) noexcept {
   switch (s) {
-    case section::none: return "none";
-    case section::header: return "header";
-    case section::text: return "text";
-    case section::payload: return "payload";
-    case section::appended: return "appended";
-    case section::tool_map: return "tool_map";
-    case section::title: return "title";
-    case section::name: return "name";
+    case section::none:
+      return "none";
+    case section::header:
+      return "header";
+    case section::text:
+      return "text";
+    case section::payload:
+      return "payload";
+    case section::appended:
+      return "appended";
+    case section::tool_map:
+      return "tool_map";
+    case section::title:
+      return "title";
+    case section::name:
+      return "name";
   }
   return "unknown";
 }
@@ -177,9 +228,7 @@ inline const std::error_category& error_category() noexcept {
   return category;
 }
 
-inline std::error_code make_error_code(errc e) noexcept {
-  return {static_cast<int>(e), error_category()};
-}
+inline std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), error_category()}; }
 
 // A failure: what, in which section, at which byte offset. Converts to true
 // when it is an error.
@@ -293,24 +342,23 @@ constexpr bool add_overflows(std::uint64_t a, std::uint64_t b, std::uint64_t& ou
 
 namespace layout {
 namespace header_common {
-constexpr field magic{0, 3};          // "KVC"
-constexpr field version{3, 1};        // 1 or 2
-constexpr field quant_bits{4, 1};     // 2 or 4
-constexpr field save_reason{5, 1};    // see kvc::save_reason
-constexpr field ext_flags{6, 1};      // see kvc::ext
-constexpr field model_id{7, 1};       // 0 = DeepSeek V4 Flash (0 in early builds)
-constexpr field tokens{8, 4};         // cached token count, never 0
-constexpr field hits{12, 4};          // cache hit count
-constexpr field context{16, 4};       // context size the snapshot was made for
-constexpr field payload_abi{20, 1};   // 2 = DS4 session payload (0 in early builds)
-constexpr field reserved{21, 3};      // zero
-constexpr field created_at{24, 8};    // Unix seconds
-constexpr field last_used{32, 8};     // Unix seconds
-constexpr field payload_bytes{40, 8}; // payload byte count
+constexpr field magic{0, 3};           // "KVC"
+constexpr field version{3, 1};         // 1 or 2
+constexpr field quant_bits{4, 1};      // 2 or 4
+constexpr field save_reason{5, 1};     // see kvc::save_reason
+constexpr field ext_flags{6, 1};       // see kvc::ext
+constexpr field model_id{7, 1};        // 0 = DeepSeek V4 Flash (0 in early builds)
+constexpr field tokens{8, 4};          // cached token count, never 0
+constexpr field hits{12, 4};           // cache hit count
+constexpr field context{16, 4};        // context size the snapshot was made for
+constexpr field payload_abi{20, 1};    // 2 = DS4 session payload (0 in early builds)
+constexpr field reserved{21, 3};       // zero
+constexpr field created_at{24, 8};     // Unix seconds
+constexpr field last_used{32, 8};      // Unix seconds
+constexpr field payload_bytes{40, 8};  // payload byte count
 constexpr std::size_t size = 48;
-constexpr std::array<field, 14> fields{magic,      version,     quant_bits, save_reason, ext_flags,
-                                       model_id,   tokens,      hits,       context,     payload_abi,
-                                       reserved,   created_at,  last_used,  payload_bytes};
+constexpr std::array<field, 14> fields{magic, version, quant_bits,  save_reason, ext_flags,  model_id,  tokens,
+                                       hits,  context, payload_abi, reserved,    created_at, last_used, payload_bytes};
 static_assert(detail::contiguous(fields, 0, size));
 }  // namespace header_common
 
@@ -359,23 +407,23 @@ static_assert(title_bytes.end() == size);
 
 // DS4 session payload header: thirteen u32 fields at the start of the payload.
 namespace dsv4 {
-constexpr field magic{0, 4};             // 0x34565344 "DSV4"
-constexpr field version{4, 4};           // 1 or 2
-constexpr field context{8, 4};           // saved context size
-constexpr field prefill_chunk{12, 4};    // prefill chunk size
-constexpr field raw_capacity{16, 4};     // raw KV ring capacity
-constexpr field raw_window{20, 4};       // raw sliding-window length
-constexpr field comp_capacity{24, 4};    // compressed KV capacity
-constexpr field tokens{28, 4};           // checkpoint token count
-constexpr field layers{32, 4};           // layer count
-constexpr field head_dim{36, 4};         // raw/head KV dimension
-constexpr field indexer_dim{40, 4};      // indexer head dimension
-constexpr field vocab{44, 4};            // vocabulary size
-constexpr field raw_live{48, 4};         // live raw rows serialized per layer
+constexpr field magic{0, 4};           // 0x34565344 "DSV4"
+constexpr field version{4, 4};         // 1 or 2
+constexpr field context{8, 4};         // saved context size
+constexpr field prefill_chunk{12, 4};  // prefill chunk size
+constexpr field raw_capacity{16, 4};   // raw KV ring capacity
+constexpr field raw_window{20, 4};     // raw sliding-window length
+constexpr field comp_capacity{24, 4};  // compressed KV capacity
+constexpr field tokens{28, 4};         // checkpoint token count
+constexpr field layers{32, 4};         // layer count
+constexpr field head_dim{36, 4};       // raw/head KV dimension
+constexpr field indexer_dim{40, 4};    // indexer head dimension
+constexpr field vocab{44, 4};          // vocabulary size
+constexpr field raw_live{48, 4};       // live raw rows serialized per layer
 constexpr std::size_t size = 52;
-constexpr std::array<field, 13> fields{magic,    version, context,   prefill_chunk, raw_capacity,
-                                       raw_window, comp_capacity, tokens, layers, head_dim,
-                                       indexer_dim, vocab,   raw_live};
+constexpr std::array<field, 13> fields{magic,       version,       context, prefill_chunk, raw_capacity,
+                                       raw_window,  comp_capacity, tokens,  layers,        head_dim,
+                                       indexer_dim, vocab,         raw_live};
 static_assert(detail::contiguous(fields, 0, size));
 constexpr std::uint32_t magic_value = 0x34565344u;
 }  // namespace dsv4
@@ -412,14 +460,22 @@ enum class save_reason : std::uint8_t {
 
 constexpr const char* save_reason_name(std::uint8_t raw) noexcept {
   switch (raw) {
-    case 1: return "cold";
-    case 2: return "continued";
-    case 3: return "evict";
-    case 4: return "shutdown";
-    case 5: return "agent-system";
-    case 6: return "agent-session";
-    case 7: return "sys-prefix";
-    default: return "unknown";
+    case 1:
+      return "cold";
+    case 2:
+      return "continued";
+    case 3:
+      return "evict";
+    case 4:
+      return "shutdown";
+    case 5:
+      return "agent-system";
+    case 6:
+      return "agent-session";
+    case 7:
+      return "sys-prefix";
+    default:
+      return "unknown";
   }
 }
 
@@ -456,13 +512,12 @@ struct header {
 
   friend constexpr bool operator==(const header& a, const header& b) noexcept {
     return a.version == b.version && a.quant_bits == b.quant_bits && a.save_reason == b.save_reason &&
-           a.ext_flags == b.ext_flags && a.model_id == b.model_id && a.tokens == b.tokens &&
-           a.hits == b.hits && a.context == b.context && a.payload_abi == b.payload_abi &&
-           a.reserved[0] == b.reserved[0] && a.reserved[1] == b.reserved[1] &&
-           a.reserved[2] == b.reserved[2] && a.created_at == b.created_at &&
-           a.last_used == b.last_used && a.payload_bytes == b.payload_bytes &&
-           a.text_bytes == b.text_bytes && a.header_crc == b.header_crc && a.text_crc == b.text_crc &&
-           a.payload_crc == b.payload_crc && a.sections_crc == b.sections_crc;
+           a.ext_flags == b.ext_flags && a.model_id == b.model_id && a.tokens == b.tokens && a.hits == b.hits &&
+           a.context == b.context && a.payload_abi == b.payload_abi && a.reserved[0] == b.reserved[0] &&
+           a.reserved[1] == b.reserved[1] && a.reserved[2] == b.reserved[2] && a.created_at == b.created_at &&
+           a.last_used == b.last_used && a.payload_bytes == b.payload_bytes && a.text_bytes == b.text_bytes &&
+           a.header_crc == b.header_crc && a.text_crc == b.text_crc && a.payload_crc == b.payload_crc &&
+           a.sections_crc == b.sections_crc;
   }
   friend constexpr bool operator!=(const header& a, const header& b) noexcept { return !(a == b); }
 };
@@ -543,9 +598,12 @@ constexpr std::size_t header_size_for(const std::uint8_t* first4) noexcept {
   for (std::size_t i = 0; i < c::magic.size; ++i)
     if (first4[i] != kvc_magic[i]) return 0;
   switch (first4[c::version.offset]) {
-    case 1: return layout::header_v1::size;
-    case 2: return layout::header_v2::size;
-    default: return 0;
+    case 1:
+      return layout::header_v1::size;
+    case 2:
+      return layout::header_v2::size;
+    default:
+      return 0;
   }
 }
 
@@ -616,7 +674,7 @@ struct limits {
   std::uint32_t max_tool_id_bytes = 256;           // ds4 accepts 1..256
   std::uint32_t max_tool_dsml_bytes = 512u << 20;  // ds4 accepts 1..512 MiB
   std::uint32_t max_title_bytes = 1u << 20;
-  std::uint64_t max_appended_bytes = 1ull << 30;   // everything after the payload
+  std::uint64_t max_appended_bytes = 1ull << 30;  // everything after the payload
 };
 
 // Validates a decoded header against the spec's header rules, in the spec's
@@ -636,8 +694,8 @@ constexpr error validate_header(const header& h, const std::uint8_t* b, std::uin
   if (h.tokens == 0) return make_error(errc::zero_tokens, section::header, c::tokens.offset);
   for (std::size_t i = 0; i < c::reserved.size; ++i)
     if (h.reserved[i] != 0) return make_error(errc::reserved_nonzero, section::header, c::reserved.offset + i);
-  const std::uint64_t text_len_at = h.version == 1 ? layout::header_v1::text_bytes.offset
-                                                   : layout::header_v2::text_bytes.offset;
+  const std::uint64_t text_len_at =
+      h.version == 1 ? layout::header_v1::text_bytes.offset : layout::header_v2::text_bytes.offset;
   std::uint64_t end = 0;
   if (detail::add_overflows(h.payload_offset(), h.payload_bytes, end))
     return make_error(errc::length_overflow, section::header, c::payload_bytes.offset);
@@ -688,7 +746,8 @@ struct tool_entry_header {
   std::uint32_t dsml_bytes = 0;
 };
 
-constexpr std::array<std::uint8_t, layout::tool_entry::size> encode_tool_entry_header(const tool_entry_header& e) noexcept {
+constexpr std::array<std::uint8_t, layout::tool_entry::size> encode_tool_entry_header(
+    const tool_entry_header& e) noexcept {
   std::array<std::uint8_t, layout::tool_entry::size> out{};
   detail::store<std::uint32_t>(out.data(), layout::tool_entry::id_bytes, e.id_bytes);
   detail::store<std::uint32_t>(out.data(), layout::tool_entry::dsml_bytes, e.dsml_bytes);
@@ -766,10 +825,10 @@ struct dsv4_header {
 namespace detail {
 // The dsv4 table in the order of dsv4_header's members, for loops.
 constexpr std::uint32_t dsv4_header::*dsv4_members[13] = {
-    &dsv4_header::magic,       &dsv4_header::version,       &dsv4_header::context, &dsv4_header::prefill_chunk,
-    &dsv4_header::raw_capacity, &dsv4_header::raw_window,   &dsv4_header::comp_capacity,
-    &dsv4_header::tokens,      &dsv4_header::layers,        &dsv4_header::head_dim,
-    &dsv4_header::indexer_dim, &dsv4_header::vocab,         &dsv4_header::raw_live};
+    &dsv4_header::magic,        &dsv4_header::version,    &dsv4_header::context,       &dsv4_header::prefill_chunk,
+    &dsv4_header::raw_capacity, &dsv4_header::raw_window, &dsv4_header::comp_capacity, &dsv4_header::tokens,
+    &dsv4_header::layers,       &dsv4_header::head_dim,   &dsv4_header::indexer_dim,   &dsv4_header::vocab,
+    &dsv4_header::raw_live};
 }  // namespace detail
 
 constexpr std::array<std::uint8_t, layout::dsv4::size> encode_dsv4_header(const dsv4_header& d) noexcept {
@@ -792,8 +851,7 @@ constexpr error validate_dsv4_header(const dsv4_header& d, const header& h,
                                      const model_desc& m = deepseek_v4_flash) noexcept {
   namespace l = layout::dsv4;
   if (d.magic != l::magic_value) return make_error(errc::payload_malformed, section::payload, l::magic.offset);
-  if (d.version != 1 && d.version != 2)
-    return make_error(errc::payload_malformed, section::payload, l::version.offset);
+  if (d.version != 1 && d.version != 2) return make_error(errc::payload_malformed, section::payload, l::version.offset);
   if (d.layers != m.layers) return make_error(errc::payload_malformed, section::payload, l::layers.offset);
   if (d.head_dim != m.head_dim) return make_error(errc::payload_malformed, section::payload, l::head_dim.offset);
   if (d.indexer_dim != m.indexer_dim)
@@ -821,26 +879,31 @@ constexpr std::uint64_t dsv4_prefix_bytes(const dsv4_header& d) noexcept {
 constexpr result<std::uint64_t> dsv4_expected_size(const dsv4_header& d, const std::uint32_t* comp,
                                                    const std::uint32_t* index,
                                                    const model_desc& m = deepseek_v4_flash) noexcept {
-  const std::uint64_t f32 = 4;
-  const std::uint64_t head_row = f32 * d.head_dim;
-  const std::uint64_t index_row = f32 * d.indexer_dim;
+  // Exact arithmetic, saturating at 2^64 - 1: a size that large can never
+  // equal a payload byte count, so it fails the size check as it should.
+  constexpr std::uint64_t top = ~std::uint64_t{0};
+  auto mul = [](std::uint64_t a, std::uint64_t b) { return a != 0 && b > top / a ? top : a * b; };
+  auto add = [](std::uint64_t a, std::uint64_t b) { return b > top - a ? top : a + b; };
+  // Two state tensors of coff * dim * coff * ratio f32 each.
+  auto states = [&](std::uint64_t coff, std::uint64_t dim, std::uint64_t ratio) {
+    return mul(2, mul(mul(mul(coff * coff, dim), ratio), 4));
+  };
+  const std::uint64_t head_row = mul(4, d.head_dim);
+  const std::uint64_t index_row = mul(4, d.indexer_dim);
   std::uint64_t total = dsv4_prefix_bytes(d);
   for (std::uint32_t l = 0; l < d.layers; ++l) {
     const std::uint64_t ratio = m.ratio(l);
-    std::uint64_t layer = std::uint64_t{d.raw_live} * head_row;
-    if (ratio != 0) {
-      if (comp[l] > d.comp_capacity)
-        return make_error(errc::payload_malformed, section::payload, dsv4_counts_offset(d) + 4ull * l);
-      const std::uint64_t coff = ratio == m.indexed_ratio ? 2 : 1;
-      layer += std::uint64_t{comp[l]} * head_row + 2 * (coff * d.head_dim * coff * ratio * f32);
-      if (ratio == m.indexed_ratio) {
-        if (index[l] > d.comp_capacity)
-          return make_error(errc::payload_malformed, section::payload,
-                            dsv4_counts_offset(d) + 4ull * (d.layers + l));
-        layer += std::uint64_t{index[l]} * index_row + 2 * (coff * d.indexer_dim * coff * ratio * f32);
-      }
-    }
-    total += layer;  // every term is below 2^32 * 2^11, so 43 layers cannot overflow
+    total = add(total, mul(d.raw_live, head_row));
+    if (ratio == 0) continue;
+    if (comp[l] > d.comp_capacity)
+      return make_error(errc::payload_malformed, section::payload, dsv4_counts_offset(d) + 4ull * l);
+    const bool indexed = ratio == m.indexed_ratio;
+    const std::uint64_t coff = indexed ? 2 : 1;
+    total = add(add(total, mul(comp[l], head_row)), states(coff, d.head_dim, ratio));
+    if (!indexed) continue;
+    if (index[l] > d.comp_capacity)
+      return make_error(errc::payload_malformed, section::payload, dsv4_counts_offset(d) + 4ull * (d.layers + l));
+    total = add(add(total, mul(index[l], index_row)), states(coff, d.indexer_dim, ratio));
   }
   return total;
 }
@@ -858,9 +921,16 @@ constexpr std::size_t identity_name_size = 40 + 3;
 //
 // Castagnoli CRC: reflected polynomial 0x82F63B78, initial value and final
 // xor 0xFFFFFFFF, stored unmasked. Kernels work on the raw register state
-// (the complement of the CRC) so they can be chained without re-inverting.
-// The portable kernel is slicing-by-8 over compile-time tables and also runs
-// in constant expressions.
+// (the complement of the CRC) so they can be chained without re-inverting:
+//   portable  slicing-by-8 over compile-time tables; also constexpr
+//   sse42     x86-64 crc32 on three streams merged with PCLMULQDQ
+//   avx512    x86-64 VPCLMULQDQ folding fused with crc32 streams
+//   armv8     Arm64 CRC32C instructions on three streams merged with PMULL
+// The best kernel the CPU and OS support is chosen once, on first use; the
+// environment variable KVC_CRC32C or crc32c_force_kernel() overrides it.
+// Per-function target attributes mean no -m flags are needed. Define
+// KVC_CRC32C_NO_HW to build the portable kernel only. crc32c_combine and
+// crc32c_extend_zeros shift a CRC past n bytes in O(log n).
 // ===========================================================================
 
 namespace kvc {
@@ -879,8 +949,7 @@ constexpr crc32c_tables_t make_crc32c_tables() noexcept {
     tables.t[0][i] = c;
   }
   for (std::uint32_t i = 0; i < 256; ++i)
-    for (int s = 1; s < 8; ++s)
-      tables.t[s][i] = (tables.t[s - 1][i] >> 8) ^ tables.t[0][tables.t[s - 1][i] & 0xFFu];
+    for (int s = 1; s < 8; ++s) tables.t[s][i] = (tables.t[s - 1][i] >> 8) ^ tables.t[0][tables.t[s - 1][i] & 0xFFu];
   return tables;
 }
 
@@ -891,20 +960,707 @@ constexpr std::uint32_t crc32c_portable(std::uint32_t state, const unsigned char
   for (; n >= 8; n -= 8, p += 8) {
     const std::uint32_t lo = state ^ load_le<std::uint32_t>(p);
     const std::uint32_t hi = load_le<std::uint32_t>(p + 4);
-    state = t[7][lo & 0xFFu] ^ t[6][(lo >> 8) & 0xFFu] ^ t[5][(lo >> 16) & 0xFFu] ^ t[4][lo >> 24] ^
-            t[3][hi & 0xFFu] ^ t[2][(hi >> 8) & 0xFFu] ^ t[1][(hi >> 16) & 0xFFu] ^ t[0][hi >> 24];
+    state = t[7][lo & 0xFFu] ^ t[6][(lo >> 8) & 0xFFu] ^ t[5][(lo >> 16) & 0xFFu] ^ t[4][lo >> 24] ^ t[3][hi & 0xFFu] ^
+            t[2][(hi >> 8) & 0xFFu] ^ t[1][(hi >> 16) & 0xFFu] ^ t[0][hi >> 24];
   }
   for (; n > 0; --n, ++p) state = (state >> 8) ^ t[0][(state ^ *p) & 0xFFu];
   return state;
 }
 }  // namespace detail
 
-// CRC32C of size bytes continuing from crc (0 to start).
+}  // namespace kvc
+
+#if defined(_MSC_VER) && !defined(__clang__)
+#define KVC_CRC32C_MSVC 1
+#else
+#define KVC_CRC32C_MSVC 0
+#endif
+
+#if !defined(KVC_CRC32C_NO_HW) && (defined(__x86_64__) || defined(_M_X64)) && !defined(_M_ARM64EC)
+#define KVC_CRC32C_X86 1
+#if KVC_CRC32C_MSVC
+#include <immintrin.h>
+#include <intrin.h>
+#else
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
+#elif !defined(KVC_CRC32C_NO_HW) && ((defined(__aarch64__) && defined(__AARCH64EL__)) || defined(_M_ARM64))
+#define KVC_CRC32C_ARM64 1
+#include <arm_acle.h>
+#include <arm_neon.h>
+#if defined(__linux__) || defined(__ANDROID__)
+#include <sys/auxv.h>
+#elif defined(__APPLE__)
+#include <sys/sysctl.h>
+#elif defined(_WIN32)
+#include <windows.h>
+#endif
+#endif
+
+namespace kvc {
+
+// One entry per kernel compiled into this build (best first, portable last).
+struct crc32c_kernel {
+  const char* name;
+  const char* description;
+  bool supported;  // usable on the running CPU/OS
+};
+
+namespace detail {
+
+using crc32c_fn = std::uint32_t (*)(std::uint32_t, const unsigned char*, std::size_t) noexcept;
+
+// ---------------------------------------------------------------------------
+// GF(2)[x] / P arithmetic in the reflected representation used by CRC32C:
+// bit 31 holds the coefficient of x^0, bit 0 the coefficient of x^31.
+// ---------------------------------------------------------------------------
+inline constexpr std::uint32_t crc32c_reflected_poly = 0x82F63B78u;
+inline constexpr std::uint32_t crc32c_x0 = 0x80000000u;  // the polynomial 1
+
+constexpr std::uint32_t crc32c_mulmod(std::uint32_t a, std::uint32_t b) noexcept {
+  std::uint32_t r = 0;
+  for (int i = 0; i < 32; ++i) {
+    if (a & (crc32c_x0 >> i)) r ^= b;                              // a_i * b * x^i
+    b = (b & 1u) ? ((b >> 1) ^ crc32c_reflected_poly) : (b >> 1);  // b *= x
+  }
+  return r;
+}
+
+// x^(2^k) mod P for k = 0..30.  For CRC32C x^(2^31) == x (mod P), so the
+// sequence repeats with period 31 (checked below); index with k % 31.
+struct crc32c_x2n_t {
+  std::uint32_t v[31];
+};
+constexpr crc32c_x2n_t crc32c_make_x2n() noexcept {
+  crc32c_x2n_t t{};
+  std::uint32_t p = crc32c_x0 >> 1;  // x^1
+  for (int k = 0; k < 31; ++k) {
+    t.v[k] = p;
+    p = crc32c_mulmod(p, p);
+  }
+  return t;
+}
+inline constexpr crc32c_x2n_t crc32c_x2n = crc32c_make_x2n();
+static_assert(crc32c_mulmod(crc32c_x2n.v[30], crc32c_x2n.v[30]) == crc32c_x2n.v[0],
+              "CRC32C: x^(2^31) must equal x mod P (period 31)");
+
+// x^(e * 2^k0) mod P, O(log e) multiplications; valid for every 64-bit e.
+constexpr std::uint32_t crc32c_xpow(std::uint64_t e, unsigned k0 = 0) noexcept {
+  std::uint32_t r = crc32c_x0;
+  unsigned k = k0 % 31u;
+  while (e != 0) {
+    if (e & 1u) r = crc32c_mulmod(crc32c_x2n.v[k], r);
+    e >>= 1;
+    k = (k == 30u) ? 0u : k + 1u;
+  }
+  return r;
+}
+// x^(8n) mod P: multiplying the raw state by it == appending n zero bytes.
+constexpr std::uint32_t crc32c_xpow8n(std::uint64_t n) noexcept { return crc32c_xpow(n, 3); }
+// x^(e - m) mod P, m small; x has order dividing 2^31 - 1, so x^-m == x^(2^31-1-m).
+constexpr std::uint32_t crc32c_xpow_minus(std::uint64_t e, std::uint32_t m) noexcept {
+  return crc32c_mulmod(crc32c_xpow(e), crc32c_xpow(0x7FFFFFFFu - m));
+}
+static_assert(crc32c_xpow(0x7FFFFFFFu) == crc32c_x0, "CRC32C: order of x divides 2^31-1");
+
+// Raw state after appending n zero bytes.
+constexpr std::uint32_t crc32c_shift(std::uint32_t state, std::uint64_t n) noexcept {
+  return crc32c_mulmod(crc32c_xpow8n(n), state);
+}
+
+#if defined(KVC_CRC32C_X86) || defined(KVC_CRC32C_ARM64)
+// Multiplying constant for the "clmul, then crc32 of the 64-bit product" step:
+// crc32_u64(0, clmul(a, k)) == a * k * x^33 mod P, so shifting a by L bytes
+// uses k = x^(8L - 33).
+constexpr std::uint32_t crc32c_shift_k(std::uint64_t bytes) noexcept { return crc32c_xpow_minus(8u * bytes, 33); }
+// T[k] = x^(8 * 2^k - 33) mod P, k = 0..63 (runtime shift constants).
+struct crc32c_shift_table_t {
+  std::uint32_t v[64];
+};
+constexpr crc32c_shift_table_t crc32c_make_shift_table() noexcept {
+  crc32c_shift_table_t t{};
+  const std::uint32_t xm33 = crc32c_xpow(0x7FFFFFFFu - 33u);
+  for (unsigned k = 0; k < 64; ++k) t.v[k] = crc32c_mulmod(crc32c_xpow(1, k + 3), xm33);
+  return t;
+}
+inline constexpr crc32c_shift_table_t crc32c_shift_table = crc32c_make_shift_table();
+inline constexpr std::uint32_t crc32c_xm33 = crc32c_xpow(0x7FFFFFFFu - 33u);
+#endif
+
+// ===========================================================================
+// x86-64 kernels
+// ===========================================================================
+#if defined(KVC_CRC32C_X86)
+#if KVC_CRC32C_MSVC
+#define KVC_CRC32C_TARGET_CRC
+#define KVC_CRC32C_TARGET_SSE42
+#define KVC_CRC32C_TARGET_AVX512
+#else
+#define KVC_CRC32C_TARGET_CRC __attribute__((target("sse4.2")))
+#define KVC_CRC32C_TARGET_SSE42 __attribute__((target("sse4.2,pclmul")))
+#define KVC_CRC32C_TARGET_AVX512 __attribute__((target("sse4.2,pclmul,avx2,avx512f,avx512bw,avx512vl,vpclmulqdq")))
+#endif
+
+KVC_CRC32C_TARGET_CRC inline std::uint32_t crc32c_x86_u64(std::uint32_t c, const unsigned char* p) noexcept {
+  std::uint64_t v;
+  std::memcpy(&v, p, 8);
+  return static_cast<std::uint32_t>(_mm_crc32_u64(c, v));
+}
+
+// Single-stream crc32 instruction loop; used for small inputs and tails.
+KVC_CRC32C_TARGET_CRC inline std::uint32_t crc32c_x86_serial(std::uint32_t c, const unsigned char* p,
+                                                             std::size_t n) noexcept {
+  while (n >= 8) {
+    c = crc32c_x86_u64(c, p);
+    p += 8;
+    n -= 8;
+  }
+  if (n & 4u) {
+    std::uint32_t v;
+    std::memcpy(&v, p, 4);
+    c = _mm_crc32_u32(c, v);
+    p += 4;
+  }
+  if (n & 2u) {
+    std::uint16_t v;
+    std::memcpy(&v, p, 2);
+    c = _mm_crc32_u16(c, v);
+    p += 2;
+  }
+  if (n & 1u) c = _mm_crc32_u8(c, *p);
+  return c;
+}
+
+// a * k * x^33 mod P  (one PCLMULQDQ + one crc32).
+KVC_CRC32C_TARGET_SSE42 inline std::uint32_t crc32c_x86_mul33(std::uint32_t a, std::uint32_t k) noexcept {
+  const __m128i prod =
+      _mm_clmulepi64_si128(_mm_cvtsi32_si128(static_cast<int>(a)), _mm_cvtsi32_si128(static_cast<int>(k)), 0x00);
+  return static_cast<std::uint32_t>(_mm_crc32_u64(0, static_cast<std::uint64_t>(_mm_cvtsi128_si64(prod))));
+}
+
+// x^(8 * bytes - 33) mod P at run time, O(popcount(bytes)) clmul steps.
+KVC_CRC32C_TARGET_SSE42 inline std::uint32_t crc32c_x86_shift_k(std::uint64_t bytes) noexcept {
+  std::uint32_t r = crc32c_xm33;
+  for (unsigned k = 0; bytes != 0; ++k, bytes >>= 1)
+    if (bytes & 1u) r = crc32c_x86_mul33(r, crc32c_shift_table.v[k]);
+  return r;
+}
+
+// Three independent crc32 streams over 3*L bytes, merged with PCLMULQDQ.
+template <std::size_t L>
+KVC_CRC32C_TARGET_SSE42 inline std::uint32_t crc32c_x86_3way(std::uint32_t s, const unsigned char* p) noexcept {
+  static_assert(L % 8 == 0, "stream length must be a multiple of 8");
+  constexpr std::uint32_t k1 = crc32c_shift_k(L);
+  constexpr std::uint32_t k2 = crc32c_shift_k(2 * L);
+  std::uint32_t a = s, b = 0, c = 0;
+  for (std::size_t i = 0; i < L; i += 8) {
+    a = crc32c_x86_u64(a, p + i);
+    b = crc32c_x86_u64(b, p + L + i);
+    c = crc32c_x86_u64(c, p + 2 * L + i);
+  }
+  return crc32c_x86_mul33(a, k2) ^ crc32c_x86_mul33(b, k1) ^ c;
+}
+
+KVC_CRC32C_TARGET_SSE42 inline std::uint32_t crc32c_sse42(std::uint32_t s, const unsigned char* p,
+                                                          std::size_t n) noexcept {
+  while (n >= 3 * 4096) {
+    s = crc32c_x86_3way<4096>(s, p);
+    p += 3 * 4096;
+    n -= 3 * 4096;
+  }
+  while (n >= 3 * 512) {
+    s = crc32c_x86_3way<512>(s, p);
+    p += 3 * 512;
+    n -= 3 * 512;
+  }
+  while (n >= 3 * 64) {
+    s = crc32c_x86_3way<64>(s, p);
+    p += 3 * 64;
+    n -= 3 * 64;
+  }
+  return crc32c_x86_serial(s, p, n);
+}
+
+// ---- AVX-512 + VPCLMULQDQ ------------------------------------------------
+// Folding: a 16-byte lane X (bytes h = X[0..7], l = X[8..15]) that lies d bytes
+// before the lane it is folded into becomes clmul(h, x^(8d+32)<<1) ^ clmul(l, x^(8d-32)<<1).
+constexpr std::uint64_t crc32c_fold_k(std::uint64_t bits) noexcept { return std::uint64_t{crc32c_xpow(bits)} << 1; }
+
+template <std::size_t D>
+KVC_CRC32C_TARGET_AVX512 inline __m512i crc32c_avx512_k() noexcept {
+  // (_mm512_set_epi64 rather than broadcast/cast intrinsics: gcc 12's versions of
+  // those use _mm512_undefined_* and trigger -Wuninitialized in target functions.)
+  constexpr long long hi = static_cast<long long>(crc32c_fold_k(8 * D + 32));
+  constexpr long long lo = static_cast<long long>(crc32c_fold_k(8 * D - 32));
+  return _mm512_set_epi64(lo, hi, lo, hi, lo, hi, lo, hi);
+}
+
+KVC_CRC32C_TARGET_AVX512 inline __m512i crc32c_avx512_fold(__m512i acc, __m512i k, __m512i data) noexcept {
+  return _mm512_ternarylogic_epi64(_mm512_clmulepi64_epi128(acc, k, 0x00), _mm512_clmulepi64_epi128(acc, k, 0x11), data,
+                                   0x96);
+}
+
+KVC_CRC32C_TARGET_AVX512 inline __m512i crc32c_avx512_load(const unsigned char* p) noexcept {
+  return _mm512_loadu_si512(static_cast<const void*>(p));
+}
+
+// 64-byte accumulator -> raw CRC (state 0 over those 64 bytes).
+KVC_CRC32C_TARGET_AVX512 inline std::uint32_t crc32c_avx512_reduce(__m512i acc) noexcept {
+  constexpr std::uint64_t h48 = crc32c_fold_k(8 * 48 + 32), l48 = crc32c_fold_k(8 * 48 - 32);
+  constexpr std::uint64_t h32 = crc32c_fold_k(8 * 32 + 32), l32 = crc32c_fold_k(8 * 32 - 32);
+  constexpr std::uint64_t h16 = crc32c_fold_k(8 * 16 + 32), l16 = crc32c_fold_k(8 * 16 - 32);
+  const __m512i k =
+      _mm512_set_epi64(0, 0, static_cast<long long>(l16), static_cast<long long>(h16), static_cast<long long>(l32),
+                       static_cast<long long>(h32), static_cast<long long>(l48), static_cast<long long>(h48));
+  const __m512i t =
+      _mm512_ternarylogic_epi64(_mm512_clmulepi64_epi128(acc, k, 0x00), _mm512_clmulepi64_epi128(acc, k, 0x11),
+                                _mm512_maskz_mov_epi64(0xC0, acc), 0x96);
+  const __m128i x = _mm_ternarylogic_epi64(
+      _mm512_maskz_extracti32x4_epi32(0xF, t, 0), _mm512_maskz_extracti32x4_epi32(0xF, t, 1),
+      _mm_xor_si128(_mm512_maskz_extracti32x4_epi32(0xF, t, 2), _mm512_maskz_extracti32x4_epi32(0xF, t, 3)), 0x96);
+  std::uint32_t c = static_cast<std::uint32_t>(_mm_crc32_u64(0, static_cast<std::uint64_t>(_mm_cvtsi128_si64(x))));
+  return static_cast<std::uint32_t>(_mm_crc32_u64(c, static_cast<std::uint64_t>(_mm_extract_epi64(x, 1))));
+}
+
+// Pure folding, n >= 64.
+KVC_CRC32C_TARGET_AVX512 inline std::uint32_t crc32c_avx512_fold_all(std::uint32_t s, const unsigned char* p,
+                                                                     std::size_t n) noexcept {
+  __m512i x0 =
+      _mm512_xor_si512(crc32c_avx512_load(p), _mm512_maskz_set1_epi32(static_cast<__mmask16>(1), static_cast<int>(s)));
+  if (n >= 256) {
+    __m512i x1 = crc32c_avx512_load(p + 64);
+    __m512i x2 = crc32c_avx512_load(p + 128);
+    __m512i x3 = crc32c_avx512_load(p + 192);
+    p += 256;
+    n -= 256;
+    const __m512i k256 = crc32c_avx512_k<256>();
+    while (n >= 256) {
+      x0 = crc32c_avx512_fold(x0, k256, crc32c_avx512_load(p));
+      x1 = crc32c_avx512_fold(x1, k256, crc32c_avx512_load(p + 64));
+      x2 = crc32c_avx512_fold(x2, k256, crc32c_avx512_load(p + 128));
+      x3 = crc32c_avx512_fold(x3, k256, crc32c_avx512_load(p + 192));
+      p += 256;
+      n -= 256;
+    }
+    x2 = crc32c_avx512_fold(x0, crc32c_avx512_k<128>(), x2);
+    x3 = crc32c_avx512_fold(x1, crc32c_avx512_k<128>(), x3);
+    x0 = crc32c_avx512_fold(x2, crc32c_avx512_k<64>(), x3);
+  } else {
+    p += 64;
+    n -= 64;
+  }
+  const __m512i k64 = crc32c_avx512_k<64>();
+  while (n >= 64) {
+    x0 = crc32c_avx512_fold(x0, k64, crc32c_avx512_load(p));
+    p += 64;
+    n -= 64;
+  }
+  return crc32c_x86_serial(crc32c_avx512_reduce(x0), p, n);
+}
+
+// Fused: [V | A | B | C | rest].  V (256 + 512m bytes) is folded with
+// VPCLMULQDQ while A, B, C (8*W*m bytes each) run through three crc32 streams
+// in the same loop; the four partial CRCs are merged with PCLMULQDQ.  Returns
+// the raw state after the prefix and advances p / n.  Requires n >= 256 + 512 + 24*W.
+template <std::size_t W>
+KVC_CRC32C_TARGET_AVX512 inline std::uint32_t crc32c_avx512_fused(std::uint32_t s, const unsigned char*& p,
+                                                                  std::size_t& n) noexcept {
+  constexpr std::size_t vstep = 512, sstep = 8 * W;
+  const std::size_t m = (n - 256) / (vstep + 3 * sstep);
+  const std::size_t L = sstep * m;
+  const std::size_t LV = 256 + vstep * m;
+  // Independent of the data: the out-of-order core overlaps this with the loop.
+  const std::uint32_t k1 = crc32c_x86_shift_k(L);
+  const std::uint32_t k2 = crc32c_x86_mul33(k1, k1);
+  const std::uint32_t k3 = crc32c_x86_mul33(k2, k1);
+
+  const unsigned char* v = p;
+  const unsigned char* pa = p + LV;
+  const unsigned char* pb = pa + L;
+  const unsigned char* pc = pb + L;
+  __m512i x0 =
+      _mm512_xor_si512(crc32c_avx512_load(v), _mm512_maskz_set1_epi32(static_cast<__mmask16>(1), static_cast<int>(s)));
+  __m512i x1 = crc32c_avx512_load(v + 64);
+  __m512i x2 = crc32c_avx512_load(v + 128);
+  __m512i x3 = crc32c_avx512_load(v + 192);
+  v += 256;
+  const __m512i k256 = crc32c_avx512_k<256>();
+  std::uint32_t a = 0, b = 0, c = 0;
+  for (std::size_t i = 0; i < m; ++i) {
+    x0 = crc32c_avx512_fold(x0, k256, crc32c_avx512_load(v));
+    x1 = crc32c_avx512_fold(x1, k256, crc32c_avx512_load(v + 64));
+    x2 = crc32c_avx512_fold(x2, k256, crc32c_avx512_load(v + 128));
+    x3 = crc32c_avx512_fold(x3, k256, crc32c_avx512_load(v + 192));
+    for (std::size_t j = 0; j < W; ++j) {
+      a = crc32c_x86_u64(a, pa + 8 * j);
+      b = crc32c_x86_u64(b, pb + 8 * j);
+      c = crc32c_x86_u64(c, pc + 8 * j);
+    }
+    x0 = crc32c_avx512_fold(x0, k256, crc32c_avx512_load(v + 256));
+    x1 = crc32c_avx512_fold(x1, k256, crc32c_avx512_load(v + 320));
+    x2 = crc32c_avx512_fold(x2, k256, crc32c_avx512_load(v + 384));
+    x3 = crc32c_avx512_fold(x3, k256, crc32c_avx512_load(v + 448));
+    v += vstep;
+    pa += sstep;
+    pb += sstep;
+    pc += sstep;
+  }
+  x2 = crc32c_avx512_fold(x0, crc32c_avx512_k<128>(), x2);
+  x3 = crc32c_avx512_fold(x1, crc32c_avx512_k<128>(), x3);
+  x0 = crc32c_avx512_fold(x2, crc32c_avx512_k<64>(), x3);
+  const std::uint32_t cv = crc32c_avx512_reduce(x0);
+  p += LV + 3 * L;
+  n -= LV + 3 * L;
+  return crc32c_x86_mul33(cv, k3) ^ crc32c_x86_mul33(a, k2) ^ crc32c_x86_mul33(b, k1) ^ c;
+}
+
+#ifndef KVC_CRC32C_FUSED_W
+#define KVC_CRC32C_FUSED_W 3
+#endif
+#ifndef KVC_CRC32C_FUSED_MIN
+#define KVC_CRC32C_FUSED_MIN 8192
+#endif
+inline constexpr std::size_t crc32c_avx512_fused_min = KVC_CRC32C_FUSED_MIN;
+
+KVC_CRC32C_TARGET_AVX512 inline std::uint32_t crc32c_avx512(std::uint32_t s, const unsigned char* p,
+                                                            std::size_t n) noexcept {
+  if (n < 64) return crc32c_x86_serial(s, p, n);
+  if (n >= crc32c_avx512_fused_min) {
+    const std::size_t mis = static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(p) & 63u);
+    if (mis != 0) {
+      s = crc32c_x86_serial(s, p, 64 - mis);
+      p += 64 - mis;
+      n -= 64 - mis;
+    }
+    s = crc32c_avx512_fused<KVC_CRC32C_FUSED_W>(s, p, n);
+    if (n < 64) return crc32c_x86_serial(s, p, n);
+  }
+  return crc32c_avx512_fold_all(s, p, n);
+}
+#endif  // KVC_CRC32C_X86
+
+// ===========================================================================
+// Arm64 kernel
+// ===========================================================================
+#if defined(KVC_CRC32C_ARM64)
+#if KVC_CRC32C_MSVC
+#define KVC_CRC32C_TARGET_CRC
+#define KVC_CRC32C_TARGET_ARMV8
+#elif defined(__clang__)
+#define KVC_CRC32C_TARGET_CRC __attribute__((target("crc")))
+#define KVC_CRC32C_TARGET_ARMV8 __attribute__((target("crc,crypto")))
+#else
+#define KVC_CRC32C_TARGET_CRC __attribute__((target("+crc")))
+#define KVC_CRC32C_TARGET_ARMV8 __attribute__((target("+crc+crypto")))
+#endif
+
+// clang <= 16's <arm_acle.h> hides __crc32c* unless __ARM_FEATURE_CRC32 is
+// predefined; its builtins work with the target attribute.
+#if defined(__clang__)
+#define KVC_CRC32C_ARM_CRCCD(c, v) __builtin_arm_crc32cd(c, v)
+#define KVC_CRC32C_ARM_CRCCW(c, v) __builtin_arm_crc32cw(c, v)
+#define KVC_CRC32C_ARM_CRCCH(c, v) __builtin_arm_crc32ch(c, v)
+#define KVC_CRC32C_ARM_CRCCB(c, v) __builtin_arm_crc32cb(c, v)
+#else
+#define KVC_CRC32C_ARM_CRCCD(c, v) __crc32cd(c, v)
+#define KVC_CRC32C_ARM_CRCCW(c, v) __crc32cw(c, v)
+#define KVC_CRC32C_ARM_CRCCH(c, v) __crc32ch(c, v)
+#define KVC_CRC32C_ARM_CRCCB(c, v) __crc32cb(c, v)
+#endif
+
+KVC_CRC32C_TARGET_CRC inline std::uint32_t crc32c_arm_u64(std::uint32_t c, const unsigned char* p) noexcept {
+  std::uint64_t v;
+  std::memcpy(&v, p, 8);
+  return KVC_CRC32C_ARM_CRCCD(c, v);
+}
+
+KVC_CRC32C_TARGET_CRC inline std::uint32_t crc32c_arm_serial(std::uint32_t c, const unsigned char* p,
+                                                             std::size_t n) noexcept {
+  while (n >= 8) {
+    c = crc32c_arm_u64(c, p);
+    p += 8;
+    n -= 8;
+  }
+  if (n & 4u) {
+    std::uint32_t v;
+    std::memcpy(&v, p, 4);
+    c = KVC_CRC32C_ARM_CRCCW(c, v);
+    p += 4;
+  }
+  if (n & 2u) {
+    std::uint16_t v;
+    std::memcpy(&v, p, 2);
+    c = KVC_CRC32C_ARM_CRCCH(c, v);
+    p += 2;
+  }
+  if (n & 1u) c = KVC_CRC32C_ARM_CRCCB(c, *p);
+  return c;
+}
+
+// a * k * x^33 mod P  (one PMULL + one crc32cx).
+KVC_CRC32C_TARGET_ARMV8 inline std::uint32_t crc32c_arm_mul33(std::uint32_t a, std::uint32_t k) noexcept {
+  const poly128_t prod = vmull_p64(static_cast<poly64_t>(a), static_cast<poly64_t>(k));
+  return KVC_CRC32C_ARM_CRCCD(0, vgetq_lane_u64(vreinterpretq_u64_p128(prod), 0));
+}
+
+template <std::size_t L>
+KVC_CRC32C_TARGET_ARMV8 inline std::uint32_t crc32c_arm_3way(std::uint32_t s, const unsigned char* p) noexcept {
+  static_assert(L % 8 == 0, "stream length must be a multiple of 8");
+  constexpr std::uint32_t k1 = crc32c_shift_k(L);
+  constexpr std::uint32_t k2 = crc32c_shift_k(2 * L);
+  std::uint32_t a = s, b = 0, c = 0;
+  for (std::size_t i = 0; i < L; i += 8) {
+    a = crc32c_arm_u64(a, p + i);
+    b = crc32c_arm_u64(b, p + L + i);
+    c = crc32c_arm_u64(c, p + 2 * L + i);
+  }
+  return crc32c_arm_mul33(a, k2) ^ crc32c_arm_mul33(b, k1) ^ c;
+}
+
+KVC_CRC32C_TARGET_ARMV8 inline std::uint32_t crc32c_armv8(std::uint32_t s, const unsigned char* p,
+                                                          std::size_t n) noexcept {
+  while (n >= 3 * 4096) {
+    s = crc32c_arm_3way<4096>(s, p);
+    p += 3 * 4096;
+    n -= 3 * 4096;
+  }
+  while (n >= 3 * 512) {
+    s = crc32c_arm_3way<512>(s, p);
+    p += 3 * 512;
+    n -= 3 * 512;
+  }
+  while (n >= 3 * 64) {
+    s = crc32c_arm_3way<64>(s, p);
+    p += 3 * 64;
+    n -= 3 * 64;
+  }
+  return crc32c_arm_serial(s, p, n);
+}
+#endif  // KVC_CRC32C_ARM64
+
+// ===========================================================================
+// CPU feature detection
+// ===========================================================================
+struct crc32c_cpu_features {
+  bool sse42 = false;   // SSE4.2 crc32 + PCLMULQDQ
+  bool avx512 = false;  // + AVX-512 F/BW/VL + VPCLMULQDQ, ZMM state enabled by the OS
+  bool armv8 = false;   // CRC32 + PMULL
+};
+
+#if defined(KVC_CRC32C_X86)
+inline void crc32c_cpuid(unsigned leaf, unsigned sub, unsigned r[4]) noexcept {
+#if KVC_CRC32C_MSVC
+  int v[4];
+  __cpuidex(v, static_cast<int>(leaf), static_cast<int>(sub));
+  for (int i = 0; i < 4; ++i) r[i] = static_cast<unsigned>(v[i]);
+#else
+  __cpuid_count(leaf, sub, r[0], r[1], r[2], r[3]);
+#endif
+}
+inline std::uint64_t crc32c_xgetbv0() noexcept {
+#if KVC_CRC32C_MSVC
+  return static_cast<std::uint64_t>(_xgetbv(0));
+#else
+  unsigned lo = 0, hi = 0;
+  __asm__ __volatile__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0u));
+  return (static_cast<std::uint64_t>(hi) << 32) | lo;
+#endif
+}
+#endif
+
+inline crc32c_cpu_features crc32c_detect_cpu() noexcept {
+  crc32c_cpu_features f;
+#if defined(KVC_CRC32C_X86)
+  unsigned r[4] = {0, 0, 0, 0};
+  crc32c_cpuid(0, 0, r);
+  const unsigned max_leaf = r[0];
+  if (max_leaf < 1) return f;
+  crc32c_cpuid(1, 0, r);
+  const bool sse42 = (r[2] >> 20) & 1u;
+  const bool pclmul = (r[2] >> 1) & 1u;
+  const bool osxsave = (r[2] >> 27) & 1u;
+  f.sse42 = sse42 && pclmul;  // XMM state is architectural on x86-64
+  if (!f.sse42 || !osxsave || max_leaf < 7) return f;
+  // XCR0: SSE(1) | AVX(2) | opmask(5) | ZMM_Hi256(6) | Hi16_ZMM(7)
+  const bool os_zmm = (crc32c_xgetbv0() & 0xE6u) == 0xE6u;
+  crc32c_cpuid(7, 0, r);
+  const bool avx512f = (r[1] >> 16) & 1u;
+  const bool avx512bw = (r[1] >> 30) & 1u;
+  const bool avx512vl = (r[1] >> 31) & 1u;
+  const bool vpclmul = (r[2] >> 10) & 1u;
+  f.avx512 = os_zmm && avx512f && avx512bw && avx512vl && vpclmul;
+#elif defined(KVC_CRC32C_ARM64)
+#if defined(__linux__) || defined(__ANDROID__)
+#ifndef HWCAP_PMULL
+#define HWCAP_PMULL (1 << 4)
+#endif
+#ifndef HWCAP_CRC32
+#define HWCAP_CRC32 (1 << 7)
+#endif
+  const unsigned long hw = getauxval(AT_HWCAP);
+  f.armv8 = (hw & HWCAP_CRC32) != 0 && (hw & HWCAP_PMULL) != 0;
+#elif defined(__APPLE__)
+  auto sysctl_flag = [](const char* name) noexcept {
+    int v = 0;
+    std::size_t len = sizeof(v);
+    return sysctlbyname(name, &v, &len, nullptr, 0) == 0 && v != 0;
+  };
+  f.armv8 = sysctl_flag("hw.optional.armv8_crc32") &&
+            (sysctl_flag("hw.optional.arm.FEAT_PMULL") || sysctl_flag("hw.optional.arm.FEAT_AES"));
+#elif defined(_WIN32)
+  f.armv8 = IsProcessorFeaturePresent(PF_ARM_V8_CRC32_INSTRUCTIONS_AVAILABLE) &&
+            IsProcessorFeaturePresent(PF_ARM_V8_CRYPTO_INSTRUCTIONS_AVAILABLE);
+#elif defined(__ARM_FEATURE_CRC32) && (defined(__ARM_FEATURE_CRYPTO) || defined(__ARM_FEATURE_AES))
+  f.armv8 = true;  // guaranteed by the compilation target
+#endif
+#endif
+  return f;
+}
+
+// ===========================================================================
+// Kernel registry and dispatch
+// ===========================================================================
+inline constexpr std::size_t crc32c_kernel_count =
+#if defined(KVC_CRC32C_X86)
+    3;
+#elif defined(KVC_CRC32C_ARM64)
+    2;
+#else
+    1;
+#endif
+
+struct crc32c_registry_t {
+  crc32c_kernel kernels[crc32c_kernel_count];
+  crc32c_fn fns[crc32c_kernel_count];
+  crc32c_fn initial;  // best supported, or the KVC_CRC32C choice
+};
+
+inline crc32c_registry_t crc32c_make_registry() noexcept {
+  const crc32c_cpu_features cpu = crc32c_detect_cpu();
+  (void)cpu;
+  crc32c_registry_t r{};
+  std::size_t i = 0;
+#if defined(KVC_CRC32C_X86)
+  r.kernels[i] = {"avx512", "AVX-512 VPCLMULQDQ folding fused with 3-way SSE4.2 crc32", cpu.avx512};
+  r.fns[i++] = &crc32c_avx512;
+  r.kernels[i] = {"sse42", "SSE4.2 crc32, 3 streams merged with PCLMULQDQ", cpu.sse42};
+  r.fns[i++] = &crc32c_sse42;
+#elif defined(KVC_CRC32C_ARM64)
+  r.kernels[i] = {"armv8", "ARMv8 CRC32C, 3 streams merged with PMULL", cpu.armv8};
+  r.fns[i++] = &crc32c_armv8;
+#endif
+  r.kernels[i] = {"portable", "portable table-driven", true};
+  r.fns[i++] = &crc32c_portable;
+
+  std::size_t pick = crc32c_kernel_count - 1;
+  for (std::size_t j = crc32c_kernel_count; j-- > 0;)
+    if (r.kernels[j].supported) pick = j;
+#if KVC_CRC32C_MSVC
+#pragma warning(push)
+#pragma warning(disable : 4996)  // getenv
+#endif
+  const char* env = std::getenv("KVC_CRC32C");
+#if KVC_CRC32C_MSVC
+#pragma warning(pop)
+#endif
+  if (env != nullptr)
+    for (std::size_t j = 0; j < crc32c_kernel_count; ++j)
+      if (r.kernels[j].supported && std::strcmp(env, r.kernels[j].name) == 0) pick = j;
+  r.initial = r.fns[pick];
+  return r;
+}
+
+// Built once, thread-safely, on first use (CPU detection + KVC_CRC32C).
+inline const crc32c_registry_t& crc32c_registry() noexcept {
+  static const crc32c_registry_t r = crc32c_make_registry();
+  return r;
+}
+
+// Constant-initialised; nullptr until the first CRC (or crc32c_force_kernel).
+inline std::atomic<crc32c_fn> crc32c_active_fn{nullptr};
+
+inline crc32c_fn crc32c_resolve() noexcept {
+  crc32c_fn expected = nullptr;
+  const crc32c_fn chosen = crc32c_registry().initial;
+  if (crc32c_active_fn.compare_exchange_strong(expected, chosen, std::memory_order_acq_rel, std::memory_order_acquire))
+    return chosen;
+  return expected;  // another thread chose or forced first
+}
+
+inline crc32c_fn crc32c_get_fn() noexcept {
+  const crc32c_fn f = crc32c_active_fn.load(std::memory_order_acquire);
+  return f != nullptr ? f : crc32c_resolve();
+}
+
+// Inputs below this size skip the vector kernels entirely.
+inline constexpr std::size_t crc32c_small_limit = 64;
+
+inline std::uint32_t crc32c_small(std::uint32_t s, const unsigned char* p, std::size_t n) noexcept {
+#if defined(KVC_CRC32C_X86) && (defined(__SSE4_2__) || defined(__AVX__))
+  return crc32c_x86_serial(s, p, n);  // crc32 is baseline for this build: fully inline
+#elif defined(KVC_CRC32C_ARM64) && defined(__ARM_FEATURE_CRC32)
+  return crc32c_arm_serial(s, p, n);
+#else
+  return crc32c_get_fn()(s, p, n);  // every kernel starts with a scalar path for small n
+#endif
+}
+
+}  // namespace detail
+
+// ===========================================================================
+// Public API
+// ===========================================================================
+inline const crc32c_kernel* crc32c_kernels_begin() noexcept { return detail::crc32c_registry().kernels; }
+inline const crc32c_kernel* crc32c_kernels_end() noexcept {
+  return detail::crc32c_registry().kernels + detail::crc32c_kernel_count;
+}
+
+inline const char* crc32c_active_kernel() noexcept {
+  const detail::crc32c_fn f = detail::crc32c_get_fn();
+  const detail::crc32c_registry_t& r = detail::crc32c_registry();
+  for (std::size_t j = 0; j < detail::crc32c_kernel_count; ++j)
+    if (r.fns[j] == f) return r.kernels[j].name;
+  return "unknown";
+}
+
+// Select a kernel by name for the whole process; false if unknown/unsupported.
+inline bool crc32c_force_kernel(const char* name) noexcept {
+  if (name == nullptr) return false;
+  const detail::crc32c_registry_t& r = detail::crc32c_registry();
+  for (std::size_t j = 0; j < detail::crc32c_kernel_count; ++j) {
+    if (std::strcmp(name, r.kernels[j].name) == 0) {
+      if (!r.kernels[j].supported) return false;
+      detail::crc32c_active_fn.store(r.fns[j], std::memory_order_release);
+      return true;
+    }
+  }
+  return false;
+}
+
+// Standard CRC32C (init/final xor 0xFFFFFFFF): crc32c_extend(crc32c(A), B) == crc32c(A||B).
 inline std::uint32_t crc32c_extend(std::uint32_t crc, const void* data, std::size_t size) noexcept {
-  return ~detail::crc32c_portable(~crc, static_cast<const unsigned char*>(data), size);
+  const unsigned char* p = static_cast<const unsigned char*>(data);
+  const std::uint32_t s = ~crc;
+  if (size < detail::crc32c_small_limit) return ~detail::crc32c_small(s, p, size);
+  return ~detail::crc32c_get_fn()(s, p, size);
 }
 
 inline std::uint32_t crc32c(const void* data, std::size_t size) noexcept { return crc32c_extend(0, data, size); }
+
+// crc32c(A||B) from crc32c(A), crc32c(B) and |B|; O(log |B|).
+constexpr std::uint32_t crc32c_combine(std::uint32_t crc_a, std::uint32_t crc_b, std::uint64_t len_b) noexcept {
+  return detail::crc32c_shift(crc_a, len_b) ^ crc_b;
+}
+
+// crc32c(A || n zero bytes) from crc32c(A); O(log n).
+constexpr std::uint32_t crc32c_extend_zeros(std::uint32_t crc, std::uint64_t n_zero_bytes) noexcept {
+  return ~detail::crc32c_shift(~crc, n_zero_bytes);
+}
+
+}  // namespace kvc
+
+namespace kvc {
 
 // Constant-expression CRC32C of a string literal or byte view.
 constexpr std::uint32_t crc32c_constexpr(std::string_view s, std::uint32_t crc = 0) noexcept {
@@ -1073,13 +1829,15 @@ namespace detail {
 template <class S, class = void>
 struct has_read : std::false_type {};
 template <class S>
-struct has_read<S, std::void_t<decltype(stream_traits<S>::read(std::declval<S&>(), std::declval<void*>(),
-                                                               std::size_t{}))>> : std::true_type {};
+struct has_read<S,
+                std::void_t<decltype(stream_traits<S>::read(std::declval<S&>(), std::declval<void*>(), std::size_t{}))>>
+    : std::true_type {};
 template <class S, class = void>
 struct has_write : std::false_type {};
 template <class S>
-struct has_write<S, std::void_t<decltype(stream_traits<S>::write(std::declval<S&>(), std::declval<const void*>(),
-                                                                 std::size_t{}))>> : std::true_type {};
+struct has_write<
+    S, std::void_t<decltype(stream_traits<S>::write(std::declval<S&>(), std::declval<const void*>(), std::size_t{}))>>
+    : std::true_type {};
 template <class S, class = void>
 struct has_read_at : std::false_type {};
 template <class S>
@@ -1089,8 +1847,8 @@ struct has_read_at<S, std::void_t<decltype(stream_traits<S>::read_at(std::declva
 template <class S, class = void>
 struct has_write_at : std::false_type {};
 template <class S>
-struct has_write_at<S, std::void_t<decltype(stream_traits<S>::write_at(
-                           std::declval<S&>(), std::declval<const void*>(), std::size_t{}, std::uint64_t{}))>>
+struct has_write_at<S, std::void_t<decltype(stream_traits<S>::write_at(std::declval<S&>(), std::declval<const void*>(),
+                                                                       std::size_t{}, std::uint64_t{}))>>
     : std::true_type {};
 template <class S, class = void>
 struct has_size : std::false_type {};
@@ -1106,9 +1864,9 @@ struct has_sync : std::false_type {};
 template <class S>
 struct has_sync<S, std::void_t<decltype(stream_traits<S>::sync(std::declval<S&>()))>> : std::true_type {};
 
-#define KVC_REQUIRE_STREAM(trait, S, what)                                                               \
-  static_assert(::kvc::detail::trait<S>::value, "kvc: this operation needs kvc::stream_traits<S>::" what \
-                                                ", which your stream type does not provide")
+#define KVC_REQUIRE_STREAM(trait, S, what)      \
+  static_assert(::kvc::detail::trait<S>::value, \
+                "kvc: this operation needs kvc::stream_traits<S>::" what ", which your stream type does not provide")
 
 // A stream that keeps being interrupted is treated as failed.
 constexpr int max_interrupts = 1000;
@@ -1390,9 +2148,7 @@ struct fd_stream {
 template <>
 struct stream_traits<fd_stream> {
   static io_result read(fd_stream& s, void* p, std::size_t n) noexcept { return done(::read(s.fd, p, n)); }
-  static io_result write(fd_stream& s, const void* p, std::size_t n) noexcept {
-    return done(::write(s.fd, p, n));
-  }
+  static io_result write(fd_stream& s, const void* p, std::size_t n) noexcept { return done(::write(s.fd, p, n)); }
   static io_result read_at(fd_stream& s, void* p, std::size_t n, std::uint64_t at) noexcept {
     if (!fits(at)) return {0, io_status::failed};
     return done(::pread(s.fd, p, n, static_cast<off_t>(at)));
@@ -1587,9 +2343,8 @@ class file_reader {
   // length never allocates more than the data holds).
   error take(std::string& str, std::uint64_t n) {
     std::uint64_t got = 0;
-    if (error e = pump(n, got, [&](const std::uint8_t* p, std::size_t k) {
-          str.append(reinterpret_cast<const char*>(p), k);
-        }))
+    if (error e = pump(n, got,
+                       [&](const std::uint8_t* p, std::size_t k) { str.append(reinterpret_cast<const char*>(p), k); }))
       return e;
     return got < n ? make_error(errc::truncated, where_, pos_) : error{};
   }
@@ -1741,7 +2496,8 @@ error read(Source& src, file_info& info, Consumer&& consume, const read_options&
 // Verifies a file at opt.level without keeping the payload.
 template <class Source>
 error verify(Source& src, file_info& info, const read_options& opt = {}) {
-  return read(src, info, [](const std::uint8_t*, std::size_t) {}, opt);
+  return read(
+      src, info, [](const std::uint8_t*, std::size_t) {}, opt);
 }
 
 // ---- Writing ----------------------------------------------------------------
@@ -1765,7 +2521,8 @@ inline result<std::vector<std::uint8_t>> encode_appended(const appended& a, cons
       if (t.id.empty() || t.id.size() > lim.max_tool_id_bytes || t.dsml.empty() ||
           t.dsml.size() > lim.max_tool_dsml_bytes)
         return make_error(errc::invalid_argument, section::tool_map, 0);
-      put(encode_tool_entry_header({static_cast<std::uint32_t>(t.id.size()), static_cast<std::uint32_t>(t.dsml.size())}));
+      put(encode_tool_entry_header(
+          {static_cast<std::uint32_t>(t.id.size()), static_cast<std::uint32_t>(t.dsml.size())}));
       put(t.id);
       put(t.dsml);
     }
@@ -2171,7 +2928,8 @@ error read_file(const std::string& path, file_info& info, Consumer&& consume, co
 }
 
 inline error verify_file(const std::string& path, file_info& info, const read_options& opt = {}) {
-  return read_file(path, info, [](const std::uint8_t*, std::size_t) {}, opt);
+  return read_file(
+      path, info, [](const std::uint8_t*, std::size_t) {}, opt);
 }
 
 // touch() on the file at path, made durable with fsync.

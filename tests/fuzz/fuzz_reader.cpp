@@ -2,9 +2,8 @@
 // Invariants beyond "no crash, no leak, no UB": a file that verifies at level
 // full still verifies after touch, after a section rewrite, and (v1) after an
 // upgrade to v2.
-#include <kvc/kvc.hpp>
-
 #include <cstdlib>
+#include <kvc/kvc.hpp>
 #include <vector>
 
 namespace {
