@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Cross-compiles the Catch2 test suite for another architecture and runs it
 # under qemu-user. Usage: .ci/cross-test.sh s390x|aarch64 [qemu -cpu model]
+# The environment passes through to the tests (KVC_EXPECT_CRC32C_KERNEL).
 set -euo pipefail
 arch=$1
 cpu=${2:-}
@@ -12,6 +13,7 @@ trap 'rm -rf "$out"' EXIT
 mkdir -p "$out/inc/catch2"
 cp /usr/include/catch2/catch.hpp "$out/inc/catch2/"
 srcs=$(sed -n 's/^  \(test_[a-z0-9_]*\.cpp\|main\.cpp\)$/\1/p' "$root/tests/CMakeLists.txt")
+[ -n "$srcs" ] || { echo "no test sources found" >&2; exit 1; }
 objs=()
 pids=()
 for s in $srcs; do
@@ -21,7 +23,7 @@ for s in $srcs; do
   objs+=("$out/${s%.cpp}.o")
 done
 for p in "${pids[@]}"; do wait "$p"; done
-"$arch-linux-gnu-g++" -static -o "$out/kvc_tests" "${objs[@]}"
+"$arch-linux-gnu-g++" -static -pthread -o "$out/kvc_tests" "${objs[@]}"
 cd "$root/tests"
 if [ -n "$cpu" ]; then
   "qemu-$arch" -cpu "$cpu" "$out/kvc_tests"

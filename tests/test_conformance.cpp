@@ -53,7 +53,7 @@ TEST_CASE("conformance: every fixture at every level", "[conformance]") {
   const json::value manifest = json::parse(slurp(dir + "/manifest.json"));
   REQUIRE(manifest["schema"].s == "kvc-fixtures/1");
   const auto& files = manifest["files"].items;
-  REQUIRE(files.size() > 40);
+  REQUIRE(files.size() > 70);
   int valid = 0;
   for (const json::value& entry : files) {
     const std::string name = entry["name"].s;
@@ -122,6 +122,7 @@ TEST_CASE("conformance: every fixture at every level", "[conformance]") {
     if (info.has_title) CHECK(info.title == d["title"].s);
     CHECK(info.unknown_sections == d["unknown_sections"].b);
     CHECK(*kvc::identity_name(info) == d["identity_name"].s);
+    CHECK(describe(kvc::check_identity(name, info)) == describe(entry["identity"]));
   }
   CHECK(valid > 20);
 }

@@ -2296,6 +2296,8 @@ class file_reader {
   template <class Consumer>
   error run(Consumer& consume) {
     info_ = file_info{};
+    if (opt_.dsv4_model != nullptr && opt_.dsv4_model->indexed_ratio == 0)
+      return make_error(errc::invalid_argument, section::none, 0);  // spec 8.3
     info_.file_size = size_of(s_);
     if (error e = read_header()) return e;
     if (opt_.level == verify_level::header) return {};

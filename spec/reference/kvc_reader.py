@@ -293,8 +293,9 @@ def parse_sections(data, a, flags, limits):
 
 
 def dsv4_expected_size(model, tokens, vocab, layers, raw_live, n_comp, n_index):
-    """Expected DS4 session payload size (sec 8.2), in 64-bit unsigned
-    arithmetic (wrapping, as a C implementation would)."""
+    """Expected DS4 session payload size (sec 8.2), computed exactly.  Python
+    integers never wrap, so a value above 2^64 - 1 is returned as such and can
+    never equal P (step 13 of sec 8.4 then fails, as sec 8.2 requires)."""
     head_dim, idx_dim = model["head_dim"], model["indexer_dim"]
     expected = 52 + 4 * tokens + 4 * vocab + 8 * layers
     for l in range(layers):
@@ -306,7 +307,22 @@ def dsv4_expected_size(model, tokens, vocab, layers, raw_live, n_comp, n_index):
             if r == model["indexed_ratio"]:
                 layer += n_index[l] * idx_dim * 4 + 2 * (coff * idx_dim * coff * r * 4)
         expected += layer
-    return expected & U64_MAX
+    return expected
+
+
+# Model description keys the DSV4 check uses (sec 8.3, sec 18.2).
+DSV4_MODEL_KEYS = ("layers", "head_dim", "indexer_dim", "vocab",
+                   "uncompressed_layers", "even_ratio", "odd_ratio",
+                   "indexed_ratio")
+
+
+def valid_model(model):
+    """Whether `model` is a usable model description (sec 8.3): every number
+    the check uses is a non-negative integer, and indexed_ratio is not 0."""
+    return (isinstance(model, dict)
+            and all(isinstance(model.get(k), int) and model[k] >= 0
+                    for k in DSV4_MODEL_KEYS)
+            and model["indexed_ratio"] != 0)
 
 
 def _ratio(model, l):
@@ -426,13 +442,13 @@ def _verify(data, level, dsv4_model, limits, name):
     if dsv4_model is not None and h["payload_abi"] in (0, 2):    # step 13
         dsv4_check(data, base, P, h["tokens"], h["context"], dsv4_model)
     a = base + P
-    if version == 2:                                             # step 14
-        # The appended-area limit is part of step 14, which version 1 skips
-        # as a whole (sec 12.4, last line) -- see the note in the report.
-        if size - a > limits["max_appended_bytes"]:
-            _fail("limit_exceeded", "appended", a + limits["max_appended_bytes"])
-        if crc32c(data[a:]) != h["sections_crc"]:
-            _fail("sections_crc_mismatch", "appended", a)
+    # Step 14.  The appended-area limit applies to both versions and comes
+    # first; it is not subject to the CRC precedence of sec 12.5.  Version 1
+    # skips only the CRC comparison.
+    if size - a > limits["max_appended_bytes"]:
+        _fail("limit_exceeded", "appended", a + limits["max_appended_bytes"])
+    if version == 2 and crc32c(data[a:]) != h["sections_crc"]:
+        _fail("sections_crc_mismatch", "appended", a)
     sec = parse_sections(data, a, h["ext_flags"], limits)        # step 15
     if not h["ext_flags"] & FLAG_UNKNOWN and sec["end"] != size:  # step 16
         _fail("trailing_bytes", "appended", sec["end"])
@@ -444,10 +460,13 @@ def verify(data, level="full", dsv4_model=None, limits=None, name=None):
     """Verify a whole KVC file held in `data` at `level` (sec 12).
 
     dsv4_model: a model description (sec 8.3) to run the DSV4 check at level
-    full, or None to skip it.  limits: overrides of DEFAULT_LIMITS.  name: the
-    file name, to run the optional identity check (sec 9).
+    full, or None to skip it; an invalid description (e.g. indexed_ratio 0)
+    is invalid_argument (sec 11).  limits: overrides of DEFAULT_LIMITS.
+    name: the file name, to run the optional identity check (sec 9).
     Returns None when the file passes, else (code, section, offset)."""
     if level not in LEVELS:
+        return ("invalid_argument", "none", 0)
+    if dsv4_model is not None and not valid_model(dsv4_model):
         return ("invalid_argument", "none", 0)
     lim = dict(DEFAULT_LIMITS)
     lim.update(limits or {})
@@ -493,12 +512,17 @@ def decode(data):
 # ---------------------------------------------------------------------------
 
 
+def _triple(obj):
+    """A manifest error object (sec 18.2) as a verify() outcome."""
+    return None if obj is None else (obj["error"], obj["section"], obj["offset"])
+
+
 def _fmt(outcome):
     return "pass" if outcome is None else "%s(%s, %d)" % outcome
 
 
 def _compare_dict(want, got, prefix, diffs):
-    """Compare two dicts key by key (both directions), recursing one level."""
+    """Compare two dicts key by key (both directions), recursing into dicts."""
     for key in sorted(set(want) | set(got)):
         if key not in got:
             diffs.append("%s%s missing in decode()" % (prefix, key))
@@ -510,8 +534,16 @@ def _compare_dict(want, got, prefix, diffs):
             diffs.append("%s%s: expected %r, got %r" % (prefix, key, want[key], got[key]))
 
 
+# Keys of a manifest entry (sec 18.2).
+MANIFEST_ENTRY_KEYS = ("name", "size", "sha256", "description", "valid",
+                       "dsv4_model", "expect", "identity", "decoded")
+
+
 def check_entry(directory, entry):
     """Check one manifest entry (sec 18.2); returns a list of differences."""
+    missing = [k for k in MANIFEST_ENTRY_KEYS if k not in entry]
+    if missing:
+        return ["manifest: entry lacks %s" % ", ".join(missing)]
     diffs = []
     path = os.path.join(directory, entry["name"])
     try:
@@ -525,15 +557,21 @@ def check_entry(directory, entry):
         diffs.append("sha256 differs")
     if entry["valid"] != (entry["expect"]["full"] is None):
         diffs.append("manifest: valid=%r inconsistent with expect.full" % entry["valid"])
+    model = entry["dsv4_model"]           # used at level full only
     for level in LEVELS:
-        model = entry.get("dsv4_model") if level == "full" else None
-        got = verify(data, level, model)
-        want = entry["expect"][level]
-        if want is not None:
-            want = (want["error"], want["section"], want["offset"])
+        got = verify(data, level, model if level == "full" else None)
+        want = _triple(entry["expect"][level])
         if got != want:
             diffs.append("%s: expected %s, got %s" % (level, _fmt(want), _fmt(got)))
-    if entry.get("decoded") is not None:
+    # The identity check (sec 9) on the entry's name, for files valid at level
+    # full: run as step 17 of that level.  Null for every other file.
+    got = None
+    if entry["expect"]["full"] is None:
+        got = verify(data, "full", model, name=entry["name"])
+    want = _triple(entry["identity"])
+    if got != want:
+        diffs.append("identity: expected %s, got %s" % (_fmt(want), _fmt(got)))
+    if entry["decoded"] is not None:
         try:
             _compare_dict(entry["decoded"], decode(data), "decoded.", diffs)
         except ValueError as e:
@@ -635,6 +673,15 @@ def parse_hexdump(dump):
     return bytes(out)
 
 
+def _v1_file(text, payload, tokens=3, context=4096):
+    """A version 1 file without appended sections (sec 5), for the self-test."""
+    header = (KVC_MAGIC + bytes([1, 2, 1, 0, 0])
+              + struct.pack("<III", tokens, 0, context) + bytes([2, 0, 0, 0])
+              + struct.pack("<QQQ", 1700000000, 1700000000, len(payload))
+              + struct.pack("<I", len(text)))
+    return header + text + payload
+
+
 def self_test():
     failures = []
 
@@ -678,6 +725,36 @@ def self_test():
     zero = [0] * 43
     check(dsv4_expected_size(DSV4_FLASH, 3, 129280, 43, 3, zero, zero) == 12987800,
           "DSV4 informative expected size 12987800 (sec 8.3)")
+    check(verify(v2, "full", dict(DSV4_FLASH, indexed_ratio=0)) == ("invalid_argument", "none", 0),
+          "DSV4 model with indexed_ratio 0 is invalid_argument (sec 8.3)")
+
+    # Sec 8.2: the expected size is exact.  One layer of ratio 1 (no indexer)
+    # with head_dim 2^31 and n_comp 2^31 - 2 makes the expected size
+    # 68 + 2^64: in wrapping 64-bit arithmetic it would equal P = 68.
+    model = dict(DSV4_FLASH, layers=1, head_dim=1 << 31, indexer_dim=0, vocab=1,
+                 uncompressed_layers=0, even_ratio=1, indexed_ratio=2)
+    dsv4 = struct.pack("<13I", DSV4_MAGIC, 2, 4096, 0, 1, 0, (1 << 31) - 2, 1, 1,
+                       1 << 31, 0, 1, 0)
+    payload = dsv4 + struct.pack("<I", 7) + bytes(4) + struct.pack("<2I", (1 << 31) - 2, 0)
+    f = _v1_file(b"", payload, tokens=1)
+    check(dsv4_expected_size(model, 1, 1, 1, 0, [(1 << 31) - 2], [0]) == 68 + (1 << 64),
+          "DSV4 expected size is exact (68 + 2^64)")
+    check(verify(f, "full", model) == ("payload_mismatch", "payload", 52),
+          "DSV4 expected size above 2^64 - 1 never equals P (step 13)")
+
+    # Step 14: the appended-area limit applies to both versions, first.
+    small = {"max_appended_bytes": 25}          # both examples append 26 bytes
+    check(verify(v1, "full", limits=small) == ("limit_exceeded", "appended", 63 + 25),
+          "v1 appended area over the limit")
+    check(verify(v2, "full", limits=small) == ("limit_exceeded", "appended", 79 + 25),
+          "v2 appended area over the limit")
+    bad_crc = v2[:-1] + b"?"                    # sections CRC no longer matches
+    check(verify(bad_crc, "full") == ("sections_crc_mismatch", "appended", 79),
+          "v2 damaged appended area: sections_crc_mismatch")
+    check(verify(bad_crc, "full", limits=small) == ("limit_exceeded", "appended", 79 + 25),
+          "v2 appended-area limit precedes the sections CRC")
+    check(verify(v2, "full", limits={"max_appended_bytes": 26}) is None,
+          "appended area exactly at the limit passes")
     # If the specification is next to us, make sure the embedded dumps are
     # the ones it contains.
     spec = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "kvc.md")

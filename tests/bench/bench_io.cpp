@@ -109,7 +109,8 @@ void bm_verify_full(benchmark::State& state) {
 
 int main(int argc, char** argv) {
   const auto size = static_cast<std::int64_t>(payload_bytes());
-  std::printf("payload %lld bytes, CRC32C kernel %s\n", static_cast<long long>(size), kvc::crc32c_active_kernel());
+  std::fprintf(stderr, "payload %lld bytes, CRC32C kernel %s\n", static_cast<long long>(size),
+               kvc::crc32c_active_kernel());
   cached_file();
   // Interleave the pairs so drift on a noisy machine hits both alike.
   benchmark::RegisterBenchmark("plain/read", bm_read_plain)->Arg(size)->UseRealTime()->Unit(benchmark::kMillisecond);

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Proves each way of consuming kvc: find_package after install, add_subdirectory,
+# FetchContent from the local checkout, pkg-config, and the single header
+# copied alone into a plain g++ build. Each consumer verifies a fixture.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fixture="$root/spec/fixtures/v2-tools-1.kv"
+expect="ok v2 tokens=3"
+
+check() {  # name binary
+  local got
+  got=$("$2" "$fixture")
+  [ "$got" = "$expect" ] || { echo "consumer $1: got '$got'" >&2; exit 1; }
+  echo "consumer $1: ok"
+}
+
+cmake -S "$root" -B "$work/kvc-build" -DKVC_BUILD_TESTS=OFF -DCMAKE_INSTALL_PREFIX="$work/prefix" >/dev/null
+cmake --build "$work/kvc-build" -j2 >/dev/null
+cmake --install "$work/kvc-build" >/dev/null
+test -x "$work/prefix/bin/kvc"
+test -f "$work/prefix/share/pkgconfig/kvc.pc"
+
+cmake -S "$root/tests/consumers/find_package" -B "$work/fp" -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
+cmake --build "$work/fp" >/dev/null
+check find_package "$work/fp/consumer"
+
+cmake -S "$root/tests/consumers/add_subdirectory" -B "$work/as" -DKVC_SOURCE_DIR="$root" >/dev/null
+cmake --build "$work/as" >/dev/null
+check add_subdirectory "$work/as/consumer"
+
+cmake -S "$root/tests/consumers/fetchcontent" -B "$work/fc" -DKVC_SOURCE_DIR="$root" >/dev/null
+cmake --build "$work/fc" >/dev/null
+check fetchcontent "$work/fc/consumer"
+
+PKG_CONFIG_PATH="$work/prefix/share/pkgconfig" g++ -std=c++17 \
+  $(PKG_CONFIG_PATH="$work/prefix/share/pkgconfig" pkg-config --cflags kvc) \
+  "$root/tests/consumers/consumer.cpp" -o "$work/pc"
+check pkg-config "$work/pc"
+
+mkdir -p "$work/single/kvc"
+cp "$root/include/kvc/kvc.hpp" "$work/single/kvc/"
+g++ -std=c++17 -I"$work/single" "$root/tests/consumers/consumer.cpp" -o "$work/single/consumer"
+check single-header "$work/single/consumer"
