@@ -97,122 +97,64 @@ enum class section : std::uint8_t {
   name,      // the file's name
 };
 
+namespace detail {
+struct errc_row {
+  errc code;
+  const char* name;     // the spec's name, used in machine-readable output
+  const char* message;  // for people
+};
+
+// The spec's error table ("Errors"), in enum order.
+inline constexpr errc_row errc_table[] = {
+    {errc::ok, "ok", "success"},
+    {errc::bad_magic, "bad_magic", "not a KVC file (bad magic)"},
+    {errc::unsupported_version, "unsupported_version", "unsupported KVC version"},
+    {errc::foreign_variant, "foreign_variant", "incompatible fork layout that also says version 2"},
+    {errc::header_crc_mismatch, "header_crc_mismatch", "header CRC32C mismatch"},
+    {errc::invalid_quant_bits, "invalid_quant_bits", "quant bits must be 2 or 4"},
+    {errc::zero_tokens, "zero_tokens", "cached token count is zero"},
+    {errc::reserved_nonzero, "reserved_nonzero", "reserved header bytes are not zero"},
+    {errc::length_overflow, "length_overflow", "declared lengths overflow"},
+    {errc::limit_exceeded, "limit_exceeded", "declared length exceeds a reader limit"},
+    {errc::truncated, "truncated", "file ends before a declared end"},
+    {errc::text_crc_mismatch, "text_crc_mismatch", "text CRC32C mismatch"},
+    {errc::payload_crc_mismatch, "payload_crc_mismatch", "payload CRC32C mismatch"},
+    {errc::sections_crc_mismatch, "sections_crc_mismatch", "appended sections CRC32C mismatch"},
+    {errc::malformed_tool_map, "malformed_tool_map", "malformed tool-id map section"},
+    {errc::trailing_bytes, "trailing_bytes", "unexpected bytes after the last section"},
+    {errc::payload_malformed, "payload_malformed", "DSV4 payload header is invalid"},
+    {errc::payload_mismatch, "payload_mismatch", "DSV4 payload disagrees with the KVC header"},
+    {errc::identity_mismatch, "identity_mismatch", "file name is not the file's SHA-1 identity"},
+    {errc::io_error, "io_error", "I/O error"},
+    {errc::invalid_argument, "invalid_argument", "invalid argument"},
+};
+constexpr std::size_t errc_count = sizeof errc_table / sizeof errc_table[0];
+
+constexpr bool errc_table_in_order() {
+  for (std::size_t i = 0; i < errc_count; ++i)
+    if (static_cast<std::size_t>(errc_table[i].code) != i) return false;
+  return true;
+}
+static_assert(errc_table_in_order(), "errc_table must list every errc in enum order");
+
+inline constexpr const char* section_names[] = {"none",    "header",   "text",  "payload",
+                                                "appended", "tool_map", "title", "name"};
+}  // namespace detail
+
+// The spec's name of an error code ("unknown" for a value outside the enum).
 constexpr const char* errc_name(errc e) noexcept {
-  switch (e) {
-    case errc::ok:
-      return "ok";
-    case errc::bad_magic:
-      return "bad_magic";
-    case errc::unsupported_version:
-      return "unsupported_version";
-    case errc::foreign_variant:
-      return "foreign_variant";
-    case errc::header_crc_mismatch:
-      return "header_crc_mismatch";
-    case errc::invalid_quant_bits:
-      return "invalid_quant_bits";
-    case errc::zero_tokens:
-      return "zero_tokens";
-    case errc::reserved_nonzero:
-      return "reserved_nonzero";
-    case errc::length_overflow:
-      return "length_overflow";
-    case errc::limit_exceeded:
-      return "limit_exceeded";
-    case errc::truncated:
-      return "truncated";
-    case errc::text_crc_mismatch:
-      return "text_crc_mismatch";
-    case errc::payload_crc_mismatch:
-      return "payload_crc_mismatch";
-    case errc::sections_crc_mismatch:
-      return "sections_crc_mismatch";
-    case errc::malformed_tool_map:
-      return "malformed_tool_map";
-    case errc::trailing_bytes:
-      return "trailing_bytes";
-    case errc::payload_malformed:
-      return "payload_malformed";
-    case errc::payload_mismatch:
-      return "payload_mismatch";
-    case errc::identity_mismatch:
-      return "identity_mismatch";
-    case errc::io_error:
-      return "io_error";
-    case errc::invalid_argument:
-      return "invalid_argument";
-  }
-  return "unknown";
+  const auto i = static_cast<std::size_t>(e);
+  return i < detail::errc_count ? detail::errc_table[i].name : "unknown";
 }
 
 constexpr const char* errc_message(errc e) noexcept {
-  switch (e) {
-    case errc::ok:
-      return "success";
-    case errc::bad_magic:
-      return "not a KVC file (bad magic)";
-    case errc::unsupported_version:
-      return "unsupported KVC version";
-    case errc::foreign_variant:
-      return "incompatible fork layout that also says version 2";
-    case errc::header_crc_mismatch:
-      return "header CRC32C mismatch";
-    case errc::invalid_quant_bits:
-      return "quant bits must be 2 or 4";
-    case errc::zero_tokens:
-      return "cached token count is zero";
-    case errc::reserved_nonzero:
-      return "reserved header bytes are not zero";
-    case errc::length_overflow:
-      return "declared lengths overflow";
-    case errc::limit_exceeded:
-      return "declared length exceeds a reader limit";
-    case errc::truncated:
-      return "file ends before a declared end";
-    case errc::text_crc_mismatch:
-      return "text CRC32C mismatch";
-    case errc::payload_crc_mismatch:
-      return "payload CRC32C mismatch";
-    case errc::sections_crc_mismatch:
-      return "appended sections CRC32C mismatch";
-    case errc::malformed_tool_map:
-      return "malformed tool-id map section";
-    case errc::trailing_bytes:
-      return "unexpected bytes after the last section";
-    case errc::payload_malformed:
-      return "DSV4 payload header is invalid";
-    case errc::payload_mismatch:
-      return "DSV4 payload disagrees with the KVC header";
-    case errc::identity_mismatch:
-      return "file name is not the file's SHA-1 identity";
-    case errc::io_error:
-      return "I/O error";
-    case errc::invalid_argument:
-      return "invalid argument";
-  }
-  return "unknown error";
+  const auto i = static_cast<std::size_t>(e);
+  return i < detail::errc_count ? detail::errc_table[i].message : "unknown error";
 }
 
 constexpr const char* section_name(section s) noexcept {
-  switch (s) {
-    case section::none:
-      return "none";
-    case section::header:
-      return "header";
-    case section::text:
-      return "text";
-    case section::payload:
-      return "payload";
-    case section::appended:
-      return "appended";
-    case section::tool_map:
-      return "tool_map";
-    case section::title:
-      return "title";
-    case section::name:
-      return "name";
-  }
-  return "unknown";
+  const auto i = static_cast<std::size_t>(s);
+  return i < sizeof detail::section_names / sizeof detail::section_names[0] ? detail::section_names[i] : "unknown";
 }
 
 namespace detail {
@@ -1089,97 +1031,127 @@ inline constexpr std::uint32_t crc32c_xm33 = crc32c_xpow(0x7FFFFFFFu - 33u);
 #endif
 
 // ===========================================================================
-// x86-64 kernels
+// Hardware primitives. Each architecture supplies the crc32 instruction at
+// four widths (KVC_CRC32C_HW_U64 .. _U8) and crc32c_hw_mul33, a carry-less
+// multiply that merges streams; the stream code below is shared.
 // ===========================================================================
 #if defined(KVC_CRC32C_X86)
 #if KVC_CRC32C_MSVC
 #define KVC_CRC32C_TARGET_CRC
-#define KVC_CRC32C_TARGET_SSE42
+#define KVC_CRC32C_TARGET_STREAMS
 #define KVC_CRC32C_TARGET_AVX512
 #else
 #define KVC_CRC32C_TARGET_CRC __attribute__((target("sse4.2")))
-#define KVC_CRC32C_TARGET_SSE42 __attribute__((target("sse4.2,pclmul")))
+#define KVC_CRC32C_TARGET_STREAMS __attribute__((target("sse4.2,pclmul")))
 #define KVC_CRC32C_TARGET_AVX512 __attribute__((target("sse4.2,pclmul,avx2,avx512f,avx512bw,avx512vl,vpclmulqdq")))
 #endif
-
-KVC_CRC32C_TARGET_CRC inline std::uint32_t crc32c_x86_u64(std::uint32_t c, const unsigned char* p) noexcept {
-  std::uint64_t v;
-  std::memcpy(&v, p, 8);
-  return static_cast<std::uint32_t>(_mm_crc32_u64(c, v));
-}
-
-// Single-stream crc32 instruction loop; used for small inputs and tails.
-KVC_CRC32C_TARGET_CRC inline std::uint32_t crc32c_x86_serial(std::uint32_t c, const unsigned char* p,
-                                                             std::size_t n) noexcept {
-  while (n >= 8) {
-    c = crc32c_x86_u64(c, p);
-    p += 8;
-    n -= 8;
-  }
-  if (n & 4u) {
-    std::uint32_t v;
-    std::memcpy(&v, p, 4);
-    c = _mm_crc32_u32(c, v);
-    p += 4;
-  }
-  if (n & 2u) {
-    std::uint16_t v;
-    std::memcpy(&v, p, 2);
-    c = _mm_crc32_u16(c, v);
-    p += 2;
-  }
-  if (n & 1u) c = _mm_crc32_u8(c, *p);
-  return c;
-}
+#define KVC_CRC32C_HW_U64(c, v) static_cast<std::uint32_t>(_mm_crc32_u64(c, v))
+#define KVC_CRC32C_HW_U32(c, v) _mm_crc32_u32(c, v)
+#define KVC_CRC32C_HW_U16(c, v) _mm_crc32_u16(c, v)
+#define KVC_CRC32C_HW_U8(c, v) _mm_crc32_u8(c, v)
 
 // a * k * x^33 mod P  (one PCLMULQDQ + one crc32).
-KVC_CRC32C_TARGET_SSE42 inline std::uint32_t crc32c_x86_mul33(std::uint32_t a, std::uint32_t k) noexcept {
+KVC_CRC32C_TARGET_STREAMS inline std::uint32_t crc32c_hw_mul33(std::uint32_t a, std::uint32_t k) noexcept {
   const __m128i prod =
       _mm_clmulepi64_si128(_mm_cvtsi32_si128(static_cast<int>(a)), _mm_cvtsi32_si128(static_cast<int>(k)), 0x00);
   return static_cast<std::uint32_t>(_mm_crc32_u64(0, static_cast<std::uint64_t>(_mm_cvtsi128_si64(prod))));
 }
 
-// x^(8 * bytes - 33) mod P at run time, O(popcount(bytes)) clmul steps.
-KVC_CRC32C_TARGET_SSE42 inline std::uint32_t crc32c_x86_shift_k(std::uint64_t bytes) noexcept {
-  std::uint32_t r = crc32c_xm33;
-  for (unsigned k = 0; bytes != 0; ++k, bytes >>= 1)
-    if (bytes & 1u) r = crc32c_x86_mul33(r, crc32c_shift_table.v[k]);
-  return r;
+#elif defined(KVC_CRC32C_ARM64)
+#if KVC_CRC32C_MSVC
+#define KVC_CRC32C_TARGET_CRC
+#define KVC_CRC32C_TARGET_STREAMS
+#elif defined(__clang__)
+#define KVC_CRC32C_TARGET_CRC __attribute__((target("crc")))
+#define KVC_CRC32C_TARGET_STREAMS __attribute__((target("crc,crypto")))
+#else
+#define KVC_CRC32C_TARGET_CRC __attribute__((target("+crc")))
+#define KVC_CRC32C_TARGET_STREAMS __attribute__((target("+crc+crypto")))
+#endif
+// clang <= 16's <arm_acle.h> hides __crc32c* unless __ARM_FEATURE_CRC32 is
+// predefined; its builtins work with the target attribute.
+#if defined(__clang__)
+#define KVC_CRC32C_HW_U64(c, v) __builtin_arm_crc32cd(c, v)
+#define KVC_CRC32C_HW_U32(c, v) __builtin_arm_crc32cw(c, v)
+#define KVC_CRC32C_HW_U16(c, v) __builtin_arm_crc32ch(c, v)
+#define KVC_CRC32C_HW_U8(c, v) __builtin_arm_crc32cb(c, v)
+#else
+#define KVC_CRC32C_HW_U64(c, v) __crc32cd(c, v)
+#define KVC_CRC32C_HW_U32(c, v) __crc32cw(c, v)
+#define KVC_CRC32C_HW_U16(c, v) __crc32ch(c, v)
+#define KVC_CRC32C_HW_U8(c, v) __crc32cb(c, v)
+#endif
+
+// a * k * x^33 mod P  (one PMULL + one crc32cx).
+KVC_CRC32C_TARGET_STREAMS inline std::uint32_t crc32c_hw_mul33(std::uint32_t a, std::uint32_t k) noexcept {
+  const poly128_t prod = vmull_p64(static_cast<poly64_t>(a), static_cast<poly64_t>(k));
+  return KVC_CRC32C_HW_U64(0, vgetq_lane_u64(vreinterpretq_u64_p128(prod), 0));
+}
+#endif
+
+#if defined(KVC_CRC32C_X86) || defined(KVC_CRC32C_ARM64)
+KVC_CRC32C_TARGET_CRC inline std::uint32_t crc32c_hw_u64(std::uint32_t c, const unsigned char* p) noexcept {
+  std::uint64_t v;
+  std::memcpy(&v, p, 8);
+  return KVC_CRC32C_HW_U64(c, v);
 }
 
-// Three independent crc32 streams over 3*L bytes, merged with PCLMULQDQ.
+// Single-stream crc32 instruction loop; used for small inputs and tails.
+KVC_CRC32C_TARGET_CRC inline std::uint32_t crc32c_hw_serial(std::uint32_t c, const unsigned char* p,
+                                                            std::size_t n) noexcept {
+  for (; n >= 8; p += 8, n -= 8) c = crc32c_hw_u64(c, p);
+  if (n & 4u) {
+    std::uint32_t v;
+    std::memcpy(&v, p, 4);
+    c = KVC_CRC32C_HW_U32(c, v);
+    p += 4;
+  }
+  if (n & 2u) {
+    std::uint16_t v;
+    std::memcpy(&v, p, 2);
+    c = KVC_CRC32C_HW_U16(c, v);
+    p += 2;
+  }
+  if (n & 1u) c = KVC_CRC32C_HW_U8(c, *p);
+  return c;
+}
+
+// Three independent crc32 streams over 3*L bytes, merged by carry-less
+// multiplication: the instruction's latency is 3 cycles, its throughput 1.
 template <std::size_t L>
-KVC_CRC32C_TARGET_SSE42 inline std::uint32_t crc32c_x86_3way(std::uint32_t s, const unsigned char* p) noexcept {
+KVC_CRC32C_TARGET_STREAMS inline std::uint32_t crc32c_hw_3way(std::uint32_t s, const unsigned char* p) noexcept {
   static_assert(L % 8 == 0, "stream length must be a multiple of 8");
   constexpr std::uint32_t k1 = crc32c_shift_k(L);
   constexpr std::uint32_t k2 = crc32c_shift_k(2 * L);
   std::uint32_t a = s, b = 0, c = 0;
   for (std::size_t i = 0; i < L; i += 8) {
-    a = crc32c_x86_u64(a, p + i);
-    b = crc32c_x86_u64(b, p + L + i);
-    c = crc32c_x86_u64(c, p + 2 * L + i);
+    a = crc32c_hw_u64(a, p + i);
+    b = crc32c_hw_u64(b, p + L + i);
+    c = crc32c_hw_u64(c, p + 2 * L + i);
   }
-  return crc32c_x86_mul33(a, k2) ^ crc32c_x86_mul33(b, k1) ^ c;
+  return crc32c_hw_mul33(a, k2) ^ crc32c_hw_mul33(b, k1) ^ c;
 }
 
-KVC_CRC32C_TARGET_SSE42 inline std::uint32_t crc32c_sse42(std::uint32_t s, const unsigned char* p,
-                                                          std::size_t n) noexcept {
-  while (n >= 3 * 4096) {
-    s = crc32c_x86_3way<4096>(s, p);
-    p += 3 * 4096;
-    n -= 3 * 4096;
-  }
-  while (n >= 3 * 512) {
-    s = crc32c_x86_3way<512>(s, p);
-    p += 3 * 512;
-    n -= 3 * 512;
-  }
-  while (n >= 3 * 64) {
-    s = crc32c_x86_3way<64>(s, p);
-    p += 3 * 64;
-    n -= 3 * 64;
-  }
-  return crc32c_x86_serial(s, p, n);
+// The "sse42" kernel on x86-64 and the "armv8" kernel on Arm64.
+KVC_CRC32C_TARGET_STREAMS inline std::uint32_t crc32c_hw_streams(std::uint32_t s, const unsigned char* p,
+                                                                 std::size_t n) noexcept {
+  for (; n >= 3 * 4096; p += 3 * 4096, n -= 3 * 4096) s = crc32c_hw_3way<4096>(s, p);
+  for (; n >= 3 * 512; p += 3 * 512, n -= 3 * 512) s = crc32c_hw_3way<512>(s, p);
+  for (; n >= 3 * 64; p += 3 * 64, n -= 3 * 64) s = crc32c_hw_3way<64>(s, p);
+  return crc32c_hw_serial(s, p, n);
+}
+#endif
+
+// ===========================================================================
+// x86-64 AVX-512 kernel
+// ===========================================================================
+#if defined(KVC_CRC32C_X86)
+// x^(8 * bytes - 33) mod P at run time, O(popcount(bytes)) clmul steps.
+KVC_CRC32C_TARGET_STREAMS inline std::uint32_t crc32c_x86_shift_k(std::uint64_t bytes) noexcept {
+  std::uint32_t r = crc32c_xm33;
+  for (unsigned k = 0; bytes != 0; ++k, bytes >>= 1)
+    if (bytes & 1u) r = crc32c_hw_mul33(r, crc32c_shift_table.v[k]);
+  return r;
 }
 
 // ---- AVX-512 + VPCLMULQDQ ------------------------------------------------
@@ -1256,7 +1228,7 @@ KVC_CRC32C_TARGET_AVX512 inline std::uint32_t crc32c_avx512_fold_all(std::uint32
     p += 64;
     n -= 64;
   }
-  return crc32c_x86_serial(crc32c_avx512_reduce(x0), p, n);
+  return crc32c_hw_serial(crc32c_avx512_reduce(x0), p, n);
 }
 
 // Fused: [V | A | B | C | rest].  V (256 + 512m bytes) is folded with
@@ -1272,8 +1244,8 @@ KVC_CRC32C_TARGET_AVX512 inline std::uint32_t crc32c_avx512_fused(std::uint32_t 
   const std::size_t LV = 256 + vstep * m;
   // Independent of the data: the out-of-order core overlaps this with the loop.
   const std::uint32_t k1 = crc32c_x86_shift_k(L);
-  const std::uint32_t k2 = crc32c_x86_mul33(k1, k1);
-  const std::uint32_t k3 = crc32c_x86_mul33(k2, k1);
+  const std::uint32_t k2 = crc32c_hw_mul33(k1, k1);
+  const std::uint32_t k3 = crc32c_hw_mul33(k2, k1);
 
   const unsigned char* v = p;
   const unsigned char* pa = p + LV;
@@ -1293,9 +1265,9 @@ KVC_CRC32C_TARGET_AVX512 inline std::uint32_t crc32c_avx512_fused(std::uint32_t 
     x2 = crc32c_avx512_fold(x2, k256, crc32c_avx512_load(v + 128));
     x3 = crc32c_avx512_fold(x3, k256, crc32c_avx512_load(v + 192));
     for (std::size_t j = 0; j < W; ++j) {
-      a = crc32c_x86_u64(a, pa + 8 * j);
-      b = crc32c_x86_u64(b, pb + 8 * j);
-      c = crc32c_x86_u64(c, pc + 8 * j);
+      a = crc32c_hw_u64(a, pa + 8 * j);
+      b = crc32c_hw_u64(b, pb + 8 * j);
+      c = crc32c_hw_u64(c, pc + 8 * j);
     }
     x0 = crc32c_avx512_fold(x0, k256, crc32c_avx512_load(v + 256));
     x1 = crc32c_avx512_fold(x1, k256, crc32c_avx512_load(v + 320));
@@ -1312,7 +1284,7 @@ KVC_CRC32C_TARGET_AVX512 inline std::uint32_t crc32c_avx512_fused(std::uint32_t 
   const std::uint32_t cv = crc32c_avx512_reduce(x0);
   p += LV + 3 * L;
   n -= LV + 3 * L;
-  return crc32c_x86_mul33(cv, k3) ^ crc32c_x86_mul33(a, k2) ^ crc32c_x86_mul33(b, k1) ^ c;
+  return crc32c_hw_mul33(cv, k3) ^ crc32c_hw_mul33(a, k2) ^ crc32c_hw_mul33(b, k1) ^ c;
 }
 
 #ifndef KVC_CRC32C_FUSED_W
@@ -1325,119 +1297,20 @@ inline constexpr std::size_t crc32c_avx512_fused_min = KVC_CRC32C_FUSED_MIN;
 
 KVC_CRC32C_TARGET_AVX512 inline std::uint32_t crc32c_avx512(std::uint32_t s, const unsigned char* p,
                                                             std::size_t n) noexcept {
-  if (n < 64) return crc32c_x86_serial(s, p, n);
+  if (n < 64) return crc32c_hw_serial(s, p, n);
   if (n >= crc32c_avx512_fused_min) {
     const std::size_t mis = static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(p) & 63u);
     if (mis != 0) {
-      s = crc32c_x86_serial(s, p, 64 - mis);
+      s = crc32c_hw_serial(s, p, 64 - mis);
       p += 64 - mis;
       n -= 64 - mis;
     }
     s = crc32c_avx512_fused<KVC_CRC32C_FUSED_W>(s, p, n);
-    if (n < 64) return crc32c_x86_serial(s, p, n);
+    if (n < 64) return crc32c_hw_serial(s, p, n);
   }
   return crc32c_avx512_fold_all(s, p, n);
 }
 #endif  // KVC_CRC32C_X86
-
-// ===========================================================================
-// Arm64 kernel
-// ===========================================================================
-#if defined(KVC_CRC32C_ARM64)
-#if KVC_CRC32C_MSVC
-#define KVC_CRC32C_TARGET_CRC
-#define KVC_CRC32C_TARGET_ARMV8
-#elif defined(__clang__)
-#define KVC_CRC32C_TARGET_CRC __attribute__((target("crc")))
-#define KVC_CRC32C_TARGET_ARMV8 __attribute__((target("crc,crypto")))
-#else
-#define KVC_CRC32C_TARGET_CRC __attribute__((target("+crc")))
-#define KVC_CRC32C_TARGET_ARMV8 __attribute__((target("+crc+crypto")))
-#endif
-
-// clang <= 16's <arm_acle.h> hides __crc32c* unless __ARM_FEATURE_CRC32 is
-// predefined; its builtins work with the target attribute.
-#if defined(__clang__)
-#define KVC_CRC32C_ARM_CRCCD(c, v) __builtin_arm_crc32cd(c, v)
-#define KVC_CRC32C_ARM_CRCCW(c, v) __builtin_arm_crc32cw(c, v)
-#define KVC_CRC32C_ARM_CRCCH(c, v) __builtin_arm_crc32ch(c, v)
-#define KVC_CRC32C_ARM_CRCCB(c, v) __builtin_arm_crc32cb(c, v)
-#else
-#define KVC_CRC32C_ARM_CRCCD(c, v) __crc32cd(c, v)
-#define KVC_CRC32C_ARM_CRCCW(c, v) __crc32cw(c, v)
-#define KVC_CRC32C_ARM_CRCCH(c, v) __crc32ch(c, v)
-#define KVC_CRC32C_ARM_CRCCB(c, v) __crc32cb(c, v)
-#endif
-
-KVC_CRC32C_TARGET_CRC inline std::uint32_t crc32c_arm_u64(std::uint32_t c, const unsigned char* p) noexcept {
-  std::uint64_t v;
-  std::memcpy(&v, p, 8);
-  return KVC_CRC32C_ARM_CRCCD(c, v);
-}
-
-KVC_CRC32C_TARGET_CRC inline std::uint32_t crc32c_arm_serial(std::uint32_t c, const unsigned char* p,
-                                                             std::size_t n) noexcept {
-  while (n >= 8) {
-    c = crc32c_arm_u64(c, p);
-    p += 8;
-    n -= 8;
-  }
-  if (n & 4u) {
-    std::uint32_t v;
-    std::memcpy(&v, p, 4);
-    c = KVC_CRC32C_ARM_CRCCW(c, v);
-    p += 4;
-  }
-  if (n & 2u) {
-    std::uint16_t v;
-    std::memcpy(&v, p, 2);
-    c = KVC_CRC32C_ARM_CRCCH(c, v);
-    p += 2;
-  }
-  if (n & 1u) c = KVC_CRC32C_ARM_CRCCB(c, *p);
-  return c;
-}
-
-// a * k * x^33 mod P  (one PMULL + one crc32cx).
-KVC_CRC32C_TARGET_ARMV8 inline std::uint32_t crc32c_arm_mul33(std::uint32_t a, std::uint32_t k) noexcept {
-  const poly128_t prod = vmull_p64(static_cast<poly64_t>(a), static_cast<poly64_t>(k));
-  return KVC_CRC32C_ARM_CRCCD(0, vgetq_lane_u64(vreinterpretq_u64_p128(prod), 0));
-}
-
-template <std::size_t L>
-KVC_CRC32C_TARGET_ARMV8 inline std::uint32_t crc32c_arm_3way(std::uint32_t s, const unsigned char* p) noexcept {
-  static_assert(L % 8 == 0, "stream length must be a multiple of 8");
-  constexpr std::uint32_t k1 = crc32c_shift_k(L);
-  constexpr std::uint32_t k2 = crc32c_shift_k(2 * L);
-  std::uint32_t a = s, b = 0, c = 0;
-  for (std::size_t i = 0; i < L; i += 8) {
-    a = crc32c_arm_u64(a, p + i);
-    b = crc32c_arm_u64(b, p + L + i);
-    c = crc32c_arm_u64(c, p + 2 * L + i);
-  }
-  return crc32c_arm_mul33(a, k2) ^ crc32c_arm_mul33(b, k1) ^ c;
-}
-
-KVC_CRC32C_TARGET_ARMV8 inline std::uint32_t crc32c_armv8(std::uint32_t s, const unsigned char* p,
-                                                          std::size_t n) noexcept {
-  while (n >= 3 * 4096) {
-    s = crc32c_arm_3way<4096>(s, p);
-    p += 3 * 4096;
-    n -= 3 * 4096;
-  }
-  while (n >= 3 * 512) {
-    s = crc32c_arm_3way<512>(s, p);
-    p += 3 * 512;
-    n -= 3 * 512;
-  }
-  while (n >= 3 * 64) {
-    s = crc32c_arm_3way<64>(s, p);
-    p += 3 * 64;
-    n -= 3 * 64;
-  }
-  return crc32c_arm_serial(s, p, n);
-}
-#endif  // KVC_CRC32C_ARM64
 
 // ===========================================================================
 // CPU feature detection
@@ -1545,10 +1418,10 @@ inline crc32c_registry_t crc32c_make_registry() noexcept {
   r.kernels[i] = {"avx512", "AVX-512 VPCLMULQDQ folding fused with 3-way SSE4.2 crc32", cpu.avx512};
   r.fns[i++] = &crc32c_avx512;
   r.kernels[i] = {"sse42", "SSE4.2 crc32, 3 streams merged with PCLMULQDQ", cpu.sse42};
-  r.fns[i++] = &crc32c_sse42;
+  r.fns[i++] = &crc32c_hw_streams;
 #elif defined(KVC_CRC32C_ARM64)
   r.kernels[i] = {"armv8", "ARMv8 CRC32C, 3 streams merged with PMULL", cpu.armv8};
-  r.fns[i++] = &crc32c_armv8;
+  r.fns[i++] = &crc32c_hw_streams;
 #endif
   r.kernels[i] = {"portable", "portable table-driven", true};
   r.fns[i++] = &crc32c_portable;
@@ -1597,10 +1470,9 @@ inline crc32c_fn crc32c_get_fn() noexcept {
 inline constexpr std::size_t crc32c_small_limit = 64;
 
 inline std::uint32_t crc32c_small(std::uint32_t s, const unsigned char* p, std::size_t n) noexcept {
-#if defined(KVC_CRC32C_X86) && (defined(__SSE4_2__) || defined(__AVX__))
-  return crc32c_x86_serial(s, p, n);  // crc32 is baseline for this build: fully inline
-#elif defined(KVC_CRC32C_ARM64) && defined(__ARM_FEATURE_CRC32)
-  return crc32c_arm_serial(s, p, n);
+#if (defined(KVC_CRC32C_X86) && (defined(__SSE4_2__) || defined(__AVX__))) || \
+    (defined(KVC_CRC32C_ARM64) && defined(__ARM_FEATURE_CRC32))
+  return crc32c_hw_serial(s, p, n);  // crc32 is baseline for this build: fully inline
 #else
   return crc32c_get_fn()(s, p, n);  // every kernel starts with a scalar path for small n
 #endif
@@ -2557,11 +2429,19 @@ class writer {
   // Appends payload bytes, folding them into the payload CRC.
   error write_payload(const void* data, std::size_t n) {
     if (sink_ == nullptr || failed_) return failed_ ? failed_ : make_error(errc::invalid_argument, section::none, 0);
-    const io_result r = detail::write_fully(*sink_, data, n);
-    if (r.status != io_status::ok) return failed_ = make_error(errc::io_error, section::payload, pos_ + r.bytes);
-    if (h_.version == 2) payload_crc_ = crc32c_extend(payload_crc_, data, n);
-    pos_ += n;
-    payload_bytes_ += n;
+    // Checksum a slice, then write it while it is still in cache: the bytes
+    // come from memory once, for the CRC, and the write copies them from L2.
+    constexpr std::size_t slice = std::size_t{256} << 10;
+    const auto* p = static_cast<const std::uint8_t*>(data);
+    for (std::size_t done = 0; done < n;) {
+      const std::size_t k = n - done < slice ? n - done : slice;
+      if (h_.version == 2) payload_crc_ = crc32c_extend(payload_crc_, p + done, k);
+      const io_result r = detail::write_fully(*sink_, p + done, k);
+      if (r.status != io_status::ok) return failed_ = make_error(errc::io_error, section::payload, pos_ + r.bytes);
+      done += k;
+      pos_ += k;
+      payload_bytes_ += k;
+    }
     return {};
   }
 
