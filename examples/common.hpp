@@ -1,0 +1,108 @@
+// common.hpp - the few helpers the kvc tool and the examples share, kept in
+// one place: human-readable sizes, ISO 8601 times, error descriptions and the
+// listing of a cache directory. POSIX only.
+//
+// SPDX-License-Identifier: MIT
+#ifndef KVC_EXAMPLES_COMMON_HPP
+#define KVC_EXAMPLES_COMMON_HPP
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <kvc/kvc.hpp>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kvc_examples {
+
+// "1.40 GB" for 1400000000; decimal (SI) units, as storage is sold. Counts
+// below 1000 stay exact: "105 bytes".
+inline std::string human_bytes(std::uint64_t n) {
+  if (n < 1000) return std::to_string(n) + (n == 1 ? " byte" : " bytes");
+  static const char* const units[] = {"kB", "MB", "GB", "TB", "PB", "EB"};
+  double v = static_cast<double>(n) / 1000.0;
+  std::size_t u = 0;
+  while (v >= 1000.0 && u + 1 < sizeof units / sizeof units[0]) {
+    v /= 1000.0;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f %s", v, units[u]);
+  return buf;
+}
+
+// "1.40 GB (1400000000 bytes)": readable and exact.
+inline std::string size_text(std::uint64_t n) {
+  if (n < 1000) return human_bytes(n);
+  return human_bytes(n) + " (" + std::to_string(n) + " bytes)";
+}
+
+// Unix seconds as ISO 8601 UTC, "2023-11-14T22:13:20Z". Header times are raw
+// u64 values, so a value gmtime cannot represent is said to be out of range.
+inline std::string iso_utc(std::uint64_t unix_seconds) {
+  if (unix_seconds > static_cast<std::uint64_t>(std::numeric_limits<std::time_t>::max())) return "(out of range)";
+  const std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  char buf[64];
+  if (gmtime_r(&t, &tm) == nullptr || std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    return "(out of range)";
+  return buf;
+}
+
+// "0x91059281", the way the spec writes CRCs.
+inline std::string hex32(std::uint32_t v) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0x%08x", static_cast<unsigned>(v));
+  return buf;
+}
+
+// "payload_crc_mismatch at offset 71 (payload)": the spec's triple.
+inline std::string describe(const kvc::error& e) {
+  return std::string(kvc::errc_name(e.code)) + " at offset " + std::to_string(e.offset) + " (" +
+         kvc::section_name(e.where) + ")";
+}
+
+// The final component of a path: "dir/x.kv" -> "x.kv".
+inline std::string base_name(const std::string& path) { return path.substr(path.find_last_of('/') + 1); }
+
+// The regular files named "*.kv" directly in dir (not recursive), sorted by
+// name, as "dir/name" paths. Returns false with errno set when dir cannot be
+// read.
+inline bool list_kv_files(const std::string& dir, std::vector<std::string>& out) {
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return false;
+  const std::string prefix = !dir.empty() && dir.back() == '/' ? dir : dir + "/";
+  std::vector<std::string> found;
+  errno = 0;
+  while (const dirent* e = readdir(d)) {
+    const std::string_view name = e->d_name;
+    if (name.size() <= kvc::file_extension.size() ||
+        name.substr(name.size() - kvc::file_extension.size()) != kvc::file_extension)
+      continue;
+    struct stat st {};
+    // stat, not lstat: a symlink to a regular file is a file to check.
+    if (stat((prefix + e->d_name).c_str(), &st) == 0 && S_ISREG(st.st_mode)) found.push_back(prefix + e->d_name);
+    errno = 0;
+  }
+  const int read_errno = errno;
+  closedir(d);
+  if (read_errno != 0) {
+    errno = read_errno;
+    return false;
+  }
+  std::sort(found.begin(), found.end());
+  out.insert(out.end(), found.begin(), found.end());
+  return true;
+}
+
+}  // namespace kvc_examples
+
+#endif  // KVC_EXAMPLES_COMMON_HPP

@@ -1,0 +1,370 @@
+#!/usr/bin/env bash
+# End-to-end tests of the kvc tool and the example programs.
+#
+#   cli_test.sh KVC WRITE_CHECKPOINT LOAD_STAGED SCAN_CACHE FIXTURES_DIR
+#
+# Verdicts are compared with spec/fixtures/manifest.json for every fixture,
+# through --json and python3 (standard library only; $PYTHON overrides).
+# Updates run on copies in a temporary directory; the fixtures themselves are
+# checked to be byte-identical at the end.
+set -euo pipefail
+
+if [ $# -ne 5 ]; then
+  echo "usage: $0 KVC WRITE_CHECKPOINT LOAD_STAGED SCAN_CACHE FIXTURES_DIR" >&2
+  exit 2
+fi
+KVC=$1 WRITE=$2 LOAD=$3 SCAN=$4 FIX=$5
+PY=${PYTHON:-python3}
+MANIFEST=$FIX/manifest.json
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+# A command outside the checks below failed: say where before set -e exits.
+trap 'echo "cli_test: unexpected failure at line $LINENO" >&2' ERR
+
+failures=0
+fail() {
+  echo "FAIL: $*" >&2
+  failures=$((failures + 1))
+}
+
+# run CMD...: runs CMD with stdout in $tmp/out, stderr in $tmp/err, status in $rc.
+run() {
+  set +e
+  "$@" >"$tmp/out" 2>"$tmp/err"
+  rc=$?
+  set -e
+}
+expect_rc() { [ "$rc" -eq "$1" ] || fail "$2: exit status $rc, expected $1 (stderr: $(head -c 300 "$tmp/err"))"; }
+# expect_out REGEX WHAT / expect_err REGEX WHAT: some line matches (extended regex).
+expect_out() { grep -qE -- "$1" "$tmp/out" || fail "$2: no stdout line matches /$1/"; }
+expect_err() { grep -qE -- "$1" "$tmp/err" || fail "$2: no stderr line matches /$1/"; }
+
+# The manifest's DSV4 model as a --payload-model KEY=VALUE list (the fixtures
+# use one model, "tiny").
+MODEL=$("$PY" - "$MANIFEST" <<'EOF'
+import json, sys
+models = {json.dumps(f["dsv4_model"], sort_keys=True) for f in json.load(open(sys.argv[1]))["files"] if f["dsv4_model"]}
+assert len(models) == 1, models
+m = json.loads(models.pop())
+print(",".join(f"{k}={v}" for k, v in m.items() if k != "name"))
+EOF
+)
+
+# check_verdicts LEVEL PLAIN.jsonl MODEL.jsonl: every fixture's verdict equals
+# the manifest's expect[LEVEL], plus the identity outcome where the level runs
+# it. Fixtures with a dsv4_model are judged from the run with --payload-model.
+check_verdicts() {
+  "$PY" - "$MANIFEST" "$@" <<'EOF'
+import json, os, sys
+manifest, level, plain_path, model_path = sys.argv[1:5]
+def load(path):
+    rows = {}
+    for line in open(path, encoding="utf-8"):
+        obj = json.loads(line)
+        rows[os.path.basename(obj["path"])] = obj
+    return rows
+plain, model = load(plain_path), load(model_path)
+files = json.load(open(manifest))["files"]
+assert len(plain) == len(files), f"{len(plain)} results for {len(files)} fixtures"
+bad = 0
+for f in files:
+    got = (model if f["dsv4_model"] else plain)[f["name"]]
+    want = f["expect"][level]
+    if want is None and f["identity"] is not None:
+        title = f["decoded"]["header"]["ext_flags"] & 8
+        if level == "full" or (level == "text" and not title):
+            want = f["identity"]
+    got_err = None if got["ok"] else {"error": got["error"], "section": got["section"], "offset": got["offset"]}
+    ok_fields = got["ok"] == (got["error"] is None) and got["level"] == level
+    if got_err != want or not ok_fields:
+        print(f"{level}: {f['name']}: got {got_err}, want {want}", file=sys.stderr)
+        bad += 1
+    if f["decoded"] and got["version"] != f["decoded"]["header"]["version"]:
+        print(f"{level}: {f['name']}: version {got['version']}", file=sys.stderr)
+        bad += 1
+sys.exit(1 if bad else 0)
+EOF
+}
+
+# ---- verify: every fixture, every level --------------------------------------
+for level in header text full; do
+  run "$KVC" verify --level "$level" --json "$FIX"
+  expect_rc 1 "verify --level $level fixtures"
+  cp "$tmp/out" "$tmp/plain-$level.jsonl"
+  run "$KVC" verify --level="$level" --json --payload-model "$MODEL" "$FIX"
+  expect_rc 1 "verify --level $level --payload-model fixtures"
+  cp "$tmp/out" "$tmp/model-$level.jsonl"
+  check_verdicts "$level" "$tmp/plain-$level.jsonl" "$tmp/model-$level.jsonl" || fail "verify --level $level verdicts"
+done
+
+# Text mode: per-file lines and the summary.
+run "$KVC" verify "$FIX"
+expect_rc 1 "verify fixtures"
+expect_out "^$FIX/v2-plain\.kv: ok \(v2, full\)$" "verify v2-plain"
+expect_out "^$FIX/v1-early\.kv: ok \(v1, full\)$" "verify v1-early"
+expect_out "^$FIX/xpcrc-payload-crc\.kv: payload_crc_mismatch at offset 71 \(payload\)$" "verify xpcrc"
+expect_out "^$FIX/xhcrc-header-crc\.kv: header_crc_mismatch at offset 48 \(header\)$" "verify xhcrc"
+expect_out "^$FIX/0123456789abcdef0123456789abcdef01234567\.kv: identity_mismatch at offset 0 \(name\)$" "verify identity"
+summary=$("$PY" - "$MANIFEST" <<'EOF'
+import json, sys
+files = json.load(open(sys.argv[1]))["files"]
+# Without --payload-model the DSV4 fixtures' payloads are opaque and pass.
+failed = sum(1 for f in files if (f["expect"]["full"] and not f["dsv4_model"]) or f["identity"])
+print(f"{len(files)} files: {len(files) - failed} ok, {failed} failed")
+EOF
+)
+[ "$(tail -n 1 "$tmp/out")" = "$summary" ] || fail "verify summary: '$(tail -n 1 "$tmp/out")', expected '$summary'"
+
+run "$KVC" verify --payload-model ds4-flash "$FIX/v2-dsv4-tiny.kv" "$FIX/v2-plain.kv" "$FIX/v2-dsv4-skipped.kv"
+expect_rc 1 "verify --payload-model ds4-flash"
+expect_out "v2-dsv4-tiny\.kv: payload_malformed at offset 103 \(payload\)$" "tiny payload against ds4-flash"
+expect_out "v2-dsv4-skipped\.kv: ok \(v2, full, dsv4 skipped: payload ABI 9\)$" "dsv4 skipped"
+run "$KVC" verify --payload-model "$MODEL" "$FIX/v2-dsv4-tiny.kv"
+expect_rc 0 "verify tiny model"
+expect_out "v2-dsv4-tiny\.kv: ok \(v2, full, dsv4 ok \(custom\)\)$" "dsv4 ok"
+
+run "$KVC" verify --quiet "$FIX"
+expect_rc 1 "verify --quiet"
+if grep -q ": ok (" "$tmp/out" || grep -q " files: " "$tmp/out"; then fail "verify --quiet printed ok lines or a summary"; fi
+expect_out "xtcrc-text-crc\.kv: text_crc_mismatch" "verify --quiet lists failures"
+run "$KVC" verify --quiet --json "$FIX"
+"$PY" -c 'import json,sys; rows=[json.loads(l) for l in open(sys.argv[1])]; assert rows and not any(r["ok"] for r in rows)' \
+  "$tmp/out" || fail "verify --quiet --json printed passing files"
+
+run "$KVC" verify --level header "$FIX/xpcrc-payload-crc.kv" "$FIX/v1-later.kv"
+expect_rc 0 "verify --level header of header-valid files"
+expect_out "^2 files: 2 ok, 0 failed$" "header summary"
+
+# ---- inspect -----------------------------------------------------------------------
+run "$KVC" inspect "$FIX/v2-tools-1.kv"
+expect_rc 0 "inspect v2-tools-1"
+for re in '^version: +2 ' '^quant bits: +2$' '^save reason: +cold \(1\)$' '^ext flags: +0x01 tool_map$' \
+  '^tokens: +3$' '^context: +4096$' '^created at: +2023-11-14T22:13:20Z \(1700000000\)$' \
+  '^payload: +8 bytes at offset 71$' '^header CRC: +0x91059281 ok$' '^text CRC: +0x43ac6e72 ok$' \
+  '^payload CRC: +0x8a2cbc3b ok$' '^sections CRC: +0x93a5e128 ok$' '^tool map: +1 entry$' \
+  '^  id "call_1", DSML 4 bytes$' '^identity: +not an identity name$' '^verdict: +ok \(v2, full\)$'; do
+  expect_out "$re" "inspect v2-tools-1"
+done
+run "$KVC" inspect "$FIX/xpcrc-payload-crc.kv"
+expect_rc 1 "inspect xpcrc"
+expect_out '^payload CRC: +0x8a2cbc3b MISMATCH \(computed 0x[0-9a-f]{8}\)$' "inspect xpcrc payload CRC"
+expect_out '^sections CRC: +0x93a5e128 ok$' "inspect xpcrc sections CRC still computed"
+expect_out '^verdict: +payload_crc_mismatch at offset 71 \(payload\)$' "inspect xpcrc verdict"
+run "$KVC" inspect "$FIX/xhcrc-header-crc.kv"
+expect_out '^header CRC: +0x[0-9a-f]{8} MISMATCH \(computed 0x[0-9a-f]{8}\)$' "inspect xhcrc header CRC"
+expect_out '^text CRC: +0x43ac6e72 ok$' "inspect xhcrc text CRC"
+run "$KVC" inspect "$FIX/xver-version-3.kv"
+expect_rc 1 "inspect xver"
+expect_out '^header: +does not decode: unsupported_version at offset 3 \(header\)' "inspect xver"
+run "$KVC" inspect "$FIX/v2-reason-200.kv"
+expect_out '^save reason: +unknown \(200\)' "inspect unknown save reason"
+run "$KVC" inspect "$FIX/v1-later.kv"
+expect_out '^header CRC: +none \(version 1' "inspect v1 CRCs"
+expect_out '^title: +"Later build"$' "inspect v1 title"
+run "$KVC" inspect "$FIX/0123456789abcdef0123456789abcdef01234567.kv"
+expect_out '^identity: +MISMATCH \(expected c0a0ad26a634840c67a210fefdda76577b03a111\.kv\)$' "inspect identity"
+run "$KVC" inspect --payload-model "$MODEL" "$FIX/v2-dsv4-tiny.kv"
+expect_out '^DSV4 payload: +version 1, context 4096, .*layers 4, head_dim 8' "inspect DSV4 header"
+
+# --json: every line parses, keys are stable, and valid fixtures decode as the
+# manifest says.
+run "$KVC" inspect --json "$FIX"/*.kv
+expect_rc 1 "inspect --json fixtures"
+"$PY" - "$MANIFEST" "$tmp/out" <<'EOF' || fail "inspect --json fields"
+import json, os, re, sys
+files = {f["name"]: f for f in json.load(open(sys.argv[1]))["files"]}
+lines = open(sys.argv[2], encoding="utf-8").read().splitlines()
+assert len(lines) == len(files), len(lines)
+keys, bad = None, 0
+for line in lines:
+    obj = json.loads(line)
+    keys = keys or list(obj)
+    assert list(obj) == keys, f"keys differ: {obj['path']}"
+    f = files[os.path.basename(obj["path"])]
+    d = f["decoded"]
+    if not d:
+        continue
+    for k, v in d["header"].items():
+        if obj[k] != v:
+            print(f"{f['name']}: {k} = {obj[k]}, manifest {v}", file=sys.stderr); bad += 1
+    tools = d["tool_map"] and [{"id": t["id"], "dsml_bytes": t["dsml_bytes"]} for t in d["tool_map"]]
+    for k, v in (("tool_map", tools), ("title", d["title"]), ("unknown_sections", d["unknown_sections"])):
+        if obj[k] != v:
+            print(f"{f['name']}: {k} = {obj[k]}, manifest {v}", file=sys.stderr); bad += 1
+    if any(c["status"] not in ("ok", "absent") for c in obj["crcs"].values()):
+        print(f"{f['name']}: crcs {obj['crcs']}", file=sys.stderr); bad += 1
+    want_id = {"status": "mismatch" if f["identity"] else "ok", "expected": d["identity_name"]} \
+        if re.fullmatch(r"[0-9a-f]{40}\.kv", f["name"]) else {"status": "not_identity_name", "expected": None}
+    if obj["identity"] != want_id:
+        print(f"{f['name']}: identity {obj['identity']}, want {want_id}", file=sys.stderr); bad += 1
+sys.exit(1 if bad else 0)
+EOF
+run "$KVC" inspect --json "$tmp/missing.kv"
+expect_rc 2 "inspect --json missing file"
+"$PY" -c 'import json,sys; o=json.loads(open(sys.argv[1]).read()); assert o["error"]=="io_error" and o["ok"] is False' \
+  "$tmp/out" || fail "inspect --json missing file object"
+
+# ---- text, tools ---------------------------------------------------------------------
+run "$KVC" text "$FIX/v2-tools-1.kv"
+expect_rc 0 "text v2-tools-1"
+printf 'Hi!' | cmp -s - "$tmp/out" || fail "text v2-tools-1: output is not 'Hi!'"
+# Every valid fixture's text, byte for byte, by its SHA-256.
+while read -r name sha; do
+  "$KVC" text "$FIX/$name" >"$tmp/text" || fail "text $name: exit status $?"
+  [ "$(sha256sum <"$tmp/text" | cut -d' ' -f1)" = "$sha" ] || fail "text $name: wrong bytes"
+done < <("$PY" -c 'import json,sys
+for f in json.load(open(sys.argv[1]))["files"]:
+    if f["decoded"]: print(f["name"], f["decoded"]["text_sha256"])' "$MANIFEST")
+run "$KVC" text "$FIX/xtcrc-text-crc.kv"
+expect_rc 1 "text xtcrc"
+expect_err "^kvc: .*xtcrc-text-crc\.kv: text_crc_mismatch at offset 68 \(text\)" "text xtcrc message"
+[ ! -s "$tmp/out" ] || fail "text xtcrc wrote to stdout"
+
+run "$KVC" tools "$FIX/v2-tools-1.kv"
+expect_rc 0 "tools v2-tools-1"
+expect_out '^1 tool-map entry$' "tools count"
+expect_out '^id "call_1", DSML 4 bytes:$' "tools entry"
+expect_out '^<x/>$' "tools DSML"
+run "$KVC" tools "$FIX/v2-plain.kv"
+expect_out '^no tool map$' "tools without a map"
+run "$KVC" tools "$FIX/xscrc-sections-crc.kv"
+expect_rc 1 "tools xscrc"
+for name in v2-tools-1.kv v2-tools-3.kv v2-tools-title.kv v1-later.kv; do
+  run "$KVC" tools --json "$FIX/$name"
+  expect_rc 0 "tools --json $name"
+  "$PY" - "$MANIFEST" "$name" "$tmp/out" <<'EOF' || fail "tools --json $name"
+import hashlib, json, sys
+want = next(f for f in json.load(open(sys.argv[1]))["files"] if f["name"] == sys.argv[2])["decoded"]["tool_map"]
+got = json.loads(open(sys.argv[3], encoding="utf-8").read())["tool_map"]
+assert [(t["id"], t["dsml_bytes"], hashlib.sha256(t["dsml"].encode()).hexdigest()) for t in got] == \
+       [(t["id"], t["dsml_bytes"], t["dsml_sha256"]) for t in want], got
+EOF
+done
+
+# ---- touch, upgrade (on copies) ----------------------------------------------------------
+json_field() { "$PY" -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())[sys.argv[2]])' "$@"; }
+cp "$FIX/v2-tools-1.kv" "$FIX/v1-later.kv" "$FIX/xhcrc-header-crc.kv" "$FIX/xtrail-v1.kv" "$FIX/v2-plain.kv" "$tmp/"
+before=$(date +%s)
+run "$KVC" touch "$tmp/v2-tools-1.kv"
+expect_rc 0 "touch v2"
+expect_out "v2-tools-1\.kv: hits 1, last_used [0-9T:-]+Z \([0-9]+\)$" "touch output"
+"$KVC" touch "$tmp/v2-tools-1.kv" >/dev/null || fail "second touch"
+run "$KVC" inspect --json "$tmp/v2-tools-1.kv"
+expect_rc 0 "full verify after touch"
+[ "$(json_field "$tmp/out" hits)" = 2 ] || fail "hits after two touches: $(json_field "$tmp/out" hits)"
+[ "$(json_field "$tmp/out" last_used)" -ge "$before" ] || fail "last_used not updated"
+[ "$(json_field "$tmp/out" created_at)" = 1700000000 ] || fail "created_at changed by touch"
+run "$KVC" touch "$tmp/v1-later.kv"
+expect_rc 0 "touch v1"
+run "$KVC" verify --json "$tmp/v1-later.kv"
+[ "$(json_field "$tmp/out" version)" = 1 ] || fail "touch changed the version"
+cp "$tmp/xhcrc-header-crc.kv" "$tmp/xhcrc.orig"
+run "$KVC" touch "$tmp/xhcrc-header-crc.kv"
+expect_rc 1 "touch corrupt"
+expect_err "^kvc: .*xhcrc-header-crc\.kv: not touched: header_crc_mismatch" "touch corrupt message"
+cmp -s "$tmp/xhcrc-header-crc.kv" "$tmp/xhcrc.orig" || fail "touch modified a corrupt file"
+
+cp "$FIX/v1-later.kv" "$tmp/v1-copy.kv"
+"$KVC" inspect --json "$tmp/v1-copy.kv" >"$tmp/v1-before.json" || fail "inspect of the v1 copy"
+"$KVC" text "$tmp/v1-copy.kv" >"$tmp/v1-before.txt" || fail "text of the v1 copy"
+run "$KVC" upgrade "$tmp/v1-copy.kv" "$tmp/v2-plain.kv"
+expect_rc 0 "upgrade"
+expect_out "v1-copy\.kv: upgraded to version 2" "upgrade v1"
+expect_out "v2-plain\.kv: already version 2$" "upgrade v2"
+run "$KVC" verify --json "$tmp/v1-copy.kv"
+expect_rc 0 "verify after upgrade"
+[ "$(json_field "$tmp/out" version)" = 2 ] || fail "version after upgrade"
+"$KVC" inspect --json "$tmp/v1-copy.kv" >"$tmp/v1-after.json" || fail "inspect after upgrade"
+"$PY" - "$tmp/v1-before.json" "$tmp/v1-after.json" <<'EOF' || fail "upgrade kept the fields"
+import json, sys
+a, b = (json.loads(open(p).read()) for p in sys.argv[1:3])
+for k in ("quant_bits", "save_reason", "ext_flags", "model_id", "tokens", "hits", "context", "payload_abi",
+          "created_at", "last_used", "payload_bytes", "text_bytes", "tool_map", "title"):
+    assert a[k] == b[k], (k, a[k], b[k])
+assert b["version"] == 2 and all(c["status"] == "ok" for c in b["crcs"].values()), b
+EOF
+"$KVC" text "$tmp/v1-copy.kv" | cmp -s - "$tmp/v1-before.txt" || fail "text changed by upgrade"
+run "$KVC" upgrade "$tmp/xtrail-v1.kv"
+expect_rc 1 "upgrade corrupt v1"
+expect_err "^kvc: .*xtrail-v1\.kv: not upgraded: trailing_bytes" "upgrade corrupt message"
+
+# ---- usage errors and unreadable paths: exit status 2 --------------------------------------
+run "$KVC" verify "$tmp/missing.kv" "$FIX/v2-plain.kv"
+expect_rc 2 "verify missing file"
+expect_err "^kvc: $tmp/missing\.kv: cannot open: No such file or directory$" "verify missing message"
+expect_out "^2 files: 1 ok, 1 failed$" "verify missing summary"
+run "$KVC" text "$tmp/missing.kv"
+expect_rc 2 "text missing file"
+run "$KVC" touch "$tmp/missing.kv"
+expect_rc 2 "touch missing file"
+run "$KVC" upgrade "$tmp/missing.kv"
+expect_rc 2 "upgrade missing file"
+run "$KVC" inspect "$tmp"
+expect_rc 2 "inspect a directory"
+expect_err "is a directory" "inspect a directory message"
+for args in "" "frobnicate" "verify" "verify --level bogus $FIX" "verify --bogus $FIX" "inspect" \
+  "text" "text a b" "tools --level full x" "verify --payload-model nope $FIX" "verify --json=1 $FIX" "help nope"; do
+  # shellcheck disable=SC2086 # word splitting is the point
+  run "$KVC" $args
+  expect_rc 2 "usage: kvc $args"
+  [ -s "$tmp/err" ] || fail "usage: kvc $args: nothing on stderr"
+done
+
+# ---- help, version ----------------------------------------------------------------------------
+run "$KVC" --version
+expect_rc 0 "--version"
+expect_out '^kvc [0-9]+\.[0-9]+\.[0-9]+ \(crc32c kernel: [a-z0-9]+\)$' "--version"
+for args in "--help" "help" "help verify" "verify --help"; do
+  # shellcheck disable=SC2086
+  run "$KVC" $args
+  expect_rc 0 "kvc $args"
+  expect_out "kvc verify" "kvc $args"
+done
+
+# ---- examples ------------------------------------------------------------------------------------
+mkdir "$tmp/cache"
+run "$WRITE" "$tmp/cache"
+expect_rc 0 "write_checkpoint"
+expect_out '^identity: [0-9a-f]{40}\.kv$' "write_checkpoint identity"
+expect_out '^verified: ok' "write_checkpoint verified"
+saved=$(ls "$tmp/cache"/*.kv) || fail "write_checkpoint wrote no .kv file"
+run "$KVC" verify "$tmp/cache"
+expect_rc 0 "kvc verify of the written checkpoint (identity included)"
+expect_out "^$saved: ok \(v2, full\)$" "written checkpoint verifies"
+run "$KVC" tools "$saved"
+expect_out '^id "call_1", DSML' "written checkpoint tool map"
+
+run "$LOAD" "$saved"
+expect_rc 0 "load_staged"
+expect_out '^committed 262144 payload bytes' "load_staged commit"
+run "$LOAD" --verify-first "$saved"
+expect_rc 0 "load_staged --verify-first"
+expect_out '^loaded in a second pass$' "load_staged second pass"
+expect_out '^committed 262144 payload bytes' "load_staged --verify-first commit"
+run "$LOAD" "$FIX/xpcrc-payload-crc.kv"
+expect_rc 1 "load_staged corrupt"
+expect_out 'refused .*payload_crc_mismatch at offset 71 \(payload\); live state untouched \(0 bytes\)' "load_staged refusal"
+
+cp "$FIX/v1-early.kv" "$FIX/xhcrc-header-crc.kv" "$FIX/xpcrc-payload-crc.kv" "$tmp/cache/"
+touch "$tmp/cache/notes.txt"
+run "$SCAN" "$tmp/cache"
+expect_rc 1 "scan_cache with a corrupt file"
+expect_out '^4 files, 1 corrupt$' "scan_cache summary"
+expect_out '^xhcrc-header-crc\.kv +CORRUPT: header_crc_mismatch at offset 48 \(header\)$' "scan_cache corrupt line"
+expect_out '^v1-early\.kv +v1 +3 +0 ' "scan_cache v1 line"
+expect_out '^xpcrc-payload-crc\.kv +v2 ' "scan_cache header level does not read the payload"
+sed -n '2,5p' "$tmp/out" | cut -d' ' -f1 | sort -c || fail "scan_cache lines not sorted"
+
+# ---- the read-only commands left every fixture byte-identical -----------------------------------------
+"$PY" - "$MANIFEST" <<'EOF' || fail "fixtures changed"
+import hashlib, json, os, sys
+d = os.path.dirname(sys.argv[1])
+for f in json.load(open(sys.argv[1]))["files"]:
+    assert hashlib.sha256(open(os.path.join(d, f["name"]), "rb").read()).hexdigest() == f["sha256"], f["name"]
+EOF
+
+if [ "$failures" -ne 0 ]; then
+  echo "cli_test: $failures failure(s)" >&2
+  exit 1
+fi
+echo "cli_test: all checks passed"
