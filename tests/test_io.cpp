@@ -688,3 +688,46 @@ TEST_CASE("atomic save: a failed write leaves the old file and no temporary", "[
   CHECK(kvc::save_file(dir + "/no/such/dir.kv", header_of(f), f.text, {}, produce).error().code == kvc::errc::io_error);
   std::system(("rm -rf " + dir).c_str());
 }
+
+TEST_CASE("DSV4 check with the DeepSeek V4 Flash dimensions, generated at test time", "[io][dsv4]") {
+  // Three tokens, raw_live 3, every row count 0. spec/kvc.md section 8.3 gives
+  // the size this must have, 12987800 bytes, computed there independently.
+  const auto& m = kvc::deepseek_v4_flash;
+  kvc::dsv4_header d;
+  d.context = 4096;
+  d.prefill_chunk = 2048;
+  d.raw_capacity = 256;
+  d.raw_window = m.sliding_window;
+  d.comp_capacity = 1024;
+  d.tokens = 3;
+  d.layers = m.layers;
+  d.head_dim = m.head_dim;
+  d.indexer_dim = m.indexer_dim;
+  d.vocab = m.vocab;
+  d.raw_live = 3;
+  const auto head = kvc::encode_dsv4_header(d);
+  bytes payload(12987800, 0);
+  std::copy(head.begin(), head.end(), payload.begin());
+
+  kvc::header h;
+  h.tokens = 3;
+  h.context = 4096;
+  bytes file;
+  auto w = kvc::begin_write(file, h, "ds4");
+  REQUIRE(w);
+  REQUIRE_FALSE(w->write_payload(payload.data(), payload.size()));
+  REQUIRE(w->finish());
+  kvc::read_options opt;
+  opt.dsv4_model = &m;
+  auto l = load_bytes(file, kvc::verify_level::full, opt);
+  REQUIRE_FALSE(l.err);
+  CHECK(l.info.dsv4_checked);
+  // One byte short: the layout no longer adds up.
+  h.tokens = 3;
+  bytes shorter;
+  auto w2 = kvc::begin_write(shorter, h, "ds4");
+  REQUIRE_FALSE(w2->write_payload(payload.data(), payload.size() - 1));
+  REQUIRE(w2->finish());
+  CHECK(load_bytes(shorter, kvc::verify_level::full, opt).err ==
+        kvc::make_error(kvc::errc::payload_mismatch, kvc::section::payload, 71));
+}
