@@ -137,7 +137,7 @@ constexpr bool errc_table_in_order() {
 }
 static_assert(errc_table_in_order(), "errc_table must list every errc in enum order");
 
-inline constexpr const char* section_names[] = {"none",    "header",   "text",  "payload",
+inline constexpr const char* section_names[] = {"none",     "header",   "text",  "payload",
                                                 "appended", "tool_map", "title", "name"};
 }  // namespace detail
 
@@ -957,14 +957,13 @@ using crc32c_fn = std::uint32_t (*)(std::uint32_t, const unsigned char*, std::si
 // GF(2)[x] / P arithmetic in the reflected representation used by CRC32C:
 // bit 31 holds the coefficient of x^0, bit 0 the coefficient of x^31.
 // ---------------------------------------------------------------------------
-inline constexpr std::uint32_t crc32c_reflected_poly = 0x82F63B78u;
 inline constexpr std::uint32_t crc32c_x0 = 0x80000000u;  // the polynomial 1
 
 constexpr std::uint32_t crc32c_mulmod(std::uint32_t a, std::uint32_t b) noexcept {
   std::uint32_t r = 0;
   for (int i = 0; i < 32; ++i) {
-    if (a & (crc32c_x0 >> i)) r ^= b;                              // a_i * b * x^i
-    b = (b & 1u) ? ((b >> 1) ^ crc32c_reflected_poly) : (b >> 1);  // b *= x
+    if (a & (crc32c_x0 >> i)) r ^= b;                    // a_i * b * x^i
+    b = (b & 1u) ? ((b >> 1) ^ crc32c_poly) : (b >> 1);  // b *= x
   }
   return r;
 }
@@ -1955,24 +1954,8 @@ struct stream_traits<S, std::enable_if_t<std::is_base_of_v<std::ios_base, S>>> {
 
 template <>
 struct stream_traits<std::FILE*> {
-  static io_result read(std::FILE*& f, void* p, std::size_t n) {
-    const std::size_t got = std::fread(p, 1, n, f);
-    if (got == 0 && std::ferror(f)) {
-      const bool again = errno == EINTR;
-      std::clearerr(f);
-      return {0, again ? io_status::interrupted : io_status::failed};
-    }
-    return {got, io_status::ok};
-  }
-  static io_result write(std::FILE*& f, const void* p, std::size_t n) {
-    const std::size_t put = std::fwrite(p, 1, n, f);
-    if (put == 0 && std::ferror(f)) {
-      const bool again = errno == EINTR;
-      std::clearerr(f);
-      return {0, again ? io_status::interrupted : io_status::failed};
-    }
-    return {put, io_status::ok};
-  }
+  static io_result read(std::FILE*& f, void* p, std::size_t n) { return done(f, std::fread(p, 1, n, f)); }
+  static io_result write(std::FILE*& f, const void* p, std::size_t n) { return done(f, std::fwrite(p, 1, n, f)); }
   static io_result read_at(std::FILE*& f, void* p, std::size_t n, std::uint64_t at) {
     if (!seek(f, at)) return {0, io_status::failed};
     return read(f, p, n);
@@ -1986,6 +1969,13 @@ struct stream_traits<std::FILE*> {
 
  private:
   static bool seek(std::FILE* f, std::uint64_t at);
+  // A zero count with the error flag set is a failure (EINTR: retry).
+  static io_result done(std::FILE* f, std::size_t moved) {
+    if (moved != 0 || !std::ferror(f)) return {moved, io_status::ok};
+    const bool again = errno == EINTR;
+    std::clearerr(f);
+    return {0, again ? io_status::interrupted : io_status::failed};
+  }
 };
 
 inline bool stream_traits<std::FILE*>::seek(std::FILE* f, std::uint64_t at) {
