@@ -590,6 +590,14 @@ constexpr result<header> decode_header(const std::uint8_t* b, std::size_t n) noe
   return h;
 }
 
+// h as it will be stored: for version 2 with the header CRC its other fields
+// imply.
+constexpr header sealed(header h) noexcept {
+  if (h.version == 2)
+    h.header_crc = detail::load<std::uint32_t>(encode_header(h).data(), layout::header_v2::header_crc);
+  return h;
+}
+
 // Unknown file size, for validate_header on a stream that cannot tell.
 constexpr std::uint64_t unknown_size = ~std::uint64_t{0};
 
@@ -2458,8 +2466,8 @@ class writer {
     const io_result r = detail::write_fully(*sink_, sections_.data(), sections_.size());
     if (r.status != io_status::ok) return failed_ = make_error(errc::io_error, section::appended, pos_ + r.bytes);
     pos_ += sections_.size();
+    h_ = sealed(h_);
     const header_bytes hb = encode_header(h_);
-    h_ = *decode_header(hb.data(), hb.size());  // picks up the header CRC
     if constexpr (detail::has_write_at<Sink>::value) {
       if (!sequential_ && detail::write_fully_at(*sink_, hb.data(), hb.size(), 0).status != io_status::ok)
         return failed_ = make_error(errc::io_error, section::header, 0);
@@ -2573,7 +2581,7 @@ result<header> touch(S& s, std::uint64_t now) {
   if (h.hits != std::numeric_limits<std::uint32_t>::max()) ++h.hits;
   h.last_used = now;
   if (error e = detail::write_header_at(s, h)) return e;
-  return *decode_header(encode_header(h).data(), h.size());
+  return sealed(h);
 }
 
 // Replaces everything after the payload with a's sections: truncate at the
@@ -2603,7 +2611,7 @@ result<header> rewrite_appended(S& s, const appended& a, std::uint64_t now) {
   h.sections_crc = h.version == 2 ? crc32c(bytes->data(), bytes->size()) : 0;
   h.last_used = now;
   if (error e = detail::write_header_at(s, h)) return e;
-  return *decode_header(encode_header(h).data(), h.size());
+  return sealed(h);
 }
 
 // Copies a version 1 file from src to a version 2 file on dst (a random-access
