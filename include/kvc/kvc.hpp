@@ -1786,12 +1786,6 @@ io_result write_fully(S& s, const void* p, std::size_t n) {
   });
 }
 template <class S>
-io_result read_fully_at(S& s, void* p, std::size_t n, std::uint64_t at) {
-  return transfer_all(n, true, [&](std::size_t done) {
-    return stream_traits<S>::read_at(s, static_cast<std::uint8_t*>(p) + done, n - done, at + done);
-  });
-}
-template <class S>
 io_result write_fully_at(S& s, const void* p, std::size_t n, std::uint64_t at) {
   return transfer_all(n, false, [&](std::size_t done) {
     return stream_traits<S>::write_at(s, static_cast<const std::uint8_t*>(p) + done, n - done, at + done);
@@ -1817,6 +1811,14 @@ error sync_if_supported(S& s, std::uint64_t at) {
 inline std::size_t clamp_size(std::uint64_t v, std::size_t cap) noexcept {
   return v < cap ? static_cast<std::size_t>(v) : cap;
 }
+
+// Copies up to n bytes at offset `at` out of size in-memory bytes.
+inline io_result read_bytes_at(const void* data, std::size_t size, void* p, std::size_t n, std::uint64_t at) noexcept {
+  if (at >= size) return {};
+  const std::size_t take = clamp_size(size - at, n);
+  std::memcpy(p, static_cast<const std::uint8_t*>(data) + at, take);
+  return {take, io_status::ok};
+}
 }  // namespace detail
 
 // ---- Memory ---------------------------------------------------------------
@@ -1839,10 +1841,7 @@ class memory_stream {
 template <>
 struct stream_traits<memory_stream> {
   static io_result read_at(memory_stream& m, void* p, std::size_t n, std::uint64_t at) noexcept {
-    if (at >= m.size_) return {};
-    const std::size_t take = detail::clamp_size(m.size_ - at, n);
-    std::memcpy(p, m.data_ + at, take);
-    return {take, io_status::ok};
+    return detail::read_bytes_at(m.data_, m.size_, p, n, at);
   }
   static io_result read(memory_stream& m, void* p, std::size_t n) noexcept {
     const io_result r = read_at(m, p, n, m.pos_);
@@ -1870,10 +1869,7 @@ struct container_traits {
     return {n, io_status::ok};
   }
   static io_result read_at(C& c, void* p, std::size_t n, std::uint64_t at) noexcept {
-    if (at >= c.size()) return {};
-    const std::size_t take = clamp_size(c.size() - at, n);
-    std::memcpy(p, &c[static_cast<std::size_t>(at)], take);
-    return {take, io_status::ok};
+    return read_bytes_at(c.data(), c.size(), p, n, at);
   }
   static std::uint64_t size(C& c) noexcept { return c.size(); }
   static io_result truncate(C& c, std::uint64_t n) {
