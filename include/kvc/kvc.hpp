@@ -173,11 +173,15 @@ inline const std::error_category& error_category() noexcept {
 inline std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), error_category()}; }
 
 // A failure: what, in which section, at which byte offset. Converts to true
-// when it is an error.
+// when it is an error. For io_error, os_error holds the operating system's
+// error number (errno on POSIX) captured where the call failed, 0 when the
+// stream gave none; callers never need to read a global errno afterwards.
+// Equality compares what the file says (code, section, offset), not os_error.
 struct error {
   errc code = errc::ok;
   section where = section::none;
   std::uint64_t offset = 0;
+  int os_error = 0;
 
   constexpr explicit operator bool() const noexcept { return code != errc::ok; }
   std::error_code error_code() const noexcept { return make_error_code(code); }
@@ -187,8 +191,8 @@ struct error {
   friend constexpr bool operator!=(const error& a, const error& b) noexcept { return !(a == b); }
 };
 
-constexpr error make_error(errc code, section where, std::uint64_t offset) noexcept {
-  return error{code, where, offset};
+constexpr error make_error(errc code, section where, std::uint64_t offset, int os_error = 0) noexcept {
+  return error{code, where, offset, os_error};
 }
 
 // Value or error, without exceptions. T must be default-constructible.
@@ -1695,9 +1699,11 @@ namespace kvc {
 
 enum class io_status : std::uint8_t { ok, interrupted, failed };
 
+// os_error: the OS error number behind a failed status, 0 when unknown.
 struct io_result {
   std::size_t bytes = 0;
   io_status status = io_status::ok;
+  int os_error = 0;
 };
 
 // Specialise for your stream type; the primary template supports nothing.
@@ -1762,7 +1768,7 @@ io_result transfer_all(std::size_t n, bool zero_is_end, Once&& once) {
       if (++interrupts > max_interrupts) return {done, io_status::failed};
       continue;
     }
-    if (r.status == io_status::failed || r.bytes > n - done) return {done, io_status::failed};
+    if (r.status == io_status::failed || r.bytes > n - done) return {done, io_status::failed, r.os_error};
     if (r.bytes == 0) {
       if (zero_is_end) break;
       return {done, io_status::failed};  // a sink that accepts nothing
@@ -1803,7 +1809,8 @@ std::uint64_t size_of(S& s) {
 template <class S>
 error sync_if_supported(S& s, std::uint64_t at) {
   if constexpr (has_sync<S>::value) {
-    if (stream_traits<S>::sync(s).status != io_status::ok) return make_error(errc::io_error, section::none, at);
+    const io_result r = stream_traits<S>::sync(s);
+    if (r.status != io_status::ok) return make_error(errc::io_error, section::none, at, r.os_error);
   }
   return {};
 }
@@ -1969,16 +1976,18 @@ struct stream_traits<std::FILE*> {
     return write(f, p, n);
   }
   static std::uint64_t size(std::FILE*& f);
-  static io_result sync(std::FILE*& f) { return std::fflush(f) == 0 ? io_result{} : io_result{0, io_status::failed}; }
+  static io_result sync(std::FILE*& f) {
+    return std::fflush(f) == 0 ? io_result{} : io_result{0, io_status::failed, errno};
+  }
 
  private:
   static bool seek(std::FILE* f, std::uint64_t at);
   // A zero count with the error flag set is a failure (EINTR: retry).
   static io_result done(std::FILE* f, std::size_t moved) {
     if (moved != 0 || !std::ferror(f)) return {moved, io_status::ok};
-    const bool again = errno == EINTR;
+    const int err = errno;
     std::clearerr(f);
-    return {0, again ? io_status::interrupted : io_status::failed};
+    return {0, err == EINTR ? io_status::interrupted : io_status::failed, err};
   }
 };
 
@@ -2031,12 +2040,12 @@ struct stream_traits<fd_stream> {
   static io_result truncate(fd_stream& s, std::uint64_t n) noexcept {
     if (!fits(n)) return {0, io_status::failed};
     while (::ftruncate(s.fd, static_cast<off_t>(n)) != 0)
-      if (errno != EINTR) return {0, io_status::failed};
+      if (errno != EINTR) return {0, io_status::failed, errno};
     return {};
   }
   static io_result sync(fd_stream& s) noexcept {
     while (::fsync(s.fd) != 0)
-      if (errno != EINTR) return {0, io_status::failed};
+      if (errno != EINTR) return {0, io_status::failed, errno};
     return {};
   }
 
@@ -2046,7 +2055,8 @@ struct stream_traits<fd_stream> {
   }
   static io_result done(ssize_t r) noexcept {
     if (r >= 0) return {static_cast<std::size_t>(r), io_status::ok};
-    return {0, errno == EINTR ? io_status::interrupted : io_status::failed};
+    const int err = errno;
+    return {0, err == EINTR ? io_status::interrupted : io_status::failed, err};
   }
 };
 #endif  // KVC_POSIX
@@ -2185,7 +2195,7 @@ class file_reader {
       const std::size_t want = clamp_size(n - got, chunk_);
       if (buf_.size() < want) buf_.resize(want);  // grows to one chunk at most
       const io_result r = read_fully(s_, buf_.data(), want);
-      if (r.status != io_status::ok) return make_error(errc::io_error, where_, pos_ + r.bytes);
+      if (r.status != io_status::ok) return make_error(errc::io_error, where_, pos_ + r.bytes, r.os_error);
       crc_ = crc32c_extend(crc_, buf_.data(), r.bytes);
       sink(buf_.data(), r.bytes);
       pos_ += r.bytes;
@@ -2432,7 +2442,7 @@ class writer {
     for (std::size_t done = 0; done < n;) {
       const std::size_t k = n - done < step ? n - done : step;
       const io_result r = detail::write_fully(*sink_, p + done, k);
-      if (r.status != io_status::ok) return failed_ = make_error(errc::io_error, section::payload, pos_ + r.bytes);
+      if (r.status != io_status::ok) return failed_ = make_error(errc::io_error, section::payload, pos_ + r.bytes, r.os_error);
       if (h_.version == 2) payload_crc_ = crc32c_extend(payload_crc_, p + done, k);
       done += k;
       pos_ += k;
@@ -2460,7 +2470,7 @@ class writer {
       h_.sections_crc = h_.version == 2 ? crc32c(sections_.data(), sections_.size()) : 0;
     }
     const io_result r = detail::write_fully(*sink_, sections_.data(), sections_.size());
-    if (r.status != io_status::ok) return failed_ = make_error(errc::io_error, section::appended, pos_ + r.bytes);
+    if (r.status != io_status::ok) return failed_ = make_error(errc::io_error, section::appended, pos_ + r.bytes, r.os_error);
     pos_ += sections_.size();
     h_ = sealed(h_);
     const header_bytes hb = encode_header(h_);
