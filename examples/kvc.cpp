@@ -1132,7 +1132,7 @@ int cmd_touch(const args& a) {
       continue;
     }
     errno = 0;
-    const kvc::result<kvc::header> h = kvc::touch_file(path, static_cast<std::uint64_t>(std::time(nullptr)));
+    const kvc::result<kvc::stored_file> h = kvc::touch_file(path, static_cast<std::uint64_t>(std::time(nullptr)));
     if (!h) {
       const bool io = h.error().code == kvc::errc::io_error;
       file_error(path, "not touched: " +
@@ -1140,8 +1140,8 @@ int cmd_touch(const args& a) {
       (io ? any_io : any_failed) = true;
       continue;
     }
-    std::printf("%s: hits %u, last_used %s (%llu)\n", path.c_str(), static_cast<unsigned>(h->hits),
-                iso_utc(h->last_used).c_str(), static_cast<unsigned long long>(h->last_used));
+    std::printf("%s: hits %u, last_used %s (%llu)\n", path.c_str(), static_cast<unsigned>(h->hdr.hits),
+                iso_utc(h->hdr.last_used).c_str(), static_cast<unsigned long long>(h->hdr.last_used));
   }
   return status_of(any_io, any_failed);
 }
@@ -1161,7 +1161,7 @@ int cmd_upgrade(const args& a) {
       continue;
     }
     errno = 0;
-    const kvc::result<kvc::header> h = kvc::upgrade_file(path);
+    const kvc::result<kvc::stored_file> h = kvc::upgrade_file(path);
     if (!h) {
       const kvc::error& e = h.error();
       std::string why = error_message(e);
@@ -1174,7 +1174,8 @@ int cmd_upgrade(const args& a) {
       continue;
     }
     std::printf("%s: upgraded to version 2 (header %zu -> %zu bytes, tokens %u, hits %u kept)\n", path.c_str(),
-                before.hdr.size(), h->size(), static_cast<unsigned>(h->tokens), static_cast<unsigned>(h->hits));
+                before.hdr.size(), h->hdr.size(), static_cast<unsigned>(h->hdr.tokens),
+                static_cast<unsigned>(h->hdr.hits));
   }
   return status_of(any_io, any_failed);
 }

@@ -281,10 +281,11 @@ TEST_CASE("writer refuses headers it must not write", "[io]") {
   bytes out;
   kvc::header h;
   h.tokens = 0;
-  CHECK(kvc::begin_write(out, h, "x").error().code == kvc::errc::invalid_argument);
+  CHECK(kvc::begin_write(out, h, "x").error() == kvc::make_error(kvc::errc::zero_tokens, kvc::section::header, 8));
   h.tokens = 1;
   h.quant_bits = 3;
-  CHECK(kvc::begin_write(out, h, "x").error().code == kvc::errc::invalid_argument);
+  CHECK(kvc::begin_write(out, h, "x").error() ==
+        kvc::make_error(kvc::errc::invalid_quant_bits, kvc::section::header, 4));
   h.quant_bits = 2;
   h.ext_flags = 0x10;
   CHECK(kvc::begin_write(out, h, "x").error().code == kvc::errc::invalid_argument);
@@ -293,7 +294,7 @@ TEST_CASE("writer refuses headers it must not write", "[io]") {
   REQUIRE(w);
   kvc::appended bad;
   bad.tools.push_back({"", "dsml"});
-  CHECK(w->finish(bad).error().code == kvc::errc::invalid_argument);
+  CHECK(w->finish(bad).error().code == kvc::errc::malformed_tool_map);
 }
 
 // ---- Verification levels and the restore rule -----------------------------
@@ -669,7 +670,8 @@ TEST_CASE("atomic save: a failed write leaves the old file and no temporary", "[
 
   // touch, rewrite and upgrade by path.
   REQUIRE(kvc::touch_file(path, 1800000000));
-  REQUIRE(kvc::rewrite_appended_file(path, kvc::appended{}, 1800000001));
+  REQUIRE(kvc::rewrite_appended_file(path, kvc::appended_changes{std::vector<kvc::tool_entry>{}, std::nullopt, true},
+                                     1800000001));
   kvc::file_info info;
   REQUIRE_FALSE(kvc::verify_file(path, info));
   CHECK(info.hdr.hits == 1);
@@ -681,7 +683,7 @@ TEST_CASE("atomic save: a failed write leaves the old file and no temporary", "[
   { std::ofstream(v1path, std::ios::binary).write(reinterpret_cast<const char*>(spec::build(old).data()), 89); }
   auto up = kvc::upgrade_file(v1path);
   REQUIRE(up);
-  CHECK(up->version == 2);
+  CHECK(up->hdr.version == 2);
   const std::string upgraded = slurp(v1path);
   CHECK(bytes(upgraded.begin(), upgraded.end()) == spec::build(worked_example()));
   CHECK(kvc::upgrade_file(dir + "/missing.kv").error().code == kvc::errc::io_error);
