@@ -2556,8 +2556,10 @@ class writer {
     h_ = sealed(h_);
     const header_bytes hb = encode_header(h_);
     if constexpr (detail::has_write_at<Sink>::value) {
-      if (!sequential_ && detail::write_fully_at(*sink_, hb.data(), hb.size(), 0).status != io_status::ok)
-        return failed_ = make_error(errc::io_error, section::header, 0);
+      if (!sequential_) {
+        const io_result w = detail::write_fully_at(*sink_, hb.data(), hb.size(), 0);
+        if (w.status != io_status::ok) return failed_ = make_error(errc::io_error, section::header, w.bytes, w.os_error);
+      }
     }
     sink_ = nullptr;
     return h_;
@@ -2593,10 +2595,10 @@ class writer {
     w.h_ = h;
     w.sections_ = std::move(sections).value();
     const header_bytes hb = encode_header(h);
-    if (detail::write_fully(sink, hb.data(), hb.size()).status != io_status::ok)
-      return make_error(errc::io_error, section::header, 0);
-    if (detail::write_fully(sink, text.data(), text.size()).status != io_status::ok)
-      return make_error(errc::io_error, section::text, hb.size());
+    io_result r = detail::write_fully(sink, hb.data(), hb.size());
+    if (r.status != io_status::ok) return make_error(errc::io_error, section::header, r.bytes, r.os_error);
+    r = detail::write_fully(sink, text.data(), text.size());
+    if (r.status != io_status::ok) return make_error(errc::io_error, section::text, hb.size() + r.bytes, r.os_error);
     w.pos_ = hb.size() + text.size();
     return w;
   }
@@ -2667,8 +2669,8 @@ constexpr header touched(header h, std::uint64_t now) noexcept {
 template <class S>
 error write_header_at(S& s, const header& h) {
   const header_bytes hb = encode_header(h);
-  if (write_fully_at(s, hb.data(), hb.size(), 0).status != io_status::ok)
-    return make_error(errc::io_error, section::header, 0);
+  const io_result r = write_fully_at(s, hb.data(), hb.size(), 0);
+  if (r.status != io_status::ok) return make_error(errc::io_error, section::header, r.bytes, r.os_error);
   return sync_if_supported(s, 0);
 }
 }  // namespace detail
@@ -2687,9 +2689,11 @@ result<header> touch(S& s, std::uint64_t now) {
   return h;
 }
 
-// Replaces everything after the payload with a's sections: truncate at the
-// payload end, write the sections, then the header (flags, sections CRC,
-// last_used = now). The text is verified first; unknown sections are dropped.
+// Replaces everything after the payload with a's sections, in place:
+// truncate at the payload end, write the sections, then the header (flags,
+// sections CRC, last_used = now). The text is verified first; unknown
+// sections are dropped. A failure midway leaves a stream that fails
+// verification; for files use rewrite_appended_file, which never does.
 template <class S>
 result<header> rewrite_appended(S& s, const appended& a, std::uint64_t now) {
   KVC_REQUIRE_STREAM(has_read_at, S, "read_at(S&, void*, std::size_t, std::uint64_t) -> kvc::io_result");
@@ -2704,10 +2708,10 @@ result<header> rewrite_appended(S& s, const appended& a, std::uint64_t now) {
   if (!bytes) return bytes.error();
   header h = info.hdr;
   const std::uint64_t at = h.sections_offset();
-  if (stream_traits<S>::truncate(s, at).status != io_status::ok)
-    return make_error(errc::io_error, section::appended, at);
-  if (detail::write_fully_at(s, bytes->data(), bytes->size(), at).status != io_status::ok)
-    return make_error(errc::io_error, section::appended, at);
+  io_result r = stream_traits<S>::truncate(s, at);
+  if (r.status != io_status::ok) return make_error(errc::io_error, section::appended, at, r.os_error);
+  r = detail::write_fully_at(s, bytes->data(), bytes->size(), at);
+  if (r.status != io_status::ok) return make_error(errc::io_error, section::appended, at + r.bytes, r.os_error);
   // The sections are durable before the header that vouches for them.
   if (error e = detail::sync_if_supported(s, at)) return e;
   h.ext_flags = flags_for(h.ext_flags, a);
