@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Mutation check of the conformance fixtures (spec/kvc.md sections 12.6 and 18.5).
+"""Mutation check of the conformance fixtures (spec/kvc.md sections 12.7 and 18.5).
 
 Makes deliberately wrong variants ("mutants") of spec/reference/kvc_reader.py:
-for every row of the check table of section 12.6 at least one, with that check
+for every row of the check table of section 12.7 at least one, with that check
 dropped, moved, or reporting another offset (or another code, section or
 condition).  Each mutant is run over spec/fixtures/manifest.json exactly as
 `kvc_reader.py --manifest` runs the reader; a mutant is caught when some
