@@ -2442,7 +2442,8 @@ class writer {
     for (std::size_t done = 0; done < n;) {
       const std::size_t k = n - done < step ? n - done : step;
       const io_result r = detail::write_fully(*sink_, p + done, k);
-      if (r.status != io_status::ok) return failed_ = make_error(errc::io_error, section::payload, pos_ + r.bytes, r.os_error);
+      if (r.status != io_status::ok)
+        return failed_ = make_error(errc::io_error, section::payload, pos_ + r.bytes, r.os_error);
       if (h_.version == 2) payload_crc_ = crc32c_extend(payload_crc_, p + done, k);
       done += k;
       pos_ += k;
@@ -2470,7 +2471,8 @@ class writer {
       h_.sections_crc = h_.version == 2 ? crc32c(sections_.data(), sections_.size()) : 0;
     }
     const io_result r = detail::write_fully(*sink_, sections_.data(), sections_.size());
-    if (r.status != io_status::ok) return failed_ = make_error(errc::io_error, section::appended, pos_ + r.bytes, r.os_error);
+    if (r.status != io_status::ok)
+      return failed_ = make_error(errc::io_error, section::appended, pos_ + r.bytes, r.os_error);
     pos_ += sections_.size();
     h_ = sealed(h_);
     const header_bytes hb = encode_header(h_);
