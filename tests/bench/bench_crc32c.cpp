@@ -67,14 +67,13 @@ int main(int argc, char** argv) {
   // sanity: all agree with ISA-L before measuring
   const unsigned char* p = buffer();
   const std::uint32_t want = ~crc32_iscsi(const_cast<unsigned char*>(p), 100003, 0xFFFFFFFFu);
-  for (auto k = kvc::crc32c_kernels_begin(); k != kvc::crc32c_kernels_end(); ++k) {
-    if (!k->supported) continue;
-    kvc::crc32c_force_kernel(k->name);
-    if (kvc::crc32c(p, 100003) != want) {
-      std::fprintf(stderr, "kernel %s disagrees with ISA-L\n", k->name);
+  for (const kvc::crc32c_kernel& k : kvc::crc32c_kernels()) {
+    if (!k.supported) continue;
+    if (!kvc::crc32c_force_kernel(k.name) || kvc::crc32c(p, 100003) != want) {
+      std::fprintf(stderr, "kernel %s disagrees with ISA-L\n", k.name);
       return 1;
     }
-    benchmark::RegisterBenchmark(("kvc/" + std::string(k->name)).c_str(), run_kvc, std::string(k->name))
+    benchmark::RegisterBenchmark(("kvc/" + std::string(k.name)).c_str(), run_kvc, std::string(k.name))
         ->Apply(apply_sizes);
   }
   benchmark::RegisterBenchmark("isal/crc32_iscsi", run_isal)->Apply(apply_sizes);
