@@ -46,14 +46,22 @@ kvc::limits limits_of(const json::value& entry) {
   const json::value& l = entry["limits"];
   for (const auto& [key, limit] : l.members) {
     const std::uint64_t n = limit.n;
-    if (key == "max_text_bytes") lim.max_text_bytes = n;
-    else if (key == "max_payload_bytes") lim.max_payload_bytes = n;
-    else if (key == "max_tool_entries") lim.max_tool_entries = static_cast<std::uint32_t>(n);
-    else if (key == "max_tool_id_bytes") lim.max_tool_id_bytes = static_cast<std::uint32_t>(n);
-    else if (key == "max_tool_dsml_bytes") lim.max_tool_dsml_bytes = static_cast<std::uint32_t>(n);
-    else if (key == "max_title_bytes") lim.max_title_bytes = static_cast<std::uint32_t>(n);
-    else if (key == "max_appended_bytes") lim.max_appended_bytes = n;
-    else FAIL("unknown limit " << key);
+    if (key == "max_text_bytes")
+      lim.max_text_bytes = n;
+    else if (key == "max_payload_bytes")
+      lim.max_payload_bytes = n;
+    else if (key == "max_tool_entries")
+      lim.max_tool_entries = static_cast<std::uint32_t>(n);
+    else if (key == "max_tool_id_bytes")
+      lim.max_tool_id_bytes = static_cast<std::uint32_t>(n);
+    else if (key == "max_tool_dsml_bytes")
+      lim.max_tool_dsml_bytes = static_cast<std::uint32_t>(n);
+    else if (key == "max_title_bytes")
+      lim.max_title_bytes = static_cast<std::uint32_t>(n);
+    else if (key == "max_appended_bytes")
+      lim.max_appended_bytes = n;
+    else
+      FAIL("unknown limit " << key);
   }
   return lim;
 }

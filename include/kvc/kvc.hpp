@@ -854,9 +854,7 @@ struct model_desc {
   }
 
   // A reader refuses a description that cannot describe a payload (spec 8.3).
-  constexpr bool usable() const noexcept {
-    return indexed_ratio != 0 && layers != 0 && uncompressed_layers <= layers;
-  }
+  constexpr bool usable() const noexcept { return indexed_ratio != 0 && layers != 0 && uncompressed_layers <= layers; }
 };
 
 constexpr model_desc deepseek_v4_flash{};
@@ -2138,10 +2136,10 @@ struct file_info {
   std::vector<tool_entry> tools;
   bool has_title = false;
   std::string title;
-  bool unknown_sections = false;  // extension bits 4..7 set: opaque bytes follow
+  bool unknown_sections = false;     // extension bits 4..7 set: opaque bytes follow
   std::uint64_t unknown_offset = 0;  // where the opaque area starts (level full)
   std::uint64_t unknown_bytes = 0;   // and its length
-  bool dsv4_checked = false;      // the DSV4 check ran and passed
+  bool dsv4_checked = false;         // the DSV4 check ran and passed
   dsv4_header dsv4{};
 };
 
