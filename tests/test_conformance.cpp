@@ -66,6 +66,22 @@ kvc::limits limits_of(const json::value& entry) {
   return lim;
 }
 
+// The options the manifest prescribes for an entry at a level: its limits, and
+// its DSV4 model at level full only (spec 18.2). model must outlive them.
+kvc::read_options options_for(const json::value& entry, const std::string& level, const kvc::model_desc& model) {
+  kvc::read_options opt;
+  opt.limits = limits_of(entry);
+  opt.level = level == "header" ? kvc::verify_level::header
+              : level == "text" ? kvc::verify_level::text
+                                : kvc::verify_level::full;
+  if (level == "full" && !entry["dsv4_model"].is_null()) opt.dsv4_model = &model;
+  return opt;
+}
+
+kvc::model_desc model_for(const json::value& entry) {
+  return entry["dsv4_model"].is_null() ? kvc::model_desc{} : model_of(entry["dsv4_model"]);
+}
+
 std::string describe(const kvc::error& e) {
   if (!e) return "ok";
   return std::string(kvc::errc_name(e.code)) + " " + kvc::section_name(e.where) + " " + std::to_string(e.offset);
@@ -90,17 +106,11 @@ TEST_CASE("conformance: every fixture at every level", "[conformance]") {
     const std::string data = slurp(dir + "/" + name);
     REQUIRE(data.size() == entry["size"].n);
     REQUIRE(sha256::hex(data) == entry["sha256"].s);
-    kvc::model_desc model;
-    kvc::read_options opt;
-    opt.limits = limits_of(entry);
-    if (!entry["dsv4_model"].is_null()) model = model_of(entry["dsv4_model"]);
+    const kvc::model_desc model = model_for(entry);
     for (const char* level : {"header", "text", "full"}) {
       INFO("level " << level);
       const bool full = std::string(level) == "full";
-      opt.level = std::string(level) == "header" ? kvc::verify_level::header
-                  : std::string(level) == "text" ? kvc::verify_level::text
-                                                 : kvc::verify_level::full;
-      opt.dsv4_model = full && !entry["dsv4_model"].is_null() ? &model : nullptr;  // level full only
+      const kvc::read_options opt = options_for(entry, level, model);
       kvc::memory_stream m(data);
       kvc::file_info info;
       const kvc::error e = kvc::verify(m, info, opt);
@@ -113,6 +123,7 @@ TEST_CASE("conformance: every fixture at every level", "[conformance]") {
     if (entry["decoded"].is_null()) continue;
     ++valid;
     // Decode with a full read and compare every manifest field.
+    const kvc::read_options opt = options_for(entry, "full", model);
     kvc::memory_stream m(data);
     kvc::file_info info;
     std::string payload;
@@ -213,17 +224,10 @@ TEST_CASE("conformance: every fixture from a source of unknown size (spec 12.8)"
   for (const json::value& entry : manifest["files"].items) {
     INFO(entry["name"].s);
     const std::string data = slurp(dir + "/" + entry["name"].s);
-    kvc::model_desc model;
-    kvc::read_options opt;
-    opt.limits = limits_of(entry);
-    if (!entry["dsv4_model"].is_null()) model = model_of(entry["dsv4_model"]);
+    const kvc::model_desc model = model_for(entry);
     for (const char* level : {"header", "text", "full"}) {
       INFO("level " << level);
-      const bool full = std::string(level) == "full";
-      opt.level = std::string(level) == "header" ? kvc::verify_level::header
-                  : std::string(level) == "text" ? kvc::verify_level::text
-                                                 : kvc::verify_level::full;
-      opt.dsv4_model = full && !entry["dsv4_model"].is_null() ? &model : nullptr;
+      const kvc::read_options opt = options_for(entry, level, model);
       unsized_source src{&data};
       kvc::file_info info;
       CHECK(describe(kvc::verify(src, info, opt)) == unsized_verdict(entry, level));
