@@ -112,7 +112,7 @@ TEST_CASE("FIFOs, sockets, devices and directories are refused, never replaced, 
   CHECK(kvc::list_temporaries(d.path, 0)->empty());
 }
 
-TEST_CASE("symlinks: operations reach the target, the link stays; dangling links and loops are refused",
+TEST_CASE("symlinks: operations reach the target, the link stays, dangling links and loops are refused",
           "[files][types]") {
   const scratch_dir d;
   const std::string target = d.path + "/real.kv", link = d.path + "/link.kv";
@@ -144,7 +144,7 @@ TEST_CASE("symlinks: operations reach the target, the link stays; dangling links
   CHECK(listing(d.path) == std::vector<std::string>{"dangling.kv", "link.kv", "loop.kv", "real.kv"});
 }
 
-TEST_CASE("hard links: a replacement is refused by default, split on request; touch keeps the link",
+TEST_CASE("hard links: a replacement is refused by default, split on request, touch keeps the link",
           "[files][types]") {
   const scratch_dir d;
   const std::string a = d.path + "/a.kv", b = d.path + "/b.kv";
@@ -170,7 +170,7 @@ TEST_CASE("hard links: a replacement is refused by default, split on request; to
   CHECK(listing(d.path) == std::vector<std::string>{"a.kv", "b.kv"});
 }
 
-TEST_CASE("modes: new files 0600 by default or as asked; a replacement keeps mode, owner and group",
+TEST_CASE("modes: new files 0600 by default or as asked, a replacement keeps mode, owner and group",
           "[files][metadata]") {
   const scratch_dir d;
   const mode_t old_umask = ::umask(022);
@@ -211,7 +211,7 @@ TEST_CASE("modes: new files 0600 by default or as asked; a replacement keeps mod
 
 // ---- Section rewrites ----------------------------------------------------------
 
-TEST_CASE("section rewrite: what is not changed is kept; a title change renames an identity-named file",
+TEST_CASE("section rewrite: what is not changed is kept, a title change renames an identity-named file",
           "[files][rewrite]") {
   const scratch_dir d;
   const auto file = small_file(2);
