@@ -3079,7 +3079,11 @@ inline int copy_prefix(int src, int dst, std::uint64_t n) {
 // status.
 inline result<unique_fd> open_regular(const std::string& path, int flags, struct stat& st) {
   unique_fd fd = open_file(path, flags | O_NONBLOCK | O_NOCTTY);
-  if (!fd) return os_failure(errno);
+  if (!fd) {
+    const int err = errno;  // a socket cannot be opened at all (ENXIO)
+    if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) return not_regular();
+    return os_failure(err);
+  }
   if (::fstat(fd.get(), &st) != 0) return os_failure(errno);
   if (!S_ISREG(st.st_mode)) return not_regular();
   const int fl = ::fcntl(fd.get(), F_GETFL);

@@ -1,6 +1,8 @@
 // Path-level operations (spec sections 14 and 15): temporaries, file types,
 // modes, links, locking, title renames, honest outcomes.
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/time.h>
@@ -9,6 +11,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <kvc/kvc.hpp>
 #include <string>
@@ -98,7 +101,20 @@ TEST_CASE("FIFOs, sockets, devices and directories are refused, never replaced, 
   REQUIRE(::lstat(dir.c_str(), &st) == 0);
   CHECK(S_ISDIR(st.st_mode));
 
-  std::vector<std::string> expected{"dir.kv", "fifo.kv"};
+  const std::string sock = d.path + "/sock.kv";
+  const int sfd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  REQUIRE(sfd >= 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  REQUIRE(sock.size() < sizeof addr.sun_path);
+  std::memcpy(addr.sun_path, sock.c_str(), sock.size() + 1);
+  REQUIRE(::bind(sfd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+  check_all_refused(sock, kvc::errc::invalid_argument);
+  REQUIRE(::lstat(sock.c_str(), &st) == 0);
+  CHECK(S_ISSOCK(st.st_mode));
+  ::close(sfd);
+
+  std::vector<std::string> expected{"dir.kv", "fifo.kv", "sock.kv"};
   const std::string dev = d.path + "/null.kv";
   if (::mknod(dev.c_str(), S_IFCHR | 0600, makedev(1, 3)) != 0) {
     WARN("mknod of a character device failed (errno " << errno << "): device case skipped, needs root");
@@ -108,6 +124,7 @@ TEST_CASE("FIFOs, sockets, devices and directories are refused, never replaced, 
     CHECK(S_ISCHR(st.st_mode));
     expected.push_back("null.kv");
   }
+  std::sort(expected.begin(), expected.end());
   CHECK(listing(d.path) == expected);  // nothing else was created
   CHECK(kvc::list_temporaries(d.path, 0)->empty());
 }
