@@ -2287,7 +2287,9 @@ class file_reader {
   error pump(std::uint64_t n, std::uint64_t& got, Sink&& sink) {
     got = 0;
     while (got < n) {
-      const std::size_t want = clamp_size(n - got, chunk_);
+      std::size_t want = clamp_size(n - got, chunk_);
+      // In the appended area no more than one byte past the limit is read.
+      if (appended_limit_ != no_limit) want = clamp_size(appended_limit_ + 1 - pos_, want);
       if (buf_.size() < want) buf_.resize(want);  // grows to one chunk at most
       const io_result r = read_fully(s_, buf_.data(), want);
       if (r.status != io_status::ok) return io_failure(where_, pos_, r);
@@ -2432,8 +2434,7 @@ class file_reader {
     const std::uint64_t max = opt_.limits.max_appended_bytes;
     const auto too_big = make_error(errc::limit_exceeded, section::appended, start + max);
     if (info_.file_size != unknown_size && info_.file_size - start > max) return too_big;
-    const std::uint64_t no_limit = (std::numeric_limits<std::uint64_t>::max)();
-    appended_limit_ = max > no_limit - start ? no_limit : start + max;
+    appended_limit_ = max >= no_limit - start ? no_limit : start + max;
     const std::uint8_t flags = h().ext_flags;
     info_.unknown_sections = (flags & ~ext::known) != 0;
     error found{};
@@ -2466,7 +2467,8 @@ class file_reader {
   std::size_t chunk_;
   std::vector<std::uint8_t> buf_;
   std::uint64_t pos_ = 0;
-  std::uint64_t appended_limit_ = (std::numeric_limits<std::uint64_t>::max)();  // set in the appended area
+  static constexpr std::uint64_t no_limit = (std::numeric_limits<std::uint64_t>::max)();
+  std::uint64_t appended_limit_ = no_limit;  // the last byte allowed, set in the appended area
   std::uint32_t crc_ = 0;
   section where_ = section::header;
 };

@@ -8,6 +8,7 @@
 //                               must verify
 //   kvc_files_stress diskfull   every operation on a 32 MiB tmpfs filled to
 //                               leave less room than it needs (needs mount(2))
+//   kvc_files_stress rewrite-cost MIB   times a section rewrite of a big file
 //
 // Each prints its figures and exits 0 when every check held, 1 otherwise, 77
 // when the environment does not allow the run (ctest reports a skip).
@@ -321,6 +322,35 @@ int run_diskfull(const std::string& base) {
   ::rmdir(mnt.c_str());
   return failures == 0 ? 0 : 1;
 }
+// ---- What a section rewrite costs ---------------------------------------------------------
+
+// Saves a file with a payload of mib MiB, then times rewrite_appended_file
+// (a copy of the whole file, cloned where the file system can) against the
+// save. Figures only; nothing is asserted.
+int run_rewrite_cost(const std::string& base, std::size_t mib) {
+  const std::string dir = fresh_dir(base);
+  const std::string p = dir + "/big.kv";
+  const std::vector<std::uint8_t> block = payload_bytes(1 << 20);
+  using clock = std::chrono::steady_clock;
+  auto t0 = clock::now();
+  const auto saved = kvc::save_file(p, small_header(), "Hi!", {}, [&](kvc::writer<kvc::fd_stream>& w) {
+    for (std::size_t i = 0; i < mib; ++i)
+      if (kvc::error e = w.write_payload(block.data(), block.size())) return e;
+    return kvc::error{};
+  });
+  const double save_s = std::chrono::duration<double>(clock::now() - t0).count();
+  if (!saved) return 1;
+  kvc::appended_changes c;
+  c.tools = std::vector<kvc::tool_entry>{{"call_1", "<x/>"}};
+  t0 = clock::now();
+  const auto r = kvc::rewrite_appended_file(p, c, now);
+  const double rewrite_s = std::chrono::duration<double>(clock::now() - t0).count();
+  expect(r.has_value() && verifies(p), "rewrite of the big file");
+  std::printf("rewrite-cost: %zu MiB payload under %s: save %.2f s, rewrite_appended_file %.2f s\n", mib, base.c_str(),
+              save_s, rewrite_s);
+  std::system(("rm -rf '" + dir + "'").c_str());
+  return failures == 0 ? 0 : 1;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -331,7 +361,8 @@ int main(int argc, char** argv) {
   if (mode == "faults") rc = run_faults(base);
   else if (mode == "kills") rc = run_kills(base, argc > 2 ? std::atoi(argv[2]) : 100);
   else if (mode == "diskfull") rc = run_diskfull(base);
-  else std::fprintf(stderr, "usage: kvc_files_stress faults | kills N | diskfull\n");
+  else if (mode == "rewrite-cost") rc = run_rewrite_cost(base, argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 1024);
+  else std::fprintf(stderr, "usage: kvc_files_stress faults | kills N | diskfull | rewrite-cost MIB\n");
   if (failures) std::fprintf(stderr, "%d checks failed\n", failures);
   return rc;
 }

@@ -467,8 +467,7 @@ struct kvc::stream_traits<huge_sections_stream> {
 namespace {
 // Reads the stream in a child whose address space is capped at what it uses
 // now plus budget; returns the child's exit status: 0 when the read ended
-// with limit_exceeded at the appended limit, having read at most one chunk
-// past it.
+// with limit_exceeded at the appended limit, having read one byte past it.
 int read_under_cap(std::uint64_t budget, bool keep_sections) {
   return exit_status(spawn([&] {
     std::ifstream statm("/proc/self/statm");
@@ -485,7 +484,7 @@ int read_under_cap(std::uint64_t budget, bool keep_sections) {
     const std::uint64_t start = 68;  // the appended area starts after the header
     const std::uint64_t limit = opt.limits.max_appended_bytes;
     if (e != kvc::make_error(kvc::errc::limit_exceeded, kvc::section::appended, start + limit)) return 91;
-    if (s.pos > start + limit + opt.chunk_bytes) return 92;
+    if (s.pos != start + limit + 1) return 92;  // one byte past the limit, no more (spec 12.8)
     return 0;
   }));
 }
