@@ -2546,7 +2546,8 @@ inline result<std::vector<std::uint8_t>> encode_appended(const appended& a, cons
 // existing file keeps its save reason whatever it is (spec 4.1).
 constexpr error validate_header_to_write(const header& h, bool new_file = true) noexcept {
   namespace c = layout::header_common;
-  if (h.version != 1 && h.version != 2) return make_error(errc::unsupported_version, section::header, c::version.offset);
+  if (h.version != 1 && h.version != 2)
+    return make_error(errc::unsupported_version, section::header, c::version.offset);
   if (h.quant_bits != 2 && h.quant_bits != 4)
     return make_error(errc::invalid_quant_bits, section::header, c::quant_bits.offset);
   if (h.tokens == 0) return make_error(errc::zero_tokens, section::header, c::tokens.offset);
@@ -3217,8 +3218,10 @@ class temporary {
     for (int i = 0; i < attempts && !t.fd_; ++i) {
       const std::string name = target + temporary_infix + std::to_string(::getpid()) + "." + temporary_suffix();
       t.fd_ = open_file(name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
-      if (t.fd_) t.name_ = name;
-      else if (errno != EEXIST) return os_failure(errno);
+      if (t.fd_)
+        t.name_ = name;
+      else if (errno != EEXIST)
+        return os_failure(errno);
     }
     if (!t.fd_) return os_failure(EEXIST);
     if (old != nullptr) {
@@ -3384,7 +3387,8 @@ inline result<stored_file> touch_file(const std::string& path, std::uint64_t now
   const io_result r = detail::write_fully_at(s, hb.data(), hb.size(), 0);
   if (r.status != io_status::ok) return make_error(errc::io_error, section::header, r.bytes, r.os_error);
   stored_file out{h, path, {}};
-  if (const int err = detail::full_sync(fd->get())) out.unconfirmed = make_error(errc::io_error, section::header, 0, err);
+  if (const int err = detail::full_sync(fd->get()))
+    out.unconfirmed = make_error(errc::io_error, section::header, 0, err);
   return out;
 }
 
@@ -3395,8 +3399,8 @@ inline result<stored_file> touch_file(const std::string& path, std::uint64_t now
 // the file. last_used = now; unknown sections are dropped. When the title
 // changes the file's identity and the file has an identity name, it gets
 // its new name (stored_file::path); a file already there is not replaced.
-inline result<stored_file> rewrite_appended_file(const std::string& path, const appended_changes& c,
-                                                 std::uint64_t now, const file_options& opt = {}) {
+inline result<stored_file> rewrite_appended_file(const std::string& path, const appended_changes& c, std::uint64_t now,
+                                                 const file_options& opt = {}) {
   if (c.title && c.remove_title) return make_error(errc::invalid_argument, section::title, 0);
   auto target = detail::resolve_target(path);
   if (!target) return target.error();
@@ -3431,7 +3435,8 @@ inline result<stored_file> rewrite_appended_file(const std::string& path, const 
 
   std::string into = target->path;
   if (is_identity_name(detail::file_name_of(into))) {
-    const std::string name = a.title ? identity_name_for_title(*a.title, h.created_at) : identity_name_for_text(info.text);
+    const std::string name =
+        a.title ? identity_name_for_title(*a.title, h.created_at) : identity_name_for_text(info.text);
     if (name != detail::file_name_of(into)) {
       into = detail::directory_of(into) + "/" + name;
       struct stat there {};

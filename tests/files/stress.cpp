@@ -82,7 +82,8 @@ std::vector<operation> operations(std::size_t payload) {
                  [](const std::string& p) {
                    return kvc::rewrite_appended_file(p, kvc::appended_changes{{}, std::string("A title"), false}, now);
                  }});
-  ops.push_back({"upgrade", [payload](const std::string& dir) {
+  ops.push_back({"upgrade",
+                 [payload](const std::string& dir) {
                    write_bytes(dir + "/a.kv", v1_file(payload));
                    return dir + "/a.kv";
                  },
@@ -114,8 +115,9 @@ struct tally {
 // Runs op once with inject() armed around it and checks the outcome against
 // the directory before (old) and after a fault-free run (new).
 template <class Arm>
-void run_checked(const operation& op, const std::string& dir, const std::map<std::string, std::vector<std::uint8_t>>& want_new,
-                 Arm&& arm, tally& t, const std::string& label) {
+void run_checked(const operation& op, const std::string& dir,
+                 const std::map<std::string, std::vector<std::uint8_t>>& want_new, Arm&& arm, tally& t,
+                 const std::string& label) {
   clear_dir(dir);
   const std::string path = op.setup(dir);
   const auto old = snapshot(dir);
@@ -138,7 +140,8 @@ void run_checked(const operation& op, const std::string& dir, const std::map<std
         expect(rest.count(name) && rest[name] == bytes, label + ": unconfirmed, new file in place");
         rest.erase(name);
       }
-      for (const auto& [name, bytes] : rest) expect(old.count(name) && old.at(name) == bytes, label + ": leftover is old");
+      for (const auto& [name, bytes] : rest)
+        expect(old.count(name) && old.at(name) == bytes, label + ": leftover is old");
     } else {
       expect(after == want_new, label + ": succeeded, so the directory holds exactly the new file");
     }
@@ -217,7 +220,10 @@ int run_kills(const std::string& base, int kills) {
         for (const std::string& n : listing(dir))
           if (kvc::is_identity_name(n)) {
             kvc::appended_changes t;
-            if (i % 2) t.title = "T"; else t.remove_title = true;
+            if (i % 2)
+              t.title = "T";
+            else
+              t.remove_title = true;
             (void)kvc::rewrite_appended_file(dir + "/" + n, t, now + i);
             break;
           }
@@ -287,7 +293,8 @@ int run_diskfull(const std::string& base) {
     expect(r && !r->unconfirmed, std::string(op.name) + ": fault-free run on tmpfs");
     const auto want_new = snapshot(dir);
     // Leave free room from nothing to more than the file needs.
-    for (std::uint64_t room : {0ull, 4096ull, 64ull << 10, 1ull << 20, 3ull << 20, 4ull << 20, 6ull << 20, 9ull << 20}) {
+    for (std::uint64_t room :
+         {0ull, 4096ull, 64ull << 10, 1ull << 20, 3ull << 20, 4ull << 20, 6ull << 20, 9ull << 20}) {
       clear_dir(dir);
       ::unlink(filler.c_str());
       const std::string p = op.setup(dir);
@@ -315,9 +322,10 @@ int run_diskfull(const std::string& base) {
     }
     ::unlink(filler.c_str());
   }
-  std::printf("diskfull: %ld runs on a full 32 MiB tmpfs (4 MiB files, 0 B to 9 MiB free): %ld failed with the old "
-              "file intact, %ld completed; no temporary left\n",
-              runs, enospc, done);
+  std::printf(
+      "diskfull: %ld runs on a full 32 MiB tmpfs (4 MiB files, 0 B to 9 MiB free): %ld failed with the old "
+      "file intact, %ld completed; no temporary left\n",
+      runs, enospc, done);
   ::umount2(mnt.c_str(), MNT_DETACH);
   ::rmdir(mnt.c_str());
   return failures == 0 ? 0 : 1;
@@ -358,11 +366,16 @@ int main(int argc, char** argv) {
   const char* env = std::getenv("KVC_TEST_DIR");
   const std::string base = env ? env : "/tmp";
   int rc = 2;
-  if (mode == "faults") rc = run_faults(base);
-  else if (mode == "kills") rc = run_kills(base, argc > 2 ? std::atoi(argv[2]) : 100);
-  else if (mode == "diskfull") rc = run_diskfull(base);
-  else if (mode == "rewrite-cost") rc = run_rewrite_cost(base, argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 1024);
-  else std::fprintf(stderr, "usage: kvc_files_stress faults | kills N | diskfull | rewrite-cost MIB\n");
+  if (mode == "faults")
+    rc = run_faults(base);
+  else if (mode == "kills")
+    rc = run_kills(base, argc > 2 ? std::atoi(argv[2]) : 100);
+  else if (mode == "diskfull")
+    rc = run_diskfull(base);
+  else if (mode == "rewrite-cost")
+    rc = run_rewrite_cost(base, argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 1024);
+  else
+    std::fprintf(stderr, "usage: kvc_files_stress faults | kills N | diskfull | rewrite-cost MIB\n");
   if (failures) std::fprintf(stderr, "%d checks failed\n", failures);
   return rc;
 }

@@ -2,10 +2,10 @@
 // modes, links, locking, title renames, honest outcomes.
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,11 +25,11 @@ using namespace kvc_files_test;
 TEST_CASE("temporaries: the documented pattern, listed and removed by age", "[files][temporaries]") {
   const scratch_dir d;
   write_bytes(d.path + "/a.kv", small_file());
-  write_bytes(d.path + "/a.kv.tmp.123.0123456789ab", "x");    // kvc's
-  write_bytes(d.path + "/b.kv.tmp.456", "yy");                 // ds4's
-  write_bytes(d.path + "/young.kv.tmp.789.ffffffffffff", "z");  // too young below
-  write_bytes(d.path + "/c.kv.tmpx", "no");                     // not the pattern
-  write_bytes(d.path + "/.kv.tmp.1", "no");                     // no name before .kv
+  write_bytes(d.path + "/a.kv.tmp.123.0123456789ab", "x");               // kvc's
+  write_bytes(d.path + "/b.kv.tmp.456", "yy");                           // ds4's
+  write_bytes(d.path + "/young.kv.tmp.789.ffffffffffff", "z");           // too young below
+  write_bytes(d.path + "/c.kv.tmpx", "no");                              // not the pattern
+  write_bytes(d.path + "/.kv.tmp.1", "no");                              // no name before .kv
   REQUIRE(::mkdir((d.path + "/dir.kv.tmp.1").c_str(), 0700) == 0);       // not a regular file
   REQUIRE(::symlink("a.kv", (d.path + "/link.kv.tmp.1").c_str()) == 0);  // not a regular file
   for (const char* old : {"/a.kv.tmp.123.0123456789ab", "/b.kv.tmp.456"}) set_mtime(d.path + old, 1000000000);
@@ -51,8 +51,8 @@ TEST_CASE("temporaries: the documented pattern, listed and removed by age", "[fi
   auto removed = kvc::remove_temporaries(d.path, 3600);
   REQUIRE(removed);
   CHECK(*removed == 2);
-  CHECK(listing(d.path) == std::vector<std::string>{".kv.tmp.1", "a.kv", "c.kv.tmpx", "dir.kv.tmp.1",
-                                                    "link.kv.tmp.1", "young.kv.tmp.789.ffffffffffff"});
+  CHECK(listing(d.path) == std::vector<std::string>{".kv.tmp.1", "a.kv", "c.kv.tmpx", "dir.kv.tmp.1", "link.kv.tmp.1",
+                                                    "young.kv.tmp.789.ffffffffffff"});
   CHECK(kvc::list_temporaries(d.path + "/missing", 0).error().os_error == ENOENT);
 }
 
@@ -161,8 +161,7 @@ TEST_CASE("symlinks: operations reach the target, the link stays, dangling links
   CHECK(listing(d.path) == std::vector<std::string>{"dangling.kv", "link.kv", "loop.kv", "real.kv"});
 }
 
-TEST_CASE("hard links: a replacement is refused by default, split on request, touch keeps the link",
-          "[files][types]") {
+TEST_CASE("hard links: a replacement is refused by default, split on request, touch keeps the link", "[files][types]") {
   const scratch_dir d;
   const std::string a = d.path + "/a.kv", b = d.path + "/b.kv";
   write_bytes(a, small_file(1));
@@ -241,7 +240,8 @@ TEST_CASE("section rewrite: what is not changed is kept, a title change renames 
   write_bytes(text_name, file);
 
   // Set a title: the identity is now the title's; the old name is gone.
-  auto titled = kvc::rewrite_appended_file(text_name, kvc::appended_changes{{}, std::string("Chat"), false}, 1800000000);
+  auto titled =
+      kvc::rewrite_appended_file(text_name, kvc::appended_changes{{}, std::string("Chat"), false}, 1800000000);
   REQUIRE(titled);
   CHECK_FALSE(titled->unconfirmed);
   const std::string title_name = d.path + "/" + kvc::identity_name_for_title("Chat", 1700000000);
@@ -307,7 +307,8 @@ TEST_CASE("save_file refuses bad fields and sections with the spec's codes befor
         kvc::make_error(kvc::errc::invalid_argument, kvc::section::header, 5));
   h = small_header();
   h.tokens = 0;
-  CHECK(kvc::save_file(p, h, "x", {}, produce).error() == kvc::make_error(kvc::errc::zero_tokens, kvc::section::header, 8));
+  CHECK(kvc::save_file(p, h, "x", {}, produce).error() ==
+        kvc::make_error(kvc::errc::zero_tokens, kvc::section::header, 8));
   h = small_header();
   h.quant_bits = 8;
   CHECK(kvc::save_file(p, h, "x", {}, produce).error() ==
@@ -370,7 +371,8 @@ TEST_CASE("race: touches against section rewrites and a reader lose no hit and s
   const pid_t rewriter = spawn([&] {
     for (int i = 0; i < rewrites; ++i) {
       kvc::appended_changes c;
-      c.tools = std::vector<kvc::tool_entry>{{"call_" + std::to_string(i), std::string(1000 + i, 'x')}};
+      c.tools = std::vector<kvc::tool_entry>{
+          {"call_" + std::to_string(i), std::string(static_cast<std::size_t>(1000 + i), 'x')}};
       if (!kvc::rewrite_appended_file(p, c, 1900000000)) return 1;
     }
     return 0;
