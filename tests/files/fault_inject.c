@@ -93,11 +93,3 @@ int fcntl(int fd, int cmd, ...) {
   if (inject()) return -1;
   return NEXT(fcntl)(fd, cmd, arg);
 }
-int fcntl64(int fd, int cmd, ...) {
-  va_list ap;
-  va_start(ap, cmd);
-  void* arg = va_arg(ap, void*);
-  va_end(ap);
-  if (inject()) return -1;
-  return NEXT(fcntl64)(fd, cmd, arg);
-}
