@@ -70,9 +70,10 @@ std::string io_problem_text(const outcome& o) {
 std::string error_message(const kvc::error& e) { return describe(e) + ": " + kvc::errc_message(e.code); }
 
 namespace {
-json_builder identity_json(identity_status status, const std::optional<std::string>& expected) {
+json_builder identity_json(identity_status status, const std::string* expected) {
   json_builder id;
-  return id.str("status", identity_status_name(status)).opt_str("expected", expected);
+  id.str("status", identity_status_name(status));
+  return expected != nullptr ? id.str("expected", *expected) : id.null("expected");
 }
 }  // namespace
 
@@ -92,7 +93,7 @@ json_builder verdict_json(const std::string& path, const outcome& o, kvc::verify
     j.null("error").null("section").null("offset").null("message");
   }
   j.flag("dsv4_checked", o.info.dsv4_checked);
-  j.raw("identity", identity_json(o.identity, o.expected_name).text());
+  j.raw("identity", identity_json(o.identity, o.expected_name ? &*o.expected_name : nullptr).text());
   return j.null("reason");
 }
 
@@ -100,7 +101,7 @@ json_builder entry_verdict_json(const dir_entry& e, kvc::verify_level level) {
   json_builder j;
   j.path(e.path).flag("ok", false).null("version").str("level", kvc::verify_level_name(level));
   j.null("error").null("section").null("offset").str("message", e.detail).flag("dsv4_checked", false);
-  j.raw("identity", identity_json(identity_status::not_checked, std::nullopt).text());
+  j.raw("identity", identity_json(identity_status::not_checked, nullptr).text());
   return j.str("reason", e.reason);
 }
 

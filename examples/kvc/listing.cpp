@@ -87,7 +87,8 @@ void print_row_text(const row& r, std::size_t name_width) {
   if (!row_ok(r)) {
     const std::string why = r.entry.kind != entry_kind::cache_file ? r.entry.detail
                             : r.view.o.io_failure()               ? r.view.o.os_problem
-                                                                  : kvc_examples::describe(r.view.o.err);
+                                                                  : "at offset " + std::to_string(r.view.o.err.offset) + " (" +
+                                                                  kvc::section_name(r.view.o.err.where) + ")";
     std::snprintf(buf, sizeof buf, "%-3s %1s %9s %6s %10s  %-16s  %-9s ", "-", "-", "-", "-", "-", "-", "-");
     print_line(name + "  " + buf + padded(status_text(r), 7) + " " + why);
     return;
@@ -210,16 +211,16 @@ int cmd_ls(const args& a) {
       continue;
     }
     ++files;
-    if (r.view.o.passed())
-      bytes += r.view.o.info.file_size;
-    else
-      ++failed;
+    const std::uint64_t size = r.view.o.info.file_size;
+    bytes += size != kvc::unknown_size ? size : r.entry.bytes;
+    if (!r.view.o.passed()) ++failed;
   }
   if (!a.json) {
     std::string footer = std::to_string(files) + (files == 1 ? " cache file, " : " cache files, ") + size_text(bytes);
     if (failed != 0) footer += "; " + std::to_string(failed) + " with a header error";
     if (odd != 0) footer += "; " + std::to_string(odd) + " other " + (odd == 1 ? "entry" : "entries") + " reported";
-    if (other_files != 0) footer += "; " + std::to_string(other_files) + " other files ignored";
+    if (other_files != 0)
+      footer += "; " + std::to_string(other_files) + (other_files == 1 ? " other file" : " other files") + " ignored";
     print_line(footer);
   }
   return status_of(any_io, failed > 0);
@@ -293,7 +294,7 @@ int cmd_stats(const args& a) {
       ++versions["unknown"];
     } else {
       const kvc::header& h = o.info.hdr;
-      ++versions[std::to_string(h.version)];
+      ++versions["v" + std::to_string(h.version)];
       if (h.version == 1) v1_bytes += size;
       if (!oldest || h.created_at < oldest->value) oldest = extreme{e.path, h.created_at};
       if (!newest || h.created_at > newest->value) newest = extreme{e.path, h.created_at};

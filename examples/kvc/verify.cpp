@@ -223,7 +223,7 @@ int cmd_verify(const args& a) {
       ++not_checked;
       bar.clear();
       warn_entry(e);
-      if (a.json) print_line(entry_verdict_json(e, level).text());
+      if (a.json) print_line(entry_verdict_json(e, level).null("action").text());
     }
   };
   ordered_parallel<outcome>(
