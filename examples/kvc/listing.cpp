@@ -65,11 +65,12 @@ std::string status_text(const row& r) {
   return r.view.o.passed() ? "ok" : kvc::errc_name(r.view.o.err.code);
 }
 
+// The first 40 bytes of the title (as "title: ...") or of the text, quoted.
 std::string preview(const row& r) {
+  constexpr std::size_t shown = 40;
   const header_view& v = r.view;
-  if (v.title)
-    return "title: " + quoted(whole_characters(v.title->substr(0, text_head_bytes), v.title->size() > text_head_bytes));
-  return quoted(whole_characters(v.text_head, v.o.info.hdr.text_bytes > v.text_head.size()));
+  if (v.title) return "title: " + quoted(whole_characters(v.title->substr(0, shown), v.title->size() > shown));
+  return quoted(whole_characters(v.text_head.substr(0, shown), v.o.info.hdr.text_bytes > shown));
 }
 
 // Columns after the name: version, quant bits, tokens, hits, size, last
