@@ -30,12 +30,6 @@ std::string os_message(const kvc::error& e) {
   return e.os_error != 0 ? std::strerror(e.os_error) : kvc::errc_message(kvc::errc::io_error);
 }
 
-bool header_decoded(const kvc::error& e) {
-  if (e.where != kvc::section::header) return true;
-  return e.code != kvc::errc::bad_magic && e.code != kvc::errc::unsupported_version && e.code != kvc::errc::truncated &&
-         e.code != kvc::errc::io_error;
-}
-
 void apply_identity(const std::string& path, kvc::verify_level level, outcome& out) {
   out.identity = identity_status::not_checked;
   if (out.io_failure()) return;
@@ -44,9 +38,8 @@ void apply_identity(const std::string& path, kvc::verify_level level, outcome& o
     return;
   }
   // Text identity needs the text, title identity the title (level full only).
-  const bool applies =
-      level == kvc::verify_level::full ||
-      (level == kvc::verify_level::text && (out.info.hdr.ext_flags & kvc::ext::title) == 0);
+  const bool applies = level == kvc::verify_level::full ||
+                       (level == kvc::verify_level::text && (out.info.hdr.ext_flags & kvc::ext::title) == 0);
   if (out.err || !applies) return;
   const kvc::result<std::string> want = kvc::identity_name(out.info);
   if (!want) {

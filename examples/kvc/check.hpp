@@ -37,10 +37,6 @@ struct outcome {
 // spec's message.
 std::string os_message(const kvc::error& e);
 
-// Whether kvc::read decoded the header, from its error: only decode_header
-// (and a failed header read) report these codes in the header section.
-bool header_decoded(const kvc::error& e);
-
 // Sets out.identity and out.expected_name, and turns a passing verdict into
 // identity_mismatch when the name is wrong.
 void apply_identity(const std::string& path, kvc::verify_level level, outcome& out);
@@ -53,7 +49,7 @@ void check_source(Source& src, const std::string& path, const kvc::read_options&
                   Consumer&& consume, outcome& out) {
   out.err = kvc::read(src, out.info, consume, opt);
   if (out.err.code == kvc::errc::io_error) out.os_problem = os_message(out.err);
-  out.decoded = header_decoded(out.err);
+  out.decoded = out.info.stage != kvc::read_stage::none;
   if (check_name) apply_identity(path, opt.level, out);
 }
 

@@ -21,7 +21,7 @@ std::optional<std::string> read_title(input_file& f, const kvc::header& h) {
     if (!m) return std::nullopt;
     at += sizeof b;
     for (std::uint32_t i = 0; i < m->count; ++i) {
-      std::uint8_t e[kvc::layout::tool_entry::size];
+      std::uint8_t e[kvc::layout::tool_entry_header::size];
       if (f.read_at(e, sizeof e, at) != static_cast<long long>(sizeof e)) return std::nullopt;
       const kvc::result<kvc::tool_entry_header> eh = kvc::decode_tool_entry_header(e, at);
       if (!eh) return std::nullopt;
@@ -33,8 +33,7 @@ std::optional<std::string> read_title(input_file& f, const kvc::header& h) {
   const kvc::result<std::uint32_t> n = kvc::decode_title_header(t, at);
   if (!n) return std::nullopt;
   std::string title(*n, '\0');
-  if (f.read_at(title.data(), title.size(), at + sizeof t) != static_cast<long long>(title.size()))
-    return std::nullopt;
+  if (f.read_at(title.data(), title.size(), at + sizeof t) != static_cast<long long>(title.size())) return std::nullopt;
   return title;
 }
 

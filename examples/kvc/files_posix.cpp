@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <set>
 #include <string_view>
 
 #include "files.hpp"
@@ -59,13 +60,6 @@ namespace {
 
 bool ends_with(std::string_view s, std::string_view tail) {
   return s.size() > tail.size() && s.substr(s.size() - tail.size()) == tail;
-}
-
-// The temporaries pattern of the library: "<name>.kv.tmp.<anything>".
-bool is_temporary_name(std::string_view name) {
-  constexpr std::string_view marker = ".kv.tmp.";
-  const std::size_t at = name.find(marker);
-  return at != std::string_view::npos && at > 0 && name.size() > at + marker.size();
 }
 
 const char* file_type_name(mode_t mode) {
@@ -121,6 +115,22 @@ void walk(const std::string& dir, bool recursive, std::int64_t now, std::vector<
     unreadable_dir(errno);
     return;
   }
+  // The library knows the temporaries' name pattern ("<name>.kv.tmp.*").
+  std::set<std::string> temporaries;
+  if (const auto found = kvc::list_temporaries(dir, 0)) {
+    for (const kvc::temporary_file& t : *found) {
+      dir_entry e;
+      e.path = t.path;
+      e.kind = entry_kind::temporary;
+      e.bytes = t.bytes;
+      e.modified_unix = t.modified_unix;
+      const bool stale = now - e.modified_unix >= static_cast<std::int64_t>(stale_temporary_seconds);
+      e.reason = stale ? "stale_temporary" : "temporary";
+      e.detail = stale ? "stale temporary file (left by an interrupted save)" : "temporary file (a save in progress?)";
+      out.push_back(e);
+      temporaries.insert(t.path);
+    }
+  }
   std::vector<std::string> subdirectories;
   for (;;) {
     errno = 0;
@@ -130,23 +140,13 @@ void walk(const std::string& dir, bool recursive, std::int64_t now, std::vector<
       break;
     }
     const std::string_view name = entry->d_name;
-    if (name == "." || name == "..") continue;
     const std::string path = prefix + entry->d_name;
+    if (name == "." || name == ".." || temporaries.count(path) != 0) continue;
     struct stat st {};
     const bool examined = ::fstatat(::dirfd(d), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0;
     if (ends_with(name, kvc::file_extension)) {
       out.push_back(examined ? classify_cache_name(::dirfd(d), entry->d_name, path, st)
                              : odd(path, "unreadable", std::string("cannot examine: ") + std::strerror(errno)));
-    } else if (examined && S_ISREG(st.st_mode) && is_temporary_name(name)) {
-      dir_entry e;
-      e.path = path;
-      e.kind = entry_kind::temporary;
-      e.bytes = static_cast<std::uint64_t>(st.st_size);
-      e.modified_unix = static_cast<std::int64_t>(st.st_mtime);
-      const bool stale = now - e.modified_unix >= static_cast<std::int64_t>(stale_temporary_seconds);
-      e.reason = stale ? "stale_temporary" : "temporary";
-      e.detail = stale ? "stale temporary file (left by an interrupted save)" : "temporary file (a save in progress?)";
-      out.push_back(e);
     } else if (examined && S_ISDIR(st.st_mode)) {
       if (recursive) {
         subdirectories.push_back(path);

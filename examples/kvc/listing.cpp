@@ -87,9 +87,9 @@ void print_row_text(const row& r, std::size_t name_width) {
   const std::string name = padded(escaped(r.shown), name_width);
   if (!row_ok(r)) {
     const std::string why = r.entry.kind != entry_kind::cache_file ? r.entry.detail
-                            : r.view.o.io_failure()               ? r.view.o.os_problem
-                                                                  : "at offset " + std::to_string(r.view.o.err.offset) + " (" +
-                                                                  kvc::section_name(r.view.o.err.where) + ")";
+                            : r.view.o.io_failure()                ? r.view.o.os_problem
+                                                    : "at offset " + std::to_string(r.view.o.err.offset) + " (" +
+                                                          kvc::section_name(r.view.o.err.where) + ")";
     std::snprintf(buf, sizeof buf, "%-3s %1s %9s %6s %10s  %-16s  %-9s ", "-", "-", "-", "-", "-", "-", "-");
     print_line(name + "  " + buf + padded(status_text(r), 7) + " " + why);
     return;
@@ -115,9 +115,9 @@ void print_row_json(const row& r, std::uint64_t now, double half_life_seconds) {
     j.str("key_kind", key_kind(h.ext_flags)).num("text_bytes", h.text_bytes).str("text_head", r.view.text_head);
     j.opt_str("title", r.view.title).real("score", eviction_score(h, o.info.file_size, now, half_life_seconds));
   } else {
-    for (const char* k : {"version", "quant_bits", "tokens", "hits", "context", "file_size", "created_at",
-                          "created_at_iso", "last_used", "last_used_iso", "key_kind", "text_bytes", "text_head", "title",
-                          "score"})
+    for (const char* k :
+         {"version", "quant_bits", "tokens", "hits", "context", "file_size", "created_at", "created_at_iso",
+          "last_used", "last_used_iso", "key_kind", "text_bytes", "text_head", "title", "score"})
       j.null(k);
   }
   if (file && !o.passed()) {
@@ -191,8 +191,7 @@ int cmd_ls(const args& a) {
       if (e.kind == entry_kind::cache_file) {
         r.view = view_header(e.path, true);
         any_io = any_io || r.view.o.io_failure();
-        if (r.view.o.passed())
-          r.score = eviction_score(r.view.o.info.hdr, r.view.o.info.file_size, now, half_life);
+        if (r.view.o.passed()) r.score = eviction_score(r.view.o.info.hdr, r.view.o.info.file_size, now, half_life);
       }
       rows.push_back(std::move(r));
     }

@@ -58,8 +58,7 @@ const command commands[] = {
      "last-used (newest first) | score (ds4's eviction score, lowest first: the\n"
      "order prune deletes in; --half-life and --now as for prune).\n",
      "--json --sort -r --half-life --now", cmd_ls},
-    {"stats", "kvc stats [--level header|text|full] [--json] [-r] PATH...",
-     "summarise a cache directory",
+    {"stats", "kvc stats [--level header|text|full] [--json] [-r] PATH...", "summarise a cache directory",
      "Counts by version, total and largest bytes, oldest and newest entry (by\n"
      "creation time), failures by error code at --level (default header), odd\n"
      "entries, stale temporaries and the bytes held by version 1 files (which\n"
@@ -239,10 +238,10 @@ bool parse_number(std::string_view text, std::uint64_t max, std::uint64_t& out, 
       const char* name;
       std::uint64_t factor;
     };
-    static const unit units[] = {{"B", 1},           {"K", 1ull << 10},   {"KiB", 1ull << 10}, {"M", 1ull << 20},
-                                 {"MiB", 1ull << 20}, {"G", 1ull << 30},   {"GiB", 1ull << 30}, {"T", 1ull << 40},
-                                 {"TiB", 1ull << 40}, {"kB", 1000},        {"MB", 1000000},     {"GB", 1000000000},
-                                 {"TB", 1000000000000}};
+    static const unit units[] = {
+        {"B", 1},          {"K", 1ull << 10},   {"KiB", 1ull << 10},  {"M", 1ull << 20},   {"MiB", 1ull << 20},
+        {"G", 1ull << 30}, {"GiB", 1ull << 30}, {"T", 1ull << 40},    {"TiB", 1ull << 40}, {"kB", 1000},
+        {"MB", 1000000},   {"GB", 1000000000},  {"TB", 1000000000000}};
     factor = 0;
     for (const unit& u : units)
       if (suffix == u.name) factor = u.factor;
@@ -317,8 +316,8 @@ std::string apply_option(const std::string& name, const std::string& value, args
     a.quarantine = value;
   } else if (name == "--sort") {
     static const std::pair<const char*, sort_key> keys[] = {
-        {"name", sort_key::name},       {"size", sort_key::size},           {"tokens", sort_key::tokens},
-        {"hits", sort_key::hits},       {"created", sort_key::created},     {"last-used", sort_key::last_used},
+        {"name", sort_key::name},  {"size", sort_key::size},       {"tokens", sort_key::tokens},
+        {"hits", sort_key::hits},  {"created", sort_key::created}, {"last-used", sort_key::last_used},
         {"score", sort_key::score}};
     bool found = false;
     for (const auto& k : keys)
@@ -389,14 +388,14 @@ void warn_about_crc32c_choice() {
   const char* env = std::getenv("KVC_CRC32C");
   if (env == nullptr) return;
   std::string names;
-  for (const kvc::crc32c_kernel* k = kvc::crc32c_kernels_begin(); k != kvc::crc32c_kernels_end(); ++k) {
-    if (std::strcmp(env, k->name) == 0) {
-      if (!k->supported)
+  for (const kvc::crc32c_kernel& k : kvc::crc32c_kernels()) {
+    if (std::strcmp(env, k.name) == 0) {
+      if (!k.supported)
         tool_message(std::string("warning: KVC_CRC32C=") + escaped(env) + ": this CPU lacks it; using " +
                      kvc::crc32c_active_kernel());
       return;
     }
-    names += std::string(names.empty() ? "" : ", ") + k->name;
+    names += std::string(names.empty() ? "" : ", ") + k.name;
   }
   tool_message(std::string("warning: KVC_CRC32C=") + escaped(env) + " is not a kernel of this build (" + names +
                "); using " + kvc::crc32c_active_kernel());

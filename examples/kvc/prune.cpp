@@ -79,8 +79,8 @@ int cmd_prune(const args& a) {
     if (total - removed_bytes <= budget || p.held != nullptr) break;
     // A deletion is made only while it can still be reported.
     if (!flush_stdout()) return exit_usage;
-    const std::string what = escaped(p.order.path) + " (score " + score_text(p.order.score) + ", " +
-                             size_text(p.bytes) + ")";
+    const std::string what =
+        escaped(p.order.path) + " (score " + score_text(p.order.score) + ", " + size_text(p.bytes) + ")";
     if (a.dry_run) {
       print_line("would delete " + what);
     } else if (const std::string why = remove_regular_file(p.order.path); !why.empty()) {

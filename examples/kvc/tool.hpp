@@ -18,9 +18,7 @@ constexpr int exit_ok = 0;
 constexpr int exit_failed = 1;
 constexpr int exit_usage = 2;  // also: a path could not be opened, read or written
 
-inline int status_of(bool any_io, bool any_failed) {
-  return any_io ? exit_usage : any_failed ? exit_failed : exit_ok;
-}
+inline int status_of(bool any_io, bool any_failed) { return any_io ? exit_usage : any_failed ? exit_failed : exit_ok; }
 
 // ls --sort keys.
 enum class sort_key { name, size, tokens, hits, created, last_used, score };
@@ -39,13 +37,13 @@ struct args {
   unsigned jobs = 1;                       // -j
   std::string quarantine;                  // --quarantine DIR
   sort_key sort = sort_key::name;
-  std::optional<std::uint8_t> quant;      // lookup --quant
-  std::optional<std::uint32_t> context;   // lookup --context
-  std::uint32_t min_tokens = 0;           // lookup --min-tokens
-  std::optional<std::uint64_t> max_bytes; // prune --max-bytes
-  std::vector<std::string> protect;       // prune --protect NAME
-  double half_life_hours = 6;             // prune, ls: score half-life
-  std::optional<std::uint64_t> now;       // prune, ls: --now UNIX_SECONDS
+  std::optional<std::uint8_t> quant;       // lookup --quant
+  std::optional<std::uint32_t> context;    // lookup --context
+  std::uint32_t min_tokens = 0;            // lookup --min-tokens
+  std::optional<std::uint64_t> max_bytes;  // prune --max-bytes
+  std::vector<std::string> protect;        // prune --protect NAME
+  double half_life_hours = 6;              // prune, ls: score half-life
+  std::optional<std::uint64_t> now;        // prune, ls: --now UNIX_SECONDS
   std::vector<std::string> operands;
 
   kvc::verify_level level_or(kvc::verify_level fallback) const { return level.value_or(fallback); }

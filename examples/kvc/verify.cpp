@@ -116,7 +116,7 @@ enum class action_kind { none, quarantine, remove, rename };
 
 struct action {
   action_kind kind = action_kind::none;
-  std::string target;          // the new path (quarantine, rename)
+  std::string target;  // the new path (quarantine, rename)
   bool done = false;
   std::string problem;  // why it was not done
 };
@@ -261,8 +261,7 @@ int cmd_verify(const args& a) {
           j.raw("action", act.kind != action_kind::none ? action_json(act, a.dry_run).text() : "null");
           print_line(j.text());
         } else {
-          if (!o.io_failure())
-            print_line(escaped(path) + ": " + (o.passed() ? ok_text(o, a, level) : describe(o.err)));
+          if (!o.io_failure()) print_line(escaped(path) + ": " + (o.passed() ? ok_text(o, a, level) : describe(o.err)));
           if (act.kind != action_kind::none) print_line(escaped(path) + ": " + action_text(act, a.dry_run));
         }
         if (act.kind != action_kind::none && !flush_stdout()) {
