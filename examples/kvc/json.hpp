@@ -34,9 +34,6 @@ class json_builder {
   json_builder& opt_str(std::string_view key, const std::optional<std::string>& v) {
     return v ? str(key, *v) : null(key);
   }
-  json_builder& opt_num(std::string_view key, const std::optional<std::uint64_t>& v) {
-    return v ? num(key, *v) : null(key);
-  }
   // "path" and "path_bytes": the path as a string and, when it is not UTF-8
   // (so "path" had to replace bytes), its exact bytes in lowercase hex; null
   // otherwise.

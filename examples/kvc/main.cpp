@@ -56,13 +56,15 @@ const command commands[] = {
      "is fast on thousands of files. A footer gives the totals.\n"
      "--sort name (default) | size | tokens | hits (largest first) | created |\n"
      "last-used (newest first) | score (ds4's eviction score, lowest first: the\n"
-     "order prune deletes in; --half-life and --now as for prune).\n",
+     "order prune deletes in; --half-life and --now as for prune). Exit status 1\n"
+     "when a header does not check, 2 when an entry cannot be read.\n",
      "--json --sort -r --half-life --now", cmd_ls},
     {"stats", "kvc stats [--level header|text|full] [--json] [-r] PATH...", "summarise a cache directory",
      "Counts by version, total and largest bytes, oldest and newest entry (by\n"
      "creation time), failures by error code at --level (default header), odd\n"
      "entries, stale temporaries and the bytes held by version 1 files (which\n"
-     "have no CRCs). With --json, one object.\n",
+     "have no CRCs). With --json, one object. Exit status 1 when a file fails, 2\n"
+     "when an entry cannot be read.\n",
      "--json --level -r", cmd_stats},
     {"lookup", "kvc lookup [--quant N] [--context N] [--min-tokens N] DIR PROMPT_FILE",
      "the cache file ds4 would load for a rendered prompt",

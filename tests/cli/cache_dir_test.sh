@@ -23,20 +23,8 @@ shm=""
 trap 'rm -rf "$tmp" ${shm:+"$shm"}' EXIT
 trap 'echo "cache_dir_test: unexpected failure at line $LINENO" >&2' ERR
 
-failures=0
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
-run() {
-  set +e
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  rc=$?
-  set -e
-}
-expect_rc() { [ "$rc" -eq "$1" ] || fail "$2: exit status $rc, expected $1 (stderr: $(head -c 300 "$tmp/err"))"; }
-expect_out() { grep -qE -- "$1" "$tmp/out" || fail "$2: no stdout line matches /$1/"; }
-expect_err() { grep -qE -- "$1" "$tmp/err" || fail "$2: no stderr line matches /$1/"; }
+# shellcheck source=checks.sh
+. "$(dirname "$0")/checks.sh"
 # run_full CMD...: runs CMD with stdout on /dev/full.
 run_full() {
   set +e
@@ -44,7 +32,6 @@ run_full() {
   rc=$?
   set -e
 }
-no_out() { if grep -qE -- "$1" "$tmp/out"; then fail "$2: a stdout line matches /$1/"; fi; }
 make_entries() { "$PY" "$MAKE" "$FIX" entries "$@"; }
 name_of() { "$PY" -c 'import hashlib,sys; print(hashlib.sha1(sys.argv[1].encode()).hexdigest() + ".kv")' "$1"; }
 
@@ -355,8 +342,4 @@ for cmd in ls stats lookup prune inspect verify name text tools touch upgrade; d
   expect_rc 0 "help $cmd"
 done
 
-if [ "$failures" -ne 0 ]; then
-  echo "cache_dir_test: $failures failure(s)" >&2
-  exit 1
-fi
-echo "cache_dir_test: all checks passed"
+finish cache_dir_test

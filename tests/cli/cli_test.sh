@@ -23,23 +23,8 @@ trap 'rm -rf "$tmp"' EXIT
 # A command outside the checks below failed: say where before set -e exits.
 trap 'echo "cli_test: unexpected failure at line $LINENO" >&2' ERR
 
-failures=0
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
-
-# run CMD...: runs CMD with stdout in $tmp/out, stderr in $tmp/err, status in $rc.
-run() {
-  set +e
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  rc=$?
-  set -e
-}
-expect_rc() { [ "$rc" -eq "$1" ] || fail "$2: exit status $rc, expected $1 (stderr: $(head -c 300 "$tmp/err"))"; }
-# expect_out REGEX WHAT / expect_err REGEX WHAT: some line matches (extended regex).
-expect_out() { grep -qE -- "$1" "$tmp/out" || fail "$2: no stdout line matches /$1/"; }
-expect_err() { grep -qE -- "$1" "$tmp/err" || fail "$2: no stderr line matches /$1/"; }
+# shellcheck source=checks.sh
+. "$(dirname "$0")/checks.sh"
 
 # The manifest's DSV4 model as a --payload-model KEY=VALUE list (the fixtures
 # use one model, "tiny").
@@ -362,8 +347,4 @@ for f in json.load(open(sys.argv[1]))["files"]:
     assert hashlib.sha256(open(os.path.join(d, f["name"]), "rb").read()).hexdigest() == f["sha256"], f["name"]
 EOF
 
-if [ "$failures" -ne 0 ]; then
-  echo "cli_test: $failures failure(s)" >&2
-  exit 1
-fi
-echo "cli_test: all checks passed"
+finish cli_test
