@@ -158,6 +158,35 @@ run "$KVC" touch --quiet "$O"
 expect_rc 2 "touch on a directory with odd entries"
 [ ! -s "$tmp/out" ] || fail "touch --quiet printed"
 expect_err "dangling\.kv: dangling symbolic link" "touch reports odd entries"
+# Unreadable entries: permissions do not bind root, so run as nobody then.
+as_user=()
+if [ "$(id -u)" = 0 ]; then
+  command -v setpriv >/dev/null && as_user=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+fi
+if [ "$(id -u)" != 0 ] || [ ${#as_user[@]} -ne 0 ]; then
+  R=$(mktemp -d)
+  chmod 755 "$R"
+  make_entries "$R" '[{"text": "readable"}, {"text": "secret"}]' >/dev/null
+  chmod 000 "$R/$(name_of secret)"
+  mkdir -m 000 "$R/locked"
+  run "${as_user[@]}" "$KVC" verify -r --json "$R"
+  expect_rc 2 "verify with unreadable entries"
+  "$PY" - "$tmp/out" <<'EOF' || fail "verify --json unreadable entries: $(cat "$tmp/out")"
+import json, sys
+rows = {r["path"].rsplit("/", 1)[1]: r for r in map(json.loads, open(sys.argv[1]))}
+assert rows["locked"]["reason"] == "unreadable_directory" and not rows["locked"]["ok"], rows
+secret = [r for n, r in rows.items() if r["error"] == "io_error"]
+assert len(secret) == 1 and secret[0]["message"] == "Permission denied", rows
+assert sum(r["ok"] for r in rows.values()) == 1, rows
+EOF
+  run "${as_user[@]}" "$KVC" stats -r "$R"
+  expect_rc 2 "stats with unreadable entries"
+  expect_out "^verified: +level header: 1 ok, 0 failed, 1 unreadable$" "stats counts the unreadable file"
+  expect_out "^odd entries: +unreadable_directory 1$" "stats counts the unreadable directory"
+  chmod 755 "$R/locked"
+  rm -rf "$R"
+fi
+
 mkdir "$tmp/empty"
 for cmd in verify ls stats; do
   run "$KVC" $cmd "$tmp/empty"
