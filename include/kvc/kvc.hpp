@@ -3079,14 +3079,13 @@ inline int copy_prefix(int src, int dst, std::uint64_t n) {
 
 // Opens path without blocking (open(2) of a FIFO would wait for a writer)
 // and accepts it only when the descriptor is a regular file; st gets its
-// status.
+// status. What stat already shows to be something else is not opened at all
+// (opening a device can act on it); the check on the descriptor is the one
+// that counts.
 inline result<unique_fd> open_regular(const std::string& path, int flags, struct stat& st) {
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) return not_regular();
   unique_fd fd = open_file(path, flags | O_NONBLOCK | O_NOCTTY);
-  if (!fd) {
-    const int err = errno;  // a socket cannot be opened at all (ENXIO)
-    if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) return not_regular();
-    return os_failure(err);
-  }
+  if (!fd) return os_failure(errno);
   if (::fstat(fd.get(), &st) != 0) return os_failure(errno);
   if (!S_ISREG(st.st_mode)) return not_regular();
   const int fl = ::fcntl(fd.get(), F_GETFL);
