@@ -3361,7 +3361,10 @@ error read_file(const std::string& path, file_info& info, Consumer&& consume, co
     if (e.code == errc::io_error) e.where = section::header;  // the header read is what failed
     return e;
   }
-  if (const int err = detail::lock_file(fd->get(), false)) return make_error(errc::io_error, section::header, 0, err);
+  // A file system without locks (ENOLCK, EOPNOTSUPP, EINVAL) is read unlocked.
+  const int err = detail::lock_file(fd->get(), false);
+  if (err != 0 && err != ENOLCK && err != EOPNOTSUPP && err != EINVAL)
+    return make_error(errc::io_error, section::header, 0, err);
   fd_stream s{fd->get()};
   return read(s, info, consume, opt);
 }
