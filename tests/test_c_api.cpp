@@ -1,19 +1,16 @@
 // The C interface (include/kvc/kvc.h, linked from kvc::c) against the C++
 // API: the same verdicts on every fixture, the same bytes written, and the
 // fault paths the C layer adds (NULL arguments, handles, staged loads).
-#include <dirent.h>
 #include <kvc/kvc.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cctype>
 #include <cerrno>
-#include <fstream>
 #include <kvc/kvc.hpp>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "files/files_util.hpp"
 #include "json_mini.hpp"
 #include "kvc_test.hpp"
 
@@ -22,45 +19,16 @@
 #endif
 
 namespace {
+using kvc_files_test::listing;
+using kvc_files_test::scratch_dir;
+using kvc_files_test::write_bytes;
+
 std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  const std::vector<std::uint8_t> b = kvc_files_test::read_bytes(path);
+  return std::string(b.begin(), b.end());
 }
 
-void write_bytes(const std::string& path, const std::string& data) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << data;
-  REQUIRE(out.good());
-}
-
-// A fresh directory under /tmp, removed with its files at the end.
-class scratch_dir {
- public:
-  scratch_dir() {
-    char tmpl[] = "/tmp/kvc-c-test-XXXXXX";
-    REQUIRE(mkdtemp(tmpl) != nullptr);
-    path_ = tmpl;
-  }
-  ~scratch_dir() {
-    for (const std::string& f : entries()) ::unlink((path_ + "/" + f).c_str());
-    ::rmdir(path_.c_str());
-  }
-  std::string file(const char* name) const { return path_ + "/" + name; }
-  std::vector<std::string> entries() const {
-    std::vector<std::string> out;
-    if (DIR* d = ::opendir(path_.c_str())) {
-      while (const dirent* e = ::readdir(d))
-        if (std::string(e->d_name) != "." && std::string(e->d_name) != "..") out.push_back(e->d_name);
-      ::closedir(d);
-    }
-    return out;
-  }
-
- private:
-  std::string path_;
-};
+std::string file_in(const scratch_dir& d, const char* name) { return d.path + "/" + name; }
 
 std::string describe(const kvc::error& e) {
   return std::string(kvc::errc_name(e.code)) + " " + kvc::section_name(e.where) + " " + std::to_string(e.offset);
@@ -312,6 +280,7 @@ TEST_CASE("C API: every fixture gives the C++ verdict and facts", "[c_api][confo
       // What the read found, as far as it got.
       const kvc_facts* f = kvc_info_facts(info);
       check_same_header(f->header, cpp_info.hdr);
+      CHECK(f->stage == static_cast<int>(cpp_info.stage));
       CHECK(f->file_size == cpp_info.file_size);
       CHECK(f->tool_count == cpp_info.tools.size());
       CHECK(bool(f->has_tool_map) == cpp_info.has_tool_map);
@@ -354,7 +323,7 @@ TEST_CASE("C API: a chunked save writes the C++ API's bytes", "[c_api]") {
   scratch_dir d;
   for (std::uint8_t version : {std::uint8_t{1}, std::uint8_t{2}}) {
     INFO("version " << int(version));
-    const std::string c_path = d.file("c.kv"), cpp_path = d.file("cpp.kv");
+    const std::string c_path = file_in(d, "c.kv"), cpp_path = file_in(d, "cpp.kv");
     kvc_error err{};
     REQUIRE(save_c(c_path, version, &err) == KVC_ERR_OK);
     save_cpp(cpp_path, version);
@@ -362,7 +331,7 @@ TEST_CASE("C API: a chunked save writes the C++ API's bytes", "[c_api]") {
     kvc::file_info info;
     CHECK_FALSE(kvc::verify_file(c_path, info));
     CHECK(info.hdr.version == version);
-    CHECK(d.entries().size() == 2);  // no temporary left behind
+    CHECK(listing(d.path).size() == 2);  // no temporary left behind
   }
 }
 
@@ -390,7 +359,7 @@ std::int32_t produce_chunks(void* ctx, kvc_writer* w) {
 
 TEST_CASE("C API: the callback save", "[c_api]") {
   scratch_dir d;
-  const std::string path = d.file("cb.kv"), cpp_path = d.file("cpp.kv");
+  const std::string path = file_in(d, "cb.kv"), cpp_path = file_in(d, "cpp.kv");
   const kvc_header h = c_header(2);
   producer_state ok;
   kvc_header stored{};
@@ -415,7 +384,7 @@ TEST_CASE("C API: the callback save", "[c_api]") {
     CHECK(kvc_save_file(path.c_str(), &h, text.data(), text.size(), nullptr, produce_chunks, &quit, nullptr, &err) ==
           KVC_ERR_INVALID_ARGUMENT);
     CHECK(read_bytes(path) == before);
-    CHECK(d.entries().size() == 2);
+    CHECK(listing(d.path).size() == 2);
   }
   SECTION("the producer cannot finish or abort kvc_save_file's writer") {
     producer_state sneaky;
@@ -429,13 +398,13 @@ TEST_CASE("C API: the callback save", "[c_api]") {
 
 TEST_CASE("C API: save fault paths leave nothing behind", "[c_api]") {
   scratch_dir d;
-  const std::string path = d.file("x.kv");
+  const std::string path = file_in(d, "x.kv");
   kvc_header h = c_header(2);
   kvc_writer* w = reinterpret_cast<kvc_writer*>(&h);  // must be reset to NULL on failure
   kvc_error err{};
 
   // A directory that does not exist: the OS error number comes through.
-  const std::string nowhere = d.file("missing/x.kv");
+  const std::string nowhere = file_in(d, "missing/x.kv");
   CHECK(kvc_writer_begin(nowhere.c_str(), &h, text.data(), text.size(), &w, &err) == KVC_ERR_IO_ERROR);
   CHECK(w == nullptr);
   CHECK(err.os_error == ENOENT);
@@ -455,25 +424,25 @@ TEST_CASE("C API: save fault paths leave nothing behind", "[c_api]") {
 
   // Sections that break the KTM rules: the save fails at finish.
   REQUIRE(kvc_writer_begin(path.c_str(), &h, text.data(), text.size(), &w, &err) == KVC_ERR_OK);
-  CHECK(d.entries().size() == 1);  // the temporary
+  CHECK(listing(d.path).size() == 1);  // the temporary
   CHECK(kvc_writer_write(w, "abc", 3, &err) == KVC_ERR_OK);
   CHECK(kvc_writer_write(w, nullptr, 3, &err) == KVC_ERR_INVALID_ARGUMENT);
   const kvc_tool_entry empty_id{"", 0, "x", 1};
   const kvc_appended bad{&empty_id, 1, nullptr, 0};
   CHECK(kvc_writer_finish(w, &bad, nullptr, &err) == KVC_ERR_INVALID_ARGUMENT);
   CHECK(describe(err) == "invalid_argument tool_map 0");
-  CHECK(d.entries().empty());
+  CHECK(listing(d.path).empty());
 
   // A title pointer that is NULL with a size.
   REQUIRE(kvc_writer_begin(path.c_str(), &h, text.data(), text.size(), &w, &err) == KVC_ERR_OK);
   const kvc_appended null_title{nullptr, 0, nullptr, 4};
   CHECK(kvc_writer_finish(w, &null_title, nullptr, &err) == KVC_ERR_INVALID_ARGUMENT);
-  CHECK(d.entries().empty());
+  CHECK(listing(d.path).empty());
 
   // Abort, and the NULL handles every free function accepts.
   REQUIRE(kvc_writer_begin(path.c_str(), &h, text.data(), text.size(), &w, &err) == KVC_ERR_OK);
   kvc_writer_abort(w);
-  CHECK(d.entries().empty());
+  CHECK(listing(d.path).empty());
   kvc_writer_abort(nullptr);
   kvc_info_free(nullptr);
   kvc_load_close(nullptr);
@@ -486,7 +455,7 @@ TEST_CASE("C API: save fault paths leave nothing behind", "[c_api]") {
 
 TEST_CASE("C API: staged load", "[c_api]") {
   scratch_dir d;
-  const std::string path = d.file("s.kv");
+  const std::string path = file_in(d, "s.kv");
   REQUIRE(save_c(path, 2, nullptr) == KVC_ERR_OK);
   const std::string payload = payload_of_chunks();
   kvc_info* info = kvc_info_new();
@@ -550,7 +519,7 @@ TEST_CASE("C API: staged load", "[c_api]") {
     CHECK(l == nullptr);
   }
   SECTION("a missing file and bad arguments") {
-    const std::string missing = d.file("none.kv");
+    const std::string missing = file_in(d, "none.kv");
     CHECK(kvc_load_open(missing.c_str(), nullptr, info, &l, &err) == KVC_ERR_IO_ERROR);
     CHECK(err.os_error == ENOENT);
     CHECK(kvc_load_open(path.c_str(), nullptr, nullptr, &l, &err) == KVC_ERR_INVALID_ARGUMENT);
@@ -564,7 +533,7 @@ TEST_CASE("C API: staged load", "[c_api]") {
 
 TEST_CASE("C API: touch, rewrite and upgrade do what the C++ API does", "[c_api]") {
   scratch_dir d;
-  const std::string c_path = d.file("c.kv"), cpp_path = d.file("cpp.kv");
+  const std::string c_path = file_in(d, "c.kv"), cpp_path = file_in(d, "cpp.kv");
   REQUIRE(save_c(c_path, 1, nullptr) == KVC_ERR_OK);
   save_cpp(cpp_path, 1);
   kvc_header stored{};
@@ -593,7 +562,7 @@ TEST_CASE("C API: touch, rewrite and upgrade do what the C++ API does", "[c_api]
   CHECK(read_bytes(c_path) == read_bytes(cpp_path));
 
   // Failures come back with the C++ error.
-  const std::string missing = d.file("none.kv");
+  const std::string missing = file_in(d, "none.kv");
   CHECK(kvc_touch_file(missing.c_str(), 1, nullptr, &err) == KVC_ERR_IO_ERROR);
   CHECK(describe(err) == describe(kvc::touch_file(missing, 1).error()));
   CHECK(kvc_upgrade_file(nullptr, nullptr, &err) == KVC_ERR_INVALID_ARGUMENT);
@@ -604,13 +573,13 @@ TEST_CASE("C API: touch, rewrite and upgrade do what the C++ API does", "[c_api]
 
 TEST_CASE("C API: compatibility check and identity names", "[c_api]") {
   scratch_dir d;
-  const std::string path = d.file("c.kv");
+  const std::string path = file_in(d, "c.kv");
   REQUIRE(save_c(path, 2, nullptr) == KVC_ERR_OK);
   kvc_error err{};
   CHECK(kvc_check_compatible_file(path.c_str(), text.data(), text.size(), 2, 4096, &err) == KVC_COMPATIBLE);
   CHECK(kvc_check_compatible_file(path.c_str(), text.data(), text.size(), 4, 4096, &err) == KVC_INCOMPATIBLE);
   CHECK(kvc_check_compatible_file(path.c_str(), "other", 5, 2, 4096, &err) == KVC_INCOMPATIBLE);
-  const std::string missing = d.file("none.kv");
+  const std::string missing = file_in(d, "none.kv");
   CHECK(kvc_check_compatible_file(missing.c_str(), text.data(), text.size(), 2, 4096, &err) == KVC_CORRUPT);
   CHECK(err.code == KVC_ERR_IO_ERROR);
   CHECK(err.os_error == ENOENT);
@@ -634,7 +603,7 @@ TEST_CASE("C API: compatibility check and identity names", "[c_api]") {
 
   // A file under an identity name that is not its own.
   REQUIRE(save_c(path, 2, nullptr) == KVC_ERR_OK);
-  const std::string wrong = d.file("a9993e364706816aba3e25717850c26c9cd0d89d.kv");
+  const std::string wrong = file_in(d, "a9993e364706816aba3e25717850c26c9cd0d89d.kv");
   REQUIRE(::rename(path.c_str(), wrong.c_str()) == 0);
   kvc_info* info = kvc_info_new();
   REQUIRE(kvc_verify_file(wrong.c_str(), nullptr, info, &err) == KVC_ERR_OK);

@@ -179,11 +179,22 @@ typedef struct kvc_dsv4_header {
       head_dim, indexer_dim, vocab, raw_live;
 } kvc_dsv4_header;
 
-/* Fixed-size facts of a read; fields past the level read stay 0. */
+/* How far a read got (also on failure). */
+enum kvc_stage {
+  KVC_STAGE_NONE = 0,           /* nothing decoded: I/O error, bad magic or version, short header */
+  KVC_STAGE_HEADER_DECODED = 1, /* header decoded */
+  KVC_STAGE_HEADER = 2,         /* and valid */
+  KVC_STAGE_TEXT = 3,           /* and the text read and checked */
+  KVC_STAGE_PAYLOAD = 4,        /* and the payload */
+  KVC_STAGE_FULL = 5            /* and the appended sections: every byte checked */
+};
+
+/* Fixed-size facts of a read; fields past the stage reached stay 0. */
 typedef struct kvc_facts {
   kvc_header header;
   uint64_t file_size; /* KVC_UNKNOWN_SIZE when the source gave none */
   uint32_t tool_count;
+  uint8_t stage;            /* kvc_stage */
   uint8_t has_tool_map;     /* level full */
   uint8_t has_title;        /* level full */
   uint8_t unknown_sections; /* extension bits 4..7 set: opaque bytes follow */
