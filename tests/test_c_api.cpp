@@ -157,8 +157,17 @@ std::int32_t save_c(const std::string& path, std::uint8_t version, kvc_error* er
 
 std::string payload_of_chunks() { return chunk(0) + chunk(1) + chunk(2); }
 
-void append_chunk(void* ctx, const std::uint8_t* p, std::size_t n) {
+std::int32_t append_chunk(void* ctx, const std::uint8_t* p, std::size_t n) {
   static_cast<std::string*>(ctx)->append(reinterpret_cast<const char*>(p), n);
+  return KVC_ERR_OK;
+}
+
+// Takes one chunk, then stops the load.
+std::int32_t take_one_chunk(void* ctx, const std::uint8_t* p, std::size_t n) {
+  auto* s = static_cast<std::string*>(ctx);
+  if (!s->empty()) return KVC_ERR_IO_ERROR;
+  s->append(reinterpret_cast<const char*>(p), n);
+  return KVC_ERR_OK;
 }
 }  // namespace
 
@@ -481,6 +490,14 @@ TEST_CASE("C API: staged load", "[c_api]") {
     CHECK(kvc_info_facts(info)->tool_count == 2);
     // One stage 2 per handle.
     CHECK(kvc_load_payload(l, append_chunk, &got, &err) == KVC_ERR_INVALID_ARGUMENT);
+    kvc_load_close(l);
+  }
+  SECTION("the callback stops the load") {
+    REQUIRE(kvc_load_open(path.c_str(), &opt, info, &l, &err) == KVC_ERR_OK);
+    std::string got;
+    CHECK(kvc_load_payload(l, take_one_chunk, &got, &err) == KVC_ERR_IO_ERROR);
+    CHECK(describe(err) == "io_error payload " + std::to_string(68 + text.size() + 4096));
+    CHECK(got == payload.substr(0, 4096));
     kvc_load_close(l);
   }
   SECTION("into a caller buffer") {

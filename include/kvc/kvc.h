@@ -7,6 +7,7 @@
  *     #define KVC_C_IMPLEMENTATION
  *     #include <kvc/kvc.hpp>
  *
+ * (the define must come before the file's first include of kvc/kvc.hpp),
  * or link the CMake target kvc::c (pkg-config: kvc-c), which is that file.
  *
  * Conventions, for every function below:
@@ -302,8 +303,11 @@ int32_t kvc_load_open(const char* path, const kvc_read_options* opt, kvc_info* i
                       kvc_error* err);
 
 /* consume(ctx, data, size) receives the payload in order, in chunks of at
- * most opt->chunk_bytes; data is valid during the call only. */
-typedef void (*kvc_payload_fn)(void* ctx, const uint8_t* data, size_t size);
+ * most opt->chunk_bytes; data is valid during the call only. It returns
+ * KVC_ERR_OK to go on, or nonzero to stop the load, which then fails with
+ * that code (a kvc_errc; other values become KVC_ERR_INVALID_ARGUMENT),
+ * section payload, at the file offset of the chunk. */
+typedef int32_t (*kvc_payload_fn)(void* ctx, const uint8_t* data, size_t size);
 int32_t kvc_load_payload(kvc_load* l, kvc_payload_fn consume, void* ctx, kvc_error* err);
 
 /* Copies the payload into buf (capacity bytes, caller-owned). A payload

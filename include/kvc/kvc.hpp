@@ -3258,6 +3258,13 @@ inline bool from_c(const kvc_appended* c, appended& a) {
   return true;
 }
 
+// The error for a nonzero code a C callback returned to stop: the code when
+// it is a kvc_errc, else invalid_argument.
+inline error stopped_by_callback(std::int32_t code, std::uint64_t offset) noexcept {
+  const bool known = code > KVC_ERR_OK && code <= KVC_ERR_INVALID_ARGUMENT;
+  return make_error(known ? static_cast<errc>(code) : errc::invalid_argument, section::payload, offset);
+}
+
 inline void store_header(const result<header>& r, kvc_header* stored) noexcept {
   if (r && stored != nullptr) *stored = to_c(*r);
 }
@@ -3553,11 +3560,7 @@ std::int32_t kvc_save_file(const char* path, const kvc_header* h, const char* te
                                     w.active = &cpp_writer;
                                     const std::int32_t code = produce(ctx, &w);
                                     if (code == KVC_ERR_OK) return {};
-                                    if (w.failed) return w.failed;
-                                    const bool known = code > KVC_ERR_OK && code <= KVC_ERR_INVALID_ARGUMENT;
-                                    return kvc::make_error(known ? static_cast<kvc::errc>(code)
-                                                                 : kvc::errc::invalid_argument,
-                                                           kvc::section::payload, 0);
+                                    return w.failed ? w.failed : kvc::c_api::stopped_by_callback(code, 0);
                                   });
     kvc::c_api::store_header(r, stored);
     return r.error();
@@ -3589,7 +3592,13 @@ std::int32_t kvc_load_open(const char* path, const kvc_read_options* c_opt, kvc_
 std::int32_t kvc_load_payload(kvc_load* l, kvc_payload_fn consume, void* ctx, kvc_error* err) {
   return kvc::c_api::guarded(err, [&]() -> kvc::error {
     if (l == nullptr || consume == nullptr) return kvc::c_api::bad_argument();
-    return l->read_payload([&](const std::uint8_t* p, std::size_t n) { consume(ctx, p, n); });
+    std::uint64_t at = l->info->info.hdr.payload_offset();
+    return l->read_payload([&](const std::uint8_t* p, std::size_t n) -> kvc::error {
+      const std::int32_t code = consume(ctx, p, n);
+      if (code != KVC_ERR_OK) return kvc::c_api::stopped_by_callback(code, at);
+      at += n;
+      return {};
+    });
   });
 }
 
@@ -3601,13 +3610,12 @@ std::int32_t kvc_load_payload_into(kvc_load* l, void* buf, std::uint64_t capacit
     if (h.payload_bytes > capacity) return too_small;
     auto* out = static_cast<std::uint8_t*>(buf);
     std::uint64_t got = 0;
-    const kvc::error e = l->read_payload([&](const std::uint8_t* p, std::size_t n) {
-      // The file may have changed since stage 1; never write past capacity.
-      if (got <= capacity && n <= capacity - got) std::memcpy(out + got, p, n);
+    return l->read_payload([&](const std::uint8_t* p, std::size_t n) -> kvc::error {
+      if (n > capacity - got) return too_small;  // the file grew since stage 1
+      if (n != 0) std::memcpy(out + got, p, n);
       got += n;
+      return {};
     });
-    if (e) return e;
-    return got > capacity ? too_small : kvc::error{};
   });
 }
 
