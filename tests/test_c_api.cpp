@@ -43,33 +43,23 @@ std::string upper(std::string s) {
   return s;
 }
 
-kvc_model_desc model_of(const json::value& m) {
-  kvc_model_desc d{};
-  d.layers = static_cast<std::uint32_t>(m["layers"].n);
-  d.head_dim = static_cast<std::uint32_t>(m["head_dim"].n);
-  d.indexer_dim = static_cast<std::uint32_t>(m["indexer_dim"].n);
-  d.vocab = static_cast<std::uint32_t>(m["vocab"].n);
-  d.sliding_window = static_cast<std::uint32_t>(m["sliding_window"].n);
-  d.uncompressed_layers = static_cast<std::uint32_t>(m["uncompressed_layers"].n);
-  d.even_ratio = static_cast<std::uint32_t>(m["even_ratio"].n);
-  d.odd_ratio = static_cast<std::uint32_t>(m["odd_ratio"].n);
-  d.indexed_ratio = static_cast<std::uint32_t>(m["indexed_ratio"].n);
-  return d;
-}
-
-kvc::model_desc to_cpp(const kvc_model_desc& c) {
-  kvc::model_desc m;
-  m.layers = c.layers;
-  m.head_dim = c.head_dim;
-  m.indexer_dim = c.indexer_dim;
-  m.vocab = c.vocab;
-  m.sliding_window = c.sliding_window;
-  m.uncompressed_layers = c.uncompressed_layers;
-  m.even_ratio = c.even_ratio;
-  m.odd_ratio = c.odd_ratio;
-  m.indexed_ratio = c.indexed_ratio;
-  return m;
-}
+// The model description's fields, by manifest name, in C and C++.
+struct model_field {
+  const char* name;
+  std::uint32_t kvc_model_desc::*c;
+  std::uint32_t kvc::model_desc::*cpp;
+};
+const model_field model_fields[] = {
+    {"layers", &kvc_model_desc::layers, &kvc::model_desc::layers},
+    {"head_dim", &kvc_model_desc::head_dim, &kvc::model_desc::head_dim},
+    {"indexer_dim", &kvc_model_desc::indexer_dim, &kvc::model_desc::indexer_dim},
+    {"vocab", &kvc_model_desc::vocab, &kvc::model_desc::vocab},
+    {"sliding_window", &kvc_model_desc::sliding_window, &kvc::model_desc::sliding_window},
+    {"uncompressed_layers", &kvc_model_desc::uncompressed_layers, &kvc::model_desc::uncompressed_layers},
+    {"even_ratio", &kvc_model_desc::even_ratio, &kvc::model_desc::even_ratio},
+    {"odd_ratio", &kvc_model_desc::odd_ratio, &kvc::model_desc::odd_ratio},
+    {"indexed_ratio", &kvc_model_desc::indexed_ratio, &kvc::model_desc::indexed_ratio},
+};
 
 void check_same_header(const kvc_header& c, const kvc::header& h) {
   CHECK(c.version == h.version);
@@ -100,9 +90,9 @@ std::string chunk(unsigned i) {
   return s;
 }
 
-kvc_header c_header(std::uint8_t version) {
-  kvc_header h;
-  kvc_header_init(&h);
+// The header fields the save tests give, on a kvc_header or a kvc::header.
+template <class Header>
+Header with_test_fields(Header h, std::uint8_t version) {
   h.version = version;
   h.tokens = 3;
   h.context = 4096;
@@ -110,6 +100,12 @@ kvc_header c_header(std::uint8_t version) {
   h.created_at = 1700000000;
   h.last_used = 1700000050;
   return h;
+}
+
+kvc_header c_header(std::uint8_t version) {
+  kvc_header h;
+  kvc_header_init(&h);
+  return with_test_fields(h, version);
 }
 
 const kvc_tool_entry c_tools[] = {{"call_a", 6, "<dsml>a</dsml>", 14}, {"call_b", 6, "<dsml>bb</dsml>", 15}};
@@ -124,13 +120,7 @@ kvc::appended cpp_sections() {
 
 // The same checkpoint through the C++ API, for byte comparisons.
 void save_cpp(const std::string& path, std::uint8_t version) {
-  kvc::header h;
-  h.version = version;
-  h.tokens = 3;
-  h.context = 4096;
-  h.save_reason = 2;
-  h.created_at = 1700000000;
-  h.last_used = 1700000050;
+  const kvc::header h = with_test_fields(kvc::header{}, version);
   auto r = kvc::save_file(path, h, text, cpp_sections(), [](kvc::writer<kvc::fd_stream>& w) {
     for (unsigned i = 0; i < 3; ++i) {
       const std::string c = chunk(i);
@@ -241,11 +231,8 @@ TEST_CASE("C API: defaults are the C++ defaults", "[c_api]") {
   check_same_header(h, kvc::header{});
   kvc_model_desc m;
   kvc_model_deepseek_v4_flash(&m);
-  const kvc::model_desc cm = to_cpp(m);
   CHECK(std::string(m.name) == kvc::deepseek_v4_flash.name);
-  CHECK(cm.layers == kvc::deepseek_v4_flash.layers);
-  CHECK(cm.vocab == kvc::deepseek_v4_flash.vocab);
-  CHECK(cm.indexed_ratio == kvc::deepseek_v4_flash.indexed_ratio);
+  for (const model_field& f : model_fields) CHECK(m.*f.c == kvc::deepseek_v4_flash.*f.cpp);
 }
 
 TEST_CASE("C API: every fixture gives the C++ verdict and facts", "[c_api][conformance]") {
@@ -267,8 +254,8 @@ TEST_CASE("C API: every fixture gives the C++ verdict and facts", "[c_api][confo
     kvc::model_desc model;
     kvc::read_options opt;
     if (!entry["dsv4_model"].is_null()) {
-      cmodel = model_of(entry["dsv4_model"]);
-      model = to_cpp(cmodel);
+      for (const model_field& f : model_fields)
+        cmodel.*f.c = model.*f.cpp = static_cast<std::uint32_t>(entry["dsv4_model"][f.name].n);
       copt.dsv4_model = &cmodel;
       opt.dsv4_model = &model;
     }

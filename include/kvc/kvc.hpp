@@ -3151,71 +3151,61 @@ inline bool view_of(const char* data, std::size_t size, std::string_view& out) n
   return true;
 }
 
+// Copies the fields kvc::header and kvc_header share (all, by the same
+// names), in either direction.
+template <class From, class To>
+void copy_header(const From& f, To& t) noexcept {
+  t.created_at = f.created_at;
+  t.last_used = f.last_used;
+  t.payload_bytes = f.payload_bytes;
+  t.tokens = f.tokens;
+  t.hits = f.hits;
+  t.context = f.context;
+  t.text_bytes = f.text_bytes;
+  t.header_crc = f.header_crc;
+  t.text_crc = f.text_crc;
+  t.payload_crc = f.payload_crc;
+  t.sections_crc = f.sections_crc;
+  t.version = f.version;
+  t.quant_bits = f.quant_bits;
+  t.save_reason = f.save_reason;
+  t.ext_flags = f.ext_flags;
+  t.model_id = f.model_id;
+  t.payload_abi = f.payload_abi;
+  for (std::size_t i = 0; i < 3; ++i) t.reserved[i] = f.reserved[i];
+}
+
 inline kvc_header to_c(const header& h) noexcept {
   kvc_header c{};
-  c.created_at = h.created_at;
-  c.last_used = h.last_used;
-  c.payload_bytes = h.payload_bytes;
-  c.tokens = h.tokens;
-  c.hits = h.hits;
-  c.context = h.context;
-  c.text_bytes = h.text_bytes;
-  c.header_crc = h.header_crc;
-  c.text_crc = h.text_crc;
-  c.payload_crc = h.payload_crc;
-  c.sections_crc = h.sections_crc;
-  c.version = h.version;
-  c.quant_bits = h.quant_bits;
-  c.save_reason = h.save_reason;
-  c.ext_flags = h.ext_flags;
-  c.model_id = h.model_id;
-  c.payload_abi = h.payload_abi;
-  for (std::size_t i = 0; i < 3; ++i) c.reserved[i] = h.reserved[i];
+  copy_header(h, c);
   return c;
 }
 
 inline header from_c(const kvc_header& c) noexcept {
   header h;
-  h.created_at = c.created_at;
-  h.last_used = c.last_used;
-  h.payload_bytes = c.payload_bytes;
-  h.tokens = c.tokens;
-  h.hits = c.hits;
-  h.context = c.context;
-  h.text_bytes = c.text_bytes;
-  h.header_crc = c.header_crc;
-  h.text_crc = c.text_crc;
-  h.payload_crc = c.payload_crc;
-  h.sections_crc = c.sections_crc;
-  h.version = c.version;
-  h.quant_bits = c.quant_bits;
-  h.save_reason = c.save_reason;
-  h.ext_flags = c.ext_flags;
-  h.model_id = c.model_id;
-  h.payload_abi = c.payload_abi;
-  for (std::size_t i = 0; i < 3; ++i) h.reserved[i] = c.reserved[i];
+  copy_header(c, h);
   return h;
+}
+
+// The same for kvc::model_desc and kvc_model_desc.
+template <class From, class To>
+void copy_model(const From& f, To& t) noexcept {
+  t.name = f.name;
+  t.layers = f.layers;
+  t.head_dim = f.head_dim;
+  t.indexer_dim = f.indexer_dim;
+  t.vocab = f.vocab;
+  t.sliding_window = f.sliding_window;
+  t.uncompressed_layers = f.uncompressed_layers;
+  t.even_ratio = f.even_ratio;
+  t.odd_ratio = f.odd_ratio;
+  t.indexed_ratio = f.indexed_ratio;
 }
 
 inline kvc_dsv4_header to_c(const dsv4_header& d) noexcept {
   return kvc_dsv4_header{d.magic,      d.version,   d.context,     d.prefill_chunk, d.raw_capacity,
                          d.raw_window, d.comp_capacity, d.tokens,  d.layers,        d.head_dim,
                          d.indexer_dim, d.vocab,    d.raw_live};
-}
-
-inline model_desc from_c(const kvc_model_desc& c) noexcept {
-  model_desc m;
-  m.name = c.name;
-  m.layers = c.layers;
-  m.head_dim = c.head_dim;
-  m.indexer_dim = c.indexer_dim;
-  m.vocab = c.vocab;
-  m.sliding_window = c.sliding_window;
-  m.uncompressed_layers = c.uncompressed_layers;
-  m.even_ratio = c.even_ratio;
-  m.odd_ratio = c.odd_ratio;
-  m.indexed_ratio = c.indexed_ratio;
-  return m;
 }
 
 // The C++ options for C options (NULL: the defaults). The DSV4 model is
@@ -3233,7 +3223,7 @@ inline bool from_c(const kvc_read_options* c, read_options& opt, model_desc& mod
   opt.limits.max_tool_dsml_bytes = c->limits.max_tool_dsml_bytes;
   opt.limits.max_title_bytes = c->limits.max_title_bytes;
   if (c->dsv4_model != nullptr) {
-    model = from_c(*c->dsv4_model);
+    copy_model(*c->dsv4_model, model);
     opt.dsv4_model = &model;
   }
   opt.chunk_bytes = detail::clamp_size(c->chunk_bytes, std::numeric_limits<std::size_t>::max());
@@ -3316,10 +3306,7 @@ const char* kvc_level_name(std::int32_t level) {
 }
 
 void kvc_model_deepseek_v4_flash(kvc_model_desc* c) {
-  if (c == nullptr) return;
-  const kvc::model_desc& m = kvc::deepseek_v4_flash;
-  *c = kvc_model_desc{m.name,           m.layers,     m.head_dim,  m.indexer_dim,  m.vocab, m.sliding_window,
-                      m.uncompressed_layers, m.even_ratio, m.odd_ratio, m.indexed_ratio};
+  if (c != nullptr) kvc::c_api::copy_model(kvc::deepseek_v4_flash, *c);
 }
 
 void kvc_read_options_init(kvc_read_options* c) {
