@@ -854,6 +854,9 @@ struct model_desc {
     if (layer < uncompressed_layers) return 0;
     return layer % 2 == 0 ? even_ratio : odd_ratio;
   }
+
+  // A reader refuses a description that cannot describe a payload (spec 8.3).
+  constexpr bool usable() const noexcept { return indexed_ratio != 0 && layers != 0 && uncompressed_layers <= layers; }
 };
 
 constexpr model_desc deepseek_v4_flash{};
@@ -2135,8 +2138,10 @@ struct file_info {
   std::vector<tool_entry> tools;
   bool has_title = false;
   std::string title;
-  bool unknown_sections = false;  // extension bits 4..7 set: opaque bytes follow
-  bool dsv4_checked = false;      // the DSV4 check ran and passed
+  bool unknown_sections = false;     // extension bits 4..7 set: opaque bytes follow
+  std::uint64_t unknown_offset = 0;  // where the opaque area starts (level full)
+  std::uint64_t unknown_bytes = 0;   // and its length
+  bool dsv4_checked = false;         // the DSV4 check ran and passed
   dsv4_header dsv4{};
 };
 
@@ -2221,7 +2226,7 @@ class file_reader {
   template <class Consumer>
   error run(Consumer& consume) {
     info_ = file_info{};
-    if (opt_.dsv4_model != nullptr && opt_.dsv4_model->indexed_ratio == 0)
+    if (opt_.dsv4_model != nullptr && !opt_.dsv4_model->usable())
       return make_error(errc::invalid_argument, section::none, 0);  // spec 8.3
     info_.file_size = size_of(s_);
     if (error e = read_header()) return e;
@@ -2396,6 +2401,10 @@ class file_reader {
     std::uint64_t got = 0;
     if (error e = pump(want, got, [](const std::uint8_t*, std::size_t) {})) return e;
     if (got > budget) return too_big;
+    if (info_.unknown_sections && !found) {
+      info_.unknown_offset = rest_at;
+      info_.unknown_bytes = got;
+    }
     if (h().version == 2 && crc_ != h().sections_crc)
       return make_error(errc::sections_crc_mismatch, section::appended, start);
     if (found) return found;
@@ -2764,13 +2773,15 @@ inline compat_result check_compatible_file(const std::string& path, std::string_
 }
 
 // The identity name a file must carry: from the title and created_at when
-// bit 3 is set (needs a level full read), else from the text (level text).
+// bit 3 is set (needs a level full read), else from the text (level text, or
+// level header when the text is empty). invalid_argument when the read did
+// not reach those bytes: the identity cannot be checked (spec "File naming").
 inline result<std::string> identity_name(const file_info& info) {
   if (info.hdr.ext_flags & ext::title) {
-    if (!info.has_title) return make_error(errc::invalid_argument, section::title, 0);
+    if (!info.has_title) return make_error(errc::invalid_argument, section::none, 0);
     return identity_name_for_title(info.title, info.hdr.created_at);
   }
-  if (info.text.size() != info.hdr.text_bytes) return make_error(errc::invalid_argument, section::text, 0);
+  if (info.text.size() != info.hdr.text_bytes) return make_error(errc::invalid_argument, section::none, 0);
   return identity_name_for_text(info.text);
 }
 
@@ -3009,7 +3020,7 @@ result<header> save_file(const std::string& path, const header& h, std::string_v
 template <class Consumer>
 error read_file(const std::string& path, file_info& info, Consumer&& consume, const read_options& opt = {}) {
   detail::unique_fd fd = detail::open_file(path, O_RDONLY);
-  if (!fd) return make_error(errc::io_error, section::none, 0);
+  if (!fd) return make_error(errc::io_error, section::header, 0, errno);  // the header read is what failed
   fd_stream s{fd.get()};
   return read(s, info, consume, opt);
 }
