@@ -31,10 +31,12 @@ std::string read_bytes(const std::string& path) {
 std::string file_in(const scratch_dir& d, const char* name) { return d.path + "/" + name; }
 
 std::string describe(const kvc::error& e) {
+  if (!e) return "ok";
   return std::string(kvc::errc_name(e.code)) + " " + kvc::section_name(e.where) + " " + std::to_string(e.offset);
 }
 
 std::string describe(const kvc_error& e) {
+  if (e.code == KVC_ERR_OK) return "ok";
   return std::string(kvc_errc_name(e.code)) + " " + kvc_section_name(e.section) + " " + std::to_string(e.offset);
 }
 
@@ -60,6 +62,34 @@ const model_field model_fields[] = {
     {"odd_ratio", &kvc_model_desc::odd_ratio, &kvc::model_desc::odd_ratio},
     {"indexed_ratio", &kvc_model_desc::indexed_ratio, &kvc::model_desc::indexed_ratio},
 };
+
+// The reader limits, by manifest name, in C and C++.
+struct limit_field {
+  const char* name;
+  std::uint64_t kvc_limits::*c;
+  std::uint64_t kvc::limits::*cpp;
+};
+const limit_field limit_fields[] = {
+    {"max_text_bytes", &kvc_limits::max_text_bytes, &kvc::limits::max_text_bytes},
+    {"max_payload_bytes", &kvc_limits::max_payload_bytes, &kvc::limits::max_payload_bytes},
+    {"max_appended_bytes", &kvc_limits::max_appended_bytes, &kvc::limits::max_appended_bytes},
+};
+struct limit_field32 {
+  const char* name;
+  std::uint32_t kvc_limits::*c;
+  std::uint32_t kvc::limits::*cpp;
+};
+const limit_field32 limit_fields32[] = {
+    {"max_tool_entries", &kvc_limits::max_tool_entries, &kvc::limits::max_tool_entries},
+    {"max_tool_id_bytes", &kvc_limits::max_tool_id_bytes, &kvc::limits::max_tool_id_bytes},
+    {"max_tool_dsml_bytes", &kvc_limits::max_tool_dsml_bytes, &kvc::limits::max_tool_dsml_bytes},
+    {"max_title_bytes", &kvc_limits::max_title_bytes, &kvc::limits::max_title_bytes},
+};
+
+std::string describe(const json::value& expected) {
+  if (expected.is_null()) return "ok";
+  return expected["error"].s + " " + expected["section"].s + " " + std::to_string(expected["offset"].n);
+}
 
 void check_same_header(const kvc_header& c, const kvc::header& h) {
   CHECK(c.version == h.version);
@@ -217,13 +247,8 @@ TEST_CASE("C API: defaults are the C++ defaults", "[c_api]") {
   kvc_read_options_init(&c);
   const kvc::read_options o;
   CHECK(c.level == KVC_LEVEL_FULL);
-  CHECK(c.limits.max_text_bytes == o.limits.max_text_bytes);
-  CHECK(c.limits.max_payload_bytes == o.limits.max_payload_bytes);
-  CHECK(c.limits.max_appended_bytes == o.limits.max_appended_bytes);
-  CHECK(c.limits.max_tool_entries == o.limits.max_tool_entries);
-  CHECK(c.limits.max_tool_id_bytes == o.limits.max_tool_id_bytes);
-  CHECK(c.limits.max_tool_dsml_bytes == o.limits.max_tool_dsml_bytes);
-  CHECK(c.limits.max_title_bytes == o.limits.max_title_bytes);
+  for (const limit_field& f : limit_fields) CHECK(c.limits.*f.c == o.limits.*f.cpp);
+  for (const limit_field32& f : limit_fields32) CHECK(c.limits.*f.c == o.limits.*f.cpp);
   CHECK(c.dsv4_model == nullptr);
   CHECK(c.chunk_bytes == o.chunk_bytes);
   kvc_header h;
@@ -248,27 +273,47 @@ TEST_CASE("C API: every fixture gives the C++ verdict and facts", "[c_api][confo
     const std::string path = dir + "/" + name;
     const std::string data = read_bytes(path);
     INFO(name);
+    // The manifest's options (spec 18.2): its limits, its DSV4 model at level
+    // full only; the same in C and in C++.
     kvc_read_options copt;
     kvc_read_options_init(&copt);
+    kvc::read_options opt;
+    if (entry.has("limits")) {
+      for (const auto& [key, limit] : entry["limits"].members) {
+        INFO("limit " << key);
+        bool known = false;
+        for (const limit_field& f : limit_fields)
+          if (key == f.name) {
+            copt.limits.*f.c = opt.limits.*f.cpp = limit.n;
+            known = true;
+          }
+        for (const limit_field32& f : limit_fields32)
+          if (key == f.name) {
+            copt.limits.*f.c = opt.limits.*f.cpp = static_cast<std::uint32_t>(limit.n);
+            known = true;
+          }
+        REQUIRE(known);
+      }
+    }
     kvc_model_desc cmodel{};
     kvc::model_desc model;
-    kvc::read_options opt;
-    if (!entry["dsv4_model"].is_null()) {
+    if (!entry["dsv4_model"].is_null())
       for (const model_field& f : model_fields)
         cmodel.*f.c = model.*f.cpp = static_cast<std::uint32_t>(entry["dsv4_model"][f.name].n);
-      copt.dsv4_model = &cmodel;
-      opt.dsv4_model = &model;
-    }
     for (int level : {KVC_LEVEL_HEADER, KVC_LEVEL_TEXT, KVC_LEVEL_FULL}) {
       INFO("level " << kvc_level_name(level));
       copt.level = level;
       opt.level = static_cast<kvc::verify_level>(level);
+      const bool with_model = level == KVC_LEVEL_FULL && !entry["dsv4_model"].is_null();
+      copt.dsv4_model = with_model ? &cmodel : nullptr;
+      opt.dsv4_model = with_model ? &model : nullptr;
       kvc::file_info cpp_info;
       const kvc::error want = kvc::verify_file(path, cpp_info, opt);
       kvc_error got{};
       const std::int32_t code = kvc_verify_file(path.c_str(), &copt, info, &got);
       CHECK(code == got.code);
       CHECK(describe(got) == describe(want));
+      CHECK(describe(got) == describe(entry["expect"][kvc_level_name(level)]));
       CHECK(got.os_error == 0);
       kvc_error from_memory{};
       CHECK(kvc_verify_memory(data.data(), data.size(), &copt, nullptr, &from_memory) == from_memory.code);

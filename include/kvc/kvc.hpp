@@ -3464,14 +3464,6 @@ struct kvc_load {
   }
 };
 
-namespace kvc {
-inline namespace KVC_ABI_NAMESPACE {
-namespace c_api {
-inline error open_error() noexcept { return make_error(errc::io_error, section::none, 0, errno); }
-}  // namespace c_api
-}  // namespace KVC_ABI_NAMESPACE
-}  // namespace kvc
-
 extern "C" {
 
 std::int32_t kvc_verify_file(const char* path, const kvc_read_options* c_opt, kvc_info* c_info, kvc_error* err) {
@@ -3575,7 +3567,8 @@ std::int32_t kvc_load_open(const char* path, const kvc_read_options* c_opt, kvc_
     if (!kvc::c_api::from_c(c_opt, l->opt, l->model)) return kvc::c_api::bad_argument();
     l->info = info;
     l->fd = kvc::detail::open_file(path, O_RDONLY);
-    if (!l->fd) return kvc::c_api::open_error();
+    // As kvc::read_file reports it: the header read is what failed.
+    if (!l->fd) return kvc::make_error(kvc::errc::io_error, kvc::section::header, 0, errno);
     kvc::fd_stream s{l->fd.get()};
     kvc::cursor<kvc::fd_stream> c(s);
     kvc::read_options text = l->opt;
