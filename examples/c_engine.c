@@ -187,8 +187,7 @@ int main(int argc, char** argv) {
     if (kvc_touch_file(session, CREATED_AT + 100u, &touched, &e) != KVC_ERR_OK) {
       failed = fail("touch", &e);
     } else {
-      printf("touched: hits %lu, last used %llu\n", (unsigned long)touched.hits,
-             (unsigned long long)touched.last_used);
+      printf("touched: hits %lu, last used %llu\n", (unsigned long)touched.hits, (unsigned long long)touched.last_used);
     }
   }
   if (!failed) failed = upgrade_old(old, layer);

@@ -193,7 +193,8 @@ std::int32_t take_one_chunk(void* ctx, const std::uint8_t* p, std::size_t n) {
 
 TEST_CASE("C API: names are the spec's names", "[c_api]") {
   // Each constant is KVC_ERR_ or KVC_SECTION_ and the spec's name upper-cased.
-#define KVC_ERR_ROW(n) {KVC_ERR_##n, #n}
+#define KVC_ERR_ROW(n) \
+  { KVC_ERR_##n, #n }
   const std::pair<int, const char*> codes[] = {
       KVC_ERR_ROW(OK),
       KVC_ERR_ROW(BAD_MAGIC),
@@ -225,7 +226,8 @@ TEST_CASE("C API: names are the spec's names", "[c_api]") {
     CHECK(std::string(kvc_errc_name(value)) == kvc::errc_name(static_cast<kvc::errc>(value)));
     CHECK(std::string(kvc_errc_message(value)) == kvc::errc_message(static_cast<kvc::errc>(value)));
   }
-#define KVC_SECTION_ROW(n) {KVC_SECTION_##n, #n}
+#define KVC_SECTION_ROW(n) \
+  { KVC_SECTION_##n, #n }
   const std::pair<int, const char*> sections[] = {
       KVC_SECTION_ROW(NONE),     KVC_SECTION_ROW(HEADER),   KVC_SECTION_ROW(TEXT),  KVC_SECTION_ROW(PAYLOAD),
       KVC_SECTION_ROW(APPENDED), KVC_SECTION_ROW(TOOL_MAP), KVC_SECTION_ROW(TITLE), KVC_SECTION_ROW(NAME),
@@ -343,8 +345,7 @@ TEST_CASE("C API: every fixture gives the C++ verdict and facts", "[c_api][confo
         CHECK(std::string(id, id_n) == cpp_info.tools[i].id);
         CHECK(std::string(dsml, dsml_n) == cpp_info.tools[i].dsml);
       }
-      CHECK(kvc_info_tool(info, cpp_info.tools.size(), nullptr, nullptr, nullptr, nullptr) ==
-            KVC_ERR_INVALID_ARGUMENT);
+      CHECK(kvc_info_tool(info, cpp_info.tools.size(), nullptr, nullptr, nullptr, nullptr) == KVC_ERR_INVALID_ARGUMENT);
       if (level == KVC_LEVEL_FULL && !want) {
         char id[KVC_IDENTITY_NAME_SIZE + 1];
         REQUIRE(kvc_identity_name(info, id, nullptr) == KVC_ERR_OK);

@@ -176,8 +176,19 @@ void kvc_read_options_init(kvc_read_options* opt);
 
 /* The DSV4 payload header, filled in when the DSV4 check ran and passed. */
 typedef struct kvc_dsv4_header {
-  uint32_t magic, version, context, prefill_chunk, raw_capacity, raw_window, comp_capacity, tokens, layers,
-      head_dim, indexer_dim, vocab, raw_live;
+  uint32_t magic;
+  uint32_t version;
+  uint32_t context;
+  uint32_t prefill_chunk;
+  uint32_t raw_capacity;
+  uint32_t raw_window;
+  uint32_t comp_capacity;
+  uint32_t tokens;
+  uint32_t layers;
+  uint32_t head_dim;
+  uint32_t indexer_dim;
+  uint32_t vocab;
+  uint32_t raw_live;
 } kvc_dsv4_header;
 
 /* How far a read got (also on failure). */
@@ -229,8 +240,7 @@ int32_t kvc_info_tool(const kvc_info* info, size_t i, const char** id, size_t* i
 int32_t kvc_verify_file(const char* path, const kvc_read_options* opt, kvc_info* info, kvc_error* err);
 
 /* The same over bytes in memory (a mapped file, a network buffer). */
-int32_t kvc_verify_memory(const void* data, size_t size, const kvc_read_options* opt, kvc_info* info,
-                          kvc_error* err);
+int32_t kvc_verify_memory(const void* data, size_t size, const kvc_read_options* opt, kvc_info* info, kvc_error* err);
 
 /* ---- Saving ----------------------------------------------------------------- */
 
@@ -260,8 +270,8 @@ typedef struct kvc_appended {
  * kvc_writer_abort frees; on failure *out is NULL and nothing is left on
  * disk. */
 typedef struct kvc_writer kvc_writer;
-int32_t kvc_writer_begin(const char* path, const kvc_header* h, const char* text, size_t text_size,
-                         kvc_writer** out, kvc_error* err);
+int32_t kvc_writer_begin(const char* path, const kvc_header* h, const char* text, size_t text_size, kvc_writer** out,
+                         kvc_error* err);
 
 /* Appends payload bytes. After a failure the writer only accepts
  * kvc_writer_abort (kvc_writer_finish reports the same failure). */
@@ -282,8 +292,8 @@ void kvc_writer_abort(kvc_writer* w);
  * fails with the failed write's error, else with that code (a kvc_errc;
  * other values become KVC_ERR_INVALID_ARGUMENT), section payload, offset 0. */
 typedef int32_t (*kvc_produce_fn)(void* ctx, kvc_writer* w);
-int32_t kvc_save_file(const char* path, const kvc_header* h, const char* text, size_t text_size,
-                      const kvc_appended* a, kvc_produce_fn produce, void* ctx, kvc_header* stored, kvc_error* err);
+int32_t kvc_save_file(const char* path, const kvc_header* h, const char* text, size_t text_size, const kvc_appended* a,
+                      kvc_produce_fn produce, void* ctx, kvc_header* stored, kvc_error* err);
 
 /* ---- Loading with staged commit (spec "Restoring state") ------------------- */
 
@@ -299,8 +309,7 @@ int32_t kvc_save_file(const char* path, const kvc_header* h, const char* text, s
  * the level full facts (tool map, title). One stage 2 per handle. *out is
  * freed with kvc_load_close (NULL on failure). */
 typedef struct kvc_load kvc_load;
-int32_t kvc_load_open(const char* path, const kvc_read_options* opt, kvc_info* info, kvc_load** out,
-                      kvc_error* err);
+int32_t kvc_load_open(const char* path, const kvc_read_options* opt, kvc_info* info, kvc_load** out, kvc_error* err);
 
 /* consume(ctx, data, size) receives the payload in order, in chunks of at
  * most opt->chunk_bytes; data is valid during the call only. It returns

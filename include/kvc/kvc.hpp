@@ -3214,9 +3214,9 @@ void copy_model(const From& f, To& t) noexcept {
 }
 
 inline kvc_dsv4_header to_c(const dsv4_header& d) noexcept {
-  return kvc_dsv4_header{d.magic,      d.version,   d.context,     d.prefill_chunk, d.raw_capacity,
-                         d.raw_window, d.comp_capacity, d.tokens,  d.layers,        d.head_dim,
-                         d.indexer_dim, d.vocab,    d.raw_live};
+  return kvc_dsv4_header{d.magic,       d.version,       d.context, d.prefill_chunk, d.raw_capacity,
+                         d.raw_window,  d.comp_capacity, d.tokens,  d.layers,        d.head_dim,
+                         d.indexer_dim, d.vocab,         d.raw_live};
 }
 
 // The C++ options for C options (NULL: the defaults). The DSV4 model is
@@ -3254,8 +3254,10 @@ inline bool from_c(const kvc_appended* c, appended& a) {
       return false;
     a.tools.push_back(tool_entry{std::string(id), std::string(dsml)});
   }
-  if (c->title != nullptr) a.title = std::string(c->title, c->title_size);
-  else if (c->title_size != 0) return false;
+  if (c->title != nullptr)
+    a.title = std::string(c->title, c->title_size);
+  else if (c->title_size != 0)
+    return false;
   return true;
 }
 
@@ -3271,9 +3273,7 @@ inline void store_header(const result<header>& r, kvc_header* stored) noexcept {
 }
 
 // Copies a std::string identity name into a C buffer of KVC_IDENTITY_NAME_SIZE + 1.
-inline void copy_name(const std::string& name, char* out) noexcept {
-  std::memcpy(out, name.c_str(), name.size() + 1);
-}
+inline void copy_name(const std::string& name, char* out) noexcept { std::memcpy(out, name.c_str(), name.size() + 1); }
 }  // namespace c_api
 }  // namespace KVC_ABI_NAMESPACE
 }  // namespace kvc
@@ -3312,8 +3312,9 @@ void kvc_header_init(kvc_header* h) {
 }
 
 const char* kvc_level_name(std::int32_t level) {
-  return level < KVC_LEVEL_HEADER || level > KVC_LEVEL_FULL ? "unknown"
-                                                            : kvc::verify_level_name(static_cast<kvc::verify_level>(level));
+  return level < KVC_LEVEL_HEADER || level > KVC_LEVEL_FULL
+             ? "unknown"
+             : kvc::verify_level_name(static_cast<kvc::verify_level>(level));
 }
 
 void kvc_model_deepseek_v4_flash(kvc_model_desc* c) {
@@ -3325,8 +3326,8 @@ void kvc_read_options_init(kvc_read_options* c) {
   const kvc::read_options o;
   *c = kvc_read_options{};
   c->level = static_cast<std::int32_t>(o.level);
-  c->limits = kvc_limits{o.limits.max_text_bytes,    o.limits.max_payload_bytes, o.limits.max_appended_bytes,
-                         o.limits.max_tool_entries,  o.limits.max_tool_id_bytes, o.limits.max_tool_dsml_bytes,
+  c->limits = kvc_limits{o.limits.max_text_bytes,   o.limits.max_payload_bytes, o.limits.max_appended_bytes,
+                         o.limits.max_tool_entries, o.limits.max_tool_id_bytes, o.limits.max_tool_dsml_bytes,
                          o.limits.max_title_bytes};
   c->dsv4_model = nullptr;
   c->chunk_bytes = o.chunk_bytes;
@@ -3621,8 +3622,8 @@ std::int32_t kvc_touch_file(const char* path, std::uint64_t now, kvc_header* sto
   });
 }
 
-std::int32_t kvc_rewrite_appended_file(const char* path, const kvc_appended* a, std::uint64_t now,
-                                       kvc_header* stored, kvc_error* err) {
+std::int32_t kvc_rewrite_appended_file(const char* path, const kvc_appended* a, std::uint64_t now, kvc_header* stored,
+                                       kvc_error* err) {
   return kvc::c_api::guarded(err, [&]() -> kvc::error {
     kvc::appended sections;
     if (path == nullptr || !kvc::c_api::from_c(a, sections)) return kvc::c_api::bad_argument();
