@@ -45,12 +45,16 @@ std::string upper(std::string s) {
   return s;
 }
 
-// The model description's fields, by manifest name, in C and C++.
-struct model_field {
+// A field of a C struct and of its C++ counterpart, by manifest name.
+template <class C, class Cpp, class T>
+struct field_pair {
   const char* name;
-  std::uint32_t kvc_model_desc::*c;
-  std::uint32_t kvc::model_desc::*cpp;
+  T C::*c;
+  T Cpp::*cpp;
 };
+
+// The model description's fields.
+using model_field = field_pair<kvc_model_desc, kvc::model_desc, std::uint32_t>;
 const model_field model_fields[] = {
     {"layers", &kvc_model_desc::layers, &kvc::model_desc::layers},
     {"head_dim", &kvc_model_desc::head_dim, &kvc::model_desc::head_dim},
@@ -63,21 +67,13 @@ const model_field model_fields[] = {
     {"indexed_ratio", &kvc_model_desc::indexed_ratio, &kvc::model_desc::indexed_ratio},
 };
 
-// The reader limits, by manifest name, in C and C++.
-struct limit_field {
-  const char* name;
-  std::uint64_t kvc_limits::*c;
-  std::uint64_t kvc::limits::*cpp;
-};
+// The reader limits, 64-bit and 32-bit.
+using limit_field = field_pair<kvc_limits, kvc::limits, std::uint64_t>;
+using limit_field32 = field_pair<kvc_limits, kvc::limits, std::uint32_t>;
 const limit_field limit_fields[] = {
     {"max_text_bytes", &kvc_limits::max_text_bytes, &kvc::limits::max_text_bytes},
     {"max_payload_bytes", &kvc_limits::max_payload_bytes, &kvc::limits::max_payload_bytes},
     {"max_appended_bytes", &kvc_limits::max_appended_bytes, &kvc::limits::max_appended_bytes},
-};
-struct limit_field32 {
-  const char* name;
-  std::uint32_t kvc_limits::*c;
-  std::uint32_t kvc::limits::*cpp;
 };
 const limit_field32 limit_fields32[] = {
     {"max_tool_entries", &kvc_limits::max_tool_entries, &kvc::limits::max_tool_entries},
