@@ -40,8 +40,10 @@
 #include <vector>
 
 #if defined(__unix__) || defined(__APPLE__)
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #define KVC_POSIX 1
 #else
@@ -850,6 +852,9 @@ struct model_desc {
     if (layer < uncompressed_layers) return 0;
     return layer % 2 == 0 ? even_ratio : odd_ratio;
   }
+
+  // A reader refuses a description that cannot describe a payload (spec 8.3).
+  constexpr bool usable() const noexcept { return indexed_ratio != 0 && layers != 0 && uncompressed_layers <= layers; }
 };
 
 constexpr model_desc deepseek_v4_flash{};
@@ -2131,8 +2136,10 @@ struct file_info {
   std::vector<tool_entry> tools;
   bool has_title = false;
   std::string title;
-  bool unknown_sections = false;  // extension bits 4..7 set: opaque bytes follow
-  bool dsv4_checked = false;      // the DSV4 check ran and passed
+  bool unknown_sections = false;     // extension bits 4..7 set: opaque bytes follow
+  std::uint64_t unknown_offset = 0;  // where the opaque area starts (level full)
+  std::uint64_t unknown_bytes = 0;   // and its length
+  bool dsv4_checked = false;         // the DSV4 check ran and passed
   dsv4_header dsv4{};
 };
 
@@ -2217,7 +2224,7 @@ class file_reader {
   template <class Consumer>
   error run(Consumer& consume) {
     info_ = file_info{};
-    if (opt_.dsv4_model != nullptr && opt_.dsv4_model->indexed_ratio == 0)
+    if (opt_.dsv4_model != nullptr && !opt_.dsv4_model->usable())
       return make_error(errc::invalid_argument, section::none, 0);  // spec 8.3
     info_.file_size = size_of(s_);
     if (error e = read_header()) return e;
@@ -2392,6 +2399,10 @@ class file_reader {
     std::uint64_t got = 0;
     if (error e = pump(want, got, [](const std::uint8_t*, std::size_t) {})) return e;
     if (got > budget) return too_big;
+    if (info_.unknown_sections && !found) {
+      info_.unknown_offset = rest_at;
+      info_.unknown_bytes = got;
+    }
     if (h().version == 2 && crc_ != h().sections_crc)
       return make_error(errc::sections_crc_mismatch, section::appended, start);
     if (found) return found;
@@ -2760,13 +2771,15 @@ inline compat_result check_compatible_file(const std::string& path, std::string_
 }
 
 // The identity name a file must carry: from the title and created_at when
-// bit 3 is set (needs a level full read), else from the text (level text).
+// bit 3 is set (needs a level full read), else from the text (level text, or
+// level header when the text is empty). invalid_argument when the read did
+// not reach those bytes: the identity cannot be checked (spec "File naming").
 inline result<std::string> identity_name(const file_info& info) {
   if (info.hdr.ext_flags & ext::title) {
-    if (!info.has_title) return make_error(errc::invalid_argument, section::title, 0);
+    if (!info.has_title) return make_error(errc::invalid_argument, section::none, 0);
     return identity_name_for_title(info.title, info.hdr.created_at);
   }
-  if (info.text.size() != info.hdr.text_bytes) return make_error(errc::invalid_argument, section::text, 0);
+  if (info.text.size() != info.hdr.text_bytes) return make_error(errc::invalid_argument, section::none, 0);
   return identity_name_for_text(info.text);
 }
 
@@ -2838,6 +2851,8 @@ inline unique_fd open_file(const std::string& path, int flags, mode_t mode = 0) 
   return unique_fd(fd);
 }
 
+inline constexpr const char* temporary_infix = ".tmp.";
+
 inline std::string directory_of(const std::string& path) {
   const std::size_t slash = path.find_last_of('/');
   if (slash == std::string::npos) return ".";
@@ -2853,10 +2868,49 @@ inline error sync_directory(const std::string& path) {
   return {};
 }
 
-// Unique in the process and across processes: "<path>.tmp.<pid>.<n>".
-inline std::string temporary_name(const std::string& path) {
-  static std::atomic<unsigned> counter{0};
-  return path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+// A fresh suffix for each attempt: mixes the clock, a process-wide counter
+// and the pid (splitmix64 finaliser), so names left by a killed process with
+// the same pid are not retried in the same order.
+inline std::string temporary_suffix() {
+  static std::atomic<std::uint64_t> counter{0};
+  struct timespec ts {};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  std::uint64_t x = (static_cast<std::uint64_t>(ts.tv_sec) << 30) ^ static_cast<std::uint64_t>(ts.tv_nsec) ^
+                    (counter.fetch_add(1) * 0x9E3779B97F4A7C15ull) ^ (static_cast<std::uint64_t>(::getpid()) << 40);
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  x ^= x >> 31;
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out(12, '0');
+  for (char& c : out) {
+    c = hex[x & 15];
+    x >>= 4;
+  }
+  return out;
+}
+
+// Creates "<path>.tmp.<pid>.<suffix>" with O_EXCL and the given mode, trying
+// a new suffix when the name is taken. Sets name to the file created.
+inline unique_fd create_temporary(const std::string& path, mode_t mode, std::string& name, int& os_error) {
+  constexpr int attempts = 16;
+  for (int i = 0; i < attempts; ++i) {
+    name = path + temporary_infix + std::to_string(::getpid()) + "." + temporary_suffix();
+    unique_fd fd = open_file(name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
+    if (fd) return fd;
+    os_error = errno;
+    if (os_error != EEXIST) break;
+  }
+  name.clear();
+  return unique_fd{};
+}
+
+// True for a file name (no directory) of the temporaries pattern
+// "<name>.kv.tmp.<anything>", which covers kvc's "<target>.tmp.<pid>.<suffix>"
+// and ds4's "<target>.tmp.<pid>" for targets named "<name>.kv".
+constexpr bool is_temporary_name(std::string_view name) noexcept {
+  constexpr std::string_view marker = ".kv.tmp.";
+  const std::size_t at = name.find(marker);
+  return at != std::string_view::npos && at > 0 && name.size() > at + marker.size();
 }
 
 // Runs fill(fd_stream&) -> result<header> on a fresh temporary file next to
@@ -2864,9 +2918,10 @@ inline std::string temporary_name(const std::string& path) {
 // the temporary is removed and path is left as it was.
 template <class Fill>
 result<header> replace_atomically(const std::string& path, Fill&& fill) {
-  const std::string tmp = temporary_name(path);
-  unique_fd fd = open_file(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
-  if (!fd) return make_error(errc::io_error, section::none, 0);
+  std::string tmp;
+  int os_error = 0;
+  unique_fd fd = create_temporary(path, 0600, tmp, os_error);
+  if (!fd) return make_error(errc::io_error, section::none, 0, os_error);
   fd_stream s{fd.get()};
   result<header> out = fill(s);
   if (out && stream_traits<fd_stream>::sync(s).status != io_status::ok)
@@ -2881,6 +2936,61 @@ result<header> replace_atomically(const std::string& path, Fill&& fill) {
   return out;
 }
 }  // namespace detail
+
+// A leftover temporary file (see list_temporaries).
+struct temporary_file {
+  std::string path;
+  std::uint64_t bytes = 0;
+  std::int64_t modified_unix = 0;  // mtime, seconds since the epoch
+};
+
+// The temporaries in directory that are regular files named by the pattern
+// "<name>.kv.tmp.*" (kvc's "<target>.tmp.<pid>.<suffix>", ds4's
+// "<target>.tmp.<pid>") and were last modified at least min_age_seconds ago.
+// A temporary younger than a save takes may belong to a writer still running.
+inline result<std::vector<temporary_file>> list_temporaries(const std::string& directory,
+                                                            std::uint64_t min_age_seconds) {
+  DIR* dir = ::opendir(directory.c_str());
+  if (dir == nullptr) return make_error(errc::io_error, section::none, 0, errno);
+  struct timespec now {};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  std::vector<temporary_file> found;
+  int os_error = 0;
+  for (;;) {
+    errno = 0;
+    const dirent* entry = ::readdir(dir);
+    if (entry == nullptr) {
+      os_error = errno;
+      break;
+    }
+    if (!detail::is_temporary_name(entry->d_name)) continue;
+    struct stat st {};
+    if (::fstatat(::dirfd(dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
+    const std::int64_t mtime = static_cast<std::int64_t>(st.st_mtime);
+    const std::int64_t age = static_cast<std::int64_t>(now.tv_sec) - mtime;
+    if (age < 0 || static_cast<std::uint64_t>(age) < min_age_seconds) continue;
+    const std::string prefix = directory.empty() || directory.back() == '/' ? directory : directory + "/";
+    found.push_back({prefix + entry->d_name, static_cast<std::uint64_t>(st.st_size), mtime});
+  }
+  ::closedir(dir);
+  if (os_error != 0) return make_error(errc::io_error, section::none, 0, os_error);
+  return found;
+}
+
+// Removes what list_temporaries(directory, min_age_seconds) finds; returns
+// how many were removed. One that vanished meanwhile is not an error.
+inline result<std::uint64_t> remove_temporaries(const std::string& directory, std::uint64_t min_age_seconds) {
+  auto found = list_temporaries(directory, min_age_seconds);
+  if (!found) return found.error();
+  std::uint64_t removed = 0;
+  for (const temporary_file& t : *found) {
+    if (::unlink(t.path.c_str()) == 0)
+      ++removed;
+    else if (errno != ENOENT)
+      return make_error(errc::io_error, section::none, 0, errno);
+  }
+  return removed;
+}
 
 // Saves a checkpoint to path atomically. produce(kvc::writer<kvc::fd_stream>&)
 // -> kvc::error writes the payload (layer by layer, as it is produced); the
@@ -2900,7 +3010,7 @@ result<header> save_file(const std::string& path, const header& h, std::string_v
 template <class Consumer>
 error read_file(const std::string& path, file_info& info, Consumer&& consume, const read_options& opt = {}) {
   detail::unique_fd fd = detail::open_file(path, O_RDONLY);
-  if (!fd) return make_error(errc::io_error, section::none, 0);
+  if (!fd) return make_error(errc::io_error, section::header, 0, errno);  // the header read is what failed
   fd_stream s{fd.get()};
   return read(s, info, consume, opt);
 }
