@@ -49,6 +49,9 @@
 #else
 #define KVC_POSIX 0
 #endif
+#if defined(_WIN32)
+#include <sys/stat.h>
+#endif
 
 #define KVC_VERSION_MAJOR 0
 #define KVC_VERSION_MINOR 1
@@ -2032,7 +2035,12 @@ inline std::uint64_t stream_traits<std::FILE*>::size(std::FILE*& f) {
   struct stat st {};
   if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) return unknown_size;
   return static_cast<std::uint64_t>(st.st_size);
+#elif defined(_WIN32)
+  struct _stat64 st {};
+  if (_fstat64(_fileno(f), &st) != 0 || (st.st_mode & _S_IFMT) != _S_IFREG) return unknown_size;
+  return static_cast<std::uint64_t>(st.st_size);
 #else
+  (void)f;
   return unknown_size;
 #endif
 }
