@@ -1,5 +1,6 @@
 // The streaming reader, the writer, in-place updates and atomic files, over
 // every built-in adapter and over streams that fail on purpose.
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -162,7 +163,7 @@ struct kvc::stream_traits<faulty_source> {
   static io_result read(faulty_source& s, void* p, std::size_t n) {
     const int call = s.calls++;
     if (call >= s.at) {
-      if (s.kind == fault::fail) return {0, io_status::failed};
+      if (s.kind == fault::fail) return {0, io_status::failed, EIO};
       if (s.kind == fault::interrupt && call % 2 == 0) return {0, io_status::interrupted};
       if (s.kind == fault::short_count && n > 1) n = 1 + n / 3;
     }
@@ -178,7 +179,7 @@ struct kvc::stream_traits<faulty_sink> {
   static io_result write(faulty_sink& s, const void* p, std::size_t n) {
     const int call = s.calls++;
     if (call >= s.at) {
-      if (s.kind == fault::fail) return {0, io_status::failed};
+      if (s.kind == fault::fail) return {0, io_status::failed, ENOSPC};
       if (s.kind == fault::interrupt && call % 2 == 0) return {0, io_status::interrupted};
       if (s.kind == fault::short_count && n > 1) n = 1 + n / 3;
     }
@@ -377,16 +378,21 @@ TEST_CASE("reader faults at every call: never a crash, always a verdict", "[io][
   const bytes b = spec::build(f);
   kvc::read_options opt;
   opt.chunk_bytes = 64;
+  faulty_source clean{&b, fault::none, 0};
+  check_matches(load(clean, kvc::verify_level::full, opt), f);
+  const int calls = clean.calls;  // the reads a fault-free run makes
+  REQUIRE(calls > 10);
   for (fault kind : {fault::fail, fault::short_count, fault::interrupt}) {
-    for (int at = 0; at < 40; ++at) {
+    for (int at = 0; at < calls + 2; ++at) {
       faulty_source src{&b, kind, at};
       loaded l = load(src, kvc::verify_level::full, opt);
-      INFO("fault " << static_cast<int>(kind) << " at call " << at);
-      if (kind == fault::fail) {
-        if (l.err) {
-          CHECK(l.err.code == kvc::errc::io_error);
-          CHECK(l.err.offset <= b.size());
-        }
+      INFO("fault " << static_cast<int>(kind) << " at call " << at << " of " << calls);
+      if (kind == fault::fail && at < calls) {
+        // Every read the reader makes matters: failing any one is an io_error
+        // at the first byte not read, with the stream's OS cause.
+        CHECK(l.err.code == kvc::errc::io_error);
+        CHECK(l.err.offset == src.pos);
+        CHECK(l.err.os_error == EIO);
       } else {
         check_matches(l, f);  // short counts and EINTR are retried, not errors
       }
@@ -397,8 +403,10 @@ TEST_CASE("reader faults at every call: never a crash, always a verdict", "[io][
 TEST_CASE("writer faults at every call are reported", "[io][damage]") {
   auto f = worked_example();
   f.payload.assign(100, 7);
+  // The calls a fault-free run makes: header, text, ten payload pieces, sections.
+  const int calls = 13;
   for (fault kind : {fault::fail, fault::short_count, fault::interrupt}) {
-    for (int at = 0; at < 12; ++at) {
+    for (int at = 0; at <= calls; ++at) {
       bytes out;
       faulty_sink sink{&out, kind, at};
       kvc::header h = header_of(f);
@@ -413,11 +421,14 @@ TEST_CASE("writer faults at every call are reported", "[io][damage]") {
         if (!done) e = done.error();
       }
       INFO("fault " << static_cast<int>(kind) << " at call " << at);
-      if (kind == fault::fail) {
+      if (kind == fault::fail && at < calls) {
         CHECK(e.code == kvc::errc::io_error);
+        CHECK(e.os_error == ENOSPC);
+        CHECK(e.offset == out.size());  // the first byte not written
       } else {
         CHECK_FALSE(e);
         CHECK(out == spec::build(f));
+        if (kind == fault::fail) CHECK(sink.calls == calls);  // `calls` is right
       }
     }
   }

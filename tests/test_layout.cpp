@@ -320,11 +320,28 @@ TEST_CASE("DSV4 payload header and expected size", "[layout][dsv4]") {
 }
 
 TEST_CASE("DeepSeek V4 Flash compression schedule", "[layout][dsv4]") {
+  // spec/kvc.md "Model description": layers 0 and 1 uncompressed, 21 layers of
+  // ratio 4 (2, 4, ..., 42) and 20 of ratio 128 (3, 5, ..., 41).
   const auto& m = kvc::deepseek_v4_flash;
-  CHECK(m.layers == 43);
-  CHECK(m.ratio(0) == 0);
-  CHECK(m.ratio(1) == 0);
-  CHECK(m.ratio(2) == 4);
-  CHECK(m.ratio(3) == 128);
-  CHECK(m.ratio(42) == 4);
+  int uncompressed = 0, ratio4 = 0, ratio128 = 0, other = 0;
+  for (std::uint32_t l = 0; l < m.layers; ++l) {
+    const std::uint32_t r = m.ratio(l);
+    (r == 0 ? uncompressed : r == 4 ? ratio4 : r == 128 ? ratio128 : other)++;
+    CHECK((r == 4) == (l >= 2 && l % 2 == 0));
+  }
+  CHECK(uncompressed == 2);
+  CHECK(ratio4 == 21);
+  CHECK(ratio128 == 20);
+  CHECK(other == 0);
+  // The spec's informative size: tokens = 3, raw_live = 3, all counts 0.
+  kvc::dsv4_header d;
+  d.tokens = 3;
+  d.raw_live = 3;
+  d.raw_capacity = 3;
+  d.layers = m.layers;
+  d.head_dim = m.head_dim;
+  d.indexer_dim = m.indexer_dim;
+  d.vocab = m.vocab;
+  const std::vector<std::uint32_t> zero(m.layers, 0);
+  CHECK(*kvc::dsv4_expected_size(d, zero.data(), zero.data()) == 12987800u);
 }
