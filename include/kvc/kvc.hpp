@@ -259,17 +259,14 @@ constexpr error make_error(errc code, section where, std::uint64_t offset, int o
 // A value or an error, without exceptions. T must be default-constructible.
 // Reading the value of a result that holds an error is a precondition
 // violation (an assert in debug builds). An error whose code is errc::ok
-// cannot make a result claim a value: it is stored as invalid_argument (and
-// asserts in debug builds).
+// cannot make a result that claims a value: it is stored as invalid_argument.
 template <class T>
 class [[nodiscard]] result {
  public:
   constexpr result(T value) noexcept(std::is_nothrow_move_constructible_v<T>)  // NOLINT: implicit by design
       : value_(std::move(value)) {}
   constexpr result(::kvc::error e) noexcept  // NOLINT: implicit by design
-      : value_(), error_(e ? e : make_error(errc::invalid_argument, e.where, e.offset)) {
-    assert(e && "kvc::result built from an error that says ok");
-  }
+      : value_(), error_(e ? e : make_error(errc::invalid_argument, e.where, e.offset)) {}
 
   constexpr bool has_value() const noexcept { return !error_; }
   constexpr explicit operator bool() const noexcept { return has_value(); }
