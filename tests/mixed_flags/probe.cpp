@@ -1,9 +1,9 @@
 // Compiled once per configuration with -DKVC_PROBE=<function name>.
+#include "probe.hpp"
+
 #include <kvc/kvc.hpp>
 #include <string>
 #include <vector>
-
-#include "probe.hpp"
 
 probe_result KVC_PROBE() {
   probe_result r{};
