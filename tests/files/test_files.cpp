@@ -19,11 +19,11 @@ using namespace kvc_files_test;
 TEST_CASE("temporaries: the documented pattern, listed and removed by age", "[files][temporaries]") {
   const scratch_dir d;
   write_bytes(d.path + "/a.kv", small_file());
-  write_bytes(d.path + "/a.kv.tmp.123.0123456789ab", "x");    // kvc's
-  write_bytes(d.path + "/b.kv.tmp.456", "yy");                 // ds4's
-  write_bytes(d.path + "/young.kv.tmp.789.ffffffffffff", "z");  // too young below
-  write_bytes(d.path + "/c.kv.tmpx", "no");                     // not the pattern
-  write_bytes(d.path + "/.kv.tmp.1", "no");                     // no name before .kv
+  write_bytes(d.path + "/a.kv.tmp.123.0123456789ab", "x");               // kvc's
+  write_bytes(d.path + "/b.kv.tmp.456", "yy");                           // ds4's
+  write_bytes(d.path + "/young.kv.tmp.789.ffffffffffff", "z");           // too young below
+  write_bytes(d.path + "/c.kv.tmpx", "no");                              // not the pattern
+  write_bytes(d.path + "/.kv.tmp.1", "no");                              // no name before .kv
   REQUIRE(::mkdir((d.path + "/dir.kv.tmp.1").c_str(), 0700) == 0);       // not a regular file
   REQUIRE(::symlink("a.kv", (d.path + "/link.kv.tmp.1").c_str()) == 0);  // not a regular file
   for (const char* old : {"/a.kv.tmp.123.0123456789ab", "/b.kv.tmp.456"}) set_mtime(d.path + old, 1000000000);
@@ -45,8 +45,8 @@ TEST_CASE("temporaries: the documented pattern, listed and removed by age", "[fi
   auto removed = kvc::remove_temporaries(d.path, 3600);
   REQUIRE(removed);
   CHECK(*removed == 2);
-  CHECK(listing(d.path) == std::vector<std::string>{".kv.tmp.1", "a.kv", "c.kv.tmpx", "dir.kv.tmp.1",
-                                                    "link.kv.tmp.1", "young.kv.tmp.789.ffffffffffff"});
+  CHECK(listing(d.path) == std::vector<std::string>{".kv.tmp.1", "a.kv", "c.kv.tmpx", "dir.kv.tmp.1", "link.kv.tmp.1",
+                                                    "young.kv.tmp.789.ffffffffffff"});
   CHECK(kvc::list_temporaries(d.path + "/missing", 0).error().os_error == ENOENT);
 }
 
