@@ -3,17 +3,52 @@
 // Header-only, C++17, no dependencies beyond the standard library. Works with
 // -fno-exceptions and -fno-rtti. Normative reference: spec/kvc.md.
 //
-// Sections, in order:
-//   1. errors      the closed error table of spec/kvc.md section "Errors"
-//   2. layout      constexpr byte tables of every on-disk structure,
-//                  encode/decode/validate, the DSV4 payload description
-//   3. CRC32C      portable kernel (usable in constant expressions)
-//   4. SHA-1       file identity names
-//   5. I/O         stream customisation point and adapters, the streaming
-//                  reader, the single-pass writer, in-place updates
-//   6. files       atomic save and path-level operations (POSIX)
-//   7. C interface the implementation of kvc/kvc.h, compiled only where
-//                  KVC_C_IMPLEMENTATION is defined (stb style)
+// API OVERVIEW
+//
+//   Every fallible call returns kvc::error or kvc::result<T>, both
+//   [[nodiscard]]; an error carries the spec's code (kvc::errc), the section
+//   of the file, the byte offset and, for io_error, the OS error number.
+//
+//   Reading     kvc::read(stream, info, consume, opt) verifies a file at a
+//               level (header, text, full) in one pass; consume(p, n) gets
+//               the payload in chunks and may return kvc::error to stop.
+//               kvc::verify(stream, info, opt) is the same without a
+//               consumer. info.stage says how far the read got.
+//   Writing     kvc::begin_write(sink, header, text) -> writer (move-only);
+//               w.write_payload(p, n) as often as needed; w.finish(sections).
+//               begin_write_sequential for sinks that cannot seek.
+//   Updating    kvc::touch, kvc::rewrite_appended, kvc::upgrade (v1 -> v2).
+//   Checking    kvc::check_compatible(stream, ...), check_compatible_file(
+//               path, ...), compatibility_name, kvc::check_identity(path,
+//               info), identity_name.
+//   Files       (POSIX) save_file, read_file, verify_file, touch_file,
+//               rewrite_appended_file, upgrade_file: atomic where they
+//               replace a file.
+//   Layout      encode_/decode_/validate_ functions for every structure,
+//               usable in constant expressions; layout:: field tables.
+//   CRC32C      crc32c, crc32c_extend(crc, p, n), crc32c_combine,
+//               crc32c_extend_zeros, crc32c_constexpr, crc32c_extend_constexpr;
+//               crc32c_kernels() (a range), crc32c_active_kernel,
+//               crc32c_force_kernel; KVC_CRC32C=<kernel> in the environment.
+//   C           include/kvc/kvc.h; its implementation is the "C interface"
+//               section, compiled where KVC_C_IMPLEMENTATION is defined.
+//   Streams     specialise kvc::stream_traits<S> (see "I/O"); adapters ship
+//               for memory, std::vector/std::string, iostreams, FILE* and
+//               POSIX file descriptors (kvc::fd_stream).
+//
+// CONFIGURATION
+//
+//   KVC_CRC32C_NO_HW   build the portable CRC32C kernel only.
+//   No other macro and no compiler flag changes kvc: CPU features are
+//   detected at run time. Everything lives in the inline namespace
+//   kvc::KVC_ABI_NAMESPACE, named for the configuration, so translation units
+//   configured differently can be linked into one program.
+//
+// SECTIONS, in order: Errors; Layout (byte tables, encode/decode/validate,
+// the DSV4 payload, the portable CRC32C the layout needs); CRC32C (hardware
+// kernels and dispatch); SHA-1 (identity names); I/O (streams, reader,
+// writer, in-place updates, checks); Files (POSIX path-level operations);
+// C interface (the implementation of kvc/kvc.h, stb style).
 //
 // SPDX-License-Identifier: MIT
 #ifndef KVC_KVC_HPP
@@ -57,6 +92,9 @@
 #endif
 #else
 #define KVC_POSIX 0
+#endif
+#if defined(_WIN32)
+#include <sys/stat.h>
 #endif
 
 #define KVC_VERSION_MAJOR 0
@@ -121,7 +159,7 @@ namespace kvc {
 inline namespace KVC_ABI_NAMESPACE {
 
 // ===========================================================================
-// 1. Errors
+// Errors
 //
 // One closed enum: spec/kvc.md "Errors" is this table, row for row. Every
 // failure carries the code, the section of the file it concerns and the
@@ -265,17 +303,14 @@ constexpr error make_error(errc code, section where, std::uint64_t offset, int o
 // A value or an error, without exceptions. T must be default-constructible.
 // Reading the value of a result that holds an error is a precondition
 // violation (an assert in debug builds). An error whose code is errc::ok
-// cannot make a result claim a value: it is stored as invalid_argument (and
-// asserts in debug builds).
+// cannot make a result that claims a value: it is stored as invalid_argument.
 template <class T>
 class [[nodiscard]] result {
  public:
   constexpr result(T value) noexcept(std::is_nothrow_move_constructible_v<T>)  // NOLINT: implicit by design
       : value_(std::move(value)) {}
   constexpr result(::kvc::error e) noexcept  // NOLINT: implicit by design
-      : value_(), error_(e ? e : make_error(errc::invalid_argument, e.where, e.offset)) {
-    assert(e && "kvc::result built from an error that says ok");
-  }
+      : value_(), error_(e ? e : make_error(errc::invalid_argument, e.where, e.offset)) {}
 
   constexpr bool has_value() const noexcept { return !error_; }
   constexpr explicit operator bool() const noexcept { return has_value(); }
@@ -305,7 +340,7 @@ namespace kvc {
 inline namespace KVC_ABI_NAMESPACE {
 
 // ===========================================================================
-// 2. Layout
+// Layout
 //
 // Every on-disk structure as a table of (offset, size) fields, checked at
 // compile time to be contiguous. All integers are little-endian on disk on
@@ -862,7 +897,7 @@ struct model_desc {
     return layer % 2 == 0 ? even_ratio : odd_ratio;
   }
 
-  // A reader refuses a description that cannot describe a payload (spec 8.3).
+  // A reader refuses a description that cannot describe a payload (spec "Model description").
   constexpr bool usable() const noexcept { return indexed_ratio != 0 && layers != 0 && uncompressed_layers <= layers; }
 };
 
@@ -980,7 +1015,7 @@ constexpr std::size_t identity_name_size = 40 + 3;
 }  // namespace kvc
 
 // ===========================================================================
-// 3. CRC32C
+// CRC32C
 //
 // Castagnoli CRC: reflected polynomial 0x82F63B78, initial value and final
 // xor 0xFFFFFFFF, stored unmasked. Kernels work on the raw register state
@@ -1594,7 +1629,7 @@ constexpr std::uint32_t crc32c_constexpr(std::string_view s) noexcept { return c
 }  // namespace kvc
 
 // ===========================================================================
-// 4. SHA-1
+// SHA-1
 //
 // FIPS 180-4 SHA-1, used only for file identity names (not for security).
 // ===========================================================================
@@ -1713,7 +1748,7 @@ inline std::string identity_name_for_title(std::string_view title, std::uint64_t
 }  // namespace kvc
 
 // ===========================================================================
-// 5. I/O
+// I/O
 //
 // Streams plug in through one customisation point, kvc::stream_traits<S>.
 // An operation uses only the static functions it needs:
@@ -1931,7 +1966,6 @@ template <class S>
 class cursor {
  public:
   explicit cursor(S& s, std::uint64_t at = 0) noexcept : s_(&s), pos_(at) {}
-  S& stream() const noexcept { return *s_; }
 
  private:
   friend struct stream_traits<cursor<S>>;
@@ -2041,7 +2075,12 @@ inline std::uint64_t stream_traits<std::FILE*>::size(std::FILE*& f) {
   struct stat st {};
   if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) return unknown_size;
   return static_cast<std::uint64_t>(st.st_size);
+#elif defined(_WIN32)
+  struct _stat64 st {};
+  if (_fstat64(_fileno(f), &st) != 0 || (st.st_mode & _S_IFMT) != _S_IFREG) return unknown_size;
+  return static_cast<std::uint64_t>(st.st_size);
 #else
+  (void)f;
   return unknown_size;
 #endif
 }
@@ -2255,7 +2294,7 @@ class file_reader {
   error run(Consumer& consume) {
     info_ = file_info{};
     if (opt_.dsv4_model != nullptr && !opt_.dsv4_model->usable())
-      return make_error(errc::invalid_argument, section::none, 0);  // spec 8.3
+      return make_error(errc::invalid_argument, section::none, 0);  // spec "Model description"
     info_.file_size = size_of(s_);
     if (error e = read_header()) return e;
     info_.stage = read_stage::header;
@@ -2910,7 +2949,7 @@ inline error check_identity(std::string_view path, const file_info& info) {
 }  // namespace kvc
 
 // ===========================================================================
-// 6. Files
+// Files
 //
 // Path-level operations on POSIX systems (spec sections 14 and 15):
 //   - a file is replaced only through a temporary in the same directory
@@ -3539,7 +3578,7 @@ inline result<stored_file> upgrade_file(const std::string& path, const file_opti
 #endif  // KVC_POSIX
 
 // ===========================================================================
-// 7. C interface
+// C interface
 //
 // The functions of kvc/kvc.h, each a thin wrapper over the C++ API above.
 // Compiled in the one C++ file that defines KVC_C_IMPLEMENTATION before its
