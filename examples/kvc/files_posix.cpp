@@ -17,23 +17,20 @@
 
 namespace kvc_tool {
 
+// The library's opening: never blocks (a FIFO swapped in after a stat would
+// wait for a writer), and only a descriptor that is a regular file is kept.
 input_file::input_file(const std::string& path) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    problem_ = std::strerror(errno);
+  auto fd = kvc::detail::open_regular(path, O_RDONLY, st);
+  if (!fd) {
+    const kvc::error& e = fd.error();
+    if (e.code != kvc::errc::invalid_argument)
+      problem_ = std::strerror(e.os_error);
+    else
+      problem_ = S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file";
     return;
   }
-  if (S_ISDIR(st.st_mode)) {
-    problem_ = "is a directory";
-    return;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    problem_ = "not a regular file";
-    return;
-  }
-  do fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  while (fd_ < 0 && errno == EINTR);
-  if (fd_ < 0) problem_ = std::strerror(errno);
+  fd_ = fd->release();
   size_ = static_cast<std::uint64_t>(st.st_size);
 }
 

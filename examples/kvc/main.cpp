@@ -139,13 +139,18 @@ const command commands[] = {
     {"touch", "kvc touch [--quiet] [-r] PATH...", "record a cache hit: hits + 1, last_used = now",
      "Updates the header of each FILE, and of each *.kv file in each DIRECTORY, in\n"
      "place after a cache hit (spec section 15.1): hits + 1, last_used = now; v2\n"
-     "files get a fresh header CRC. Prints the new values (--quiet: nothing).\n",
+     "files get a fresh header CRC. Prints the new values (--quiet: nothing).\n"
+     "Exit status 1 when a header does not check, 2 when a path cannot be\n"
+     "opened or written, and 2 with a warning when the header was written but\n"
+     "the fsync after it failed (durability not confirmed).\n",
      "--quiet -r", cmd_touch},
     {"upgrade", "kvc upgrade [--quiet] [-r] PATH...", "rewrite version 1 files as version 2, atomically",
      "Verifies each version 1 FILE (and each *.kv file in each DIRECTORY) at level\n"
      "full and replaces it atomically with the same file as version 2 (every\n"
      "field kept, four CRCs computed). Version 2 files are left alone. --quiet\n"
-     "prints only failures.\n",
+     "prints only failures. Exit status 1 when a file fails, 2 when a path\n"
+     "cannot be opened or written, and 2 with a warning when the file was\n"
+     "replaced but an fsync after it failed (durability not confirmed).\n",
      "--quiet -r", cmd_upgrade},
     {"help", "kvc help [COMMAND]", "show this help, or a command's", "", "", cmd_help},
 };

@@ -2,6 +2,7 @@
 // rewrite as version 2, for files and the cache files of directories.
 //
 // SPDX-License-Identifier: MIT
+#include <cerrno>
 #include <cstdio>
 #include <string>
 
@@ -18,9 +19,31 @@ using kvc_examples::iso_utc;
 // Why a path-level update failed, for standard error.
 std::string update_problem(const kvc::error& e) {
   if (e.code == kvc::errc::io_error) return os_message(e) + " (" + describe(e) + ")";
+  if (e.code == kvc::errc::invalid_argument && e.where == kvc::section::name) {
+    if (e.os_error == EMLINK) return "the file has more than one name (hard links); not replaced";
+    if (e.os_error != 0) return "symbolic link leads nowhere: " + os_message(e);
+    return "not a regular file";
+  }
   if (e.code == kvc::errc::invalid_argument && e.where == kvc::section::appended)
     return "unknown appended sections (extension bits 4..7) cannot be carried over";
   return error_message(e);
+}
+
+// The exit status of a failed update: 2 when the path could not be opened,
+// read or written as a regular file, 1 when the file's content is the cause.
+int update_status(const kvc::error& e) {
+  const bool unopenable =
+      e.code == kvc::errc::invalid_argument && e.where == kvc::section::name && e.os_error != EMLINK;
+  return e.code == kvc::errc::io_error || unopenable ? exit_usage : exit_failed;
+}
+
+// The change is in place but the fsync after it failed (stored_file::
+// unconfirmed): a power loss may bring the old content back, and on Linux a
+// failed fsync can mean written data was dropped. A write error: status 2.
+int warn_unconfirmed(const std::string& path, const kvc::stored_file& f) {
+  if (!f.unconfirmed) return exit_ok;
+  file_warning(path, "changed, but not confirmed durable: " + os_message(f.unconfirmed));
+  return exit_usage;
 }
 
 // Runs update(path) -> exit status for each cache file of the operands,
@@ -43,29 +66,20 @@ int for_each_cache_file(const args& a, Update&& update) {
   return status_of(any_io, any_failed);
 }
 
-// Opens path read-only first so a missing file or a directory gets the
-// operating system's words rather than the bare io_error of a path-level call.
-bool openable(const std::string& path) {
-  input_file probe(path);
-  if (!probe.ok()) file_error(path, "cannot open: " + probe.problem());
-  return probe.ok();
-}
-
 }  // namespace
 
 int cmd_touch(const args& a) {
   if (a.operands.empty()) return usage_error(a.command, "touch: no PATH given");
   return for_each_cache_file(a, [&](const std::string& path) {
-    if (!openable(path)) return exit_usage;
     const kvc::result<kvc::stored_file> h = kvc::touch_file(path, unix_now());
     if (!h) {
       file_error(path, "not touched: " + update_problem(h.error()));
-      return h.error().code == kvc::errc::io_error ? exit_usage : exit_failed;
+      return update_status(h.error());
     }
     if (!a.quiet)
       print_line(escaped(path) + ": hits " + std::to_string(h->hdr.hits) + ", last_used " + iso_utc(h->hdr.last_used) +
                  " (" + std::to_string(h->hdr.last_used) + ")");
-    return exit_ok;
+    return warn_unconfirmed(path, *h);
   });
 }
 
@@ -91,14 +105,14 @@ int cmd_upgrade(const args& a) {
     if (!h) {
       ++failed;
       file_error(path, "not upgraded: " + update_problem(h.error()));
-      return h.error().code == kvc::errc::io_error ? exit_usage : exit_failed;
+      return update_status(h.error());
     }
     ++upgraded;
     if (!a.quiet)
       print_line(escaped(path) + ": upgraded to version 2 (header " + std::to_string(before.info.hdr.size()) + " -> " +
                  std::to_string(h->hdr.size()) + " bytes, tokens " + std::to_string(h->hdr.tokens) + ", hits " +
                  std::to_string(h->hdr.hits) + " kept)");
-    return exit_ok;
+    return warn_unconfirmed(path, *h);
   });
   if (!a.quiet && upgraded + already + failed > 1)
     print_line(std::to_string(upgraded) + " upgraded, " + std::to_string(already) + " already version 2, " +

@@ -3017,6 +3017,12 @@ class unique_fd {
   ~unique_fd() { close(); }
   int get() const noexcept { return fd_; }
   explicit operator bool() const noexcept { return fd_ >= 0; }
+  // Gives up ownership: the caller closes the descriptor.
+  int release() noexcept {
+    const int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
   // close(2) may report a deferred write error; it is not retried on EINTR.
   bool close() noexcept {
     const int fd = fd_;
