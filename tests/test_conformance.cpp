@@ -173,6 +173,16 @@ TEST_CASE("conformance: every fixture at every level", "[conformance]") {
     const char* dsv4_check = opt.dsv4_model == nullptr ? "" : info.dsv4_checked ? "passed" : "skipped";
     CHECK(dsv4_check == (d["dsv4_check"].is_null() ? std::string() : d["dsv4_check"].s));
     CHECK(*kvc::identity_name(info) == d["identity_name"].s);
+    // Without kept sections the tool map is dropped, the title (the identity
+    // of a titled file) is not.
+    kvc::read_options lean = opt;
+    lean.keep_sections = false;
+    kvc::memory_stream again(data);
+    kvc::file_info lean_info;
+    REQUIRE_FALSE(kvc::verify(again, lean_info, lean));
+    CHECK(lean_info.tools.empty());
+    CHECK(lean_info.title == info.title);
+    CHECK(*kvc::identity_name(lean_info) == d["identity_name"].s);
   }
   CHECK(valid > 20);
 }

@@ -2177,9 +2177,10 @@ struct read_options {
   const model_desc* dsv4_model = nullptr;
   // Payload bytes handed to the consumer per call.
   std::size_t chunk_bytes = std::size_t{1} << 20;
-  // false: the tool map and title are parsed and checksummed but not kept
-  // (file_info::tools and title stay empty), so a level full read holds one
-  // chunk of memory whatever the sections hold.
+  // false: the tool map is parsed and checksummed but not kept
+  // (file_info::tools stays empty), so a level full read holds one chunk of
+  // memory whatever the map holds. The title (at most max_title_bytes) is
+  // kept either way: identity_name needs it.
   bool keep_sections = true;
 };
 
@@ -2368,8 +2369,8 @@ class file_reader {
     return got < n ? make_error(errc::truncated, where_, pos_) : error{};
   }
 
-  // Reads exactly n bytes into str when the caller keeps sections, else
-  // checksums and drops them.
+  // Reads exactly n bytes of a tool-map string into str when the caller
+  // keeps sections, else checksums and drops them.
   error take_section_bytes(std::string& str, std::uint64_t n) {
     if (opt_.keep_sections) return take(str, n);
     std::uint64_t got = 0;
@@ -2464,7 +2465,7 @@ class file_reader {
     if (error e = take(b, sizeof b)) return e;
     const auto n = decode_title_header(b, at, opt_.limits);
     if (!n) return n.error();
-    return take_section_bytes(info_.title, *n);
+    return take(info_.title, *n);  // kept always: a titled file's identity needs it
   }
 
   // Parses the sections in bit order while the sections CRC runs over every

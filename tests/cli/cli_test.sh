@@ -249,6 +249,14 @@ done
 
 # ---- touch, upgrade (on copies) ----------------------------------------------------------
 json_field() { "$PY" -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())[sys.argv[2]])' "$@"; }
+# verify keeps no tool map but still checks a titled file's identity (its title)
+titled=$("$PY" -c 'import json,sys; print(next(f for f in json.load(open(sys.argv[1]))["files"] if f["name"] == "v2-tools-title.kv")["decoded"]["identity_name"])' "$MANIFEST")
+cp "$FIX/v2-tools-title.kv" "$tmp/$titled"
+run "$KVC" verify --json "$tmp/$titled"
+expect_rc 0 "verify a titled file under its identity name"
+"$PY" -c 'import json,sys; assert json.load(open(sys.argv[1]))["identity"]["status"] == "ok"' "$tmp/out" ||
+  fail "titled identity: $(cat "$tmp/out")"
+rm "$tmp/$titled"
 cp "$FIX/v2-tools-1.kv" "$FIX/v1-later.kv" "$FIX/xhcrc-header-crc.kv" "$FIX/xtrail-v1.kv" "$FIX/v2-plain.kv" "$tmp/"
 before=$(date +%s)
 run "$KVC" touch "$tmp/v2-tools-1.kv"
