@@ -32,7 +32,8 @@ static int save_session(const char* path, uint8_t* layer) {
   static const char text[] = "<|User|>Hello<|Assistant|>";
   kvc_tool_entry tool;
   kvc_appended sections;
-  kvc_header h, stored;
+  kvc_header h;
+  kvc_stored stored;
   kvc_writer* w;
   kvc_error e;
   uint32_t crc = 0;
@@ -61,10 +62,10 @@ static int save_session(const char* path, uint8_t* layer) {
   sections.title = "demo session";
   sections.title_size = strlen(sections.title);
   if (kvc_writer_finish(w, &sections, &stored, &e) != KVC_ERR_OK) return fail("finish", &e);
-  printf("saved: version %u, %llu payload bytes, payload crc 0x%08lx (%s)\n", (unsigned)stored.version,
-         (unsigned long long)stored.payload_bytes, (unsigned long)stored.payload_crc,
-         stored.payload_crc == crc ? "matches the running crc" : "DIFFERS from the running crc");
-  return stored.payload_crc == crc ? 0 : 1;
+  printf("saved: version %u, %llu payload bytes, payload crc 0x%08lx (%s)\n", (unsigned)stored.header.version,
+         (unsigned long long)stored.header.payload_bytes, (unsigned long)stored.header.payload_crc,
+         stored.header.payload_crc == crc ? "matches the running crc" : "DIFFERS from the running crc");
+  return stored.header.payload_crc == crc ? 0 : 1;
 }
 
 static int verify_session(const char* path, kvc_info* info) {
@@ -138,7 +139,8 @@ static int32_t produce_v1(void* ctx, kvc_writer* w) {
 
 static int upgrade_old(const char* path, uint8_t* layer) {
   static const char text[] = "<|User|>Hello<|Assistant|>";
-  kvc_header h, stored;
+  kvc_header h;
+  kvc_stored stored;
   kvc_error e;
 
   kvc_header_init(&h);
@@ -149,8 +151,8 @@ static int upgrade_old(const char* path, uint8_t* layer) {
   if (kvc_save_file(path, &h, text, sizeof text - 1, NULL, produce_v1, layer, &stored, &e) != KVC_ERR_OK)
     return fail("save v1", &e);
   if (kvc_upgrade_file(path, &stored, &e) != KVC_ERR_OK) return fail("upgrade", &e);
-  printf("upgraded: version 1 to %u, payload crc 0x%08lx\n", (unsigned)stored.version,
-         (unsigned long)stored.payload_crc);
+  printf("upgraded: version 1 to %u, payload crc 0x%08lx\n", (unsigned)stored.header.version,
+         (unsigned long)stored.header.payload_crc);
   switch (kvc_check_compatible_file(path, text, sizeof text - 1, 2, 4096, &e)) {
     case KVC_COMPATIBLE:
       printf("compatible: same text, quant bits and context\n");
@@ -167,7 +169,7 @@ int main(int argc, char** argv) {
   char session[4096], old[4096];
   uint8_t* layer;
   kvc_info* info;
-  kvc_header touched;
+  kvc_stored touched;
   kvc_error e;
   int failed;
 
@@ -187,7 +189,11 @@ int main(int argc, char** argv) {
     if (kvc_touch_file(session, CREATED_AT + 100u, &touched, &e) != KVC_ERR_OK) {
       failed = fail("touch", &e);
     } else {
-      printf("touched: hits %lu, last used %llu\n", (unsigned long)touched.hits, (unsigned long long)touched.last_used);
+      printf("touched: hits %lu, last used %llu\n", (unsigned long)touched.header.hits,
+             (unsigned long long)touched.header.last_used);
+      /* In place, but the fsync failed: a power loss may undo the touch. */
+      if (touched.unconfirmed.code != KVC_ERR_OK)
+        fprintf(stderr, "touch not durable: os error %d\n", (int)touched.unconfirmed.os_error);
     }
   }
   if (!failed) failed = upgrade_old(old, layer);

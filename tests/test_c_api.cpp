@@ -6,6 +6,8 @@
 
 #include <cctype>
 #include <cerrno>
+#include <cstdio>
+#include <fstream>
 #include <kvc/kvc.hpp>
 #include <string>
 #include <vector>
@@ -400,14 +402,16 @@ TEST_CASE("C API: the callback save", "[c_api]") {
   const std::string path = file_in(d, "cb.kv"), cpp_path = file_in(d, "cpp.kv");
   const kvc_header h = c_header(2);
   producer_state ok;
-  kvc_header stored{};
+  kvc_stored stored{};
   REQUIRE(kvc_save_file(path.c_str(), &h, text.data(), text.size(), &c_sections, produce_chunks, &ok, &stored,
                         nullptr) == KVC_ERR_OK);
+  CHECK(stored.unconfirmed.code == KVC_ERR_OK);
+  CHECK(std::string(stored.renamed_to).empty());
   save_cpp(cpp_path, 2);
   CHECK(read_bytes(path) == read_bytes(cpp_path));
   kvc::file_info info;
   REQUIRE_FALSE(kvc::verify_file(path, info));
-  check_same_header(stored, info.hdr);
+  check_same_header(stored.header, info.hdr);
 
   SECTION("a producer that gives up leaves the old file") {
     const std::string before = read_bytes(path);
@@ -582,20 +586,22 @@ TEST_CASE("C API: touch, rewrite and upgrade do what the C++ API does", "[c_api]
   const std::string c_path = file_in(d, "c.kv"), cpp_path = file_in(d, "cpp.kv");
   REQUIRE(save_c(c_path, 1, nullptr) == KVC_ERR_OK);
   save_cpp(cpp_path, 1);
-  kvc_header stored{};
+  kvc_stored stored{};
   kvc_error err{};
 
   REQUIRE(kvc_touch_file(c_path.c_str(), 1700000200, &stored, &err) == KVC_ERR_OK);
   auto touched = kvc::touch_file(cpp_path, 1700000200);
   REQUIRE(touched);
-  check_same_header(stored, touched->hdr);
-  CHECK(stored.hits == 1);
+  check_same_header(stored.header, touched->hdr);
+  CHECK(stored.header.hits == 1);
+  CHECK(stored.unconfirmed.code == KVC_ERR_OK);
 
   REQUIRE(kvc_upgrade_file(c_path.c_str(), &stored, &err) == KVC_ERR_OK);
   auto upgraded = kvc::upgrade_file(cpp_path);
   REQUIRE(upgraded);
-  check_same_header(stored, upgraded->hdr);
-  CHECK(stored.version == 2);
+  check_same_header(stored.header, upgraded->hdr);
+  CHECK(stored.header.version == 2);
+  CHECK(std::string(stored.renamed_to).empty());
 
   const kvc_tool_entry one{"only", 4, "<d/>", 4};
   const kvc_appended a{&one, 1, nullptr, 0};
@@ -605,8 +611,9 @@ TEST_CASE("C API: touch, rewrite and upgrade do what the C++ API does", "[c_api]
   REQUIRE(kvc_rewrite_appended_file(c_path.c_str(), &a, 1700000300, &stored, &err) == KVC_ERR_OK);
   auto rewritten = kvc::rewrite_appended_file(cpp_path, ca, 1700000300);
   REQUIRE(rewritten);
-  check_same_header(stored, rewritten->hdr);
+  check_same_header(stored.header, rewritten->hdr);
   CHECK(read_bytes(c_path) == read_bytes(cpp_path));
+  CHECK(std::string(stored.renamed_to).empty());  // c.kv is no identity name
 
   // Failures come back with the C++ error.
   const std::string missing = file_in(d, "none.kv");
@@ -616,6 +623,29 @@ TEST_CASE("C API: touch, rewrite and upgrade do what the C++ API does", "[c_api]
   const kvc_appended null_tools{nullptr, 2, nullptr, 0};
   CHECK(kvc_rewrite_appended_file(c_path.c_str(), &null_tools, 1, nullptr, &err) == KVC_ERR_INVALID_ARGUMENT);
   CHECK(read_bytes(c_path) == read_bytes(cpp_path));
+}
+
+TEST_CASE("C API: a title change renames an identity-named file, and says so", "[c_api]") {
+  scratch_dir d;
+  const std::string tmp_path = file_in(d, "any.kv");
+  REQUIRE(save_c(tmp_path, 2, nullptr) == KVC_ERR_OK);  // titled "Chat title"
+  kvc::file_info info;
+  REQUIRE_FALSE(kvc::verify_file(tmp_path, info));
+  const std::string old_path = file_in(d, kvc::identity_name_for_title("Chat title", info.hdr.created_at).c_str());
+  REQUIRE(std::rename(tmp_path.c_str(), old_path.c_str()) == 0);
+  const std::string new_name = kvc::identity_name_for_title("New title", info.hdr.created_at);
+
+  const kvc_appended retitled{nullptr, 0, "New title", 9};
+  kvc_stored stored{};
+  kvc_error err{};
+  REQUIRE(kvc_rewrite_appended_file(old_path.c_str(), &retitled, 1700000300, &stored, &err) == KVC_ERR_OK);
+  CHECK(std::string(stored.renamed_to) == new_name);
+  CHECK(stored.unconfirmed.code == KVC_ERR_OK);
+  CHECK_FALSE(std::ifstream(old_path).good());  // the old name is gone
+  kvc::file_info now;
+  REQUIRE_FALSE(kvc::verify_file(file_in(d, new_name.c_str()), now));
+  CHECK(now.title == "New title");
+  check_same_header(stored.header, now.hdr);
 }
 
 TEST_CASE("C API: compatibility check and identity names", "[c_api]") {

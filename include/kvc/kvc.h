@@ -277,10 +277,29 @@ int32_t kvc_writer_begin(const char* path, const kvc_header* h, const char* text
  * kvc_writer_abort (kvc_writer_finish reports the same failure). */
 int32_t kvc_writer_write(kvc_writer* w, const void* data, size_t size, kvc_error* err);
 
+/* The length of an identity name, "<40 lowercase hex>.kv"; buffers for one
+ * hold KVC_IDENTITY_NAME_SIZE + 1 bytes (the terminating NUL). */
+#define KVC_IDENTITY_NAME_SIZE 43
+
+/* What a path-level write left on disk, filled when the call succeeds (the
+ * change is in place). unconfirmed.code is KVC_ERR_OK, or KVC_ERR_IO_ERROR
+ * with os_error when a step after the change failed: the fsync that makes it
+ * durable (a power loss may bring the old content back; after a failed fsync
+ * written data may also have been dropped), or removing the old name after a
+ * rename. renamed_to is "" unless kvc_rewrite_appended_file gave an
+ * identity-named file the identity name of its new title: then it is that
+ * name (NUL-terminated), in the same directory as the old one (for a path
+ * that is a symbolic link: the directory of the file it led to). */
+typedef struct kvc_stored {
+  kvc_header header; /* as stored */
+  kvc_error unconfirmed;
+  char renamed_to[KVC_IDENTITY_NAME_SIZE + 1];
+} kvc_stored;
+
 /* Writes the sections (a may be NULL: none), settles the header and commits
- * the file; stored (may be NULL) receives the header as stored. Frees w,
+ * the file; stored (may be NULL) receives what was stored. Frees w,
  * whatever the outcome; on failure the temporary is removed. */
-int32_t kvc_writer_finish(kvc_writer* w, const kvc_appended* a, kvc_header* stored, kvc_error* err);
+int32_t kvc_writer_finish(kvc_writer* w, const kvc_appended* a, kvc_stored* stored, kvc_error* err);
 
 /* Discards an unfinished save: removes the temporary, frees w. */
 void kvc_writer_abort(kvc_writer* w);
@@ -293,7 +312,7 @@ void kvc_writer_abort(kvc_writer* w);
  * other values become KVC_ERR_INVALID_ARGUMENT), section payload, offset 0. */
 typedef int32_t (*kvc_produce_fn)(void* ctx, kvc_writer* w);
 int32_t kvc_save_file(const char* path, const kvc_header* h, const char* text, size_t text_size, const kvc_appended* a,
-                      kvc_produce_fn produce, void* ctx, kvc_header* stored, kvc_error* err);
+                      kvc_produce_fn produce, void* ctx, kvc_stored* stored, kvc_error* err);
 
 /* ---- Loading with staged commit (spec "Restoring state") ------------------- */
 
@@ -326,18 +345,22 @@ void kvc_load_close(kvc_load* l);
 
 /* ---- In-place updates and checks ----------------------------------------- */
 
+/* In each, stored (may be NULL) receives what was stored (kvc_stored). */
+
 /* After a cache hit: hits + 1 (saturating), last_used = now; one header
- * write, fsynced. stored (may be NULL) receives the new header. */
-int32_t kvc_touch_file(const char* path, uint64_t now, kvc_header* stored, kvc_error* err);
+ * write, fsynced. */
+int32_t kvc_touch_file(const char* path, uint64_t now, kvc_stored* stored, kvc_error* err);
 
 /* Replaces the sections after the payload (a may be NULL: none) and sets
- * last_used = now. */
-int32_t kvc_rewrite_appended_file(const char* path, const kvc_appended* a, uint64_t now, kvc_header* stored,
+ * last_used = now. A file with an identity name whose identity changes (a
+ * new or removed title) is renamed to its new identity name
+ * (stored->renamed_to); an existing file of that name is not replaced. */
+int32_t kvc_rewrite_appended_file(const char* path, const kvc_appended* a, uint64_t now, kvc_stored* stored,
                                   kvc_error* err);
 
 /* Upgrades a version 1 file to version 2 atomically; a version 2 file is
- * left alone. stored (may be NULL) receives the resulting header. */
-int32_t kvc_upgrade_file(const char* path, kvc_header* stored, kvc_error* err);
+ * left alone. */
+int32_t kvc_upgrade_file(const char* path, kvc_stored* stored, kvc_error* err);
 
 enum kvc_compatibility { KVC_COMPATIBLE = 0, KVC_INCOMPATIBLE = 1, KVC_CORRUPT = 2 };
 
@@ -348,9 +371,6 @@ int32_t kvc_check_compatible_file(const char* path, const char* text, size_t tex
                                   uint32_t context, kvc_error* err);
 
 /* ---- Identity names (spec "File naming and identity") --------------------- */
-
-/* "<40 lowercase hex>.kv" and its terminating NUL. */
-#define KVC_IDENTITY_NAME_SIZE 43
 
 /* The identity name of the file info describes, into out (KVC_IDENTITY_NAME_SIZE
  * + 1 bytes, NUL-terminated): from the title and created_at when extension

@@ -3790,14 +3790,17 @@ inline error stopped_by_callback(std::int32_t code, std::uint64_t offset) noexce
   return make_error(known ? static_cast<errc>(code) : errc::invalid_argument, section::payload, offset);
 }
 
-inline void store_header(const result<header>& r, kvc_header* stored) noexcept {
-  if (r && stored != nullptr) *stored = to_c(*r);
-}
-
-// A path-level write's header; C does not see stored_file::unconfirmed (the
-// change is in place, a later fsync failed) or a renamed path.
-inline void store_header(const result<stored_file>& r, kvc_header* stored) noexcept {
-  if (r && stored != nullptr) *stored = to_c(r->hdr);
+// A path-level write's outcome for C. requested is the path the caller
+// gave (nullptr: the write cannot rename); a different stored path is a
+// rename, always to an identity name in the same directory.
+inline void store_file(const result<stored_file>& r, const char* requested, kvc_stored* stored) noexcept {
+  if (!r || stored == nullptr) return;
+  *stored = kvc_stored{};
+  stored->header = to_c(r->hdr);
+  report(r->unconfirmed, &stored->unconfirmed);
+  const std::string_view name = detail::file_name_of(r->path);
+  if (requested != nullptr && r->path != requested && name.size() == identity_name_size)
+    std::memcpy(stored->renamed_to, name.data(), name.size());
 }
 
 // Copies a std::string identity name into a C buffer of KVC_IDENTITY_NAME_SIZE + 1.
@@ -4040,7 +4043,7 @@ std::int32_t kvc_writer_write(kvc_writer* w, const void* data, std::size_t size,
 
 // Both free w in the begin/finish form only: the callback form's writer
 // belongs to kvc_save_file.
-std::int32_t kvc_writer_finish(kvc_writer* w, const kvc_appended* a, kvc_header* stored, kvc_error* err) {
+std::int32_t kvc_writer_finish(kvc_writer* w, const kvc_appended* a, kvc_stored* stored, kvc_error* err) {
   const std::unique_ptr<kvc_writer> owner(w != nullptr && w->owned ? w : nullptr);
   return kvc::c_api::guarded(err, [&]() -> kvc::error {
     if (!owner) return kvc::c_api::bad_argument();
@@ -4049,7 +4052,7 @@ std::int32_t kvc_writer_finish(kvc_writer* w, const kvc_appended* a, kvc_header*
     if (kvc::c_api::from_c(a, sections)) r = w->owned->finish(sections);
     if (!r) return r.error();  // the temporary goes with owner
     const auto done = kvc::detail::finish_save(*w->save, *r, kvc::file_options{});
-    kvc::c_api::store_header(done, stored);
+    kvc::c_api::store_file(done, nullptr, stored);
     return done.error();
   });
 }
@@ -4060,7 +4063,7 @@ void kvc_writer_abort(kvc_writer* w) {
 }
 
 std::int32_t kvc_save_file(const char* path, const kvc_header* h, const char* text, std::size_t text_size,
-                           const kvc_appended* a, kvc_produce_fn produce, void* ctx, kvc_header* stored,
+                           const kvc_appended* a, kvc_produce_fn produce, void* ctx, kvc_stored* stored,
                            kvc_error* err) {
   return kvc::c_api::guarded(err, [&]() -> kvc::error {
     std::string_view t;
@@ -4076,7 +4079,7 @@ std::int32_t kvc_save_file(const char* path, const kvc_header* h, const char* te
                                     if (code == KVC_ERR_OK) return {};
                                     return w.failed ? w.failed : kvc::c_api::stopped_by_callback(code, 0);
                                   });
-    kvc::c_api::store_header(r, stored);
+    kvc::c_api::store_file(r, nullptr, stored);
     return r.error();
   });
 }
@@ -4141,16 +4144,16 @@ std::int32_t kvc_load_payload_into(kvc_load* l, void* buf, std::uint64_t capacit
 
 void kvc_load_close(kvc_load* l) { delete l; }
 
-std::int32_t kvc_touch_file(const char* path, std::uint64_t now, kvc_header* stored, kvc_error* err) {
+std::int32_t kvc_touch_file(const char* path, std::uint64_t now, kvc_stored* stored, kvc_error* err) {
   return kvc::c_api::guarded(err, [&]() -> kvc::error {
     if (path == nullptr) return kvc::c_api::bad_argument();
     const auto r = kvc::touch_file(path, now);
-    kvc::c_api::store_header(r, stored);
+    kvc::c_api::store_file(r, path, stored);
     return r.error();
   });
 }
 
-std::int32_t kvc_rewrite_appended_file(const char* path, const kvc_appended* a, std::uint64_t now, kvc_header* stored,
+std::int32_t kvc_rewrite_appended_file(const char* path, const kvc_appended* a, std::uint64_t now, kvc_stored* stored,
                                        kvc_error* err) {
   return kvc::c_api::guarded(err, [&]() -> kvc::error {
     kvc::appended sections;
@@ -4159,16 +4162,16 @@ std::int32_t kvc_rewrite_appended_file(const char* path, const kvc_appended* a, 
     const bool has_title = sections.title.has_value();
     const kvc::appended_changes changes{std::move(sections.tools), std::move(sections.title), !has_title};
     const auto r = kvc::rewrite_appended_file(path, changes, now);
-    kvc::c_api::store_header(r, stored);
+    kvc::c_api::store_file(r, path, stored);
     return r.error();
   });
 }
 
-std::int32_t kvc_upgrade_file(const char* path, kvc_header* stored, kvc_error* err) {
+std::int32_t kvc_upgrade_file(const char* path, kvc_stored* stored, kvc_error* err) {
   return kvc::c_api::guarded(err, [&]() -> kvc::error {
     if (path == nullptr) return kvc::c_api::bad_argument();
     const auto r = kvc::upgrade_file(path);
-    kvc::c_api::store_header(r, stored);
+    kvc::c_api::store_file(r, path, stored);
     return r.error();
   });
 }
