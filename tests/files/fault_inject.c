@@ -1,13 +1,15 @@
 /* LD_PRELOAD fault injector for the file-operation tests: while armed, the
    n-th call (counted across the wrapped system calls below) fails with the
    armed error number, without reaching the kernel. The test program finds
-   kvc_fault_arm / kvc_fault_calls with dlsym. */
+   kvc_fault_arm / kvc_fault_calls with dlsym. For programs that cannot arm
+   it (the kvc tool), KVC_FAULT_FSYNC=<errno> fails every fsync instead. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -63,7 +65,18 @@ ssize_t pread(int fd, void* b, size_t n, off_t at) { return inject() ? -1 : NEXT
 ssize_t pread64(int fd, void* b, size_t n, off64_t at) { return inject() ? -1 : NEXT(pread64)(fd, b, n, at); }
 ssize_t pwrite(int fd, const void* b, size_t n, off_t at) { return inject() ? -1 : NEXT(pwrite)(fd, b, n, at); }
 ssize_t pwrite64(int fd, const void* b, size_t n, off64_t at) { return inject() ? -1 : NEXT(pwrite64)(fd, b, n, at); }
-int fsync(int fd) { return inject() ? -1 : NEXT(fsync)(fd); }
+static int fsync_errno = 0; /* KVC_FAULT_FSYNC: every fsync fails with it */
+__attribute__((constructor)) static void read_environment(void) {
+  const char* e = getenv("KVC_FAULT_FSYNC");
+  if (e != NULL) fsync_errno = atoi(e);
+}
+int fsync(int fd) {
+  if (fsync_errno != 0) {
+    errno = fsync_errno;
+    return -1;
+  }
+  return inject() ? -1 : NEXT(fsync)(fd);
+}
 int ftruncate(int fd, off_t n) { return inject() ? -1 : NEXT(ftruncate)(fd, n); }
 int ftruncate64(int fd, off64_t n) { return inject() ? -1 : NEXT(ftruncate64)(fd, n); }
 int rename(const char* a, const char* b) { return inject() ? -1 : NEXT(rename)(a, b); }
