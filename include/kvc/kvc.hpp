@@ -28,6 +28,7 @@
 #include <cstring>
 #include <istream>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -39,6 +40,10 @@
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #define KVC_POSIX 1
@@ -2061,6 +2066,196 @@ struct stream_traits<fd_stream> {
 };
 #endif  // KVC_POSIX
 
+// ---- Buffers, threads and mapped-read recovery ------------------------------
+
+// A zero-copy sequential read: up to n bytes at the stream position, valid
+// until the next call; bytes == 0 with io_status::ok is the end of the data.
+// mapped marks bytes that live in a file mapping (read under SIGBUS recovery).
+struct io_view {
+  const std::uint8_t* data = nullptr;
+  io_result r{};
+  bool mapped = false;
+};
+
+namespace detail {
+template <class S, class = void>
+struct has_view : std::false_type {};
+template <class S>
+struct has_view<S, std::void_t<decltype(stream_traits<S>::view(std::declval<S&>(), std::size_t{}))>>
+    : std::true_type {};
+
+// Bytes that grow without being zero-filled: a buffer holds only what a
+// read put there, so growing it must not cost a memset of its capacity.
+class byte_buffer {
+ public:
+  std::uint8_t* data() const noexcept { return p_.get(); }
+  std::size_t capacity() const noexcept { return cap_; }
+  // At least n bytes; the old contents are dropped when it grows.
+  std::uint8_t* reserve(std::size_t n) {
+    if (n > cap_) {
+      p_.reset(new std::uint8_t[n]);
+      cap_ = n;
+    }
+    return p_.get();
+  }
+
+ private:
+  std::unique_ptr<std::uint8_t[]> p_;
+  std::size_t cap_ = 0;
+};
+
+// Runs one job on a second thread. start() returns false when no thread
+// could be made (or on a platform without threads here); the caller then
+// runs the job itself, so the result never depends on getting a thread.
+class worker_thread {
+ public:
+  worker_thread() = default;
+  worker_thread(const worker_thread&) = delete;
+  worker_thread& operator=(const worker_thread&) = delete;
+  ~worker_thread() { join(); }
+
+  template <class Job>
+  bool start(Job& job) noexcept {
+#if KVC_POSIX
+    run_ = [](void* j) { (*static_cast<Job*>(j))(); };
+    job_ = &job;
+    started_ = ::pthread_create(&thread_, nullptr, &entry, this) == 0;
+    return started_;
+#else
+    (void)job;
+    return false;
+#endif
+  }
+  void join() noexcept {
+#if KVC_POSIX
+    if (started_) ::pthread_join(thread_, nullptr);
+    started_ = false;
+#endif
+  }
+
+ private:
+#if KVC_POSIX
+  static void* entry(void* self) {
+    auto* w = static_cast<worker_thread*>(self);
+    w->run_(w->job_);
+    return nullptr;
+  }
+  void (*run_)(void*) = nullptr;
+  void* job_ = nullptr;
+  pthread_t thread_{};
+  bool started_ = false;
+#endif
+};
+
+#if KVC_POSIX
+// SIGBUS recovery for mapped reads. A thread inside run_guarded points
+// sigbus_jump at its jump buffer; the handler jumps back there, so the read
+// fails instead of the process. Faults anywhere else go to the handler that
+// was installed before kvc's.
+inline thread_local sigjmp_buf* sigbus_jump = nullptr;
+inline struct sigaction sigbus_previous {};
+
+inline void sigbus_handler(int sig, siginfo_t* info, void* context) {
+  if (sigbus_jump != nullptr) siglongjmp(*sigbus_jump, 1);
+  if (sigbus_previous.sa_flags & SA_SIGINFO) {
+    sigbus_previous.sa_sigaction(sig, info, context);
+  } else if (sigbus_previous.sa_handler == SIG_DFL || sigbus_previous.sa_handler == SIG_IGN) {
+    // Not kvc's fault: restore the default and return, so the faulting
+    // instruction runs again and the signal takes its default action.
+    ::sigaction(SIGBUS, &sigbus_previous, nullptr);
+  } else {
+    sigbus_previous.sa_handler(sig);
+  }
+}
+
+inline bool& sigbus_recovery_enabled() noexcept {
+  static bool enabled = false;
+  return enabled;
+}
+
+// Runs job() and returns true, or returns false when a SIGBUS from a mapped
+// read cut it short. job must own no resources (no destructor is run when it
+// is cut short): kvc passes only CRC and copy loops over mapped bytes.
+template <class Job>
+bool run_guarded(Job& job) noexcept {
+  sigjmp_buf jump;
+  sigjmp_buf* const outer = sigbus_jump;
+  if (sigsetjmp(jump, 1) != 0) {
+    sigbus_jump = outer;
+    return false;
+  }
+  sigbus_jump = &jump;
+  job();
+  sigbus_jump = outer;
+  return true;
+}
+#else
+template <class Job>
+bool run_guarded(Job& job) noexcept {
+  job();
+  return true;
+}
+#endif
+
+// Parts smaller than this are not worth a thread.
+inline constexpr std::size_t parallel_crc_min_part = std::size_t{4} << 20;
+
+// crc32c_extend(crc, p, n) computed by up to `threads` threads on equal
+// parts joined with crc32c_combine. False when a mapped read failed (SIGBUS).
+inline bool crc32c_parallel(std::uint32_t& crc, const std::uint8_t* p, std::size_t n, unsigned threads) noexcept {
+  constexpr unsigned max_threads = 64;
+  std::size_t parts = threads == 0 ? 1 : (threads < max_threads ? threads : max_threads);
+  if (n / parts < parallel_crc_min_part) parts = n / parallel_crc_min_part == 0 ? 1 : n / parallel_crc_min_part;
+  const std::size_t part = n / parts;
+  struct slice_job {
+    const std::uint8_t* p;
+    std::size_t n;
+    std::uint32_t crc;
+    bool ok;
+    void operator()() noexcept {
+      auto body = [this] { crc = crc32c(p, n); };
+      ok = run_guarded(body);
+    }
+  };
+  slice_job jobs[max_threads];
+  worker_thread workers[max_threads];
+  for (std::size_t i = 0; i < parts; ++i) jobs[i] = {p + i * part, i + 1 == parts ? n - i * part : part, 0, false};
+  for (std::size_t i = 1; i < parts; ++i)
+    if (!workers[i].start(jobs[i])) jobs[i]();
+  jobs[0]();
+  bool ok = true;
+  std::uint32_t out = crc;
+  for (std::size_t i = 0; i < parts; ++i) {
+    workers[i].join();
+    ok = ok && jobs[i].ok;
+    out = crc32c_combine(out, jobs[i].crc, jobs[i].n);
+  }
+  if (ok) crc = out;
+  return ok;
+}
+}  // namespace detail
+
+#if KVC_POSIX
+// Installs, once per process, the SIGBUS handler that lets kvc map files:
+// if another process shortens a mapped file below its payload end, the
+// read reports `truncated` instead of the process dying. Every SIGBUS that
+// is not from a kvc mapped read goes to the handler that was installed
+// before. Call it at start-up, before threads that read files start; a
+// program that installs its own SIGBUS handler later must chain to the one
+// it replaces. Without it, kvc reads files with pread and never maps.
+inline bool enable_sigbus_recovery() noexcept {
+  static const bool installed = [] {
+    struct sigaction sa {};
+    sa.sa_sigaction = &detail::sigbus_handler;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    return ::sigaction(SIGBUS, &sa, &detail::sigbus_previous) == 0;
+  }();
+  detail::sigbus_recovery_enabled() = installed;
+  return installed;
+}
+#endif
+
 // ---- Reading ----------------------------------------------------------------
 
 // How much of a file a read checks (spec "Reading and verification").
@@ -2087,6 +2282,10 @@ struct read_options {
   const model_desc* dsv4_model = nullptr;
   // Payload bytes handed to the consumer per call.
   std::size_t chunk_bytes = std::size_t{1} << 20;
+  // Threads that checksum a mapped payload (kvc::file_source), each taking
+  // an equal part of at least 4 MiB; the parts' CRCs are joined with
+  // crc32c_combine. 1 keeps the read on the calling thread.
+  unsigned threads = 1;
 };
 
 // What a read found. Fields past the level that was read stay empty.
@@ -2162,6 +2361,17 @@ class dsv4_scanner {
   error err_{};
 };
 
+// Wraps place(const file_info&) -> std::uint8_t*: the reader asks it for the
+// payload's destination once and reads the payload straight into it.
+template <class Place>
+struct payload_placement {
+  Place& place;
+};
+template <class T>
+struct is_payload_placement : std::false_type {};
+template <class Place>
+struct is_payload_placement<payload_placement<Place>> : std::true_type {};
+
 // One read of one file, in the spec's order. S is a sequential source.
 template <class S>
 class file_reader {
@@ -2186,18 +2396,71 @@ class file_reader {
  private:
   const header& h() const { return info_.hdr; }
 
-  // Reads up to n bytes, handing each chunk to sink and folding it into the
-  // running CRC state. got < n means the data ended.
+  // The next bytes of the source, at most n: a view of the source's own
+  // memory when it offers one, else a read into buf_. A known file size
+  // bounds the read, so buf_ never grows beyond what the file holds (plus
+  // the one byte that finds its end).
+  // ended is set when a short read showed the data's end.
+  io_view next(std::uint64_t n, bool& ended) {
+    if constexpr (has_view<S>::value) {
+      return stream_traits<S>::view(s_, clamp_size(n, std::numeric_limits<std::size_t>::max()));
+    } else {
+      const std::size_t asked = clamp_size(n, chunk_);
+      std::size_t want = asked;
+      if (info_.file_size != unknown_size && info_.file_size >= pos_ && info_.file_size - pos_ < want)
+        want = static_cast<std::size_t>(info_.file_size - pos_) + 1;
+      const io_result r = read_fully(s_, buf_.reserve(want), want);
+      ended = r.bytes < want;
+      return {buf_.data(), r, false};
+    }
+  }
+
+  // Reads up to n bytes, folding them into the running CRC state and handing
+  // them to sink at most one chunk at a time. got < n means the data ended.
+  // Mapped bytes are checksummed (by opt.threads threads) and handed on under
+  // SIGBUS recovery: a file shortened meanwhile is reported as truncated.
   template <class Sink>
   error pump(std::uint64_t n, std::uint64_t& got, Sink&& sink) {
     got = 0;
+    bool ended = false;
+    while (got < n && !ended) {
+      const io_view v = next(n - got, ended);
+      if (v.r.status != io_status::ok) return make_error(errc::io_error, where_, pos_ + v.r.bytes, v.r.os_error);
+      const std::size_t k = v.r.bytes;
+      if (k == 0) break;
+      auto checksum_and_hand_on = [&] {
+        if (!v.mapped || opt_.threads <= 1)
+          crc_ = crc32c_extend(crc_, v.data, k);
+        else if (!crc32c_parallel(crc_, v.data, k, opt_.threads))
+          return false;
+        for (std::size_t off = 0; off < k; off += chunk_) sink(v.data + off, clamp_size(k - off, chunk_));
+        return true;
+      };
+      bool ok = true;
+      if (v.mapped) {
+        auto job = [&] { ok = checksum_and_hand_on(); };
+        ok = run_guarded(job) && ok;
+      } else {
+        checksum_and_hand_on();
+      }
+      if (!ok) return make_error(errc::truncated, where_, pos_);
+      pos_ += k;
+      got += k;
+    }
+    return {};
+  }
+
+  // Reads n payload bytes straight into dst, one slice at a time, and
+  // checksums each slice while it is still in cache. got < n: data ended.
+  error pump_into(std::uint8_t* dst, std::uint64_t n, std::uint64_t& got) {
+    constexpr std::size_t slice = std::size_t{256} << 10;
+    got = 0;
     while (got < n) {
-      const std::size_t want = clamp_size(n - got, chunk_);
-      if (buf_.size() < want) buf_.resize(want);  // grows to one chunk at most
-      const io_result r = read_fully(s_, buf_.data(), want);
+      const std::size_t want = clamp_size(n - got, slice);
+      std::uint8_t* at = dst + got;
+      const io_result r = read_fully(s_, at, want);
       if (r.status != io_status::ok) return make_error(errc::io_error, where_, pos_ + r.bytes, r.os_error);
-      crc_ = crc32c_extend(crc_, buf_.data(), r.bytes);
-      sink(buf_.data(), r.bytes);
+      crc_ = crc32c_extend(crc_, at, r.bytes);
       pos_ += r.bytes;
       got += r.bytes;
       if (r.bytes < want) break;
@@ -2267,11 +2530,18 @@ class file_reader {
     std::optional<dsv4_scanner> scan;
     if (check) scan.emplace(*opt_.dsv4_model, h());
     std::uint64_t got = 0;
-    if (error e = pump(h().payload_bytes, got, [&](const std::uint8_t* p, std::size_t k) {
-          consume(p, k);
-          if (scan) scan->feed(p, k);
-        }))
-      return e;
+    if constexpr (is_payload_placement<Consumer>::value) {
+      std::uint8_t* dst = consume.place(static_cast<const file_info&>(info_));
+      if (dst == nullptr) return make_error(errc::invalid_argument, section::payload, h().payload_offset());
+      if (error e = pump_into(dst, h().payload_bytes, got)) return e;
+      if (scan) scan->feed(dst, static_cast<std::size_t>(got));
+    } else {
+      if (error e = pump(h().payload_bytes, got, [&](const std::uint8_t* p, std::size_t k) {
+            consume(p, k);
+            if (scan) scan->feed(p, k);
+          }))
+        return e;
+    }
     if (got < h().payload_bytes) return make_error(errc::truncated, section::payload, pos_);
     if (h().version == 2 && crc_ != h().payload_crc)
       return make_error(errc::payload_crc_mismatch, section::payload, h().payload_offset());
@@ -2352,7 +2622,7 @@ class file_reader {
   const read_options& opt_;
   file_info& info_;
   std::size_t chunk_;
-  std::vector<std::uint8_t> buf_;
+  byte_buffer buf_;
   std::uint64_t pos_ = 0;
   std::uint32_t crc_ = 0;
   section where_ = section::header;
@@ -2376,6 +2646,173 @@ template <class Source>
 error verify(Source& src, file_info& info, const read_options& opt = {}) {
   return read(
       src, info, [](const std::uint8_t*, std::size_t) {}, opt);
+}
+
+#if KVC_POSIX
+// ---- Regular files ------------------------------------------------------------
+
+// Reads a file descriptor the caller owns (kvc never closes it) for one
+// kvc::read, verify or load, from offset 0, with one fstat and as few reads
+// as the level needs. The first read takes the header (level header), or up
+// to small_file_bytes of the file, into a buffer no larger than the file.
+// With map set and kvc::enable_sigbus_recovery() in force, a larger file's
+// payload is mapped, from the page that holds its first byte through its
+// last (in-place writers shorten a file only after the payload), and read
+// from the mapping, checksummed by read_options::threads threads; the rest
+// is read with pread. Pipes, sockets and other non-regular files are read
+// with read(). A file shortened while it is read is reported as truncated
+// (or io_error), mapped or not. A consumer handed mapped bytes runs while
+// SIGBUS recovery is armed: it must not own resources across the call (a
+// fault skips destructors), so read_file never maps; verify_file does.
+class file_source {
+ public:
+  static constexpr std::size_t small_file_bytes = std::size_t{1} << 20;
+
+  file_source(int fd, verify_level level, bool map) noexcept : fd_(fd) {
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) size_ = static_cast<std::uint64_t>(st.st_size);
+    if (size_ == unknown_size) return;
+    const std::uint64_t first = level == verify_level::header ? layout::header_v2::size
+                                : size_ <= small_file_bytes   ? size_
+                                                              : std::uint64_t{64} << 10;
+    fill(0, detail::clamp_size(first < size_ ? first : size_, small_file_bytes));
+    if (map && level == verify_level::full && size_ > small_file_bytes && detail::sigbus_recovery_enabled())
+      map_payload();
+  }
+  ~file_source() {
+    if (map_ != nullptr) ::munmap(map_, map_len_);
+  }
+  file_source(const file_source&) = delete;
+  file_source& operator=(const file_source&) = delete;
+
+  bool mapped() const noexcept { return map_ != nullptr; }
+
+ private:
+  friend struct stream_traits<file_source>;
+  static constexpr std::size_t read_bytes = std::size_t{1} << 20;  // one pread or read() at most
+
+  // Reads up to n bytes at `at` (a regular file) or at the stream position
+  // into buf_, replacing what it held.
+  void fill(std::uint64_t at, std::size_t n) noexcept {
+    std::uint8_t* p = buf_.reserve(n);
+    buf_at_ = at;
+    failed_ = detail::transfer_all(n, true, [&](std::size_t done) -> io_result {
+      const ssize_t r = size_ == unknown_size ? ::read(fd_, p + done, n - done)
+                                              : ::pread(fd_, p + done, n - done, static_cast<off_t>(at + done));
+      if (r >= 0) return {static_cast<std::size_t>(r), io_status::ok};
+      return {0, errno == EINTR ? io_status::interrupted : io_status::failed, errno};
+    });
+    buf_len_ = failed_.bytes;
+  }
+
+  void map_payload() noexcept {
+    if (buf_len_ < 4) return;
+    const std::size_t need = header_size_for(buf_.data());
+    if (need == 0 || buf_len_ < need) return;
+    const auto h = decode_header(buf_.data(), need);
+    if (!h) return;
+    const std::uint64_t from = h->payload_offset();
+    if (from >= size_) return;
+    const std::uint64_t end = size_ - from < h->payload_bytes ? size_ : from + h->payload_bytes;
+    const std::uint64_t page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+    const std::uint64_t base = from - from % page;
+    if (end - base > std::numeric_limits<std::size_t>::max()) return;
+    const auto len = static_cast<std::size_t>(end - base);
+#if defined(MAP_POPULATE)
+    const int flags = MAP_SHARED | MAP_POPULATE;  // page-cached files: one call sets up every page
+#else
+    const int flags = MAP_SHARED;
+#endif
+    void* m = ::mmap(nullptr, len, PROT_READ, flags, fd_, static_cast<off_t>(base));
+    if (m == MAP_FAILED) return;  // pread then
+    map_ = m;
+    map_len_ = len;
+    map_data_ = static_cast<const std::uint8_t*>(m) + (from - base);
+    map_from_ = from;
+    map_end_ = end;
+  }
+
+  // Up to n bytes at pos_; advances pos_.
+  io_view view(std::size_t n) noexcept {
+    if (failed_.status != io_status::ok) return {nullptr, failed_};
+    io_view v;
+    if (pos_ >= buf_at_ && pos_ - buf_at_ < buf_len_) {
+      v = {buf_.data() + (pos_ - buf_at_), {detail::clamp_size(buf_len_ - (pos_ - buf_at_), n), io_status::ok}};
+    } else if (map_ != nullptr && pos_ >= map_from_ && pos_ < map_end_) {
+      v = {map_data_ + (pos_ - map_from_), {detail::clamp_size(map_end_ - pos_, n), io_status::ok}, true};
+    } else {
+      std::uint64_t want = n < read_bytes ? n : read_bytes;
+      if (size_ != unknown_size) {
+        // A regular file is read up to its size as fstat saw it, and up
+        // to the mapping, which takes over there.
+        const std::uint64_t stop = map_ != nullptr && pos_ < map_from_ ? map_from_ : size_;
+        want = pos_ < stop ? (stop - pos_ < want ? stop - pos_ : want) : 0;
+      }
+      fill(pos_, static_cast<std::size_t>(want));
+      if (failed_.status != io_status::ok) return {nullptr, failed_};
+      v = {buf_.data(), {buf_len_, io_status::ok}};
+    }
+    pos_ += v.r.bytes;
+    return v;
+  }
+
+  // Up to n bytes at pos_ into p: from the buffer or the mapping if they
+  // hold pos_, else one pread or read() straight into p.
+  io_result read(void* p, std::size_t n) noexcept {
+    if (failed_.status != io_status::ok) return failed_;
+    const bool held = (pos_ >= buf_at_ && pos_ - buf_at_ < buf_len_) ||
+                      (map_ != nullptr && pos_ >= map_from_ && pos_ < map_end_);
+    if (held) {
+      const io_view v = view(n);
+      auto copy = [&] { std::memcpy(p, v.data, v.r.bytes); };
+      if (!v.mapped || detail::run_guarded(copy)) return v.r;
+      return failed_ = {0, io_status::failed, EFAULT};
+    }
+    const ssize_t r = size_ == unknown_size ? ::read(fd_, p, n) : ::pread(fd_, p, n, static_cast<off_t>(pos_));
+    if (r < 0) return {0, errno == EINTR ? io_status::interrupted : io_status::failed, errno};
+    pos_ += static_cast<std::uint64_t>(r);
+    return {static_cast<std::size_t>(r), io_status::ok};
+  }
+
+  int fd_;
+  std::uint64_t size_ = unknown_size;  // unknown_size: not a regular file
+  std::uint64_t pos_ = 0;
+  detail::byte_buffer buf_;
+  std::uint64_t buf_at_ = 0;
+  std::size_t buf_len_ = 0;
+  io_result failed_{};
+  void* map_ = nullptr;
+  std::size_t map_len_ = 0;
+  const std::uint8_t* map_data_ = nullptr;  // the payload's first byte
+  std::uint64_t map_from_ = 0, map_end_ = 0;
+};
+
+template <>
+struct stream_traits<file_source> {
+  static io_view view(file_source& s, std::size_t n) noexcept { return s.view(n); }
+  static io_result read(file_source& s, void* p, std::size_t n) noexcept { return s.read(p, n); }
+  static std::uint64_t size(file_source& s) noexcept { return s.size_; }
+};
+#endif  // KVC_POSIX
+
+
+// Loads a file's payload straight into memory the caller provides: one copy
+// (each slice is checksummed while it is still in cache) instead of a copy
+// into kvc's buffer and another into the caller's. Once the header and text
+// passed, place(const file_info&) -> std::uint8_t* returns where the
+// info.hdr.payload_bytes bytes go (already checked against the file size
+// and opt.limits), or nullptr to stop with invalid_argument. Reads level
+// full whatever opt.level says. The bytes in that memory are the file's
+// only when this returns no error: stage them there, commit on success
+// (spec "Restoring state"); on error they are partial or unverified.
+template <class Source, class Place>
+error load(Source& src, file_info& info, Place&& place, const read_options& opt = {}) {
+  KVC_REQUIRE_STREAM(has_read, Source, "read(S&, void*, std::size_t) -> kvc::io_result");
+  read_options full = opt;
+  full.level = verify_level::full;
+  detail::payload_placement<std::remove_reference_t<Place>> placement{place};
+  detail::file_reader<Source> r(src, full, info);
+  return r.run(placement);
 }
 
 // ---- Writing ----------------------------------------------------------------
@@ -2811,13 +3248,27 @@ template <class Consumer>
 error read_file(const std::string& path, file_info& info, Consumer&& consume, const read_options& opt = {}) {
   detail::unique_fd fd = detail::open_file(path, O_RDONLY);
   if (!fd) return make_error(errc::io_error, section::none, 0);
-  fd_stream s{fd.get()};
+  file_source s(fd.get(), opt.level, false);  // never maps: see file_source
   return read(s, info, consume, opt);
 }
 
+// Verifies the file at path. Maps a large file's payload when
+// kvc::enable_sigbus_recovery() is in force (see kvc::file_source).
 inline error verify_file(const std::string& path, file_info& info, const read_options& opt = {}) {
-  return read_file(
-      path, info, [](const std::uint8_t*, std::size_t) {}, opt);
+  detail::unique_fd fd = detail::open_file(path, O_RDONLY);
+  if (!fd) return make_error(errc::io_error, section::none, 0);
+  file_source s(fd.get(), opt.level, true);
+  return verify(s, info, opt);
+}
+
+// kvc::load on the file at path: the payload goes straight from the page
+// cache into the memory place() returns, one copy.
+template <class Place>
+error load_file(const std::string& path, file_info& info, Place&& place, const read_options& opt = {}) {
+  detail::unique_fd fd = detail::open_file(path, O_RDONLY);
+  if (!fd) return make_error(errc::io_error, section::none, 0);
+  file_source s(fd.get(), verify_level::full, false);
+  return load(s, info, place, opt);
 }
 
 // touch() on the file at path, made durable with fsync.
