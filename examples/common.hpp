@@ -88,8 +88,12 @@ inline bool list_kv_files(const std::string& dir, std::vector<std::string>& out)
         name.substr(name.size() - kvc::file_extension.size()) != kvc::file_extension)
       continue;
     struct stat st {};
-    // stat, not lstat: a symlink to a regular file is a file to check.
-    if (stat((prefix + e->d_name).c_str(), &st) == 0 && S_ISREG(st.st_mode)) found.push_back(prefix + e->d_name);
+    // The entry's type when the file system reports it; else stat, not
+    // lstat: a symlink to a regular file is a file to check.
+    if (e->d_type == DT_REG ||
+        ((e->d_type == DT_UNKNOWN || e->d_type == DT_LNK) && stat((prefix + e->d_name).c_str(), &st) == 0 &&
+         S_ISREG(st.st_mode)))
+      found.push_back(prefix + e->d_name);
     errno = 0;
   }
   const int read_errno = errno;

@@ -1,7 +1,7 @@
 // kvc - inspect, verify and maintain KVC disk KV-cache files (spec/kvc.md).
 //
 //   kvc inspect [--json] [--payload-model MODEL] FILE...
-//   kvc verify [--level header|text|full] [--payload-model MODEL] [--json] [--quiet] PATH...
+//   kvc verify [--level header|text|full] [--payload-model MODEL] [--json] [--quiet] [-j N] PATH...
 //   kvc text FILE            kvc tools [--json] FILE
 //   kvc touch FILE...        kvc upgrade FILE...
 //   kvc --version            kvc help [COMMAND]
@@ -274,18 +274,29 @@ void check_source(Source& src, const std::string& path, const kvc::read_options&
     out.err = kvc::check_identity(path, out.info);
 }
 
-// check_source on the file at path, opened read-only.
+// check_source on the file at path, opened read-only (non-blocking, so a
+// FIFO cannot stall the open) and read through kvc::file_source: one fstat,
+// one read for a small file, a mapped payload for a large one. consume must
+// own no resources: it may see mapped bytes (see kvc::file_source).
 template <class Consumer>
 outcome check_path(const std::string& path, const kvc::read_options& opt, bool check_name, Consumer&& consume) {
   outcome out;
-  input_file file(path);
-  if (!file.ok()) {
-    out.os_problem = file.problem();
+  int fd;
+  do fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0) {
+    out.os_problem = std::strerror(errno);
     return out;
   }
-  out.opened = true;
-  kvc::fd_stream s = file.stream();
-  check_source(s, path, opt, check_name, consume, out);
+  kvc::file_source s(fd, opt.level, true);
+  if (s.regular()) {
+    out.opened = true;
+    check_source(s, path, opt, check_name, consume, out);
+  } else {
+    struct stat st {};
+    out.os_problem = ::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file";
+  }
+  ::close(fd);
   return out;
 }
 
@@ -356,13 +367,20 @@ struct args {
   bool quiet = false;
   kvc::verify_level level = kvc::verify_level::full;
   std::optional<kvc::model_desc> model;  // --payload-model
+  unsigned threads = online_cores();     // -j: threads per file for the payload CRC
   std::vector<std::string> operands;
 
   kvc::read_options read_options() const {
     kvc::read_options opt;
     opt.level = level;
     opt.dsv4_model = model ? &*model : nullptr;
+    opt.threads = threads;
     return opt;
+  }
+
+  static unsigned online_cores() {
+    const long n = ::sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1u : static_cast<unsigned>(n);
   }
 };
 
@@ -462,7 +480,7 @@ int parse_args(const command& c, int argc, char** argv, int first, args& a) {
     const std::size_t eq = word.find('=');
     const std::string name = word.substr(0, eq);
     if (!accepts(c, name)) return usage_error(c.name, std::string(c.name) + ": unknown option '" + name + "'");
-    const bool takes_value = name == "--level" || name == "--payload-model";
+    const bool takes_value = name == "--level" || name == "--payload-model" || name == "-j";
     std::optional<std::string> value;
     if (eq != std::string::npos) value = word.substr(eq + 1);
     if (takes_value && !value) {
@@ -484,6 +502,12 @@ int parse_args(const command& c, int argc, char** argv, int first, args& a) {
         a.level = kvc::verify_level::full;
       else
         return usage_error(c.name, std::string(c.name) + ": --level must be header, text or full");
+    } else if (name == "-j") {
+      char* end = nullptr;
+      const unsigned long n = std::strtoul(value->c_str(), &end, 10);
+      if (value->empty() || *end != '\0' || n < 1 || n > 64)
+        return usage_error(c.name, std::string(c.name) + ": -j takes a thread count from 1 to 64");
+      a.threads = static_cast<unsigned>(n);
     } else if (name == "--payload-model") {
       kvc::model_desc m;
       std::string problem;
@@ -1013,12 +1037,13 @@ int cmd_verify(const args& a) {
     }
   }
   std::uint64_t total = 0;
-  if (a.level == kvc::verify_level::full)
+  const bool show_progress = ::isatty(STDERR_FILENO) != 0;
+  if (a.level == kvc::verify_level::full && show_progress)
     for (const std::string& p : paths) {
       struct stat st {};
       if (::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode)) total += static_cast<std::uint64_t>(st.st_size);
     }
-  progress bar(total, total > progress_threshold && ::isatty(STDERR_FILENO));
+  progress bar(total, total > progress_threshold && show_progress);
   const kvc::read_options opt = a.read_options();
   std::size_t ok = 0, failed = 0;
   std::uint64_t done = 0;
@@ -1193,7 +1218,7 @@ const command commands[] = {
      "verification (with the DSV4 check when --payload-model is given, as for\n"
      "verify). Opens files read-only.\n",
      "--json --payload-model", cmd_inspect},
-    {"verify", "kvc verify [--level header|text|full] [--payload-model MODEL] [--json] [--quiet] PATH...",
+    {"verify", "kvc verify [--level header|text|full] [--payload-model MODEL] [--json] [--quiet] [-j N] PATH...",
      "verify files and cache directories",
      "Verifies each FILE, and each *.kv regular file directly in each DIRECTORY\n"
      "(sorted by name), at --level (default full). A <sha1>.kv name is also\n"
@@ -1203,8 +1228,10 @@ const command commands[] = {
      "overriding its layers, head_dim, indexer_dim, vocab, sliding_window,\n"
      "uncompressed_layers, even_ratio, odd_ratio, indexed_ratio) adds the DSV4\n"
      "payload check at level full. Exit status 0 all ok, 1 some failed, 2 usage\n"
-     "error or a path that cannot be opened or read. Opens files read-only.\n",
-     "--json --quiet --level --payload-model", cmd_verify},
+     "error or a path that cannot be opened or read. Opens files read-only.\n"
+     "-j N checksums a large payload with N threads (default: the number of\n"
+     "online cores).\n",
+     "--json --quiet --level --payload-model -j", cmd_verify},
     {"text", "kvc text FILE", "write the rendered text, byte for byte, to standard output",
      "Verifies FILE at level text, then writes its text bytes to standard output.\n", "", cmd_text},
     {"tools", "kvc tools [--json] FILE", "print the tool-map entries",
@@ -1253,6 +1280,9 @@ int cmd_help(const args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Large payloads are read from a mapping; a file shortened meanwhile is
+  // then reported as truncated instead of killing the tool.
+  kvc::enable_sigbus_recovery();
   if (argc < 2) {
     print_overview(stderr);
     return exit_usage;

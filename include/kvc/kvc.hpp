@@ -1700,9 +1700,9 @@ KVC_SHA1_TARGET inline void sha1_shani(std::uint32_t* state, const std::uint8_t*
 #if KVC_CRC32C_MSVC
 #define KVC_SHA1_TARGET
 #elif defined(__clang__)
-#define KVC_SHA1_TARGET __attribute__((target("sha2")))
+#define KVC_SHA1_TARGET __attribute__((target("crypto")))
 #else
-#define KVC_SHA1_TARGET __attribute__((target("+sha2")))
+#define KVC_SHA1_TARGET __attribute__((target("+crypto")))
 #endif
 KVC_SHA1_TARGET inline void sha1_armv8(std::uint32_t* state, const std::uint8_t* p, std::size_t nblocks) noexcept {
   const uint32x4_t k[4] = {vdupq_n_u32(0x5A827999u), vdupq_n_u32(0x6ED9EBA1u), vdupq_n_u32(0x8F1BBCDCu),
@@ -2908,6 +2908,7 @@ class file_source {
   file_source(const file_source&) = delete;
   file_source& operator=(const file_source&) = delete;
 
+  bool regular() const noexcept { return size_ != unknown_size; }
   bool mapped() const noexcept { return map_ != nullptr; }
 
  private:
