@@ -145,8 +145,8 @@ BENCHMARK(bm_verify_mapped_t1)->Name("kvc/verify_mapped_t1")->Arg(big)->UseRealT
 BENCHMARK(bm_verify_mapped_t2)->Name("kvc/verify_mapped_t2")->Arg(big)->UseRealTime();
 BENCHMARK(bm_verify_pread)->Name("kvc/verify_pread")->Arg(big)->UseRealTime();
 BENCHMARK(bm_read)->Name("plain/read")->Arg(big)->UseRealTime();
-BENCHMARK(bm_verify_cold)->Name("kvc/verify_cold")->Arg(cold_size)->UseRealTime()->Iterations(3);
-BENCHMARK(bm_read_cold)->Name("plain/read_cold")->Arg(cold_size)->UseRealTime()->Iterations(3);
+BENCHMARK(bm_verify_cold)->Name("kvc/verify_cold")->Arg(cold_size)->UseRealTime();
+BENCHMARK(bm_read_cold)->Name("plain/read_cold")->Arg(cold_size)->UseRealTime();
 
 void bm_verify_dir(benchmark::State& state) {
   const auto& paths = small_files(static_cast<std::size_t>(state.range(0)));
