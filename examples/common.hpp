@@ -1,16 +1,10 @@
 // common.hpp - the few helpers the kvc tool and the examples share, kept in
-// one place: human-readable sizes, ISO 8601 times, error descriptions and the
-// listing of a cache directory. POSIX only.
+// one place: human-readable sizes, ISO 8601 times and error descriptions.
 //
 // SPDX-License-Identifier: MIT
 #ifndef KVC_EXAMPLES_COMMON_HPP
 #define KVC_EXAMPLES_COMMON_HPP
 
-#include <dirent.h>
-#include <sys/stat.h>
-
-#include <algorithm>
-#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -19,7 +13,6 @@
 #include <limits>
 #include <string>
 #include <string_view>
-#include <vector>
 
 namespace kvc_examples {
 
@@ -72,40 +65,6 @@ inline std::string describe(const kvc::error& e) {
 
 // The final component of a path: "dir/x.kv" -> "x.kv".
 inline std::string base_name(const std::string& path) { return path.substr(path.find_last_of('/') + 1); }
-
-// The regular files named "*.kv" directly in dir (not recursive), sorted by
-// name, as "dir/name" paths. Returns false with errno set when dir cannot be
-// read.
-inline bool list_kv_files(const std::string& dir, std::vector<std::string>& out) {
-  DIR* d = opendir(dir.c_str());
-  if (d == nullptr) return false;
-  const std::string prefix = !dir.empty() && dir.back() == '/' ? dir : dir + "/";
-  std::vector<std::string> found;
-  errno = 0;
-  while (const dirent* e = readdir(d)) {
-    const std::string_view name = e->d_name;
-    if (name.size() <= kvc::file_extension.size() ||
-        name.substr(name.size() - kvc::file_extension.size()) != kvc::file_extension)
-      continue;
-    struct stat st {};
-    // The entry's type when the file system reports it; else stat, not
-    // lstat: a symlink to a regular file is a file to check.
-    if (e->d_type == DT_REG ||
-        ((e->d_type == DT_UNKNOWN || e->d_type == DT_LNK) && stat((prefix + e->d_name).c_str(), &st) == 0 &&
-         S_ISREG(st.st_mode)))
-      found.push_back(prefix + e->d_name);
-    errno = 0;
-  }
-  const int read_errno = errno;
-  closedir(d);
-  if (read_errno != 0) {
-    errno = read_errno;
-    return false;
-  }
-  std::sort(found.begin(), found.end());
-  out.insert(out.end(), found.begin(), found.end());
-  return true;
-}
 
 }  // namespace kvc_examples
 
