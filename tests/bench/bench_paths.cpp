@@ -18,26 +18,11 @@
 #include <string>
 #include <vector>
 
-namespace {
-std::vector<std::uint8_t> random_bytes(std::size_t n) {
-  std::vector<std::uint8_t> b(n);
-  std::mt19937_64 rng(1);
-  for (std::size_t i = 0; i + 8 <= n; i += 8) {
-    const std::uint64_t v = rng();
-    std::memcpy(&b[i], &v, 8);
-  }
-  return b;
-}
+#include "bench_data.hpp"
 
-kvc::header sample_header(std::uint8_t version) {
-  kvc::header h;
-  h.version = version;
-  h.quant_bits = 2;
-  h.tokens = 100;
-  h.context = 4096;
-  h.payload_abi = kvc::payload_abi_ds4;
-  return h;
-}
+namespace {
+using kvc_bench::random_bytes;
+using kvc_bench::sample_header;
 
 std::string scratch_dir() {
   static const std::string dir = [] {
@@ -67,17 +52,8 @@ const std::vector<std::string>& small_files(std::size_t count) {
   if (!paths.empty()) return paths;
   const auto payload = random_bytes(16 << 10);
   for (std::size_t i = 0; i < count; ++i) {
-    std::string text(300, 'x');
-    const std::string n = std::to_string(i);
-    text.replace(0, n.size(), n);
-    kvc::appended a;
-    a.tools = {{"call_" + n, "<tool/>"}};
-    const std::string path = scratch_dir() + "/" + kvc::identity_name_for_text(text);
-    auto saved = kvc::save_file(path, sample_header(2), text, a, [&](kvc::writer<kvc::fd_stream>& w) {
-      return w.write_payload(payload.data(), payload.size());
-    });
-    if (!saved) std::abort();
-    paths.push_back(path);
+    paths.push_back(kvc_bench::save_small_file(scratch_dir(), i, payload));
+    if (paths.back().empty()) std::abort();
   }
   return paths;
 }

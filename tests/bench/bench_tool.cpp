@@ -14,26 +14,11 @@
 #include <string>
 #include <vector>
 
-namespace {
-std::vector<std::uint8_t> random_bytes(std::size_t n) {
-  std::vector<std::uint8_t> b(n);
-  std::mt19937_64 rng(1);
-  for (std::size_t i = 0; i + 8 <= n; i += 8) {
-    const std::uint64_t v = rng();
-    std::memcpy(&b[i], &v, 8);
-  }
-  return b;
-}
+#include "bench_data.hpp"
 
-kvc::header sample_header(std::uint8_t version) {
-  kvc::header h;
-  h.version = version;
-  h.quant_bits = 2;
-  h.tokens = 100;
-  h.context = 4096;
-  h.payload_abi = kvc::payload_abi_ds4;
-  return h;
-}
+namespace {
+using kvc_bench::random_bytes;
+using kvc_bench::sample_header;
 
 int save(const std::string& path, std::size_t mib, std::uint8_t version, unsigned threads) {
   // One 64 MiB block written again and again: a payload made layer by layer.
@@ -52,16 +37,8 @@ int save(const std::string& path, std::size_t mib, std::uint8_t version, unsigne
 
 int small(const std::string& dir, std::size_t count) {
   const auto payload = random_bytes(16 << 10);
-  for (std::size_t i = 0; i < count; ++i) {
-    std::string text(300, 'x');
-    const std::string n = std::to_string(i);
-    text.replace(0, n.size(), n);
-    kvc::appended a;
-    a.tools = {{"call_" + n, "<tool/>"}};
-    auto saved = kvc::save_file(dir + "/" + kvc::identity_name_for_text(text), sample_header(2), text, a,
-                                [&](kvc::writer<kvc::fd_stream>& w) { return w.write_payload(payload.data(), payload.size()); });
-    if (!saved) return 1;
-  }
+  for (std::size_t i = 0; i < count; ++i)
+    if (kvc_bench::save_small_file(dir, i, payload).empty()) return 1;
   return 0;
 }
 
