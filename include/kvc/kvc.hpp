@@ -8,9 +8,14 @@
 //   2. layout      constexpr byte tables of every on-disk structure,
 //                  encode/decode/validate, the DSV4 payload description
 //   3. CRC32C      portable kernel (usable in constant expressions)
-//   4. SHA-1       file identity names
+//   4. SHA-1       file identity names; SHA-NI / Armv8 kernels, dispatched
+//                  like CRC32C
 //   5. I/O         stream customisation point and adapters, the streaming
-//                  reader, the single-pass writer, in-place updates
+//                  reader (load: payload straight into caller memory),
+//                  regular files (kvc::file_source: one fstat, mapped
+//                  payloads, N-thread CRC, SIGBUS recovery), the
+//                  single-pass writer (CRC on a second thread), in-place
+//                  updates
 //   6. files       atomic save and path-level operations (POSIX)
 //
 // SPDX-License-Identifier: MIT
@@ -1940,6 +1945,7 @@ inline std::string identity_name_for_title(std::string_view title, std::uint64_t
 //   size(S&) -> uint64_t        whole file size, or kvc::unknown_size
 //   truncate(S&, uint64_t) -> io_result
 //   sync(S&) -> io_result       optional: make written bytes durable
+//   view(S&, size_t) -> io_view optional: the next bytes without a copy
 //
 // A stream is positioned at the file's first byte. A short count is not an
 // error (kvc loops); bytes == 0 with io_status::ok is the end of the data;
