@@ -22,6 +22,11 @@ for s in $srcs; do
   pids+=($!)
   objs+=("$out/${s%.cpp}.o")
 done
+# The C interface's implementation, which test_c_api.cpp calls (kvc::c).
+"$arch-linux-gnu-g++" -std=c++17 -O2 -Wall -Wextra -Wpedantic -Wconversion -Wshadow -Werror \
+  -I"$root/include" -c "$root/src/kvc_c.cpp" -o "$out/kvc_c.o" &
+pids+=($!)
+objs+=("$out/kvc_c.o")
 for p in "${pids[@]}"; do wait "$p"; done
 "$arch-linux-gnu-g++" -static -pthread -o "$out/kvc_tests" "${objs[@]}"
 cd "$root/tests"
