@@ -449,8 +449,8 @@ TEST_CASE("C API: save fault paths leave nothing behind", "[c_api]") {
 
   // A header the writer refuses.
   h.tokens = 0;
-  CHECK(kvc_writer_begin(path.c_str(), &h, text.data(), text.size(), &w, &err) == KVC_ERR_INVALID_ARGUMENT);
-  CHECK(describe(err) == "invalid_argument header 0");
+  CHECK(kvc_writer_begin(path.c_str(), &h, text.data(), text.size(), &w, &err) == KVC_ERR_ZERO_TOKENS);
+  CHECK(describe(err) == "zero_tokens header 8");
   CHECK(w == nullptr);
   h.tokens = 3;
 
@@ -467,8 +467,8 @@ TEST_CASE("C API: save fault paths leave nothing behind", "[c_api]") {
   CHECK(kvc_writer_write(w, nullptr, 3, &err) == KVC_ERR_INVALID_ARGUMENT);
   const kvc_tool_entry empty_id{"", 0, "x", 1};
   const kvc_appended bad{&empty_id, 1, nullptr, 0};
-  CHECK(kvc_writer_finish(w, &bad, nullptr, &err) == KVC_ERR_INVALID_ARGUMENT);
-  CHECK(describe(err) == "invalid_argument tool_map 0");
+  CHECK(kvc_writer_finish(w, &bad, nullptr, &err) == KVC_ERR_MALFORMED_TOOL_MAP);
+  CHECK(describe(err) == "malformed_tool_map tool_map 0");
   CHECK(listing(d.path).empty());
 
   // A title pointer that is NULL with a size.
@@ -588,23 +588,24 @@ TEST_CASE("C API: touch, rewrite and upgrade do what the C++ API does", "[c_api]
   REQUIRE(kvc_touch_file(c_path.c_str(), 1700000200, &stored, &err) == KVC_ERR_OK);
   auto touched = kvc::touch_file(cpp_path, 1700000200);
   REQUIRE(touched);
-  check_same_header(stored, *touched);
+  check_same_header(stored, touched->hdr);
   CHECK(stored.hits == 1);
 
   REQUIRE(kvc_upgrade_file(c_path.c_str(), &stored, &err) == KVC_ERR_OK);
   auto upgraded = kvc::upgrade_file(cpp_path);
   REQUIRE(upgraded);
-  check_same_header(stored, *upgraded);
+  check_same_header(stored, upgraded->hdr);
   CHECK(stored.version == 2);
 
   const kvc_tool_entry one{"only", 4, "<d/>", 4};
   const kvc_appended a{&one, 1, nullptr, 0};
-  kvc::appended ca;
-  ca.tools = {{"only", "<d/>"}};
+  kvc::appended_changes ca;  // C states every section: replace all
+  ca.tools = std::vector<kvc::tool_entry>{{"only", "<d/>"}};
+  ca.remove_title = true;
   REQUIRE(kvc_rewrite_appended_file(c_path.c_str(), &a, 1700000300, &stored, &err) == KVC_ERR_OK);
   auto rewritten = kvc::rewrite_appended_file(cpp_path, ca, 1700000300);
   REQUIRE(rewritten);
-  check_same_header(stored, *rewritten);
+  check_same_header(stored, rewritten->hdr);
   CHECK(read_bytes(c_path) == read_bytes(cpp_path));
 
   // Failures come back with the C++ error.

@@ -277,9 +277,11 @@ TEST_CASE("writer: the overlapped CRC writes the same bytes", "[perf_paths]") {
   char dir[] = "/tmp/kvc-perf-XXXXXX";
   REQUIRE(mkdtemp(dir) != nullptr);
   const std::string path = std::string(dir) + "/a.kv";
+  kvc::file_options two_threads;
+  two_threads.threads = 2;
   REQUIRE(kvc::save_file(
       path, h, f.text, a, [&](kvc::writer<kvc::fd_stream>& w) { return w.write_payload(f.payload.data(), f.payload.size()); },
-      2));
+      two_threads));
   kvc::file_info info;
   CHECK_FALSE(kvc::verify_file(path, info));
   std::remove(path.c_str());

@@ -3,22 +3,60 @@
 // Header-only, C++17, no dependencies beyond the standard library. Works with
 // -fno-exceptions and -fno-rtti. Normative reference: spec/kvc.md.
 //
-// Sections, in order:
-//   1. errors      the closed error table of spec/kvc.md section "Errors"
-//   2. layout      constexpr byte tables of every on-disk structure,
-//                  encode/decode/validate, the DSV4 payload description
-//   3. CRC32C      portable kernel (usable in constant expressions)
-//   4. SHA-1       file identity names; SHA-NI / Armv8 kernels, dispatched
-//                  like CRC32C
-//   5. I/O         stream customisation point and adapters, the streaming
-//                  reader (load: payload straight into caller memory),
-//                  regular files (kvc::file_source: one fstat, mapped
-//                  payloads, N-thread CRC, SIGBUS recovery), the
-//                  single-pass writer (CRC on a second thread), in-place
-//                  updates
-//   6. files       atomic save and path-level operations (POSIX)
-//   7. C interface the implementation of kvc/kvc.h, compiled only where
-//                  KVC_C_IMPLEMENTATION is defined (stb style)
+// API OVERVIEW
+//
+//   Every fallible call returns kvc::error or kvc::result<T>, both
+//   [[nodiscard]]; an error carries the spec's code (kvc::errc), the section
+//   of the file, the byte offset and, for io_error, the OS error number.
+//
+//   Reading     kvc::read(stream, info, consume, opt) verifies a file at a
+//               level (header, text, full) in one pass; consume(p, n) gets
+//               the payload in chunks and may return kvc::error to stop.
+//               kvc::verify(stream, info, opt) is the same without a
+//               consumer. info.stage says how far the read got.
+//   Writing     kvc::begin_write(sink, header, text) -> writer (move-only);
+//               w.write_payload(p, n) as often as needed; w.finish(sections).
+//               begin_write_sequential for sinks that cannot seek.
+//   Updating    kvc::touch, kvc::rewrite_appended, kvc::upgrade (v1 -> v2).
+//   Checking    kvc::check_compatible(stream, ...), check_compatible_file(
+//               path, ...), compatibility_name, kvc::check_identity(path,
+//               info), identity_name.
+//   Loading     kvc::load(stream, info, place, opt) / load_file(path, ...):
+//               the payload straight into memory place(info) returns, one
+//               copy, success only when every CRC matched.
+//   Files       (POSIX) save_file, read_file, verify_file, load_file,
+//               touch_file, rewrite_appended_file, upgrade_file: atomic
+//               where they replace a file. kvc::file_source reads a regular
+//               file with one fstat; after kvc::enable_sigbus_recovery()
+//               verify_file maps large payloads, checksummed on
+//               read_options::threads threads.
+//   Layout      encode_/decode_/validate_ functions for every structure,
+//               usable in constant expressions; layout:: field tables.
+//   CRC32C      crc32c, crc32c_extend(crc, p, n), crc32c_combine,
+//               crc32c_extend_zeros, crc32c_constexpr, crc32c_extend_constexpr;
+//               crc32c_kernels() (a range), crc32c_active_kernel,
+//               crc32c_force_kernel; KVC_CRC32C=<kernel> in the environment.
+//   SHA-1       kvc::sha1 (constexpr too); sha1_kernels_begin/end,
+//               sha1_active_kernel, sha1_force_kernel; KVC_SHA1=<kernel>.
+//   C           include/kvc/kvc.h; its implementation is the "C interface"
+//               section, compiled where KVC_C_IMPLEMENTATION is defined.
+//   Streams     specialise kvc::stream_traits<S> (see "I/O"); adapters ship
+//               for memory, std::vector/std::string, iostreams, FILE* and
+//               POSIX file descriptors (kvc::fd_stream).
+//
+// CONFIGURATION
+//
+//   KVC_CRC32C_NO_HW   build the portable CRC32C kernel only.
+//   No other macro and no compiler flag changes kvc: CPU features are
+//   detected at run time. Everything lives in the inline namespace
+//   kvc::KVC_ABI_NAMESPACE, named for the configuration, so translation units
+//   configured differently can be linked into one program.
+//
+// SECTIONS, in order: Errors; Layout (byte tables, encode/decode/validate,
+// the DSV4 payload, the portable CRC32C the layout needs); CRC32C (hardware
+// kernels and dispatch); SHA-1 (identity names); I/O (streams, reader,
+// writer, in-place updates, checks); Files (POSIX path-level operations);
+// C interface (the implementation of kvc/kvc.h, stb style).
 //
 // SPDX-License-Identifier: MIT
 #ifndef KVC_KVC_HPP
@@ -52,13 +90,23 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #define KVC_POSIX 1
+#if defined(__linux__)
+#include <sys/ioctl.h>
+#if __has_include(<linux/fs.h>)
+#include <linux/fs.h>  // FICLONE
+#endif
+#endif
 #else
 #define KVC_POSIX 0
+#endif
+#if defined(_WIN32)
+#include <sys/stat.h>
 #endif
 
 #define KVC_VERSION_MAJOR 0
@@ -123,7 +171,7 @@ namespace kvc {
 inline namespace KVC_ABI_NAMESPACE {
 
 // ===========================================================================
-// 1. Errors
+// Errors
 //
 // One closed enum: spec/kvc.md "Errors" is this table, row for row. Every
 // failure carries the code, the section of the file it concerns and the
@@ -267,17 +315,14 @@ constexpr error make_error(errc code, section where, std::uint64_t offset, int o
 // A value or an error, without exceptions. T must be default-constructible.
 // Reading the value of a result that holds an error is a precondition
 // violation (an assert in debug builds). An error whose code is errc::ok
-// cannot make a result claim a value: it is stored as invalid_argument (and
-// asserts in debug builds).
+// cannot make a result that claims a value: it is stored as invalid_argument.
 template <class T>
 class [[nodiscard]] result {
  public:
   constexpr result(T value) noexcept(std::is_nothrow_move_constructible_v<T>)  // NOLINT: implicit by design
       : value_(std::move(value)) {}
   constexpr result(::kvc::error e) noexcept  // NOLINT: implicit by design
-      : value_(), error_(e ? e : make_error(errc::invalid_argument, e.where, e.offset)) {
-    assert(e && "kvc::result built from an error that says ok");
-  }
+      : value_(), error_(e ? e : make_error(errc::invalid_argument, e.where, e.offset)) {}
 
   constexpr bool has_value() const noexcept { return !error_; }
   constexpr explicit operator bool() const noexcept { return has_value(); }
@@ -307,7 +352,7 @@ namespace kvc {
 inline namespace KVC_ABI_NAMESPACE {
 
 // ===========================================================================
-// 2. Layout
+// Layout
 //
 // Every on-disk structure as a table of (offset, size) fields, checked at
 // compile time to be contiguous. All integers are little-endian on disk on
@@ -864,7 +909,7 @@ struct model_desc {
     return layer % 2 == 0 ? even_ratio : odd_ratio;
   }
 
-  // A reader refuses a description that cannot describe a payload (spec 8.3).
+  // A reader refuses a description that cannot describe a payload (spec "Model description").
   constexpr bool usable() const noexcept { return indexed_ratio != 0 && layers != 0 && uncompressed_layers <= layers; }
 };
 
@@ -982,7 +1027,7 @@ constexpr std::size_t identity_name_size = 40 + 3;
 }  // namespace kvc
 
 // ===========================================================================
-// 3. CRC32C
+// CRC32C
 //
 // Castagnoli CRC: reflected polynomial 0x82F63B78, initial value and final
 // xor 0xFFFFFFFF, stored unmasked. Kernels work on the raw register state
@@ -1607,7 +1652,7 @@ constexpr std::uint32_t crc32c_constexpr(std::string_view s) noexcept { return c
 }  // namespace kvc
 
 // ===========================================================================
-// 4. SHA-1
+// SHA-1
 //
 // FIPS 180-4 SHA-1, used only for file identity names (not for security).
 // Kernels compress whole 64-byte blocks, chosen like the CRC32C kernels:
@@ -1935,7 +1980,7 @@ inline std::string identity_name_for_title(std::string_view title, std::uint64_t
 }  // namespace kvc
 
 // ===========================================================================
-// 5. I/O
+// I/O
 //
 // Streams plug in through one customisation point, kvc::stream_traits<S>.
 // An operation uses only the static functions it needs:
@@ -2153,13 +2198,12 @@ struct stream_traits<std::string> : detail::container_traits<std::string> {};
 template <class S>
 class cursor {
  public:
-  explicit cursor(S& s) noexcept : s_(&s) {}
-  S& stream() const noexcept { return *s_; }
+  explicit cursor(S& s, std::uint64_t at = 0) noexcept : s_(&s), pos_(at) {}
 
  private:
   friend struct stream_traits<cursor<S>>;
   S* s_;
-  std::uint64_t pos_ = 0;
+  std::uint64_t pos_;
 };
 
 template <class S>
@@ -2264,13 +2308,36 @@ inline std::uint64_t stream_traits<std::FILE*>::size(std::FILE*& f) {
   struct stat st {};
   if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) return unknown_size;
   return static_cast<std::uint64_t>(st.st_size);
+#elif defined(_WIN32)
+  struct _stat64 st {};
+  if (_fstat64(_fileno(f), &st) != 0 || (st.st_mode & _S_IFMT) != _S_IFREG) return unknown_size;
+  return static_cast<std::uint64_t>(st.st_size);
 #else
+  (void)f;
   return unknown_size;
 #endif
 }
 
 #if KVC_POSIX
 // ---- POSIX file descriptors -------------------------------------------------
+
+#if defined(__GLIBC__) && defined(_GNU_SOURCE) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 27))
+#define KVC_HAVE_COPY_FILE_RANGE 1
+#endif
+
+namespace detail {
+// Makes written bytes durable; 0 or the OS error number. On macOS fsync
+// leaves them in the drive's cache and F_FULLFSYNC flushes that too (it is
+// refused by some file systems, which then get fsync).
+inline int full_sync(int fd) noexcept {
+#ifdef F_FULLFSYNC
+  if (::fcntl(fd, F_FULLFSYNC) == 0) return 0;
+#endif
+  while (::fsync(fd) != 0)
+    if (errno != EINTR) return errno;
+  return 0;
+}
+}  // namespace detail
 
 // A file descriptor the caller owns; kvc never closes it.
 struct fd_stream {
@@ -2301,9 +2368,8 @@ struct stream_traits<fd_stream> {
     return {};
   }
   static io_result sync(fd_stream& s) noexcept {
-    while (::fsync(s.fd) != 0)
-      if (errno != EINTR) return {0, io_status::failed, errno};
-    return {};
+    const int err = detail::full_sync(s.fd);
+    return err == 0 ? io_result{} : io_result{0, io_status::failed, err};
   }
 
  private:
@@ -2538,6 +2604,10 @@ struct read_options {
   // an equal part of at least 4 MiB; the parts' CRCs are joined with
   // crc32c_combine. 1 keeps the read on the calling thread.
   unsigned threads = 1;
+  // false: the tool map and title are parsed and checksummed but not kept
+  // (file_info::tools and title stay empty), so a level full read holds one
+  // chunk of memory whatever the sections hold.
+  bool keep_sections = true;
 };
 
 // How far a read got. A read that fails stops at the stage before the one
@@ -2662,7 +2732,7 @@ class file_reader {
   error run(Consumer& consume) {
     info_ = file_info{};
     if (opt_.dsv4_model != nullptr && !opt_.dsv4_model->usable())
-      return make_error(errc::invalid_argument, section::none, 0);  // spec 8.3
+      return make_error(errc::invalid_argument, section::none, 0);  // spec "Model description"
     info_.file_size = size_of(s_);
     if (error e = read_header()) return e;
     info_.stage = read_stage::header;
@@ -2675,6 +2745,16 @@ class file_reader {
     if (error e = read_appended()) return e;
     info_.stage = read_stage::full;
     return {};
+  }
+
+  // Reads only the appended sections of a file whose header h was already
+  // read and checked; the source is positioned at h.sections_offset().
+  error run_sections(const header& h) {
+    info_ = file_info{};
+    info_.hdr = h;
+    info_.file_size = size_of(s_);
+    pos_ = h.sections_offset();
+    return read_appended();
   }
 
  private:
@@ -2708,10 +2788,19 @@ class file_reader {
     got = 0;
     bool ended = false;
     while (got < n && !ended) {
-      const io_view v = next(n - got, ended);
+      // In the appended area no more than one byte past the limit is read.
+      std::uint64_t ask = n - got;
+      if (appended_limit_ != no_limit && appended_limit_ + 1 - pos_ < ask) ask = appended_limit_ + 1 - pos_;
+      const io_view v = next(ask, ended);
       if (v.r.status != io_status::ok) return io_failure(where_, pos_, v.r);
       const std::size_t k = v.r.bytes;
       if (k == 0) break;
+      // The appended-area limit fires as soon as it is passed, before the
+      // bytes are kept, whichever section is being parsed.
+      if (pos_ + k > appended_limit_) {
+        pos_ += k;
+        return make_error(errc::limit_exceeded, section::appended, appended_limit_);
+      }
       error stopped{};  // what the sink returned
       auto checksum_and_hand_on = [&] {
         if (!v.mapped || opt_.threads <= 1)
@@ -2774,6 +2863,15 @@ class file_reader {
     if (error e = pump(n, got,
                        [&](const std::uint8_t* p, std::size_t k) { str.append(reinterpret_cast<const char*>(p), k); }))
       return e;
+    return got < n ? make_error(errc::truncated, where_, pos_) : error{};
+  }
+
+  // Reads exactly n bytes into str when the caller keeps sections, else
+  // checksums and drops them.
+  error take_section_bytes(std::string& str, std::uint64_t n) {
+    if (opt_.keep_sections) return take(str, n);
+    std::uint64_t got = 0;
+    if (error e = pump(n, got, [](const std::uint8_t*, std::size_t) {})) return e;
     return got < n ? make_error(errc::truncated, where_, pos_) : error{};
   }
 
@@ -2856,9 +2954,9 @@ class file_reader {
       const auto te = decode_tool_entry_header(eb, entry_at, lim);
       if (!te) return te.error();
       tool_entry entry;
-      if (error e = take(entry.id, te->id_bytes)) return e;
-      if (error e = take(entry.dsml, te->dsml_bytes)) return e;
-      info_.tools.push_back(std::move(entry));
+      if (error e = take_section_bytes(entry.id, te->id_bytes)) return e;
+      if (error e = take_section_bytes(entry.dsml, te->dsml_bytes)) return e;
+      if (opt_.keep_sections) info_.tools.push_back(std::move(entry));
     }
     return {};
   }
@@ -2871,7 +2969,7 @@ class file_reader {
     if (error e = take(b, sizeof b)) return e;
     const auto n = decode_title_header(b, at, opt_.limits);
     if (!n) return n.error();
-    return take(info_.title, *n);
+    return take_section_bytes(info_.title, *n);
   }
 
   // Parses the sections in bit order while the sections CRC runs over every
@@ -2882,23 +2980,22 @@ class file_reader {
     const std::uint64_t max = opt_.limits.max_appended_bytes;
     const auto too_big = make_error(errc::limit_exceeded, section::appended, start + max);
     if (info_.file_size != unknown_size && info_.file_size - start > max) return too_big;
+    appended_limit_ = max >= no_limit - start ? no_limit : start + max;
     const std::uint8_t flags = h().ext_flags;
     info_.unknown_sections = (flags & ~ext::known) != 0;
     error found{};
     if (flags & ext::tool_map) found = read_tool_map();
     if (!found && (flags & ext::title)) found = read_title();
-    if (found.code == errc::io_error) return found;
-    if (pos_ - start > max) return too_big;
+    if (found.code == errc::io_error || found == too_big) return found;
     if (h().version == 1 && found) return found;
     // Drain to the end: trailing bytes, the opaque unknown sections, or the
     // rest of a damaged area whose CRC decides the verdict.
     where_ = section::appended;
     const std::uint64_t rest_at = pos_;
-    const std::uint64_t budget = max - (rest_at - start);
-    const std::uint64_t want = h().version == 1 && !info_.unknown_sections ? 1 : budget + 1;
+    // Up to the end of the data; pump stops at the appended-area limit.
+    const std::uint64_t want = h().version == 1 && !info_.unknown_sections ? 1 : no_limit;
     std::uint64_t got = 0;
     if (error e = pump(want, got, [](const std::uint8_t*, std::size_t) {})) return e;
-    if (got > budget) return too_big;
     if (info_.unknown_sections && !found) {
       info_.unknown_offset = rest_at;
       info_.unknown_bytes = got;
@@ -2916,6 +3013,8 @@ class file_reader {
   std::size_t chunk_;
   byte_buffer buf_;
   std::uint64_t pos_ = 0;
+  static constexpr std::uint64_t no_limit = (std::numeric_limits<std::uint64_t>::max)();
+  std::uint64_t appended_limit_ = no_limit;  // the last byte allowed, set in the appended area
   std::uint32_t crc_ = 0;
   section where_ = section::header;
 };
@@ -3119,18 +3218,28 @@ struct appended {
   std::optional<std::string> title;
 };
 
-// The appended sections as stored bytes, or invalid_argument when an entry
-// breaks the KTM rules (lengths 1..256 and 1..512 MiB) or a title is too long.
+// Checks sections a writer is asked to write, with the code a default reader
+// would give the file: more entries than the limit (limit_exceeded), an id or
+// DSML length outside 1..256 / 1..512 MiB (malformed_tool_map), a title over
+// the limit (limit_exceeded). Offset 0: the sections are not in a file yet.
+inline error validate_appended(const appended& a, const limits& lim = limits{}) noexcept {
+  if (a.tools.size() > lim.max_tool_entries) return make_error(errc::limit_exceeded, section::tool_map, 0);
+  for (const tool_entry& t : a.tools)
+    if (t.id.empty() || t.id.size() > lim.max_tool_id_bytes || t.dsml.empty() ||
+        t.dsml.size() > lim.max_tool_dsml_bytes)
+      return make_error(errc::malformed_tool_map, section::tool_map, 0);
+  if (a.title && a.title->size() > lim.max_title_bytes) return make_error(errc::limit_exceeded, section::title, 0);
+  return {};
+}
+
+// The appended sections as stored bytes, or the validate_appended error.
 inline result<std::vector<std::uint8_t>> encode_appended(const appended& a, const limits& lim = limits{}) {
+  if (error e = validate_appended(a, lim)) return e;
   std::vector<std::uint8_t> out;
   auto put = [&out](const auto& bytes) { out.insert(out.end(), bytes.begin(), bytes.end()); };
   if (!a.tools.empty()) {
-    if (a.tools.size() > lim.max_tool_entries) return make_error(errc::invalid_argument, section::tool_map, 0);
     put(encode_tool_map_header({ktm_version, static_cast<std::uint32_t>(a.tools.size())}));
     for (const tool_entry& t : a.tools) {
-      if (t.id.empty() || t.id.size() > lim.max_tool_id_bytes || t.dsml.empty() ||
-          t.dsml.size() > lim.max_tool_dsml_bytes)
-        return make_error(errc::invalid_argument, section::tool_map, 0);
       put(encode_tool_entry_header(
           {static_cast<std::uint32_t>(t.id.size()), static_cast<std::uint32_t>(t.dsml.size())}));
       put(t.id);
@@ -3138,11 +3247,30 @@ inline result<std::vector<std::uint8_t>> encode_appended(const appended& a, cons
     }
   }
   if (a.title) {
-    if (a.title->size() > lim.max_title_bytes) return make_error(errc::invalid_argument, section::title, 0);
     put(encode_title_header(static_cast<std::uint32_t>(a.title->size())));
     put(*a.title);
   }
   return out;
+}
+
+// Checks the fields a writer takes from its caller, with the code a reader
+// would give the file and the field's offset: version, quant bits, token
+// count, reserved bytes (their spec codes), unknown extension bits and, for
+// a new file, a save reason above 7 (invalid_argument). A rewrite of an
+// existing file keeps its save reason whatever it is (spec 4.1).
+constexpr error validate_header_to_write(const header& h, bool new_file = true) noexcept {
+  namespace c = layout::header_common;
+  if (h.version != 1 && h.version != 2)
+    return make_error(errc::unsupported_version, section::header, c::version.offset);
+  if (h.quant_bits != 2 && h.quant_bits != 4)
+    return make_error(errc::invalid_quant_bits, section::header, c::quant_bits.offset);
+  if (h.tokens == 0) return make_error(errc::zero_tokens, section::header, c::tokens.offset);
+  for (std::size_t i = 0; i < c::reserved.size; ++i)
+    if (h.reserved[i] != 0) return make_error(errc::reserved_nonzero, section::header, c::reserved.offset + i);
+  if ((h.ext_flags & ~ext::known) != 0) return make_error(errc::invalid_argument, section::header, c::ext_flags.offset);
+  if (new_file && h.save_reason > static_cast<std::uint8_t>(save_reason::sys_prefix))
+    return make_error(errc::invalid_argument, section::header, c::save_reason.offset);
+  return {};
 }
 
 // The extension flags for h's key bits plus the sections in a.
@@ -3226,16 +3354,17 @@ class writer {
   friend result<writer<S>> begin_write(S&, const header&, std::string_view);
   template <class S>
   friend result<writer<S>> begin_write_sequential(S&, const header&, std::string_view, const appended&);
+  template <class Source, class S>
+  friend result<header> upgrade(Source&, S&);
 
   // Checks h, then writes the header and the text. For a sequential sink the
   // sections a are encoded now because the header carries their CRC.
   static result<writer> start(Sink& sink, const header& given, std::string_view text, const appended& a,
-                              bool sequential) {
+                              bool sequential, bool new_file = true) {
     header h = given;
-    if ((h.version != 1 && h.version != 2) || (h.quant_bits != 2 && h.quant_bits != 4) || h.tokens == 0 ||
-        h.reserved != std::array<std::uint8_t, 3>{} || (h.ext_flags & ~ext::known) != 0 ||
-        text.size() > (std::numeric_limits<std::uint32_t>::max)())
-      return make_error(errc::invalid_argument, section::header, 0);
+    if (error e = validate_header_to_write(h, new_file)) return e;
+    if (text.size() > (std::numeric_limits<std::uint32_t>::max)())
+      return make_error(errc::invalid_argument, section::text, h.text_offset());
     auto sections = encode_appended(a);
     if (!sections) return sections.error();
     writer w;
@@ -3324,6 +3453,23 @@ error read_header_at(S& s, file_info& info) {
   return verify(c, info, opt);
 }
 
+// The appended sections of a file whose header h was read and checked,
+// parsed and checked (v2: the sections CRC) into out, kept.
+template <class S>
+error read_sections_at(S& s, const header& h, file_info& out) {
+  cursor<S> c(s, h.sections_offset());
+  const read_options opt;
+  file_reader<cursor<S>> r(c, opt, out);
+  return r.run_sections(h);
+}
+
+// h after a cache hit: hits + 1 (saturating), last_used = now, new header CRC.
+constexpr header touched(header h, std::uint64_t now) noexcept {
+  if (h.hits != (std::numeric_limits<std::uint32_t>::max)()) ++h.hits;
+  h.last_used = now;
+  return sealed(h);
+}
+
 template <class S>
 error write_header_at(S& s, const header& h) {
   const header_bytes hb = encode_header(h);
@@ -3342,16 +3488,16 @@ result<header> touch(S& s, std::uint64_t now) {
   KVC_REQUIRE_STREAM(has_write_at, S, "write_at(S&, const void*, std::size_t, std::uint64_t) -> kvc::io_result");
   file_info info;
   if (error e = detail::read_header_at(s, info)) return e;
-  header h = info.hdr;
-  if (h.hits != (std::numeric_limits<std::uint32_t>::max)()) ++h.hits;
-  h.last_used = now;
+  const header h = detail::touched(info.hdr, now);
   if (error e = detail::write_header_at(s, h)) return e;
-  return sealed(h);
+  return h;
 }
 
-// Replaces everything after the payload with a's sections: truncate at the
-// payload end, write the sections, then the header (flags, sections CRC,
-// last_used = now). The text is verified first; unknown sections are dropped.
+// Replaces everything after the payload with a's sections, in place:
+// truncate at the payload end, write the sections, then the header (flags,
+// sections CRC, last_used = now). The text is verified first; unknown
+// sections are dropped. A failure midway leaves a stream that fails
+// verification; for files use rewrite_appended_file, which never does.
 template <class S>
 result<header> rewrite_appended(S& s, const appended& a, std::uint64_t now) {
   KVC_REQUIRE_STREAM(has_read_at, S, "read_at(S&, void*, std::size_t, std::uint64_t) -> kvc::io_result");
@@ -3393,7 +3539,7 @@ result<header> upgrade(Source& src, Sink& dst) {
     if (info.hdr.ext_flags & ~ext::known) return make_error(errc::invalid_argument, section::appended, 0);
     header h = info.hdr;
     h.version = 2;
-    auto begun = begin_write(dst, h, info.text);
+    auto begun = writer<Sink>::start(dst, h, info.text, appended{}, false, false);
     if (!begun) return begun.error();
     w.emplace(std::move(begun).value());
     return error{};
@@ -3499,16 +3645,60 @@ inline error check_identity(std::string_view path, const file_info& info) {
 }  // namespace kvc
 
 // ===========================================================================
-// 6. Files
+// Files
 //
-// Path-level operations on POSIX systems: atomic save (temporary file in the
-// same directory, fsync, rename, fsync of the directory), touch, section
-// rewrite, upgrade and verification by path.
+// Path-level operations on POSIX systems (spec sections 14 and 15):
+//   - a file is replaced only through a temporary in the same directory
+//     (fsync, rename, fsync of the directory), so its path names the old or
+//     the new complete file whatever fails or crashes; touch is the one
+//     in-place write: one positioned write of the 52- or 68-byte header;
+//   - cooperating processes are serialised by an advisory lock on the file
+//     (open file description locks where available, flock otherwise), held
+//     over each read-modify-write; readers take it shared;
+//   - only regular files are read or replaced (opened without blocking, then
+//     checked on the descriptor); a symlink is followed to its target; a file
+//     with several hard links is refused unless the caller allows the split;
+//   - a replacement keeps the mode, and where permitted owner and group, of
+//     the file it replaces; a new file gets file_options::new_file_mode;
+//   - temporaries are "<target>.tmp.<pid>.<suffix>", removed on every
+//     failure; list_temporaries finds those a killed process left.
+// The platform pieces (sync, lock, copy) are small functions in detail so
+// another platform can supply its own beside them.
 // ===========================================================================
 
 #if KVC_POSIX
 namespace kvc {
 inline namespace KVC_ABI_NAMESPACE {
+
+// What a path-level write left on disk. The call succeeded, the change is in
+// place; unconfirmed is set (io_error with the OS error number) when a step
+// after it failed: the fsync that makes it durable, so a power loss may still
+// bring the old content back, or, after a title change, removing the old name.
+struct stored_file {
+  header hdr;        // the header as stored
+  std::string path;  // the file's path now (a title change renames an identity-named file)
+  error unconfirmed{};
+};
+
+// What a replacement does with a file that has more than one name.
+enum class hard_link_policy : std::uint8_t {
+  refuse,  // invalid_argument, section name, os_error EMLINK; nothing changed
+  split,   // this name gets the new file, the other names keep the old one
+};
+
+struct file_options {
+  unsigned new_file_mode = 0600;  // a file that did not exist (the umask still applies)
+  hard_link_policy hard_links = hard_link_policy::refuse;
+  unsigned threads = 1;  // >= 2: save_file overlaps the payload CRC with the writes (writer::set_threads)
+};
+
+// What to change in a file's appended sections; what is not set is kept.
+struct appended_changes {
+  std::optional<std::vector<tool_entry>> tools;  // the new tool map (empty: none)
+  std::optional<std::string> title;              // the new title
+  bool remove_title = false;                     // drop the title (title must be unset)
+};
+
 namespace detail {
 // Owns a file descriptor; closes it on destruction.
 class unique_fd {
@@ -3535,6 +3725,14 @@ class unique_fd {
   int fd_;
 };
 
+inline error os_failure(int os_error) noexcept { return make_error(errc::io_error, section::none, 0, os_error); }
+
+// The path names something other than a regular file (or a symlink that
+// leads nowhere: os_error says why).
+inline error not_regular(int os_error = 0) noexcept {
+  return make_error(errc::invalid_argument, section::name, 0, os_error);
+}
+
 inline unique_fd open_file(const std::string& path, int flags, mode_t mode = 0) {
   int fd;
   do fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
@@ -3550,14 +3748,147 @@ inline std::string directory_of(const std::string& path) {
   return slash == 0 ? "/" : path.substr(0, slash);
 }
 
+inline std::string_view file_name_of(std::string_view path) noexcept {
+  const std::size_t slash = path.find_last_of('/');
+  return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
+
+// ---- Platform pieces (POSIX) -------------------------------------------------
+
+// Waits for an advisory lock on the whole file, shared or exclusive; 0 or
+// the OS error number. Open file description locks belong to the descriptor
+// (not the process) and are released when it closes.
+inline int lock_file(int fd, bool exclusive) noexcept {
+#ifdef F_OFD_SETLKW
+  struct flock l {};
+  l.l_type = exclusive ? F_WRLCK : F_RDLCK;
+  l.l_whence = SEEK_SET;  // l_start = l_len = 0: the whole file, however it grows
+  while (::fcntl(fd, F_OFD_SETLKW, &l) != 0)
+    if (errno != EINTR) return errno;
+#else
+  while (::flock(fd, exclusive ? LOCK_EX : LOCK_SH) != 0)
+    if (errno != EINTR) return errno;
+#endif
+  return 0;
+}
+
+// Copies the first n bytes of src into the empty file dst on the same file
+// system: a reflink clone where the file system shares blocks (FICLONE:
+// Btrfs, XFS), else copy_file_range (in the kernel, server-side on NFS),
+// else pread/pwrite through a 1 MiB buffer. 0 or the OS error number.
+inline int copy_prefix(int src, int dst, std::uint64_t n) {
+  std::uint64_t done = 0;
+#ifdef FICLONE
+  if (::ioctl(dst, FICLONE, src) == 0) {
+    while (::ftruncate(dst, static_cast<off_t>(n)) != 0)
+      if (errno != EINTR) return errno;
+    return 0;
+  }
+#endif
+#ifdef KVC_HAVE_COPY_FILE_RANGE
+  while (done < n) {
+    loff_t in = static_cast<loff_t>(done), out = static_cast<loff_t>(done);
+    const ssize_t r = ::copy_file_range(src, &in, dst, &out, clamp_size(n - done, std::size_t{1} << 30), 0);
+    if (r > 0) {
+      done += static_cast<std::uint64_t>(r);
+      continue;
+    }
+    if (r == 0) return EIO;  // the source ended early: it changed under the lock
+    if (errno == EINTR) continue;
+    if (done != 0) return errno;
+    break;  // not supported between these files: copy through memory
+  }
+#endif
+  std::vector<std::uint8_t> buf(clamp_size(n - done, std::size_t{1} << 20));
+  fd_stream in{src}, out{dst};
+  while (done < n) {
+    const std::size_t k = clamp_size(n - done, buf.size());
+    const io_result r = read_fully(in, buf.data(), k);
+    if (r.status != io_status::ok) return r.os_error != 0 ? r.os_error : EIO;
+    if (r.bytes < k) return EIO;
+    const io_result w = write_fully_at(out, buf.data(), k, done);
+    if (w.status != io_status::ok) return w.os_error != 0 ? w.os_error : EIO;
+    done += k;
+  }
+  return 0;
+}
+
+// ---- Opening -------------------------------------------------------------------
+
+// Opens path without blocking (open(2) of a FIFO would wait for a writer)
+// and accepts it only when the descriptor is a regular file; st gets its
+// status. What stat already shows to be something else is not opened at all
+// (opening a device can act on it); the check on the descriptor is the one
+// that counts.
+inline result<unique_fd> open_regular(const std::string& path, int flags, struct stat& st) {
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) return not_regular();
+  unique_fd fd = open_file(path, flags | O_NONBLOCK | O_NOCTTY);
+  if (!fd) return os_failure(errno);
+  if (::fstat(fd.get(), &st) != 0) return os_failure(errno);
+  if (!S_ISREG(st.st_mode)) return not_regular();
+  const int fl = ::fcntl(fd.get(), F_GETFL);
+  if (fl < 0 || ::fcntl(fd.get(), F_SETFL, fl & ~O_NONBLOCK) != 0) return os_failure(errno);
+  return result<unique_fd>(std::move(fd));
+}
+
+// The file a write to path replaces: path itself, or where a symlink at path
+// leads (a dangling symlink or a loop is refused). exists is false when
+// nothing is at path yet.
+struct write_target {
+  std::string path;
+  bool exists = false;
+};
+
+inline result<write_target> resolve_target(const std::string& path) {
+  write_target t{path, false};
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return errno == ENOENT ? result<write_target>(t) : os_failure(errno);
+  if (S_ISLNK(st.st_mode)) {
+    char* real = ::realpath(path.c_str(), nullptr);
+    if (real == nullptr) return not_regular(errno);
+    t.path = real;
+    std::free(real);
+    if (::lstat(t.path.c_str(), &st) != 0) return os_failure(errno);
+  }
+  if (!S_ISREG(st.st_mode)) return not_regular();
+  t.exists = true;
+  return t;
+}
+
+inline error check_links(const struct stat& st, const file_options& opt) noexcept {
+  if (st.st_nlink > 1 && opt.hard_links == hard_link_policy::refuse) return not_regular(EMLINK);
+  return {};
+}
+
+// Opens the regular file at path for writing and waits for the exclusive
+// lock, then checks that path still names the file it locked: when another
+// writer renamed a new file over path meanwhile, it tries again on that one.
+// st gets the locked file's status.
+inline result<unique_fd> open_locked(const std::string& path, struct stat& st) {
+  constexpr int attempts = 100;
+  for (int i = 0; i < attempts; ++i) {
+    auto fd = open_regular(path, O_RDWR, st);
+    if (!fd) return fd.error();
+    if (const int err = lock_file(fd->get(), true)) return os_failure(err);
+    struct stat now {};
+    if (::stat(path.c_str(), &now) != 0) return os_failure(errno);
+    if (now.st_dev == st.st_dev && now.st_ino == st.st_ino) {
+      st = now;
+      return fd;
+    }
+  }
+  return os_failure(EAGAIN);
+}
+
 // Makes a rename durable: fsync of the directory that holds the entry.
 inline error sync_directory(const std::string& path) {
   unique_fd dir = open_file(directory_of(path), O_RDONLY | O_DIRECTORY);
-  fd_stream s{dir.get()};
-  if (!dir || stream_traits<fd_stream>::sync(s).status != io_status::ok)
-    return make_error(errc::io_error, section::none, 0);
+  if (!dir) return os_failure(errno);
+  if (const int err = full_sync(dir.get())) return os_failure(err);
   return {};
 }
+
+// ---- Temporaries -----------------------------------------------------------------
 
 // A fresh suffix for each attempt: mixes the clock, a process-wide counter
 // and the pid (splitmix64 finaliser), so names left by a killed process with
@@ -3580,21 +3911,6 @@ inline std::string temporary_suffix() {
   return out;
 }
 
-// Creates "<path>.tmp.<pid>.<suffix>" with O_EXCL and the given mode, trying
-// a new suffix when the name is taken. Sets name to the file created.
-inline unique_fd create_temporary(const std::string& path, mode_t mode, std::string& name, int& os_error) {
-  constexpr int attempts = 16;
-  for (int i = 0; i < attempts; ++i) {
-    name = path + temporary_infix + std::to_string(::getpid()) + "." + temporary_suffix();
-    unique_fd fd = open_file(name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
-    if (fd) return fd;
-    os_error = errno;
-    if (os_error != EEXIST) break;
-  }
-  name.clear();
-  return unique_fd{};
-}
-
 // True for a file name (no directory) of the temporaries pattern
 // "<name>.kv.tmp.<anything>", which covers kvc's "<target>.tmp.<pid>.<suffix>"
 // and ds4's "<target>.tmp.<pid>" for targets named "<name>.kv".
@@ -3604,35 +3920,124 @@ constexpr bool is_temporary_name(std::string_view name) noexcept {
   return at != std::string_view::npos && at > 0 && name.size() > at + marker.size();
 }
 
-// Steps 3 to 5 of the spec's atomic replacement once the temporary tmp
-// (open as fd) is written and out holds the outcome so far: fsync, rename
-// over path, fsync the directory. On any failure the temporary is removed
-// and path is left as it was.
-inline result<header> commit_temporary(unique_fd& fd, const std::string& tmp, const std::string& path,
-                                       result<header> out) {
-  fd_stream s{fd.get()};
-  if (out && stream_traits<fd_stream>::sync(s).status != io_status::ok)
-    out = make_error(errc::io_error, section::none, 0);
-  if (!fd.close() && out) out = make_error(errc::io_error, section::none, 0);
-  if (out && ::rename(tmp.c_str(), path.c_str()) != 0) out = make_error(errc::io_error, section::none, 0);
-  if (!out) {
-    ::unlink(tmp.c_str());
-    return out;
-  }
-  if (error e = sync_directory(path)) return e;
-  return out;
+// Gives the temporary the owner and group of the file it replaces where
+// permitted: only root may give a file away; its owner may still set a
+// group it belongs to. 0 or the OS error number.
+inline int copy_owner(int fd, const struct stat& old) noexcept {
+  if (old.st_uid == ::geteuid() && old.st_gid == ::getegid()) return 0;
+  if (::fchown(fd, old.st_uid, old.st_gid) == 0) return 0;
+  if (errno != EPERM) return errno;
+  if (::fchown(fd, static_cast<uid_t>(-1), old.st_gid) == 0 || errno == EPERM) return 0;
+  return errno;
 }
 
-// Runs fill(fd_stream&) -> result<header> on a fresh temporary file next to
-// path, then commits it (commit_temporary).
-template <class Fill>
-result<header> replace_atomically(const std::string& path, Fill&& fill) {
-  std::string tmp;
-  int os_error = 0;
-  unique_fd fd = create_temporary(path, 0600, tmp, os_error);
-  if (!fd) return make_error(errc::io_error, section::none, 0, os_error);
-  fd_stream s{fd.get()};
-  return commit_temporary(fd, tmp, path, fill(s));
+// A temporary "<target>.tmp.<pid>.<suffix>", created with O_EXCL (a taken
+// name is retried with a new suffix) and with its final mode and owner
+// before any byte is written. Removed on destruction unless committed.
+class temporary {
+ public:
+  temporary() = default;
+  temporary(temporary&& o) noexcept : fd_(std::move(o.fd_)), name_(std::move(o.name_)) { o.name_.clear(); }
+  temporary& operator=(temporary&& o) noexcept {
+    std::swap(fd_, o.fd_);
+    std::swap(name_, o.name_);
+    return *this;
+  }
+  temporary(const temporary&) = delete;
+  temporary& operator=(const temporary&) = delete;
+  ~temporary() {
+    if (name_.empty()) return;
+    fd_.close();
+    ::unlink(name_.c_str());
+  }
+
+  // old: the file it will replace (its mode and owner are kept), or nullptr.
+  static result<temporary> create(const std::string& target, const struct stat* old, unsigned new_file_mode) {
+    const mode_t mode = static_cast<mode_t>((old != nullptr ? old->st_mode : new_file_mode) & 0777);
+    constexpr int attempts = 16;
+    temporary t;
+    for (int i = 0; i < attempts && !t.fd_; ++i) {
+      const std::string name = target + temporary_infix + std::to_string(::getpid()) + "." + temporary_suffix();
+      t.fd_ = open_file(name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
+      if (t.fd_)
+        t.name_ = name;
+      else if (errno != EEXIST)
+        return os_failure(errno);
+    }
+    if (!t.fd_) return os_failure(EEXIST);
+    if (old != nullptr) {
+      // The umask may have narrowed the mode; the owner change comes first
+      // because it clears set-id bits.
+      if (const int err = copy_owner(t.fd_.get(), *old)) return os_failure(err);
+      if (::fchmod(t.fd_.get(), mode) != 0) return os_failure(errno);
+    }
+    return result<temporary>(std::move(t));
+  }
+
+  int fd() const noexcept { return fd_.get(); }
+
+  // fsync, close and rename over path; the temporary is gone afterwards
+  // whatever happens.
+  error commit(const std::string& path) {
+    if (const int err = full_sync(fd_.get())) return os_failure(err);
+    if (!fd_.close()) return os_failure(errno);
+    if (::rename(name_.c_str(), path.c_str()) != 0) return os_failure(errno);
+    name_.clear();
+    return {};
+  }
+
+ private:
+  unique_fd fd_;
+  std::string name_;
+};
+
+// The outcome of a committed replacement at path: the directory fsync that
+// makes the rename durable is the step that may still fail.
+inline stored_file committed(const header& h, const std::string& path) { return {h, path, sync_directory(path)}; }
+
+// A save in progress: where it goes, the file it replaces and its temporary.
+struct pending_save {
+  std::string path;    // as the caller named it
+  std::string target;  // what the rename replaces: path, or a symlink's target
+  bool replaces = false;
+  struct stat old {};
+  temporary tmp;
+};
+
+// Resolves path, checks the file it replaces (a regular file; links) and
+// creates the temporary with that file's mode and owner, or the new-file mode.
+inline result<pending_save> begin_save(const std::string& path, const file_options& opt) {
+  auto target = resolve_target(path);
+  if (!target) return target.error();
+  pending_save s;
+  s.path = path;
+  s.target = target->path;
+  s.replaces = target->exists;
+  if (s.replaces) {
+    if (::stat(s.target.c_str(), &s.old) != 0) return os_failure(errno);
+    if (error e = check_links(s.old, opt)) return e;
+  }
+  auto tmp = temporary::create(s.target, s.replaces ? &s.old : nullptr, opt.new_file_mode);
+  if (!tmp) return tmp.error();
+  s.tmp = std::move(tmp).value();
+  return result<pending_save>(std::move(s));
+}
+
+// Commits a written save. The lock on the file it replaces is taken only
+// for the rename, so a long save does not hold back touches of the old file.
+inline result<stored_file> finish_save(pending_save& s, const header& stored, const file_options& opt) {
+  unique_fd lock;
+  if (s.replaces) {
+    auto locked = open_locked(s.target, s.old);
+    // Removed meanwhile: the save creates it anew.
+    if (!locked && locked.error().os_error != ENOENT) return locked.error();
+    if (locked) {
+      if (error e = check_links(s.old, opt)) return e;
+      lock = std::move(locked).value();
+    }
+  }
+  if (error e = s.tmp.commit(s.target)) return e;
+  return committed(stored, s.path);
 }
 }  // namespace detail
 
@@ -3650,9 +4055,10 @@ struct temporary_file {
 inline result<std::vector<temporary_file>> list_temporaries(const std::string& directory,
                                                             std::uint64_t min_age_seconds) {
   DIR* dir = ::opendir(directory.c_str());
-  if (dir == nullptr) return make_error(errc::io_error, section::none, 0, errno);
+  if (dir == nullptr) return detail::os_failure(errno);
   struct timespec now {};
   ::clock_gettime(CLOCK_REALTIME, &now);
+  const std::string prefix = directory.empty() || directory.back() == '/' ? directory : directory + "/";
   std::vector<temporary_file> found;
   int os_error = 0;
   for (;;) {
@@ -3668,11 +4074,10 @@ inline result<std::vector<temporary_file>> list_temporaries(const std::string& d
     const std::int64_t mtime = static_cast<std::int64_t>(st.st_mtime);
     const std::int64_t age = static_cast<std::int64_t>(now.tv_sec) - mtime;
     if (age < 0 || static_cast<std::uint64_t>(age) < min_age_seconds) continue;
-    const std::string prefix = directory.empty() || directory.back() == '/' ? directory : directory + "/";
     found.push_back({prefix + entry->d_name, static_cast<std::uint64_t>(st.st_size), mtime});
   }
   ::closedir(dir);
-  if (os_error != 0) return make_error(errc::io_error, section::none, 0, os_error);
+  if (os_error != 0) return detail::os_failure(os_error);
   return found;
 }
 
@@ -3686,81 +4091,205 @@ inline result<std::uint64_t> remove_temporaries(const std::string& directory, st
     if (::unlink(t.path.c_str()) == 0)
       ++removed;
     else if (errno != ENOENT)
-      return make_error(errc::io_error, section::none, 0, errno);
+      return detail::os_failure(errno);
   }
   return removed;
 }
 
 // Saves a checkpoint to path atomically. produce(kvc::writer<kvc::fd_stream>&)
 // -> kvc::error writes the payload (layer by layer, as it is produced); the
-// sections in a follow it. threads >= 2 overlaps the payload CRC with the
-// writes (writer::set_threads). Returns the header as stored.
+// sections in a follow it. The header and sections are checked before the
+// first byte is written. An existing file at path (or a symlink's target) is
+// replaced keeping its mode and owner; the lock on it is taken only for the
+// rename, so a long save does not hold back touches of the old file.
 template <class Produce>
-result<header> save_file(const std::string& path, const header& h, std::string_view text, const appended& a,
-                         Produce&& produce, unsigned threads = 1) {
-  return detail::replace_atomically(path, [&](fd_stream& s) -> result<header> {
-    auto w = begin_write(s, h, text);
-    if (!w) return w.error();
-    w->set_threads(threads);
-    if (error e = produce(*w)) return e;
-    return w->finish(a);
-  });
+result<stored_file> save_file(const std::string& path, const header& h, std::string_view text, const appended& a,
+                              Produce&& produce, const file_options& opt = {}) {
+  if (error e = validate_header_to_write(h)) return e;
+  if (error e = validate_appended(a)) return e;
+  auto save = detail::begin_save(path, opt);
+  if (!save) return save.error();
+  fd_stream s{save->tmp.fd()};
+  auto w = begin_write(s, h, text);
+  if (!w) return w.error();
+  w->set_threads(opt.threads);
+  if (error e = produce(*w)) return e;
+  auto stored = w->finish(a);
+  if (!stored) return stored.error();
+  return detail::finish_save(*save, *stored, opt);
 }
 
-// Verifies the file at path; see kvc::read for the payload consumer.
+namespace detail {
+// Opens path (a regular file, without blocking), takes the shared lock that
+// keeps a cooperating touch from being seen half-written, and runs
+// use(kvc::file_source&) on it; `map` as in file_source.
+template <class Use>
+error with_file_source(const std::string& path, verify_level level, bool map, Use&& use) {
+  struct stat st {};
+  auto fd = open_regular(path, O_RDONLY, st);
+  if (!fd) {
+    error e = fd.error();
+    if (e.code == errc::io_error) e.where = section::header;  // the header read is what failed
+    return e;
+  }
+  // A file system without locks (ENOLCK, EOPNOTSUPP, EINVAL) is read unlocked.
+  const int err = lock_file(fd->get(), false);
+  if (err != 0 && err != ENOLCK && err != EOPNOTSUPP && err != EINVAL)
+    return make_error(errc::io_error, section::header, 0, err);
+  file_source s(fd->get(), level, map);
+  return use(s);
+}
+}  // namespace detail
+
+// Reads the file at path; see kvc::read for the payload consumer. The file
+// must be a regular file (a FIFO or device is refused without blocking); a
+// shared lock keeps a cooperating touch from being seen half-written. Never
+// maps (consume is the caller's code; see file_source).
 template <class Consumer>
 error read_file(const std::string& path, file_info& info, Consumer&& consume, const read_options& opt = {}) {
-  detail::unique_fd fd = detail::open_file(path, O_RDONLY);
-  if (!fd) return make_error(errc::io_error, section::header, 0, errno);  // the header read is what failed
-  file_source s(fd.get(), opt.level, false);  // never maps: see file_source
-  return read(s, info, consume, opt);
+  return detail::with_file_source(path, opt.level, false,
+                                  [&](file_source& s) { return read(s, info, consume, opt); });
 }
 
-// Verifies the file at path. Maps a large file's payload when
-// kvc::enable_sigbus_recovery() is in force (see kvc::file_source).
+// Verifies the file at path, as read_file does. Maps a large file's payload
+// when kvc::enable_sigbus_recovery() is in force (see kvc::file_source).
 inline error verify_file(const std::string& path, file_info& info, const read_options& opt = {}) {
-  detail::unique_fd fd = detail::open_file(path, O_RDONLY);
-  if (!fd) return make_error(errc::io_error, section::header, 0, errno);
-  file_source s(fd.get(), opt.level, true);
-  return verify(s, info, opt);
+  return detail::with_file_source(path, opt.level, true, [&](file_source& s) { return verify(s, info, opt); });
 }
 
-// kvc::load on the file at path: the payload goes straight from the page
-// cache into the memory place() returns, one copy.
+// kvc::load on the file at path, as read_file opens it: the payload goes
+// straight from the page cache into the memory place() returns, one copy.
 template <class Place>
 error load_file(const std::string& path, file_info& info, Place&& place, const read_options& opt = {}) {
-  detail::unique_fd fd = detail::open_file(path, O_RDONLY);
-  if (!fd) return make_error(errc::io_error, section::header, 0, errno);
-  file_source s(fd.get(), verify_level::full, false);
-  return load(s, info, place, opt);
+  return detail::with_file_source(path, verify_level::full, false,
+                                  [&](file_source& s) { return load(s, info, place, opt); });
 }
 
-// touch() on the file at path, made durable with fsync.
-inline result<header> touch_file(const std::string& path, std::uint64_t now) {
-  detail::unique_fd fd = detail::open_file(path, O_RDWR);
-  if (!fd) return make_error(errc::io_error, section::none, 0);
-  fd_stream s{fd.get()};
-  return touch(s, now);
-}
-
-// rewrite_appended() on the file at path, made durable with fsync.
-inline result<header> rewrite_appended_file(const std::string& path, const appended& a, std::uint64_t now) {
-  detail::unique_fd fd = detail::open_file(path, O_RDWR);
-  if (!fd) return make_error(errc::io_error, section::none, 0);
-  fd_stream s{fd.get()};
-  return rewrite_appended(s, a, now);
-}
-
-// Upgrades the version 1 file at path to version 2, atomically. A version 2
-// file is left alone and its header returned.
-inline result<header> upgrade_file(const std::string& path) {
-  detail::unique_fd fd = detail::open_file(path, O_RDONLY);
-  if (!fd) return make_error(errc::io_error, section::none, 0);
-  fd_stream src{fd.get()};
+// touch() on the file at path under the exclusive lock: the header is read
+// after the lock is held, so a concurrent touch or rewrite is never undone.
+// One positioned write of the header, then fsync (unconfirmed if it fails).
+inline result<stored_file> touch_file(const std::string& path, std::uint64_t now) {
+  struct stat st {};
+  auto fd = detail::open_locked(path, st);
+  if (!fd) return fd.error();
+  fd_stream s{fd->get()};
   file_info info;
-  if (error e = detail::read_header_at(src, info)) return e;
-  if (info.hdr.version == 2) return info.hdr;
-  return detail::replace_atomically(path, [&](fd_stream& dst) { return upgrade(src, dst); });
+  if (error e = detail::read_header_at(s, info)) return e;
+  const header h = detail::touched(info.hdr, now);
+  const header_bytes hb = encode_header(h);
+  const io_result r = detail::write_fully_at(s, hb.data(), hb.size(), 0);
+  if (r.status != io_status::ok) return make_error(errc::io_error, section::header, r.bytes, r.os_error);
+  stored_file out{h, path, {}};
+  if (const int err = detail::full_sync(fd->get()))
+    out.unconfirmed = make_error(errc::io_error, section::header, 0, err);
+  return out;
+}
+
+// Replaces the appended sections of the file at path as c says, keeping
+// what c leaves unset: verifies the file at level text (and the sections it
+// keeps), then writes header, text and payload (cloned or copied, see
+// detail::copy_prefix) and the new sections to a temporary that replaces
+// the file. last_used = now; unknown sections are dropped. When the title
+// changes the file's identity and the file has an identity name, it gets
+// its new name (stored_file::path); a file already there is not replaced.
+inline result<stored_file> rewrite_appended_file(const std::string& path, const appended_changes& c, std::uint64_t now,
+                                                 const file_options& opt = {}) {
+  if (c.title && c.remove_title) return make_error(errc::invalid_argument, section::title, 0);
+  auto target = detail::resolve_target(path);
+  if (!target) return target.error();
+  if (!target->exists) return detail::os_failure(ENOENT);
+  struct stat old {};
+  auto fd = detail::open_locked(target->path, old);
+  if (!fd) return fd.error();
+  if (error e = detail::check_links(old, opt)) return e;
+  fd_stream src{fd->get()};
+  file_info info;
+  read_options check;
+  check.level = verify_level::text;
+  check.keep_sections = false;
+  cursor<fd_stream> whole(src);
+  if (error e = verify(whole, info, check)) return e;
+  appended a;
+  file_info kept;
+  if (!c.tools || (!c.title && !c.remove_title))
+    if (error e = detail::read_sections_at(src, info.hdr, kept)) return e;
+  a.tools = c.tools ? *c.tools : std::move(kept.tools);
+  if (c.title)
+    a.title = *c.title;
+  else if (!c.remove_title && kept.has_title)
+    a.title = std::move(kept.title);
+  auto bytes = encode_appended(a);
+  if (!bytes) return bytes.error();
+  header h = info.hdr;
+  h.ext_flags = flags_for(h.ext_flags, a);
+  h.sections_crc = h.version == 2 ? crc32c(bytes->data(), bytes->size()) : 0;
+  h.last_used = now;
+  h = sealed(h);
+
+  std::string into = target->path;
+  if (is_identity_name(detail::file_name_of(into))) {
+    const std::string name =
+        a.title ? identity_name_for_title(*a.title, h.created_at) : identity_name_for_text(info.text);
+    if (name != detail::file_name_of(into)) {
+      into = detail::directory_of(into) + "/" + name;
+      struct stat there {};
+      if (::lstat(into.c_str(), &there) == 0) return detail::os_failure(EEXIST);
+    }
+  }
+  auto tmp = detail::temporary::create(into, &old, opt.new_file_mode);
+  if (!tmp) return tmp.error();
+  fd_stream dst{tmp->fd()};
+  const std::uint64_t at = h.sections_offset();
+  if (const int err = detail::copy_prefix(fd->get(), tmp->fd(), at))
+    return make_error(errc::io_error, section::payload, 0, err);
+  const header_bytes hb = encode_header(h);
+  io_result r = detail::write_fully_at(dst, hb.data(), hb.size(), 0);
+  if (r.status != io_status::ok) return make_error(errc::io_error, section::header, r.bytes, r.os_error);
+  r = detail::write_fully_at(dst, bytes->data(), bytes->size(), at);
+  if (r.status != io_status::ok) return make_error(errc::io_error, section::appended, at + r.bytes, r.os_error);
+  if (error e = tmp->commit(into)) return e;
+  stored_file out = detail::committed(h, into == target->path ? path : into);
+  if (into != target->path) {
+    if (::unlink(target->path.c_str()) != 0) {
+      if (!out.unconfirmed) out.unconfirmed = detail::os_failure(errno);
+    } else if (!out.unconfirmed) {
+      out.unconfirmed = detail::sync_directory(target->path);
+    }
+  }
+  return out;
+}
+
+// Upgrades the version 1 file at path to version 2 through a temporary that
+// replaces it (mode and owner kept; a symlink's target is upgraded). A
+// version 2 file is left alone and its header returned.
+inline result<stored_file> upgrade_file(const std::string& path, const file_options& opt = {}) {
+  auto target = detail::resolve_target(path);
+  if (!target) return target.error();
+  if (!target->exists) return detail::os_failure(ENOENT);
+  file_info info;
+  {
+    struct stat st {};
+    auto fd = detail::open_regular(target->path, O_RDONLY, st);
+    if (!fd) return fd.error();
+    fd_stream s{fd->get()};
+    if (error e = detail::read_header_at(s, info)) return e;
+    if (info.hdr.version == 2) return stored_file{info.hdr, path, {}};
+  }
+  struct stat old {};
+  auto fd = detail::open_locked(target->path, old);
+  if (!fd) return fd.error();
+  fd_stream src{fd->get()};
+  if (error e = detail::read_header_at(src, info)) return e;  // again, under the lock
+  if (info.hdr.version == 2) return stored_file{info.hdr, path, {}};
+  if (error e = detail::check_links(old, opt)) return e;
+  auto tmp = detail::temporary::create(target->path, &old, opt.new_file_mode);
+  if (!tmp) return tmp.error();
+  fd_stream dst{tmp->fd()};
+  cursor<fd_stream> whole(src);
+  auto h = upgrade(whole, dst);
+  if (!h) return h.error();
+  if (error e = tmp->commit(target->path)) return e;
+  return detail::committed(*h, path);
 }
 
 }  // namespace KVC_ABI_NAMESPACE
@@ -3768,7 +4297,7 @@ inline result<header> upgrade_file(const std::string& path) {
 #endif  // KVC_POSIX
 
 // ===========================================================================
-// 7. C interface
+// C interface
 //
 // The functions of kvc/kvc.h, each a thin wrapper over the C++ API above.
 // Compiled in the one C++ file that defines KVC_C_IMPLEMENTATION before its
@@ -3977,6 +4506,12 @@ inline void store_header(const result<header>& r, kvc_header* stored) noexcept {
   if (r && stored != nullptr) *stored = to_c(*r);
 }
 
+// A path-level write's header; C does not see stored_file::unconfirmed (the
+// change is in place, a later fsync failed) or a renamed path.
+inline void store_header(const result<stored_file>& r, kvc_header* stored) noexcept {
+  if (r && stored != nullptr) *stored = to_c(r->hdr);
+}
+
 // Copies a std::string identity name into a C buffer of KVC_IDENTITY_NAME_SIZE + 1.
 inline void copy_name(const std::string& name, char* out) noexcept { std::memcpy(out, name.c_str(), name.size() + 1); }
 }  // namespace c_api
@@ -4139,10 +4674,8 @@ std::int32_t kvc_check_identity(const char* path, const kvc_info* info, kvc_erro
 struct kvc_writer {
   kvc::writer<kvc::fd_stream>* active = nullptr;
   kvc::error failed{};  // the last write failure, for the callback form
-  // The begin/finish form only:
-  std::string path;
-  std::string temporary;
-  kvc::detail::unique_fd fd;
+  // The begin/finish form only (the temporary is removed with it unless committed):
+  std::optional<kvc::detail::pending_save> save;
   kvc::fd_stream stream;
   std::optional<kvc::writer<kvc::fd_stream>> owned;
 };
@@ -4194,16 +4727,13 @@ std::int32_t kvc_writer_begin(const char* path, const kvc_header* h, const char*
       return kvc::c_api::bad_argument();
     std::unique_ptr<kvc_writer> w(new (std::nothrow) kvc_writer);
     if (!w) return kvc::c_api::out_of_memory();
-    w->path = path;
-    int os_error = 0;
-    w->fd = kvc::detail::create_temporary(w->path, 0600, w->temporary, os_error);
-    if (!w->fd) return kvc::make_error(kvc::errc::io_error, kvc::section::none, 0, os_error);
-    w->stream.fd = w->fd.get();
+    if (kvc::error e = kvc::validate_header_to_write(kvc::c_api::from_c(*h))) return e;
+    auto save = kvc::detail::begin_save(path, kvc::file_options{});
+    if (!save) return save.error();
+    w->save.emplace(std::move(save).value());
+    w->stream.fd = w->save->tmp.fd();
     auto begun = kvc::begin_write(w->stream, kvc::c_api::from_c(*h), t);
-    if (!begun) {
-      (void)kvc::detail::commit_temporary(w->fd, w->temporary, w->path, begun.error());  // removes it
-      return begun.error();
-    }
+    if (!begun) return begun.error();
     w->owned.emplace(std::move(begun).value());
     w->active = &*w->owned;
     *out = w.release();
@@ -4229,16 +4759,16 @@ std::int32_t kvc_writer_finish(kvc_writer* w, const kvc_appended* a, kvc_header*
     kvc::appended sections;
     kvc::result<kvc::header> r = kvc::c_api::bad_argument();
     if (kvc::c_api::from_c(a, sections)) r = w->owned->finish(sections);
-    r = kvc::detail::commit_temporary(w->fd, w->temporary, w->path, std::move(r));
-    kvc::c_api::store_header(r, stored);
-    return r.error();
+    if (!r) return r.error();  // the temporary goes with owner
+    const auto done = kvc::detail::finish_save(*w->save, *r, kvc::file_options{});
+    kvc::c_api::store_header(done, stored);
+    return done.error();
   });
 }
 
 void kvc_writer_abort(kvc_writer* w) {
+  // Deleting the writer removes its temporary.
   const std::unique_ptr<kvc_writer> owner(w != nullptr && w->owned ? w : nullptr);
-  if (owner)
-    (void)kvc::detail::commit_temporary(w->fd, w->temporary, w->path, kvc::c_api::bad_argument());  // removes it
 }
 
 std::int32_t kvc_save_file(const char* path, const kvc_header* h, const char* text, std::size_t text_size,
@@ -4272,9 +4802,14 @@ std::int32_t kvc_load_open(const char* path, const kvc_read_options* c_opt, kvc_
     if (!l) return kvc::c_api::out_of_memory();
     if (!kvc::c_api::from_c(c_opt, l->opt, l->model)) return kvc::c_api::bad_argument();
     l->info = info;
-    l->fd = kvc::detail::open_file(path, O_RDONLY);
-    // As kvc::read_file reports it: the header read is what failed.
-    if (!l->fd) return kvc::make_error(kvc::errc::io_error, kvc::section::header, 0, errno);
+    struct stat st {};
+    auto fd = kvc::detail::open_regular(path, O_RDONLY, st);  // never blocks on a FIFO
+    if (!fd) {
+      kvc::error e = fd.error();
+      if (e.code == kvc::errc::io_error) e.where = kvc::section::header;  // as kvc::read_file reports it
+      return e;
+    }
+    l->fd = std::move(fd).value();
     kvc::fd_stream s{l->fd.get()};
     kvc::cursor<kvc::fd_stream> c(s);
     kvc::read_options text = l->opt;
@@ -4332,7 +4867,10 @@ std::int32_t kvc_rewrite_appended_file(const char* path, const kvc_appended* a, 
   return kvc::c_api::guarded(err, [&]() -> kvc::error {
     kvc::appended sections;
     if (path == nullptr || !kvc::c_api::from_c(a, sections)) return kvc::c_api::bad_argument();
-    const auto r = kvc::rewrite_appended_file(path, sections, now);
+    // C's kvc_appended states every section: a full replacement.
+    const bool has_title = sections.title.has_value();
+    const kvc::appended_changes changes{std::move(sections.tools), std::move(sections.title), !has_title};
+    const auto r = kvc::rewrite_appended_file(path, changes, now);
     kvc::c_api::store_header(r, stored);
     return r.error();
   });
@@ -4377,5 +4915,6 @@ std::int32_t kvc_check_compatible_file(const char* path, const char* text, std::
 #undef KVC_CRC32C_HW_U16
 #undef KVC_CRC32C_HW_U8
 #undef KVC_REQUIRE_STREAM
+#undef KVC_HAVE_COPY_FILE_RANGE
 
 #endif  // KVC_KVC_HPP

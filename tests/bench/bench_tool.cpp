@@ -24,6 +24,8 @@ int save(const std::string& path, std::size_t mib, std::uint8_t version, unsigne
   // One 64 MiB block written again and again: a payload made layer by layer.
   const auto block = random_bytes(std::size_t{64} << 20);
   const std::size_t total = mib << 20;
+  kvc::file_options opt;
+  opt.threads = threads;
   auto saved = kvc::save_file(
       path, sample_header(version), "text", {},
       [&](kvc::writer<kvc::fd_stream>& w) {
@@ -31,7 +33,7 @@ int save(const std::string& path, std::size_t mib, std::uint8_t version, unsigne
           if (kvc::error e = w.write_payload(block.data(), std::min(block.size(), total - done))) return e;
         return kvc::error{};
       },
-      threads);
+      opt);
   return saved ? 0 : 1;
 }
 

@@ -19,9 +19,11 @@ check() {  # name binary
   echo "consumer $1: ok"
 }
 
-cmake -S "$root" -B "$work/kvc-build" -DKVC_BUILD_TESTS=OFF -DCMAKE_INSTALL_PREFIX="$work/prefix" >/dev/null
+# The prefix is chosen at install time, not at configure time: kvc.pc and the
+# CMake package must not depend on the configured one.
+cmake -S "$root" -B "$work/kvc-build" -DKVC_BUILD_TESTS=OFF -DCMAKE_INSTALL_PREFIX=/nonexistent/configured >/dev/null
 cmake --build "$work/kvc-build" -j2 >/dev/null
-cmake --install "$work/kvc-build" >/dev/null
+cmake --install "$work/kvc-build" --prefix "$work/prefix" >/dev/null
 test -x "$work/prefix/bin/kvc"
 test -f "$work/prefix/share/pkgconfig/kvc.pc"
 libdir=$(find "$work/prefix" -name libkvc_c.a -printf '%h\n')
@@ -39,9 +41,11 @@ cmake -S "$root/tests/consumers/fetchcontent" -B "$work/fc" -DKVC_SOURCE_DIR="$r
 cmake --build "$work/fc" >/dev/null
 check fetchcontent "$work/fc/consumer"
 
-PKG_CONFIG_PATH="$work/prefix/share/pkgconfig" g++ -std=c++17 \
-  $(PKG_CONFIG_PATH="$work/prefix/share/pkgconfig" pkg-config --cflags kvc) \
-  "$root/tests/consumers/consumer.cpp" -o "$work/pc"
+cflags=$(PKG_CONFIG_PATH="$work/prefix/share/pkgconfig" pkg-config --cflags kvc)
+cflags=${cflags% }  # pkg-config ends the line with a space
+[ "$(cd "${cflags#-I}" && pwd -P)" = "$(cd "$work/prefix/include" && pwd -P)" ] ||
+  { echo "consumer pkg-config: kvc.pc gives '$cflags', not $work/prefix/include" >&2; exit 1; }
+g++ -std=c++17 $cflags "$root/tests/consumers/consumer.cpp" -o "$work/pc"
 check pkg-config "$work/pc"
 
 mkdir -p "$work/single/kvc"
