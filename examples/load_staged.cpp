@@ -5,9 +5,12 @@
 //
 // A version 2 file's payload CRC is known only once the last payload byte has
 // been read, so no byte may reach the live session before kvc::read returns
-// without error. Staged: stream the payload into a staging buffer while kvc
-// checks it; commit (here: move into `live`) only on success, discard
-// otherwise. One pass, but the staging memory is as large as the payload.
+// without error. Staged: kvc::load_file reads the payload straight into a
+// staging buffer the engine provides (here a std::vector; in an engine, say,
+// pinned host memory that will be uploaded to a GPU), checksumming each slice
+// while it is in cache; commit (here: move into `live`) only on success,
+// discard otherwise. One pass and one copy, but the staging memory is as
+// large as the payload.
 // Verify-first: kvc::verify_file checks every byte, then a second read streams
 // the payload straight into live state. Twice the I/O, no staging memory.
 //
@@ -33,11 +36,11 @@ int main(int argc, char** argv) {
 
   if (!verify_first) {
     std::vector<std::uint8_t> staging;
-    e = kvc::read_file(path, info, [&](const std::uint8_t* p, std::size_t n) {
-      // info.hdr is filled before the first payload byte; the size was already
-      // checked against the file, so reserving it is safe.
-      if (staging.empty()) staging.reserve(static_cast<std::size_t>(info.hdr.payload_bytes));
-      staging.insert(staging.end(), p, p + n);
+    e = kvc::load_file(path, info, [&](const kvc::file_info& i) {
+      // Called once the header and text passed; the payload size was checked
+      // against the file, so allocating it is safe.
+      staging.resize(static_cast<std::size_t>(i.hdr.payload_bytes));
+      return staging.data();
     });
     std::printf("staged %zu payload bytes in one pass\n", staging.size());
     if (!e) live = std::move(staging);  // commit; on error staging is dropped

@@ -53,7 +53,10 @@ void check_source(Source& src, const std::string& path, const kvc::read_options&
   if (check_name) apply_identity(path, opt.level, out);
 }
 
-// check_source on the file at path, opened read-only.
+// check_source on the file at path, opened read-only and read through
+// kvc::file_source: one read for a small file, a mapped payload for a large
+// one (kvc::enable_sigbus_recovery is in force). consume must own no
+// resources, as it may see mapped bytes (see kvc::file_source).
 template <class Consumer>
 outcome check_path(const std::string& path, const kvc::read_options& opt, bool check_name, Consumer&& consume) {
   outcome out;
@@ -63,7 +66,7 @@ outcome check_path(const std::string& path, const kvc::read_options& opt, bool c
     return out;
   }
   out.opened = true;
-  kvc::fd_stream s = file.stream();
+  kvc::file_source s(file.stream().fd, opt.level, true);
   check_source(s, path, opt, check_name, consume, out);
   return out;
 }

@@ -442,6 +442,9 @@ int run(int argc, char** argv) {
 }  // namespace kvc_tool
 
 int main(int argc, char** argv) {
+  // Large payloads are read from a mapping; a file shortened meanwhile is
+  // then reported as truncated instead of killing the tool.
+  kvc::enable_sigbus_recovery();
   const int status = kvc_tool::run(argc, argv);
   // Every command's output ends here: a lost write is never exit status 0.
   if (!kvc_tool::flush_stdout()) return kvc_tool::exit_usage;

@@ -51,9 +51,16 @@ struct args {
     kvc::read_options opt;
     opt.level = level_or(fallback);
     opt.dsv4_model = model ? &*model : nullptr;
+    // One file at a time: its payload CRC on every core; with -j N the
+    // files share the cores instead.
+    opt.threads = jobs > 1 ? 1u : online_cores();
     return opt;
   }
   std::uint64_t now_or_clock() const;
+  static unsigned online_cores() {
+    const long n = ::sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1u : static_cast<unsigned>(n);
+  }
 };
 
 int usage_error(const std::string& command, const std::string& message);

@@ -21,15 +21,23 @@
 //   Checking    kvc::check_compatible(stream, ...), check_compatible_file(
 //               path, ...), compatibility_name, kvc::check_identity(path,
 //               info), identity_name.
-//   Files       (POSIX) save_file, read_file, verify_file, touch_file,
-//               rewrite_appended_file, upgrade_file: atomic where they
-//               replace a file.
+//   Loading     kvc::load(stream, info, place, opt) / load_file(path, ...):
+//               the payload straight into memory place(info) returns, one
+//               copy, success only when every CRC matched.
+//   Files       (POSIX) save_file, read_file, verify_file, load_file,
+//               touch_file, rewrite_appended_file, upgrade_file: atomic
+//               where they replace a file. kvc::file_source reads a regular
+//               file with one fstat; after kvc::enable_sigbus_recovery()
+//               verify_file maps large payloads, checksummed on
+//               read_options::threads threads.
 //   Layout      encode_/decode_/validate_ functions for every structure,
 //               usable in constant expressions; layout:: field tables.
 //   CRC32C      crc32c, crc32c_extend(crc, p, n), crc32c_combine,
 //               crc32c_extend_zeros, crc32c_constexpr, crc32c_extend_constexpr;
 //               crc32c_kernels() (a range), crc32c_active_kernel,
 //               crc32c_force_kernel; KVC_CRC32C=<kernel> in the environment.
+//   SHA-1       kvc::sha1 (constexpr too); sha1_kernels_begin/end,
+//               sha1_active_kernel, sha1_force_kernel; KVC_SHA1=<kernel>.
 //   C           include/kvc/kvc.h; its implementation is the "C interface"
 //               section, compiled where KVC_C_IMPLEMENTATION is defined.
 //   Streams     specialise kvc::stream_traits<S> (see "I/O"); adapters ship
@@ -79,7 +87,11 @@
 #if defined(__unix__) || defined(__APPLE__)
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1410,6 +1422,7 @@ struct crc32c_cpu_features {
   bool sse42 = false;   // SSE4.2 crc32 + PCLMULQDQ
   bool avx512 = false;  // + AVX-512 F/BW/VL + VPCLMULQDQ, ZMM state enabled by the OS
   bool armv8 = false;   // CRC32 + PMULL
+  bool sha1 = false;    // SHA-1 instructions: x86 SHA extensions + SSSE3/SSE4.1, or Arm64 SHA1
 };
 
 #if defined(KVC_CRC32C_X86)
@@ -1445,6 +1458,12 @@ inline crc32c_cpu_features crc32c_detect_cpu() noexcept {
   const bool pclmul = (r[2] >> 1) & 1u;
   const bool osxsave = (r[2] >> 27) & 1u;
   f.sse42 = sse42 && pclmul;  // XMM state is architectural on x86-64
+  const bool ssse3_sse41 = ((r[2] >> 9) & 1u) && ((r[2] >> 19) & 1u);
+  if (max_leaf >= 7) {
+    unsigned r7[4] = {0, 0, 0, 0};
+    crc32c_cpuid(7, 0, r7);
+    f.sha1 = ssse3_sse41 && ((r7[1] >> 29) & 1u);
+  }
   if (!f.sse42 || !osxsave || max_leaf < 7) return f;
   // XCR0: SSE(1) | AVX(2) | opmask(5) | ZMM_Hi256(6) | Hi16_ZMM(7)
   const bool os_zmm = (crc32c_xgetbv0() & 0xE6u) == 0xE6u;
@@ -1456,10 +1475,11 @@ inline crc32c_cpu_features crc32c_detect_cpu() noexcept {
   f.avx512 = os_zmm && avx512f && avx512bw && avx512vl && vpclmul;
 #elif defined(KVC_CRC32C_ARM64)
 #if defined(__linux__) || defined(__ANDROID__)
-  // AT_HWCAP bits of the Linux arm64 ABI (HWCAP_PMULL, HWCAP_CRC32).
-  constexpr unsigned long hwcap_pmull = 1ul << 4, hwcap_crc32 = 1ul << 7;
+  // AT_HWCAP bits of the Linux arm64 ABI (HWCAP_PMULL, HWCAP_SHA1, HWCAP_CRC32).
+  constexpr unsigned long hwcap_pmull = 1ul << 4, hwcap_sha1 = 1ul << 5, hwcap_crc32 = 1ul << 7;
   const unsigned long hw = getauxval(AT_HWCAP);
   f.armv8 = (hw & hwcap_crc32) != 0 && (hw & hwcap_pmull) != 0;
+  f.sha1 = (hw & hwcap_sha1) != 0;
 #elif defined(__APPLE__)
   auto sysctl_flag = [](const char* name) noexcept {
     int v = 0;
@@ -1468,11 +1488,14 @@ inline crc32c_cpu_features crc32c_detect_cpu() noexcept {
   };
   f.armv8 = sysctl_flag("hw.optional.armv8_crc32") &&
             (sysctl_flag("hw.optional.arm.FEAT_PMULL") || sysctl_flag("hw.optional.arm.FEAT_AES"));
+  f.sha1 = sysctl_flag("hw.optional.arm.FEAT_SHA1");
 #elif defined(_WIN32)
   f.armv8 = IsProcessorFeaturePresent(PF_ARM_V8_CRC32_INSTRUCTIONS_AVAILABLE) &&
             IsProcessorFeaturePresent(PF_ARM_V8_CRYPTO_INSTRUCTIONS_AVAILABLE);
+  f.sha1 = IsProcessorFeaturePresent(PF_ARM_V8_CRYPTO_INSTRUCTIONS_AVAILABLE);
 #elif defined(__ARM_FEATURE_CRC32) && (defined(__ARM_FEATURE_CRYPTO) || defined(__ARM_FEATURE_AES))
   f.armv8 = true;  // guaranteed by the compilation target
+  f.sha1 = true;
 #endif
 #endif
   return f;
@@ -1632,10 +1655,246 @@ constexpr std::uint32_t crc32c_constexpr(std::string_view s) noexcept { return c
 // SHA-1
 //
 // FIPS 180-4 SHA-1, used only for file identity names (not for security).
+// Kernels compress whole 64-byte blocks, chosen like the CRC32C kernels:
+//   shani     x86-64 SHA extensions (sha1rnds4, sha1nexte, sha1msg1/2)
+//   armv8     Arm64 SHA1 instructions (sha1c/p/m, sha1h, sha1su0/1)
+//   portable  rolled into four 20-round loops over a 16-word schedule;
+//             also constexpr
+// The best supported kernel is chosen once, on first use; the environment
+// variable KVC_SHA1 or sha1_force_kernel() overrides it. Constant
+// evaluation always uses the portable kernel.
 // ===========================================================================
+
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_is_constant_evaluated)
+#define KVC_CONSTANT_EVALUATED() __builtin_is_constant_evaluated()
+#endif
+#endif
+#if !defined(KVC_CONSTANT_EVALUATED) && ((defined(__GNUC__) && __GNUC__ >= 9) || (defined(_MSC_VER) && _MSC_VER >= 1925))
+#define KVC_CONSTANT_EVALUATED() __builtin_is_constant_evaluated()
+#endif
+#if !defined(KVC_CONSTANT_EVALUATED)
+#define KVC_CONSTANT_EVALUATED() true  // no way to tell: always the portable kernel
+#endif
 
 namespace kvc {
 inline namespace KVC_ABI_NAMESPACE {
+
+// One entry per SHA-1 kernel compiled into this build (best first).
+struct sha1_kernel {
+  const char* name;
+  const char* description;
+  bool supported;  // usable on the running CPU/OS
+};
+
+namespace detail {
+// state[5] += compress(nblocks 64-byte blocks at p).
+using sha1_fn = void (*)(std::uint32_t*, const std::uint8_t*, std::size_t) noexcept;
+
+constexpr std::uint32_t sha1_rotl(std::uint32_t x, int r) noexcept { return (x << r) | (x >> (32 - r)); }
+
+constexpr void sha1_portable(std::uint32_t* state, const std::uint8_t* p, std::size_t nblocks) noexcept {
+  for (; nblocks > 0; --nblocks, p += 64) {
+    std::uint32_t w[16]{};
+    for (std::size_t i = 0; i < 16; ++i)
+      w[i] = (std::uint32_t{p[4 * i]} << 24) | (std::uint32_t{p[4 * i + 1]} << 16) |
+             (std::uint32_t{p[4 * i + 2]} << 8) | std::uint32_t{p[4 * i + 3]};
+    std::uint32_t a = state[0], b = state[1], c = state[2], d = state[3], e = state[4];
+    // Word i of the schedule, computed in place in the 16-word ring.
+    auto word = [&w](std::size_t i) {
+      if (i < 16) return w[i];
+      const std::uint32_t v = sha1_rotl(w[(i + 13) & 15] ^ w[(i + 8) & 15] ^ w[(i + 2) & 15] ^ w[i & 15], 1);
+      w[i & 15] = v;
+      return v;
+    };
+    auto round = [&](std::uint32_t f, std::uint32_t k, std::uint32_t wi) {
+      const std::uint32_t t = sha1_rotl(a, 5) + f + e + k + wi;
+      e = d;
+      d = c;
+      c = sha1_rotl(b, 30);
+      b = a;
+      a = t;
+    };
+    std::size_t i = 0;
+    for (; i < 20; ++i) round(d ^ (b & (c ^ d)), 0x5A827999u, word(i));
+    for (; i < 40; ++i) round(b ^ c ^ d, 0x6ED9EBA1u, word(i));
+    for (; i < 60; ++i) round((b & c) | (d & (b | c)), 0x8F1BBCDCu, word(i));
+    for (; i < 80; ++i) round(b ^ c ^ d, 0xCA62C1D6u, word(i));
+    state[0] += a;
+    state[1] += b;
+    state[2] += c;
+    state[3] += d;
+    state[4] += e;
+  }
+}
+
+#if defined(KVC_CRC32C_X86)
+#if KVC_CRC32C_MSVC
+#define KVC_SHA1_TARGET
+#else
+#define KVC_SHA1_TARGET __attribute__((target("sha,sse4.1,ssse3")))
+#endif
+// Four rounds per group g (0..19): the message words of group g are in
+// w[g % 4]; the schedule of group g + 4 replaces them when g >= 4 is due.
+struct sha1_shani_block {
+  __m128i abcd, e_next, w[4];
+
+  template <int G>
+  KVC_SHA1_TARGET void group() noexcept {
+    if constexpr (G >= 4)
+      w[G % 4] = _mm_sha1msg2_epu32(
+          _mm_xor_si128(_mm_sha1msg1_epu32(w[G % 4], w[(G + 1) % 4]), w[(G + 2) % 4]), w[(G + 3) % 4]);
+    const __m128i e_in = G == 0 ? _mm_add_epi32(e_next, w[0]) : _mm_sha1nexte_epu32(e_next, w[G % 4]);
+    e_next = abcd;
+    abcd = _mm_sha1rnds4_epu32(abcd, e_in, G / 5);
+  }
+  template <int... G>
+  KVC_SHA1_TARGET void groups(std::integer_sequence<int, G...>) noexcept {
+    (group<G>(), ...);
+  }
+};
+
+KVC_SHA1_TARGET inline void sha1_shani(std::uint32_t* state, const std::uint8_t* p, std::size_t nblocks) noexcept {
+  // Big-endian words, word 0 in the top lane: what the SHA instructions take.
+  const __m128i reverse = _mm_set_epi64x(0x0001020304050607LL, 0x08090a0b0c0d0e0fLL);
+  __m128i abcd = _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(state)), 0x1B);
+  __m128i e = _mm_set_epi32(static_cast<int>(state[4]), 0, 0, 0);
+  for (; nblocks > 0; --nblocks, p += 64) {
+    sha1_shani_block b;
+    b.abcd = abcd;
+    b.e_next = e;
+    for (int i = 0; i < 4; ++i)
+      b.w[i] = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * i)), reverse);
+    b.groups(std::make_integer_sequence<int, 20>{});
+    e = _mm_sha1nexte_epu32(b.e_next, e);
+    abcd = _mm_add_epi32(b.abcd, abcd);
+  }
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(state), _mm_shuffle_epi32(abcd, 0x1B));
+  state[4] = static_cast<std::uint32_t>(_mm_extract_epi32(e, 3));
+}
+#elif defined(KVC_CRC32C_ARM64)
+#if KVC_CRC32C_MSVC
+#define KVC_SHA1_TARGET
+#elif defined(__clang__)
+#define KVC_SHA1_TARGET __attribute__((target("crypto")))
+#else
+#define KVC_SHA1_TARGET __attribute__((target("+crypto")))
+#endif
+KVC_SHA1_TARGET inline void sha1_armv8(std::uint32_t* state, const std::uint8_t* p, std::size_t nblocks) noexcept {
+  const uint32x4_t k[4] = {vdupq_n_u32(0x5A827999u), vdupq_n_u32(0x6ED9EBA1u), vdupq_n_u32(0x8F1BBCDCu),
+                           vdupq_n_u32(0xCA62C1D6u)};
+  uint32x4_t abcd = vld1q_u32(state);
+  std::uint32_t e = state[4];
+  for (; nblocks > 0; --nblocks, p += 64) {
+    uint32x4_t w[4];
+    for (int i = 0; i < 4; ++i) w[i] = vreinterpretq_u32_u8(vrev32q_u8(vld1q_u8(p + 16 * i)));
+    uint32x4_t x = abcd;
+    std::uint32_t y = e;
+    for (int g = 0; g < 20; ++g) {
+      const uint32x4_t wk = vaddq_u32(w[g % 4], k[g / 5]);
+      const std::uint32_t y_next = vsha1h_u32(vgetq_lane_u32(x, 0));
+      x = g < 5 ? vsha1cq_u32(x, y, wk) : (g >= 10 && g < 15) ? vsha1mq_u32(x, y, wk) : vsha1pq_u32(x, y, wk);
+      y = y_next;
+      if (g < 16) w[g % 4] = vsha1su1q_u32(vsha1su0q_u32(w[g % 4], w[(g + 1) % 4], w[(g + 2) % 4]), w[(g + 3) % 4]);
+    }
+    abcd = vaddq_u32(abcd, x);
+    e += y;
+  }
+  vst1q_u32(state, abcd);
+  state[4] = e;
+}
+#endif
+
+inline constexpr std::size_t sha1_kernel_count =
+#if defined(KVC_CRC32C_X86) || defined(KVC_CRC32C_ARM64)
+    2;
+#else
+    1;
+#endif
+
+struct sha1_registry_t {
+  sha1_kernel kernels[sha1_kernel_count];
+  sha1_fn fns[sha1_kernel_count];
+  sha1_fn initial;  // best supported, or the KVC_SHA1 choice
+};
+
+inline sha1_registry_t sha1_make_registry() noexcept {
+  const crc32c_cpu_features cpu = crc32c_detect_cpu();
+  (void)cpu;
+  sha1_registry_t r{};
+  std::size_t i = 0;
+#if defined(KVC_CRC32C_X86)
+  r.kernels[i] = {"shani", "x86-64 SHA extensions", cpu.sha1};
+  r.fns[i++] = &sha1_shani;
+#elif defined(KVC_CRC32C_ARM64)
+  r.kernels[i] = {"armv8", "Armv8 SHA1 instructions", cpu.sha1};
+  r.fns[i++] = &sha1_armv8;
+#endif
+  r.kernels[i] = {"portable", "portable, four 20-round loops", true};
+  r.fns[i++] = [](std::uint32_t* s, const std::uint8_t* p, std::size_t n) noexcept { sha1_portable(s, p, n); };
+  std::size_t pick = sha1_kernel_count - 1;
+  for (std::size_t j = sha1_kernel_count; j-- > 0;)
+    if (r.kernels[j].supported) pick = j;
+#if KVC_CRC32C_MSVC
+#pragma warning(push)
+#pragma warning(disable : 4996)  // getenv
+#endif
+  const char* env = std::getenv("KVC_SHA1");
+#if KVC_CRC32C_MSVC
+#pragma warning(pop)
+#endif
+  if (env != nullptr)
+    for (std::size_t j = 0; j < sha1_kernel_count; ++j)
+      if (r.kernels[j].supported && std::strcmp(env, r.kernels[j].name) == 0) pick = j;
+  r.initial = r.fns[pick];
+  return r;
+}
+
+inline const sha1_registry_t& sha1_registry() noexcept {
+  static const sha1_registry_t r = sha1_make_registry();
+  return r;
+}
+
+inline std::atomic<sha1_fn> sha1_active_fn{nullptr};
+
+inline sha1_fn sha1_get_fn() noexcept {
+  sha1_fn f = sha1_active_fn.load(std::memory_order_acquire);
+  if (f != nullptr) return f;
+  sha1_fn expected = nullptr;
+  f = sha1_registry().initial;
+  return sha1_active_fn.compare_exchange_strong(expected, f, std::memory_order_acq_rel, std::memory_order_acquire)
+             ? f
+             : expected;
+}
+}  // namespace detail
+
+inline const sha1_kernel* sha1_kernels_begin() noexcept { return detail::sha1_registry().kernels; }
+inline const sha1_kernel* sha1_kernels_end() noexcept {
+  return detail::sha1_registry().kernels + detail::sha1_kernel_count;
+}
+
+inline const char* sha1_active_kernel() noexcept {
+  const detail::sha1_fn f = detail::sha1_get_fn();
+  const detail::sha1_registry_t& r = detail::sha1_registry();
+  for (std::size_t j = 0; j < detail::sha1_kernel_count; ++j)
+    if (r.fns[j] == f) return r.kernels[j].name;
+  return "unknown";
+}
+
+// Select a SHA-1 kernel by name for the whole process; false if unknown or
+// unsupported.
+inline bool sha1_force_kernel(const char* name) noexcept {
+  if (name == nullptr) return false;
+  const detail::sha1_registry_t& r = detail::sha1_registry();
+  for (std::size_t j = 0; j < detail::sha1_kernel_count; ++j) {
+    if (std::strcmp(name, r.kernels[j].name) == 0) {
+      if (!r.kernels[j].supported) return false;
+      detail::sha1_active_fn.store(r.fns[j], std::memory_order_release);
+      return true;
+    }
+  }
+  return false;
+}
 
 class sha1 {
  public:
@@ -1645,17 +1904,21 @@ class sha1 {
 
   constexpr sha1& update(const std::uint8_t* p, std::size_t n) noexcept {
     length_ += n;
-    while (n > 0) {
+    if (used_ > 0) {
       const std::size_t take = n < 64 - used_ ? n : 64 - used_;
       for (std::size_t i = 0; i < take; ++i) block_[used_ + i] = p[i];
       used_ += take;
       p += take;
       n -= take;
-      if (used_ == 64) {
-        compress();
-        used_ = 0;
-      }
+      if (used_ < 64) return *this;
+      compress(block_, 1);
+      used_ = 0;
     }
+    compress(p, n / 64);  // whole blocks straight from the input
+    p += n / 64 * 64;
+    n %= 64;
+    for (std::size_t i = 0; i < n; ++i) block_[i] = p[i];
+    used_ = n;
     return *this;
   }
   sha1& update(const void* p, std::size_t n) noexcept { return update(static_cast<const std::uint8_t*>(p), n); }
@@ -1664,13 +1927,12 @@ class sha1 {
   // Finishes the hash; the object must not be updated afterwards.
   constexpr digest finish() noexcept {
     const std::uint64_t bits = length_ * 8;
-    const std::uint8_t pad = 0x80;
-    update(&pad, 1);
-    const std::uint8_t zero = 0;
-    while (used_ != 56) update(&zero, 1);
-    std::uint8_t len[8]{};
-    for (int i = 0; i < 8; ++i) len[i] = static_cast<std::uint8_t>(bits >> (56 - 8 * i));
-    update(len, 8);
+    std::uint8_t tail[128]{};
+    for (std::size_t i = 0; i < used_; ++i) tail[i] = block_[i];
+    tail[used_] = 0x80;
+    const std::size_t blocks = used_ < 56 ? 1 : 2;
+    for (int i = 0; i < 8; ++i) tail[64 * blocks - 1 - static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(bits >> (8 * i));
+    compress(tail, blocks);
     digest out{};
     for (std::size_t i = 0; i < 5; ++i)
       for (std::size_t k = 0; k < 4; ++k) out[4 * i + k] = static_cast<std::uint8_t>(h_[i] >> (24 - 8 * k));
@@ -1688,42 +1950,12 @@ class sha1 {
   }
 
  private:
-  static constexpr std::uint32_t rotl(std::uint32_t x, int r) noexcept { return (x << r) | (x >> (32 - r)); }
-
-  constexpr void compress() noexcept {
-    std::uint32_t w[80]{};
-    for (std::size_t i = 0; i < 16; ++i)
-      w[i] = (std::uint32_t{block_[4 * i]} << 24) | (std::uint32_t{block_[4 * i + 1]} << 16) |
-             (std::uint32_t{block_[4 * i + 2]} << 8) | std::uint32_t{block_[4 * i + 3]};
-    for (std::size_t i = 16; i < 80; ++i) w[i] = rotl(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
-    std::uint32_t a = h_[0], b = h_[1], c = h_[2], d = h_[3], e = h_[4];
-    for (std::size_t i = 0; i < 80; ++i) {
-      std::uint32_t f = 0, k = 0;
-      if (i < 20) {
-        f = (b & c) | (~b & d);
-        k = 0x5A827999u;
-      } else if (i < 40) {
-        f = b ^ c ^ d;
-        k = 0x6ED9EBA1u;
-      } else if (i < 60) {
-        f = (b & c) | (b & d) | (c & d);
-        k = 0x8F1BBCDCu;
-      } else {
-        f = b ^ c ^ d;
-        k = 0xCA62C1D6u;
-      }
-      const std::uint32_t t = rotl(a, 5) + f + e + k + w[i];
-      e = d;
-      d = c;
-      c = rotl(b, 30);
-      b = a;
-      a = t;
-    }
-    h_[0] += a;
-    h_[1] += b;
-    h_[2] += c;
-    h_[3] += d;
-    h_[4] += e;
+  constexpr void compress(const std::uint8_t* p, std::size_t nblocks) noexcept {
+    if (nblocks == 0) return;
+    if (KVC_CONSTANT_EVALUATED())
+      detail::sha1_portable(h_, p, nblocks);
+    else
+      detail::sha1_get_fn()(h_, p, nblocks);
   }
 
   std::uint32_t h_[5] = {0x67452301u, 0xEFCDAB89u, 0x98BADCFEu, 0x10325476u, 0xC3D2E1F0u};
@@ -1760,6 +1992,7 @@ inline std::string identity_name_for_title(std::string_view title, std::uint64_t
 //   size(S&) -> uint64_t        whole file size, or kvc::unknown_size
 //   truncate(S&, uint64_t) -> io_result
 //   sync(S&) -> io_result       optional: make written bytes durable
+//   view(S&, size_t) -> io_view optional: the next bytes without a copy
 //
 // A stream is positioned at the file's first byte. A short count is not an
 // error (kvc loops); bytes == 0 with io_status::ok is the end of the data;
@@ -2151,6 +2384,196 @@ struct stream_traits<fd_stream> {
 };
 #endif  // KVC_POSIX
 
+// ---- Buffers, threads and mapped-read recovery ------------------------------
+
+// A zero-copy sequential read: up to n bytes at the stream position, valid
+// until the next call; bytes == 0 with io_status::ok is the end of the data.
+// mapped marks bytes that live in a file mapping (read under SIGBUS recovery).
+struct io_view {
+  const std::uint8_t* data = nullptr;
+  io_result r{};
+  bool mapped = false;
+};
+
+namespace detail {
+template <class S, class = void>
+struct has_view : std::false_type {};
+template <class S>
+struct has_view<S, std::void_t<decltype(stream_traits<S>::view(std::declval<S&>(), std::size_t{}))>>
+    : std::true_type {};
+
+// Bytes that grow without being zero-filled: a buffer holds only what a
+// read put there, so growing it must not cost a memset of its capacity.
+class byte_buffer {
+ public:
+  std::uint8_t* data() const noexcept { return p_.get(); }
+  std::size_t capacity() const noexcept { return cap_; }
+  // At least n bytes; the old contents are dropped when it grows.
+  std::uint8_t* reserve(std::size_t n) {
+    if (n > cap_) {
+      p_.reset(new std::uint8_t[n]);
+      cap_ = n;
+    }
+    return p_.get();
+  }
+
+ private:
+  std::unique_ptr<std::uint8_t[]> p_;
+  std::size_t cap_ = 0;
+};
+
+// Runs one job on a second thread. start() returns false when no thread
+// could be made (or on a platform without threads here); the caller then
+// runs the job itself, so the result never depends on getting a thread.
+class worker_thread {
+ public:
+  worker_thread() = default;
+  worker_thread(const worker_thread&) = delete;
+  worker_thread& operator=(const worker_thread&) = delete;
+  ~worker_thread() { join(); }
+
+  template <class Job>
+  bool start(Job& job) noexcept {
+#if KVC_POSIX
+    run_ = [](void* j) { (*static_cast<Job*>(j))(); };
+    job_ = &job;
+    started_ = ::pthread_create(&thread_, nullptr, &entry, this) == 0;
+    return started_;
+#else
+    (void)job;
+    return false;
+#endif
+  }
+  void join() noexcept {
+#if KVC_POSIX
+    if (started_) ::pthread_join(thread_, nullptr);
+    started_ = false;
+#endif
+  }
+
+ private:
+#if KVC_POSIX
+  static void* entry(void* self) {
+    auto* w = static_cast<worker_thread*>(self);
+    w->run_(w->job_);
+    return nullptr;
+  }
+  void (*run_)(void*) = nullptr;
+  void* job_ = nullptr;
+  pthread_t thread_{};
+  bool started_ = false;
+#endif
+};
+
+#if KVC_POSIX
+// SIGBUS recovery for mapped reads. A thread inside run_guarded points
+// sigbus_jump at its jump buffer; the handler jumps back there, so the read
+// fails instead of the process. Faults anywhere else go to the handler that
+// was installed before kvc's.
+inline thread_local sigjmp_buf* sigbus_jump = nullptr;
+inline struct sigaction sigbus_previous {};
+
+inline void sigbus_handler(int sig, siginfo_t* info, void* context) {
+  if (sigbus_jump != nullptr) siglongjmp(*sigbus_jump, 1);
+  if (sigbus_previous.sa_flags & SA_SIGINFO) {
+    sigbus_previous.sa_sigaction(sig, info, context);
+  } else if (sigbus_previous.sa_handler == SIG_DFL || sigbus_previous.sa_handler == SIG_IGN) {
+    // Not kvc's fault: restore the default and return, so the faulting
+    // instruction runs again and the signal takes its default action.
+    ::sigaction(SIGBUS, &sigbus_previous, nullptr);
+  } else {
+    sigbus_previous.sa_handler(sig);
+  }
+}
+
+inline bool& sigbus_recovery_enabled() noexcept {
+  static bool enabled = false;
+  return enabled;
+}
+
+// Runs job() and returns true, or returns false when a SIGBUS from a mapped
+// read cut it short. job must own no resources (no destructor is run when it
+// is cut short): kvc passes only CRC and copy loops over mapped bytes.
+template <class Job>
+bool run_guarded(Job& job) noexcept {
+  sigjmp_buf jump;
+  sigjmp_buf* const outer = sigbus_jump;
+  if (sigsetjmp(jump, 1) != 0) {
+    sigbus_jump = outer;
+    return false;
+  }
+  sigbus_jump = &jump;
+  job();
+  sigbus_jump = outer;
+  return true;
+}
+#else
+template <class Job>
+bool run_guarded(Job& job) noexcept {
+  job();
+  return true;
+}
+#endif
+
+// Parts smaller than this are not worth a thread.
+inline constexpr std::size_t parallel_crc_min_part = std::size_t{4} << 20;
+
+// crc32c_extend(crc, p, n) computed by up to `threads` threads on equal
+// parts joined with crc32c_combine. False when a mapped read failed (SIGBUS).
+inline bool crc32c_parallel(std::uint32_t& crc, const std::uint8_t* p, std::size_t n, unsigned threads) noexcept {
+  constexpr unsigned max_threads = 64;
+  std::size_t parts = threads == 0 ? 1 : (threads < max_threads ? threads : max_threads);
+  if (n / parts < parallel_crc_min_part) parts = n / parallel_crc_min_part == 0 ? 1 : n / parallel_crc_min_part;
+  const std::size_t part = n / parts;
+  struct slice_job {
+    const std::uint8_t* p;
+    std::size_t n;
+    std::uint32_t crc;
+    bool ok;
+    void operator()() noexcept {
+      auto body = [this] { crc = crc32c(p, n); };
+      ok = run_guarded(body);
+    }
+  };
+  slice_job jobs[max_threads];
+  worker_thread workers[max_threads];
+  for (std::size_t i = 0; i < parts; ++i) jobs[i] = {p + i * part, i + 1 == parts ? n - i * part : part, 0, false};
+  for (std::size_t i = 1; i < parts; ++i)
+    if (!workers[i].start(jobs[i])) jobs[i]();
+  jobs[0]();
+  bool ok = true;
+  std::uint32_t out = crc;
+  for (std::size_t i = 0; i < parts; ++i) {
+    workers[i].join();
+    ok = ok && jobs[i].ok;
+    out = crc32c_combine(out, jobs[i].crc, jobs[i].n);
+  }
+  if (ok) crc = out;
+  return ok;
+}
+}  // namespace detail
+
+#if KVC_POSIX
+// Installs, once per process, the SIGBUS handler that lets kvc map files:
+// if another process shortens a mapped file below its payload end, the
+// read reports `truncated` instead of the process dying. Every SIGBUS that
+// is not from a kvc mapped read goes to the handler that was installed
+// before. Call it at start-up, before threads that read files start; a
+// program that installs its own SIGBUS handler later must chain to the one
+// it replaces. Without it, kvc reads files with pread and never maps.
+inline bool enable_sigbus_recovery() noexcept {
+  static const bool installed = [] {
+    struct sigaction sa {};
+    sa.sa_sigaction = &detail::sigbus_handler;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    return ::sigaction(SIGBUS, &sa, &detail::sigbus_previous) == 0;
+  }();
+  detail::sigbus_recovery_enabled() = installed;
+  return installed;
+}
+#endif
+
 // ---- Reading ----------------------------------------------------------------
 
 // How much of a file a read checks (spec "Reading and verification").
@@ -2177,6 +2600,10 @@ struct read_options {
   const model_desc* dsv4_model = nullptr;
   // Payload bytes handed to the consumer per call.
   std::size_t chunk_bytes = std::size_t{1} << 20;
+  // Threads that checksum a mapped payload (kvc::file_source), each taking
+  // an equal part of at least 4 MiB; the parts' CRCs are joined with
+  // crc32c_combine. 1 keeps the read on the calling thread.
+  unsigned threads = 1;
   // false: the tool map is parsed and checksummed but not kept
   // (file_info::tools stays empty), so a level full read holds one chunk of
   // memory whatever the map holds. The title (at most max_title_bytes) is
@@ -2284,6 +2711,17 @@ error deliver(F& f, const std::uint8_t* p, std::size_t n) {
   }
 }
 
+// Wraps place(const file_info&) -> std::uint8_t*: the reader asks it for the
+// payload's destination once and reads the payload straight into it.
+template <class Place>
+struct payload_placement {
+  Place& place;
+};
+template <class T>
+struct is_payload_placement : std::false_type {};
+template <class Place>
+struct is_payload_placement<payload_placement<Place>> : std::true_type {};
+
 // One read of one file, in the spec's order. S is a sequential source.
 template <class S>
 class file_reader {
@@ -2323,24 +2761,84 @@ class file_reader {
  private:
   const header& h() const { return info_.hdr; }
 
-  // Reads up to n bytes, handing each chunk to sink and folding it into the
-  // running CRC state. got < n means the data ended.
+  // The next bytes of the source, at most n: a view of the source's own
+  // memory when it offers one, else a read into buf_. A known file size
+  // bounds the read, so buf_ never grows beyond what the file holds (plus
+  // the one byte that finds its end).
+  // ended is set when a short read showed the data's end.
+  io_view next(std::uint64_t n, bool& ended) {
+    if constexpr (has_view<S>::value) {
+      return stream_traits<S>::view(s_, clamp_size(n, std::numeric_limits<std::size_t>::max()));
+    } else {
+      const std::size_t asked = clamp_size(n, chunk_);
+      std::size_t want = asked;
+      if (info_.file_size != unknown_size && info_.file_size >= pos_ && info_.file_size - pos_ < want)
+        want = static_cast<std::size_t>(info_.file_size - pos_) + 1;
+      const io_result r = read_fully(s_, buf_.reserve(want), want);
+      ended = r.bytes < want;
+      return {buf_.data(), r, false};
+    }
+  }
+
+  // Reads up to n bytes, folding them into the running CRC state and handing
+  // them to sink at most one chunk at a time. got < n means the data ended.
+  // Mapped bytes are checksummed (by opt.threads threads) and handed on under
+  // SIGBUS recovery: a file shortened meanwhile is reported as truncated.
   template <class Sink>
   error pump(std::uint64_t n, std::uint64_t& got, Sink&& sink) {
     got = 0;
-    while (got < n) {
-      std::size_t want = clamp_size(n - got, chunk_);
+    bool ended = false;
+    while (got < n && !ended) {
       // In the appended area no more than one byte past the limit is read.
-      if (appended_limit_ != no_limit) want = clamp_size(appended_limit_ + 1 - pos_, want);
-      if (buf_.size() < want) buf_.resize(want);  // grows to one chunk at most
-      const io_result r = read_fully(s_, buf_.data(), want);
-      if (r.status != io_status::ok) return io_failure(where_, pos_, r);
-      crc_ = crc32c_extend(crc_, buf_.data(), r.bytes);
-      pos_ += r.bytes;
+      std::uint64_t ask = n - got;
+      if (appended_limit_ != no_limit && appended_limit_ + 1 - pos_ < ask) ask = appended_limit_ + 1 - pos_;
+      const io_view v = next(ask, ended);
+      if (v.r.status != io_status::ok) return io_failure(where_, pos_, v.r);
+      const std::size_t k = v.r.bytes;
+      if (k == 0) break;
       // The appended-area limit fires as soon as it is passed, before the
       // bytes are kept, whichever section is being parsed.
-      if (pos_ > appended_limit_) return make_error(errc::limit_exceeded, section::appended, appended_limit_);
-      if (error e = deliver(sink, buf_.data(), r.bytes)) return e;
+      if (pos_ + k > appended_limit_) {
+        pos_ += k;
+        return make_error(errc::limit_exceeded, section::appended, appended_limit_);
+      }
+      error stopped{};  // what the sink returned
+      auto checksum_and_hand_on = [&] {
+        if (!v.mapped || opt_.threads <= 1)
+          crc_ = crc32c_extend(crc_, v.data, k);
+        else if (!crc32c_parallel(crc_, v.data, k, opt_.threads))
+          return false;
+        for (std::size_t off = 0; off < k && !stopped; off += chunk_)
+          stopped = deliver(sink, v.data + off, clamp_size(k - off, chunk_));
+        return true;
+      };
+      bool ok = true;
+      if (v.mapped) {
+        auto job = [&] { ok = checksum_and_hand_on(); };
+        ok = run_guarded(job) && ok;
+      } else {
+        checksum_and_hand_on();
+      }
+      if (!ok) return make_error(errc::truncated, where_, pos_);
+      if (stopped) return stopped;
+      pos_ += k;
+      got += k;
+    }
+    return {};
+  }
+
+  // Reads n payload bytes straight into dst, one slice at a time, and
+  // checksums each slice while it is still in cache. got < n: data ended.
+  error pump_into(std::uint8_t* dst, std::uint64_t n, std::uint64_t& got) {
+    constexpr std::size_t slice = std::size_t{256} << 10;
+    got = 0;
+    while (got < n) {
+      const std::size_t want = clamp_size(n - got, slice);
+      std::uint8_t* at = dst + got;
+      const io_result r = read_fully(s_, at, want);
+      if (r.status != io_status::ok) return io_failure(where_, pos_, r);
+      crc_ = crc32c_extend(crc_, at, r.bytes);
+      pos_ += r.bytes;
       got += r.bytes;
       if (r.bytes < want) break;
     }
@@ -2419,11 +2917,18 @@ class file_reader {
     std::optional<dsv4_scanner> scan;
     if (check) scan.emplace(*opt_.dsv4_model, h());
     std::uint64_t got = 0;
-    if (error e = pump(h().payload_bytes, got, [&](const std::uint8_t* p, std::size_t k) {
-          if (scan) scan->feed(p, k);
-          return deliver(consume, p, k);
-        }))
-      return e;
+    if constexpr (is_payload_placement<Consumer>::value) {
+      std::uint8_t* dst = consume.place(static_cast<const file_info&>(info_));
+      if (dst == nullptr) return make_error(errc::invalid_argument, section::payload, h().payload_offset());
+      if (error e = pump_into(dst, h().payload_bytes, got)) return e;
+      if (scan) scan->feed(dst, static_cast<std::size_t>(got));
+    } else {
+      if (error e = pump(h().payload_bytes, got, [&](const std::uint8_t* p, std::size_t k) {
+            if (scan) scan->feed(p, k);
+            return deliver(consume, p, k);
+          }))
+        return e;
+    }
     if (got < h().payload_bytes) return make_error(errc::truncated, section::payload, pos_);
     if (h().version == 2 && crc_ != h().payload_crc)
       return make_error(errc::payload_crc_mismatch, section::payload, h().payload_offset());
@@ -2507,7 +3012,7 @@ class file_reader {
   const read_options& opt_;
   file_info& info_;
   std::size_t chunk_;
-  std::vector<std::uint8_t> buf_;
+  byte_buffer buf_;
   std::uint64_t pos_ = 0;
   static constexpr std::uint64_t no_limit = (std::numeric_limits<std::uint64_t>::max)();
   std::uint64_t appended_limit_ = no_limit;  // the last byte allowed, set in the appended area
@@ -2535,6 +3040,174 @@ template <class Source>
 error verify(Source& src, file_info& info, const read_options& opt = {}) {
   return read(
       src, info, [](const std::uint8_t*, std::size_t) {}, opt);
+}
+
+#if KVC_POSIX
+// ---- Regular files ------------------------------------------------------------
+
+// Reads a file descriptor the caller owns (kvc never closes it) for one
+// kvc::read, verify or load, from offset 0, with one fstat and as few reads
+// as the level needs. The first read takes the header (level header), or up
+// to small_file_bytes of the file, into a buffer no larger than the file.
+// With map set and kvc::enable_sigbus_recovery() in force, a larger file's
+// payload is mapped, from the page that holds its first byte through its
+// last (in-place writers shorten a file only after the payload), and read
+// from the mapping, checksummed by read_options::threads threads; the rest
+// is read with pread. Pipes, sockets and other non-regular files are read
+// with read(). A file shortened while it is read is reported as truncated
+// (or io_error), mapped or not. A consumer handed mapped bytes runs while
+// SIGBUS recovery is armed: it must not own resources across the call (a
+// fault skips destructors), so read_file never maps; verify_file does.
+class file_source {
+ public:
+  static constexpr std::size_t small_file_bytes = std::size_t{1} << 20;
+
+  file_source(int fd, verify_level level, bool map) noexcept : fd_(fd) {
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) size_ = static_cast<std::uint64_t>(st.st_size);
+    if (size_ == unknown_size) return;
+    const std::uint64_t first = level == verify_level::header ? layout::header_v2::size
+                                : size_ <= small_file_bytes   ? size_
+                                                              : std::uint64_t{64} << 10;
+    fill(0, detail::clamp_size(first < size_ ? first : size_, small_file_bytes));
+    if (map && level == verify_level::full && size_ > small_file_bytes && detail::sigbus_recovery_enabled())
+      map_payload();
+  }
+  ~file_source() {
+    if (map_ != nullptr) ::munmap(map_, map_len_);
+  }
+  file_source(const file_source&) = delete;
+  file_source& operator=(const file_source&) = delete;
+
+  bool regular() const noexcept { return size_ != unknown_size; }
+  bool mapped() const noexcept { return map_ != nullptr; }
+
+ private:
+  friend struct stream_traits<file_source>;
+  static constexpr std::size_t read_bytes = std::size_t{1} << 20;  // one pread or read() at most
+
+  // Reads up to n bytes at `at` (a regular file) or at the stream position
+  // into buf_, replacing what it held.
+  void fill(std::uint64_t at, std::size_t n) noexcept {
+    std::uint8_t* p = buf_.reserve(n);
+    buf_at_ = at;
+    failed_ = detail::transfer_all(n, true, [&](std::size_t done) -> io_result {
+      const ssize_t r = size_ == unknown_size ? ::read(fd_, p + done, n - done)
+                                              : ::pread(fd_, p + done, n - done, static_cast<off_t>(at + done));
+      if (r >= 0) return {static_cast<std::size_t>(r), io_status::ok};
+      return {0, errno == EINTR ? io_status::interrupted : io_status::failed, errno};
+    });
+    buf_len_ = failed_.bytes;
+  }
+
+  void map_payload() noexcept {
+    if (buf_len_ < 4) return;
+    const std::size_t need = header_size_for(buf_.data());
+    if (need == 0 || buf_len_ < need) return;
+    const auto h = decode_header(buf_.data(), need);
+    if (!h) return;
+    const std::uint64_t from = h->payload_offset();
+    if (from >= size_) return;
+    const std::uint64_t end = size_ - from < h->payload_bytes ? size_ : from + h->payload_bytes;
+    const std::uint64_t page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+    const std::uint64_t base = from - from % page;
+    if (end - base > std::numeric_limits<std::size_t>::max()) return;
+    const auto len = static_cast<std::size_t>(end - base);
+    // No MAP_POPULATE: it sets up every page on this thread before the CRC
+    // threads start; faulting them in from those threads measured faster.
+    void* m = ::mmap(nullptr, len, PROT_READ, MAP_SHARED, fd_, static_cast<off_t>(base));
+    if (m == MAP_FAILED) return;  // pread then
+    map_ = m;
+    map_len_ = len;
+    map_data_ = static_cast<const std::uint8_t*>(m) + (from - base);
+    map_from_ = from;
+    map_end_ = end;
+  }
+
+  // Up to n bytes at pos_; advances pos_.
+  io_view view(std::size_t n) noexcept {
+    if (failed_.status != io_status::ok) return {nullptr, failed_};
+    io_view v;
+    if (pos_ >= buf_at_ && pos_ - buf_at_ < buf_len_) {
+      v = {buf_.data() + (pos_ - buf_at_), {detail::clamp_size(buf_len_ - (pos_ - buf_at_), n), io_status::ok}};
+    } else if (map_ != nullptr && pos_ >= map_from_ && pos_ < map_end_) {
+      v = {map_data_ + (pos_ - map_from_), {detail::clamp_size(map_end_ - pos_, n), io_status::ok}, true};
+    } else {
+      std::uint64_t want = n < read_bytes ? n : read_bytes;
+      if (size_ != unknown_size) {
+        // A regular file is read up to its size as fstat saw it, and up
+        // to the mapping, which takes over there.
+        const std::uint64_t stop = map_ != nullptr && pos_ < map_from_ ? map_from_ : size_;
+        want = pos_ < stop ? (stop - pos_ < want ? stop - pos_ : want) : 0;
+      }
+      fill(pos_, static_cast<std::size_t>(want));
+      if (failed_.status != io_status::ok) return {nullptr, failed_};
+      v = {buf_.data(), {buf_len_, io_status::ok}};
+    }
+    pos_ += v.r.bytes;
+    return v;
+  }
+
+  // Up to n bytes at pos_ into p: from the buffer or the mapping if they
+  // hold pos_, else one pread or read() straight into p.
+  io_result read(void* p, std::size_t n) noexcept {
+    if (failed_.status != io_status::ok) return failed_;
+    const bool held = (pos_ >= buf_at_ && pos_ - buf_at_ < buf_len_) ||
+                      (map_ != nullptr && pos_ >= map_from_ && pos_ < map_end_);
+    if (held) {
+      const io_view v = view(n);
+      auto copy = [&] { std::memcpy(p, v.data, v.r.bytes); };
+      if (!v.mapped)
+        copy();
+      else if (!detail::run_guarded(copy))
+        return failed_ = {0, io_status::failed, EFAULT};
+      return v.r;
+    }
+    const ssize_t r = size_ == unknown_size ? ::read(fd_, p, n) : ::pread(fd_, p, n, static_cast<off_t>(pos_));
+    if (r < 0) return {0, errno == EINTR ? io_status::interrupted : io_status::failed, errno};
+    pos_ += static_cast<std::uint64_t>(r);
+    return {static_cast<std::size_t>(r), io_status::ok};
+  }
+
+  int fd_;
+  std::uint64_t size_ = unknown_size;  // unknown_size: not a regular file
+  std::uint64_t pos_ = 0;
+  detail::byte_buffer buf_;
+  std::uint64_t buf_at_ = 0;
+  std::size_t buf_len_ = 0;
+  io_result failed_{};
+  void* map_ = nullptr;
+  std::size_t map_len_ = 0;
+  const std::uint8_t* map_data_ = nullptr;  // the payload's first byte
+  std::uint64_t map_from_ = 0, map_end_ = 0;
+};
+
+template <>
+struct stream_traits<file_source> {
+  static io_view view(file_source& s, std::size_t n) noexcept { return s.view(n); }
+  static io_result read(file_source& s, void* p, std::size_t n) noexcept { return s.read(p, n); }
+  static std::uint64_t size(file_source& s) noexcept { return s.size_; }
+};
+#endif  // KVC_POSIX
+
+
+// Loads a file's payload straight into memory the caller provides: one copy
+// (each slice is checksummed while it is still in cache) instead of a copy
+// into kvc's buffer and another into the caller's. Once the header and text
+// passed, place(const file_info&) -> std::uint8_t* returns where the
+// info.hdr.payload_bytes bytes go (already checked against the file size
+// and opt.limits), or nullptr to stop with invalid_argument. Reads level
+// full whatever opt.level says. The bytes in that memory are the file's
+// only when this returns no error: stage them there, commit on success
+// (spec "Restoring state"); on error they are partial or unverified.
+template <class Source, class Place>
+error load(Source& src, file_info& info, Place&& place, const read_options& opt = {}) {
+  KVC_REQUIRE_STREAM(has_read, Source, "read(S&, void*, std::size_t) -> kvc::io_result");
+  read_options full = opt;
+  full.level = verify_level::full;
+  detail::payload_placement<std::remove_reference_t<Place>> placement{place};
+  detail::file_reader<Source> r(src, full, info);
+  return r.run(placement);
 }
 
 // ---- Writing ----------------------------------------------------------------
@@ -2618,9 +3291,14 @@ class writer {
  public:
   writer() = default;
 
+  // threads >= 2: the v2 payload CRC of each write_payload call of 1 MiB or
+  // more runs on a second thread while this one writes the same bytes.
+  void set_threads(unsigned threads) noexcept { threads_ = threads; }
+
   // Appends payload bytes, folding them into the payload CRC.
   error write_payload(const void* data, std::size_t n) {
     if (sink_ == nullptr || failed_) return failed_ ? failed_ : make_error(errc::invalid_argument, section::none, 0);
+    if (h_.version == 2 && threads_ >= 2 && n >= overlap_min) return write_payload_overlapped(data, n);
     // v2 writes a slice, then checksums it while the copy has left it in
     // cache, so the bytes come from memory once (256 KiB measured best in
     // tests/bench); v1 has nothing to checksum and writes in one call.
@@ -2710,9 +3388,27 @@ class writer {
     return w;
   }
 
+  static constexpr std::size_t overlap_min = std::size_t{1} << 20;
+
+  error write_payload_overlapped(const void* data, std::size_t n) {
+    std::uint32_t part = 0;
+    auto checksum = [&] { part = crc32c(data, n); };
+    detail::worker_thread crc_thread;
+    if (!crc_thread.start(checksum)) checksum();
+    const io_result r = detail::write_fully(*sink_, data, n);
+    crc_thread.join();
+    if (r.status != io_status::ok)
+      return failed_ = detail::io_failure(section::payload, pos_, r);
+    payload_crc_ = crc32c_combine(payload_crc_, part, n);
+    pos_ += n;
+    payload_bytes_ += n;
+    return {};
+  }
+
   // Move-only: one writer owns the file it is writing, and a moved-from
   // writer has no sink (its calls fail with invalid_argument).
   std::unique_ptr<Sink, detail::not_owned> sink_;
+  unsigned threads_ = 1;
   header h_{};
   std::vector<std::uint8_t> sections_;
   bool sequential_ = false;
@@ -2994,6 +3690,7 @@ enum class hard_link_policy : std::uint8_t {
 struct file_options {
   unsigned new_file_mode = 0600;  // a file that did not exist (the umask still applies)
   hard_link_policy hard_links = hard_link_policy::refuse;
+  unsigned threads = 1;  // >= 2: save_file overlaps the payload CRC with the writes (writer::set_threads)
 };
 
 // What to change in a file's appended sections; what is not set is kept.
@@ -3422,35 +4119,57 @@ result<stored_file> save_file(const std::string& path, const header& h, std::str
   fd_stream s{save->tmp.fd()};
   auto w = begin_write(s, h, text);
   if (!w) return w.error();
+  w->set_threads(opt.threads);
   if (error e = produce(*w)) return e;
   auto stored = w->finish(a);
   if (!stored) return stored.error();
   return detail::finish_save(*save, *stored, opt);
 }
 
-// Reads the file at path; see kvc::read for the payload consumer. The file
-// must be a regular file (a FIFO or device is refused without blocking); a
-// shared lock keeps a cooperating touch from being seen half-written.
-template <class Consumer>
-error read_file(const std::string& path, file_info& info, Consumer&& consume, const read_options& opt = {}) {
+namespace detail {
+// Opens path (a regular file, without blocking), takes the shared lock that
+// keeps a cooperating touch from being seen half-written, and runs
+// use(kvc::file_source&) on it; `map` as in file_source.
+template <class Use>
+error with_file_source(const std::string& path, verify_level level, bool map, Use&& use) {
   struct stat st {};
-  auto fd = detail::open_regular(path, O_RDONLY, st);
+  auto fd = open_regular(path, O_RDONLY, st);
   if (!fd) {
     error e = fd.error();
     if (e.code == errc::io_error) e.where = section::header;  // the header read is what failed
     return e;
   }
   // A file system without locks (ENOLCK, EOPNOTSUPP, EINVAL) is read unlocked.
-  const int err = detail::lock_file(fd->get(), false);
+  const int err = lock_file(fd->get(), false);
   if (err != 0 && err != ENOLCK && err != EOPNOTSUPP && err != EINVAL)
     return make_error(errc::io_error, section::header, 0, err);
-  fd_stream s{fd->get()};
-  return read(s, info, consume, opt);
+  file_source s(fd->get(), level, map);
+  return use(s);
+}
+}  // namespace detail
+
+// Reads the file at path; see kvc::read for the payload consumer. The file
+// must be a regular file (a FIFO or device is refused without blocking); a
+// shared lock keeps a cooperating touch from being seen half-written. Never
+// maps (consume is the caller's code; see file_source).
+template <class Consumer>
+error read_file(const std::string& path, file_info& info, Consumer&& consume, const read_options& opt = {}) {
+  return detail::with_file_source(path, opt.level, false,
+                                  [&](file_source& s) { return read(s, info, consume, opt); });
 }
 
+// Verifies the file at path, as read_file does. Maps a large file's payload
+// when kvc::enable_sigbus_recovery() is in force (see kvc::file_source).
 inline error verify_file(const std::string& path, file_info& info, const read_options& opt = {}) {
-  return read_file(
-      path, info, [](const std::uint8_t*, std::size_t) {}, opt);
+  return detail::with_file_source(path, opt.level, true, [&](file_source& s) { return verify(s, info, opt); });
+}
+
+// kvc::load on the file at path, as read_file opens it: the payload goes
+// straight from the page cache into the memory place() returns, one copy.
+template <class Place>
+error load_file(const std::string& path, file_info& info, Place&& place, const read_options& opt = {}) {
+  return detail::with_file_source(path, verify_level::full, false,
+                                  [&](file_source& s) { return load(s, info, place, opt); });
 }
 
 // touch() on the file at path under the exclusive lock: the header is read
