@@ -280,7 +280,8 @@ TEST_CASE("writer: the overlapped CRC writes the same bytes", "[perf_paths]") {
   kvc::file_options two_threads;
   two_threads.threads = 2;
   REQUIRE(kvc::save_file(
-      path, h, f.text, a, [&](kvc::writer<kvc::fd_stream>& w) { return w.write_payload(f.payload.data(), f.payload.size()); },
+      path, h, f.text, a,
+      [&](kvc::writer<kvc::fd_stream>& w) { return w.write_payload(f.payload.data(), f.payload.size()); },
       two_threads));
   kvc::file_info info;
   CHECK_FALSE(kvc::verify_file(path, info));

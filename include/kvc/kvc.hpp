@@ -1670,7 +1670,8 @@ constexpr std::uint32_t crc32c_constexpr(std::string_view s) noexcept { return c
 #define KVC_CONSTANT_EVALUATED() __builtin_is_constant_evaluated()
 #endif
 #endif
-#if !defined(KVC_CONSTANT_EVALUATED) && ((defined(__GNUC__) && __GNUC__ >= 9) || (defined(_MSC_VER) && _MSC_VER >= 1925))
+#if !defined(KVC_CONSTANT_EVALUATED) && \
+    ((defined(__GNUC__) && __GNUC__ >= 9) || (defined(_MSC_VER) && _MSC_VER >= 1925))
 #define KVC_CONSTANT_EVALUATED() __builtin_is_constant_evaluated()
 #endif
 #if !defined(KVC_CONSTANT_EVALUATED)
@@ -1742,8 +1743,8 @@ struct sha1_shani_block {
   template <int G>
   KVC_SHA1_TARGET void group() noexcept {
     if constexpr (G >= 4)
-      w[G % 4] = _mm_sha1msg2_epu32(
-          _mm_xor_si128(_mm_sha1msg1_epu32(w[G % 4], w[(G + 1) % 4]), w[(G + 2) % 4]), w[(G + 3) % 4]);
+      w[G % 4] = _mm_sha1msg2_epu32(_mm_xor_si128(_mm_sha1msg1_epu32(w[G % 4], w[(G + 1) % 4]), w[(G + 2) % 4]),
+                                    w[(G + 3) % 4]);
     const __m128i e_in = G == 0 ? _mm_add_epi32(e_next, w[0]) : _mm_sha1nexte_epu32(e_next, w[G % 4]);
     e_next = abcd;
     abcd = _mm_sha1rnds4_epu32(abcd, e_in, G / 5);
@@ -1931,7 +1932,8 @@ class sha1 {
     for (std::size_t i = 0; i < used_; ++i) tail[i] = block_[i];
     tail[used_] = 0x80;
     const std::size_t blocks = used_ < 56 ? 1 : 2;
-    for (int i = 0; i < 8; ++i) tail[64 * blocks - 1 - static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(bits >> (8 * i));
+    for (int i = 0; i < 8; ++i)
+      tail[64 * blocks - 1 - static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(bits >> (8 * i));
     compress(tail, blocks);
     digest out{};
     for (std::size_t i = 0; i < 5; ++i)
@@ -2399,8 +2401,8 @@ namespace detail {
 template <class S, class = void>
 struct has_view : std::false_type {};
 template <class S>
-struct has_view<S, std::void_t<decltype(stream_traits<S>::view(std::declval<S&>(), std::size_t{}))>>
-    : std::true_type {};
+struct has_view<S, std::void_t<decltype(stream_traits<S>::view(std::declval<S&>(), std::size_t{}))>> : std::true_type {
+};
 
 // Bytes that grow without being zero-filled: a buffer holds only what a
 // read put there, so growing it must not cost a memset of its capacity.
@@ -3152,8 +3154,8 @@ class file_source {
   // hold pos_, else one pread or read() straight into p.
   io_result read(void* p, std::size_t n) noexcept {
     if (failed_.status != io_status::ok) return failed_;
-    const bool held = (pos_ >= buf_at_ && pos_ - buf_at_ < buf_len_) ||
-                      (map_ != nullptr && pos_ >= map_from_ && pos_ < map_end_);
+    const bool held =
+        (pos_ >= buf_at_ && pos_ - buf_at_ < buf_len_) || (map_ != nullptr && pos_ >= map_from_ && pos_ < map_end_);
     if (held) {
       const io_view v = view(n);
       auto copy = [&] { std::memcpy(p, v.data, v.r.bytes); };
@@ -3189,7 +3191,6 @@ struct stream_traits<file_source> {
   static std::uint64_t size(file_source& s) noexcept { return s.size_; }
 };
 #endif  // KVC_POSIX
-
 
 // Loads a file's payload straight into memory the caller provides: one copy
 // (each slice is checksummed while it is still in cache) instead of a copy
@@ -3397,8 +3398,7 @@ class writer {
     if (!crc_thread.start(checksum)) checksum();
     const io_result r = detail::write_fully(*sink_, data, n);
     crc_thread.join();
-    if (r.status != io_status::ok)
-      return failed_ = detail::io_failure(section::payload, pos_, r);
+    if (r.status != io_status::ok) return failed_ = detail::io_failure(section::payload, pos_, r);
     payload_crc_ = crc32c_combine(payload_crc_, part, n);
     pos_ += n;
     payload_bytes_ += n;
@@ -4154,8 +4154,7 @@ error with_file_source(const std::string& path, verify_level level, bool map, Us
 // maps (consume is the caller's code; see file_source).
 template <class Consumer>
 error read_file(const std::string& path, file_info& info, Consumer&& consume, const read_options& opt = {}) {
-  return detail::with_file_source(path, opt.level, false,
-                                  [&](file_source& s) { return read(s, info, consume, opt); });
+  return detail::with_file_source(path, opt.level, false, [&](file_source& s) { return read(s, info, consume, opt); });
 }
 
 // Verifies the file at path, as read_file does. Maps a large file's payload

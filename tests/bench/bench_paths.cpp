@@ -40,8 +40,9 @@ std::string big_file(std::size_t payload) {
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0) return path;
   const auto data = random_bytes(payload);
-  auto saved = kvc::save_file(path, sample_header(2), "text", {},
-                              [&](kvc::writer<kvc::fd_stream>& w) { return w.write_payload(data.data(), data.size()); });
+  auto saved = kvc::save_file(path, sample_header(2), "text", {}, [&](kvc::writer<kvc::fd_stream>& w) {
+    return w.write_payload(data.data(), data.size());
+  });
   if (!saved) std::abort();
   return path;
 }
