@@ -52,7 +52,7 @@ const std::string g_initial_kernel = kvc::crc32c_active_kernel();
 
 std::vector<std::string> supported_kernels() {
   std::vector<std::string> names;
-  for (const kvc::crc32c_kernel& k : kvc::crc32c_kernels())
+  for (const kvc::kernel& k : kvc::crc32c_kernels())
     if (k.supported) names.emplace_back(k.name);
   return names;
 }
@@ -70,7 +70,7 @@ struct forced_kernel {
 }  // namespace
 
 TEST_CASE("crc32c: kernel list and dispatch API", "[crc32c]") {
-  const kvc::crc32c_kernel_list list = kvc::crc32c_kernels();
+  const kvc::kernel_list list = kvc::crc32c_kernels();
   const auto* b = list.begin();
   const auto* e = list.end();
   REQUIRE(e - b >= 1);

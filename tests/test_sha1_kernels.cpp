@@ -15,23 +15,23 @@ const std::string g_initial_sha1_kernel = kvc::sha1_active_kernel();
 
 std::vector<std::string> supported_sha1_kernels() {
   std::vector<std::string> names;
-  for (auto* k = kvc::sha1_kernels_begin(); k != kvc::sha1_kernels_end(); ++k)
-    if (k->supported) names.push_back(k->name);
+  for (const kvc::kernel& k : kvc::sha1_kernels())
+    if (k.supported) names.push_back(k.name);
   return names;
 }
 
 // Forces a kernel for one scope, then restores the initial one.
 struct forced_sha1_kernel {
   explicit forced_sha1_kernel(const std::string& name) { REQUIRE(kvc::sha1_force_kernel(name.c_str())); }
-  ~forced_sha1_kernel() { kvc::sha1_force_kernel(g_initial_sha1_kernel.c_str()); }
+  ~forced_sha1_kernel() { CHECK(kvc::sha1_force_kernel(g_initial_sha1_kernel.c_str())); }
 };
 
 std::string hex_of(const std::string& s) { return kvc::sha1::hex(kvc::sha1{}.update(s).finish()); }
 }  // namespace
 
 TEST_CASE("sha1: expected kernel (KVC_EXPECT_SHA1_KERNEL)", "[sha1]") {
-  for (auto* k = kvc::sha1_kernels_begin(); k != kvc::sha1_kernels_end(); ++k)
-    UNSCOPED_INFO(k->name << (k->supported ? " (supported): " : " (unsupported): ") << k->description);
+  for (const kvc::kernel& k : kvc::sha1_kernels())
+    UNSCOPED_INFO(k.name << (k.supported ? " (supported): " : " (unsupported): ") << k.description);
   const char* want = std::getenv("KVC_EXPECT_SHA1_KERNEL");
   if (want == nullptr) {
     SUCCEED("KVC_EXPECT_SHA1_KERNEL not set; initial kernel " << g_initial_sha1_kernel);

@@ -395,7 +395,7 @@ void warn_about_crc32c_choice() {
   const char* env = std::getenv("KVC_CRC32C");
   if (env == nullptr) return;
   std::string names;
-  for (const kvc::crc32c_kernel& k : kvc::crc32c_kernels()) {
+  for (const kvc::kernel& k : kvc::crc32c_kernels()) {
     if (std::strcmp(env, k.name) == 0) {
       if (!k.supported)
         tool_message(std::string("warning: KVC_CRC32C=") + escaped(env) + ": this CPU lacks it; using " +

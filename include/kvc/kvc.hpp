@@ -36,7 +36,7 @@
 //               crc32c_extend_zeros, crc32c_constexpr, crc32c_extend_constexpr;
 //               crc32c_kernels() (a range), crc32c_active_kernel,
 //               crc32c_force_kernel; KVC_CRC32C=<kernel> in the environment.
-//   SHA-1       kvc::sha1 (constexpr too); sha1_kernels_begin/end,
+//   SHA-1       kvc::sha1 (constexpr too); sha1_kernels() (a range),
 //               sha1_active_kernel, sha1_force_kernel; KVC_SHA1=<kernel>.
 //   C           include/kvc/kvc.h; its implementation is the "C interface"
 //               section, compiled where KVC_C_IMPLEMENTATION is defined.
@@ -1046,14 +1046,79 @@ constexpr std::size_t identity_name_size = 40 + 3;
 namespace kvc {
 inline namespace KVC_ABI_NAMESPACE {
 
-// One entry per kernel compiled into this build (best first, portable last).
-struct crc32c_kernel {
+// A CRC32C or SHA-1 implementation compiled into this build.
+struct kernel {
   const char* name;
   const char* description;
   bool supported;  // usable on the running CPU/OS
 };
 
+// The kernels of one algorithm, best first, portable last:
+// for (const kvc::kernel& k : kvc::crc32c_kernels()).
+struct kernel_list {
+  const kernel* first;
+  std::size_t count;
+  constexpr const kernel* begin() const noexcept { return first; }
+  constexpr const kernel* end() const noexcept { return first + count; }
+  constexpr std::size_t size() const noexcept { return count; }
+  constexpr const kernel& operator[](std::size_t i) const noexcept { return first[i]; }
+};
+
 namespace detail {
+
+// One registry per algorithm (CRC32C, SHA-1), built once on first use: the
+// kernels with their entry points, and the one in use. The environment
+// variable names a kernel to start with; an unknown or unsupported name is
+// ignored (the kvc tool warns about it).
+template <class Fn, std::size_t N>
+struct kernel_registry {
+  kernel kernels[N];
+  Fn fns[N];
+  Fn initial;  // best supported, or the environment's choice
+
+  void choose_initial(const char* env_var) noexcept {
+    std::size_t pick = N - 1;
+    for (std::size_t j = N; j-- > 0;)
+      if (kernels[j].supported) pick = j;
+#if defined(_MSC_VER) && !defined(__clang__)
+#pragma warning(push)
+#pragma warning(disable : 4996)  // getenv
+#endif
+    const char* env = std::getenv(env_var);
+#if defined(_MSC_VER) && !defined(__clang__)
+#pragma warning(pop)
+#endif
+    if (env != nullptr)
+      for (std::size_t j = 0; j < N; ++j)
+        if (kernels[j].supported && std::strcmp(env, kernels[j].name) == 0) pick = j;
+    initial = fns[pick];
+  }
+  kernel_list list() const noexcept { return {kernels, N}; }
+  const char* name_of(Fn f) const noexcept {
+    for (std::size_t j = 0; j < N; ++j)
+      if (fns[j] == f) return kernels[j].name;
+    return "unknown";
+  }
+  bool force(const char* name, std::atomic<Fn>& active) const noexcept {
+    if (name == nullptr) return false;
+    for (std::size_t j = 0; j < N; ++j) {
+      if (std::strcmp(name, kernels[j].name) != 0) continue;
+      if (!kernels[j].supported) return false;
+      active.store(fns[j], std::memory_order_release);
+      return true;
+    }
+    return false;
+  }
+  // The kernel in use: active, or the initial choice on first use.
+  Fn get(std::atomic<Fn>& active) const noexcept {
+    const Fn f = active.load(std::memory_order_acquire);
+    if (f != nullptr) return f;
+    Fn expected = nullptr;
+    if (active.compare_exchange_strong(expected, initial, std::memory_order_acq_rel, std::memory_order_acquire))
+      return initial;
+    return expected;  // another thread chose or forced first
+  }
+};
 
 using crc32c_fn = std::uint32_t (*)(std::uint32_t, const unsigned char*, std::size_t) noexcept;
 
@@ -1513,11 +1578,7 @@ inline constexpr std::size_t crc32c_kernel_count =
     1;
 #endif
 
-struct crc32c_registry_t {
-  crc32c_kernel kernels[crc32c_kernel_count];
-  crc32c_fn fns[crc32c_kernel_count];
-  crc32c_fn initial;  // best supported, or the KVC_CRC32C choice
-};
+using crc32c_registry_t = kernel_registry<crc32c_fn, crc32c_kernel_count>;
 
 inline crc32c_registry_t crc32c_make_registry() noexcept {
   const crc32c_cpu_features cpu = crc32c_detect_cpu();
@@ -1536,21 +1597,7 @@ inline crc32c_registry_t crc32c_make_registry() noexcept {
   r.kernels[i] = {"portable", "portable table-driven", true};
   r.fns[i++] = &crc32c_portable;
 
-  std::size_t pick = crc32c_kernel_count - 1;
-  for (std::size_t j = crc32c_kernel_count; j-- > 0;)
-    if (r.kernels[j].supported) pick = j;
-#if KVC_CRC32C_MSVC
-#pragma warning(push)
-#pragma warning(disable : 4996)  // getenv
-#endif
-  const char* env = std::getenv("KVC_CRC32C");
-#if KVC_CRC32C_MSVC
-#pragma warning(pop)
-#endif
-  if (env != nullptr)
-    for (std::size_t j = 0; j < crc32c_kernel_count; ++j)
-      if (r.kernels[j].supported && std::strcmp(env, r.kernels[j].name) == 0) pick = j;
-  r.initial = r.fns[pick];
+  r.choose_initial("KVC_CRC32C");
   return r;
 }
 
@@ -1563,59 +1610,22 @@ inline const crc32c_registry_t& crc32c_registry() noexcept {
 // Constant-initialised; nullptr until the first CRC (or crc32c_force_kernel).
 inline std::atomic<crc32c_fn> crc32c_active_fn{nullptr};
 
-inline crc32c_fn crc32c_resolve() noexcept {
-  crc32c_fn expected = nullptr;
-  const crc32c_fn chosen = crc32c_registry().initial;
-  if (crc32c_active_fn.compare_exchange_strong(expected, chosen, std::memory_order_acq_rel, std::memory_order_acquire))
-    return chosen;
-  return expected;  // another thread chose or forced first
-}
-
-inline crc32c_fn crc32c_get_fn() noexcept {
-  const crc32c_fn f = crc32c_active_fn.load(std::memory_order_acquire);
-  return f != nullptr ? f : crc32c_resolve();
-}
+inline crc32c_fn crc32c_get_fn() noexcept { return crc32c_registry().get(crc32c_active_fn); }
 
 }  // namespace detail
 
 // ===========================================================================
 // Public API
 // ===========================================================================
-// The kernels compiled into this build, best first, portable last:
-// for (const kvc::crc32c_kernel& k : kvc::crc32c_kernels()).
-struct crc32c_kernel_list {
-  const crc32c_kernel* first;
-  std::size_t count;
-  constexpr const crc32c_kernel* begin() const noexcept { return first; }
-  constexpr const crc32c_kernel* end() const noexcept { return first + count; }
-  constexpr std::size_t size() const noexcept { return count; }
-  constexpr const crc32c_kernel& operator[](std::size_t i) const noexcept { return first[i]; }
-};
-
-inline crc32c_kernel_list crc32c_kernels() noexcept {
-  return {detail::crc32c_registry().kernels, detail::crc32c_kernel_count};
-}
+inline kernel_list crc32c_kernels() noexcept { return detail::crc32c_registry().list(); }
 
 inline const char* crc32c_active_kernel() noexcept {
-  const detail::crc32c_fn f = detail::crc32c_get_fn();
-  const detail::crc32c_registry_t& r = detail::crc32c_registry();
-  for (std::size_t j = 0; j < detail::crc32c_kernel_count; ++j)
-    if (r.fns[j] == f) return r.kernels[j].name;
-  return "unknown";
+  return detail::crc32c_registry().name_of(detail::crc32c_get_fn());
 }
 
 // Select a kernel by name for the whole process; false if unknown/unsupported.
 [[nodiscard]] inline bool crc32c_force_kernel(const char* name) noexcept {
-  if (name == nullptr) return false;
-  const detail::crc32c_registry_t& r = detail::crc32c_registry();
-  for (std::size_t j = 0; j < detail::crc32c_kernel_count; ++j) {
-    if (std::strcmp(name, r.kernels[j].name) == 0) {
-      if (!r.kernels[j].supported) return false;
-      detail::crc32c_active_fn.store(r.fns[j], std::memory_order_release);
-      return true;
-    }
-  }
-  return false;
+  return detail::crc32c_registry().force(name, detail::crc32c_active_fn);
 }
 
 // Standard CRC32C (init/final xor 0xFFFFFFFF): crc32c_extend(crc32c(A), B) == crc32c(A||B).
@@ -1680,13 +1690,6 @@ constexpr std::uint32_t crc32c_constexpr(std::string_view s) noexcept { return c
 
 namespace kvc {
 inline namespace KVC_ABI_NAMESPACE {
-
-// One entry per SHA-1 kernel compiled into this build (best first).
-struct sha1_kernel {
-  const char* name;
-  const char* description;
-  bool supported;  // usable on the running CPU/OS
-};
 
 namespace detail {
 // state[5] += compress(nblocks 64-byte blocks at p).
@@ -1813,11 +1816,7 @@ inline constexpr std::size_t sha1_kernel_count =
     1;
 #endif
 
-struct sha1_registry_t {
-  sha1_kernel kernels[sha1_kernel_count];
-  sha1_fn fns[sha1_kernel_count];
-  sha1_fn initial;  // best supported, or the KVC_SHA1 choice
-};
+using sha1_registry_t = kernel_registry<sha1_fn, sha1_kernel_count>;
 
 inline sha1_registry_t sha1_make_registry() noexcept {
   const crc32c_cpu_features cpu = crc32c_detect_cpu();
@@ -1833,21 +1832,7 @@ inline sha1_registry_t sha1_make_registry() noexcept {
 #endif
   r.kernels[i] = {"portable", "portable, four 20-round loops", true};
   r.fns[i++] = [](std::uint32_t* s, const std::uint8_t* p, std::size_t n) noexcept { sha1_portable(s, p, n); };
-  std::size_t pick = sha1_kernel_count - 1;
-  for (std::size_t j = sha1_kernel_count; j-- > 0;)
-    if (r.kernels[j].supported) pick = j;
-#if KVC_CRC32C_MSVC
-#pragma warning(push)
-#pragma warning(disable : 4996)  // getenv
-#endif
-  const char* env = std::getenv("KVC_SHA1");
-#if KVC_CRC32C_MSVC
-#pragma warning(pop)
-#endif
-  if (env != nullptr)
-    for (std::size_t j = 0; j < sha1_kernel_count; ++j)
-      if (r.kernels[j].supported && std::strcmp(env, r.kernels[j].name) == 0) pick = j;
-  r.initial = r.fns[pick];
+  r.choose_initial("KVC_SHA1");
   return r;
 }
 
@@ -1858,43 +1843,17 @@ inline const sha1_registry_t& sha1_registry() noexcept {
 
 inline std::atomic<sha1_fn> sha1_active_fn{nullptr};
 
-inline sha1_fn sha1_get_fn() noexcept {
-  sha1_fn f = sha1_active_fn.load(std::memory_order_acquire);
-  if (f != nullptr) return f;
-  sha1_fn expected = nullptr;
-  f = sha1_registry().initial;
-  return sha1_active_fn.compare_exchange_strong(expected, f, std::memory_order_acq_rel, std::memory_order_acquire)
-             ? f
-             : expected;
-}
+inline sha1_fn sha1_get_fn() noexcept { return sha1_registry().get(sha1_active_fn); }
 }  // namespace detail
 
-inline const sha1_kernel* sha1_kernels_begin() noexcept { return detail::sha1_registry().kernels; }
-inline const sha1_kernel* sha1_kernels_end() noexcept {
-  return detail::sha1_registry().kernels + detail::sha1_kernel_count;
-}
+inline kernel_list sha1_kernels() noexcept { return detail::sha1_registry().list(); }
 
-inline const char* sha1_active_kernel() noexcept {
-  const detail::sha1_fn f = detail::sha1_get_fn();
-  const detail::sha1_registry_t& r = detail::sha1_registry();
-  for (std::size_t j = 0; j < detail::sha1_kernel_count; ++j)
-    if (r.fns[j] == f) return r.kernels[j].name;
-  return "unknown";
-}
+inline const char* sha1_active_kernel() noexcept { return detail::sha1_registry().name_of(detail::sha1_get_fn()); }
 
 // Select a SHA-1 kernel by name for the whole process; false if unknown or
 // unsupported.
-inline bool sha1_force_kernel(const char* name) noexcept {
-  if (name == nullptr) return false;
-  const detail::sha1_registry_t& r = detail::sha1_registry();
-  for (std::size_t j = 0; j < detail::sha1_kernel_count; ++j) {
-    if (std::strcmp(name, r.kernels[j].name) == 0) {
-      if (!r.kernels[j].supported) return false;
-      detail::sha1_active_fn.store(r.fns[j], std::memory_order_release);
-      return true;
-    }
-  }
-  return false;
+[[nodiscard]] inline bool sha1_force_kernel(const char* name) noexcept {
+  return detail::sha1_registry().force(name, detail::sha1_active_fn);
 }
 
 class sha1 {

@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
   // sanity: all agree with ISA-L before measuring
   const unsigned char* p = buffer();
   const std::uint32_t want = ~crc32_iscsi(const_cast<unsigned char*>(p), 100003, 0xFFFFFFFFu);
-  for (const kvc::crc32c_kernel& k : kvc::crc32c_kernels()) {
+  for (const kvc::kernel& k : kvc::crc32c_kernels()) {
     if (!k.supported) continue;
     if (!kvc::crc32c_force_kernel(k.name) || kvc::crc32c(p, 100003) != want) {
       std::fprintf(stderr, "kernel %s disagrees with ISA-L\n", k.name);
