@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cstdio>
 #include <kvc/kvc.hpp>
 #include <random>
@@ -287,4 +289,67 @@ TEST_CASE("writer: the overlapped CRC writes the same bytes", "[perf_paths]") {
   CHECK_FALSE(kvc::verify_file(path, info));
   std::remove(path.c_str());
   ::rmdir(dir);
+}
+
+namespace {
+// The encoder's CRC of each region of b (text, payload, appended area) as
+// the header of b places them, cut at the end of b.
+std::array<kvc::computed_crc, 3> region_crcs(const bytes& b, const kvc::header& h) {
+  const std::uint64_t at[4] = {h.text_offset(), h.payload_offset(), h.sections_offset(), b.size()};
+  std::array<kvc::computed_crc, 3> out{};
+  for (std::size_t i = 0; i < 3; ++i) {
+    const auto from = static_cast<std::size_t>(std::min<std::uint64_t>(at[i], b.size()));
+    const auto to = static_cast<std::size_t>(std::min<std::uint64_t>(at[i + 1], b.size()));
+    out[i] = {spec::crc32c(b, from, to), to - from};
+  }
+  return out;
+}
+
+void check_computed(const kvc::file_info& info, const std::array<kvc::computed_crc, 3>& expected) {
+  for (std::size_t i = 0; i < 3; ++i) {
+    INFO("region " << i);
+    CHECK(info.computed[i].bytes == expected[i].bytes);
+    CHECK(info.computed[i].crc == expected[i].crc);
+  }
+}
+}  // namespace
+
+TEST_CASE("file_info::computed: the CRC of each region as far as the reader read it", "[perf_paths]") {
+  REQUIRE(kvc::enable_sigbus_recovery());
+  for (std::size_t n : {std::size_t{0}, std::size_t{5000}, large}) {
+    INFO("payload " << n);
+    const bytes b = spec::build(file_with_payload(n));
+    const kvc::header h = *kvc::decode_header(b.data(), b.size());
+    SECTION("whole file, read or mapped, any thread count") {
+      const std::string path = write_temp(b);
+      for (bool map : {false, true})
+        for (unsigned threads : {1u, 3u}) {
+          kvc::file_info info;
+          REQUIRE_FALSE(verify_source(path, kvc::verify_level::full, map, threads, info));
+          check_computed(info, region_crcs(b, h));
+        }
+      std::remove(path.c_str());
+    }
+    SECTION("the reader stops at a text CRC mismatch: text counted whole, nothing after") {
+      bytes bad = b;
+      bad[static_cast<std::size_t>(h.text_offset())] ^= 1;
+      kvc::memory_stream src(bad);
+      kvc::file_info info;
+      REQUIRE(kvc::verify(src, info).code == kvc::errc::text_crc_mismatch);
+      std::array<kvc::computed_crc, 3> expected = region_crcs(bad, h);
+      expected[1] = expected[2] = {};
+      check_computed(info, expected);
+    }
+    SECTION("load: the payload read into caller memory is counted too") {
+      const std::string path = write_temp(b);
+      bytes staging;
+      kvc::file_info info;
+      REQUIRE_FALSE(kvc::load_file(path, info, [&](const kvc::file_info& i) {
+        staging.resize(static_cast<std::size_t>(i.hdr.payload_bytes) + 1);  // never nullptr
+        return staging.data();
+      }));
+      check_computed(info, region_crcs(b, h));
+      std::remove(path.c_str());
+    }
+  }
 }

@@ -26,7 +26,7 @@ using kvc_examples::hex32;
 using kvc_examples::iso_utc;
 using kvc_examples::size_text;
 
-// A byte range of the file whose CRC32C inspect recomputes, or whose first
+// A byte range of the file whose CRC32C inspect reports, or whose first
 // bytes it keeps.
 struct region {
   std::uint64_t begin = 0, end = 0;
@@ -35,39 +35,21 @@ struct region {
   bool complete() const { return seen == end - begin; }
 };
 
-// A read-only source for kvc::read that also folds every byte passing through
-// into the CRC of its region (text, payload, sections) and keeps the payload's
-// first 52 bytes. kvc::read stops at the first error; draining the rest
-// through the tap afterwards gives every region's CRC in one pass, even for a
-// file the reader refused early.
-struct crc_tap {
+// A read-only source for kvc::read that keeps the payload's first 52 bytes
+// as they pass (the DSV4 header, shown even when the DSV4 check did not run).
+struct dsv4_tap {
   kvc::fd_stream fd;
   std::uint64_t pos = 0;
-  std::array<region, 3> regions{};  // text, payload, sections
-  bool regions_valid = false;       // the header decoded and its lengths fit in 64 bits
-  region dsv4_range{};
-  std::array<std::uint8_t, kvc::layout::dsv4::size> dsv4_bytes{};
+  region range{};  // empty until the header decoded
+  std::array<std::uint8_t, kvc::layout::dsv4::size> bytes{};
 
-  void observe(const std::uint8_t* p, std::size_t n) {
-    if (regions_valid) {
-      for (region& r : regions)
-        if (const auto [lo, hi] = overlap(r, n); lo < hi) {
-          r.crc = kvc::crc32c_extend(r.crc, p + (lo - pos), static_cast<std::size_t>(hi - lo));
-          r.seen += hi - lo;
-        }
-      if (const auto [lo, hi] = overlap(dsv4_range, n); lo < hi) {
-        std::memcpy(dsv4_bytes.data() + (lo - dsv4_range.begin), p + (lo - pos), static_cast<std::size_t>(hi - lo));
-        dsv4_range.seen += hi - lo;
-      }
-    }
-    pos += n;
-  }
-
- private:
-  std::pair<std::uint64_t, std::uint64_t> overlap(const region& r, std::size_t n) const {
-    const std::uint64_t lo = pos > r.begin ? pos : r.begin;
-    const std::uint64_t hi = pos + n < r.end ? pos + n : r.end;
-    return {lo, hi};
+  // n bytes at file offset at went by.
+  void observe(const std::uint8_t* p, std::size_t n, std::uint64_t at) {
+    const std::uint64_t lo = std::max(at, range.begin);
+    const std::uint64_t hi = std::min(at + n, range.end);
+    if (lo >= hi) return;
+    std::memcpy(bytes.data() + (lo - range.begin), p + (lo - at), static_cast<std::size_t>(hi - lo));
+    range.seen += hi - lo;
   }
 };
 
@@ -75,13 +57,14 @@ struct crc_tap {
 }  // namespace kvc_tool
 
 template <>
-struct kvc::stream_traits<kvc_tool::crc_tap> {
-  static io_result read(kvc_tool::crc_tap& t, void* p, std::size_t n) {
+struct kvc::stream_traits<kvc_tool::dsv4_tap> {
+  static io_result read(kvc_tool::dsv4_tap& t, void* p, std::size_t n) {
     const io_result r = stream_traits<fd_stream>::read(t.fd, p, n);
-    t.observe(static_cast<const std::uint8_t*>(p), r.bytes);
+    t.observe(static_cast<const std::uint8_t*>(p), r.bytes, t.pos);
+    t.pos += r.bytes;
     return r;
   }
-  static std::uint64_t size(kvc_tool::crc_tap& t) { return stream_traits<fd_stream>::size(t.fd); }
+  static std::uint64_t size(kvc_tool::dsv4_tap& t) { return stream_traits<fd_stream>::size(t.fd); }
 };
 
 namespace kvc_tool {
@@ -98,10 +81,36 @@ struct inspection {
   kvc::error decode_error;   // why the header did not decode
   kvc::error header_check;   // validate_header's verdict
   std::uint32_t header_crc_computed = 0;
-  crc_tap tap;
+  std::array<region, 3> regions{};  // text, payload, appended area
+  bool regions_valid = false;       // the header decoded and its lengths fit in 64 bits
+  dsv4_tap tap;
   std::optional<kvc::dsv4_header> dsv4;
   const char* dsv4_model = nullptr;  // the model the DSV4 check ran against
 };
+
+// Finishes the CRC of every region from where the reader stopped in it, so
+// each byte is read and checksummed once: the reader's pass, then this one
+// over what it did not reach. Returns false on a read error.
+bool finish_regions(input_file& file, inspection& in) {
+  std::vector<std::uint8_t> buf;
+  for (std::size_t i = 0; i < in.regions.size(); ++i) {
+    region& r = in.regions[i];
+    r.crc = in.o.info.computed[i].crc;
+    r.seen = in.o.info.computed[i].bytes;
+    while (!r.complete()) {
+      const std::uint64_t at = r.begin + r.seen;
+      buf.resize(static_cast<std::size_t>(std::min<std::uint64_t>(r.end - at, std::uint64_t{1} << 20)));
+      const long long got = file.read_at(buf.data(), buf.size(), at);
+      if (got < 0) return false;
+      if (got == 0) break;  // the file ends inside the region
+      const auto n = static_cast<std::size_t>(got);
+      r.crc = kvc::crc32c_extend(r.crc, buf.data(), n);
+      r.seen += n;
+      in.tap.observe(buf.data(), n, at);
+    }
+  }
+  return true;
+}
 
 // Reads what the file allows: header, verdict of a full verification, the
 // recomputed CRCs. Returns false when the file cannot be opened or read.
@@ -128,14 +137,14 @@ bool inspect_file(const std::string& path, const args& a, inspection& in) {
     in.header_crc_computed = kvc::decode_header(kvc::encode_header(*h).data(), h->size())->header_crc;
     const std::uint64_t end = h->payload_offset() + h->payload_bytes;
     if (end >= h->payload_offset()) {  // else length_overflow: the regions mean nothing
-      in.tap.regions_valid = true;
-      in.tap.regions[0] = {h->text_offset(), h->payload_offset()};
-      in.tap.regions[1] = {h->payload_offset(), end};
+      in.regions_valid = true;
+      in.regions[0] = {h->text_offset(), h->payload_offset()};
+      in.regions[1] = {h->payload_offset(), end};
       // The appended area runs to EOF; empty (and not checkable) when the
       // file ends before the payload does.
-      in.tap.regions[2] = {end, end > in.file_size ? end : in.file_size};
+      in.regions[2] = {end, end > in.file_size ? end : in.file_size};
       const std::uint64_t head = std::min<std::uint64_t>(h->payload_bytes, kvc::layout::dsv4::size);
-      in.tap.dsv4_range = {h->payload_offset(), h->payload_offset() + head};
+      in.tap.range = {h->payload_offset(), h->payload_offset() + head};
     }
   } else {
     in.decode_error = h.error();
@@ -145,24 +154,15 @@ bool inspect_file(const std::string& path, const args& a, inspection& in) {
   check_source(
       in.tap, path, opt, true, [](const std::uint8_t*, std::size_t) {}, in.o);
   if (in.o.io_failure()) return false;
-  // Drain the rest of the file through the tap for the CRCs of the regions
-  // the reader did not reach.
-  std::vector<std::uint8_t> buf(std::size_t{1} << 20);
-  for (;;) {
-    const kvc::io_result r = kvc::stream_traits<kvc_tool::crc_tap>::read(in.tap, buf.data(), buf.size());
-    if (r.status == kvc::io_status::interrupted) continue;
-    if (r.status == kvc::io_status::failed) {
-      in.o.os_problem = os_message(kvc::make_error(kvc::errc::io_error, kvc::section::none, 0, r.os_error));
-      return false;
-    }
-    if (r.bytes == 0) break;
+  if (in.regions_valid && !finish_regions(file, in)) {
+    in.o.os_problem = file.problem();
+    return false;
   }
   in.o.decoded = static_cast<bool>(h);
   if (h) in.o.info.hdr = *h;  // as stored, even when the reader stopped early
   if (in.o.info.dsv4_checked) in.dsv4_model = opt.dsv4_model->name;
-  const region& d = in.tap.dsv4_range;
-  if (h && h->payload_bytes >= kvc::layout::dsv4::size && d.complete()) {
-    const kvc::dsv4_header dh = kvc::decode_dsv4_header(in.tap.dsv4_bytes.data());
+  if (h && h->payload_bytes >= kvc::layout::dsv4::size && in.tap.range.complete()) {
+    const kvc::dsv4_header dh = kvc::decode_dsv4_header(in.tap.bytes.data());
     if (dh.magic == kvc::layout::dsv4::magic_value) in.dsv4 = dh;
   }
   return true;
@@ -204,9 +204,9 @@ std::array<crc_report, 4> crc_reports(const inspection& in) {
   out[0] = {header_bad ? crc_status::mismatch : crc_status::ok, h.header_crc, in.header_crc_computed, ""};
   const std::uint32_t stored[3] = {h.text_crc, h.payload_crc, h.sections_crc};
   for (std::size_t i = 0; i < 3; ++i) {
-    const region& r = in.tap.regions[i];
+    const region& r = in.regions[i];
     const bool present = r.begin <= in.file_size && r.end <= in.file_size && r.complete();
-    if (!in.tap.regions_valid)
+    if (!in.regions_valid)
       out[i + 1] = {crc_status::not_checked, stored[i], std::nullopt, "declared lengths overflow"};
     else if (!present)
       out[i + 1] = {crc_status::not_checked, stored[i], std::nullopt,
@@ -350,8 +350,8 @@ void print_inspection_text(const std::string& path, const inspection& in) {
   line("last used:", iso_utc(h.last_used) + " (" + std::to_string(h.last_used) + ")");
   line("text:", size_text(h.text_bytes) + " at offset " + std::to_string(h.text_offset()));
   line("payload:", size_text(h.payload_bytes) + " at offset " + std::to_string(h.payload_offset()));
-  if (in.tap.regions_valid) {
-    const region& s = in.tap.regions[2];
+  if (in.regions_valid) {
+    const region& s = in.regions[2];
     line("appended:", s.begin <= in.file_size
                           ? size_text(in.file_size - s.begin) + " at offset " + std::to_string(s.begin)
                           : "none (file ends before the payload does)");
@@ -411,7 +411,7 @@ void print_inspection_text(const std::string& path, const inspection& in) {
   } else if (h.payload_bytes < kvc::layout::dsv4::size) {
     line("DSV4 payload:", "no (payload shorter than 52 bytes)");
   } else {
-    const bool read = in.tap.regions_valid && in.tap.dsv4_range.complete();
+    const bool read = in.regions_valid && in.tap.range.complete();
     line("DSV4 payload:", read ? "no (payload does not start with DSV4)" : "not read (payload not in the file)");
   }
   switch (in.o.identity) {

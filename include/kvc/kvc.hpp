@@ -2585,6 +2585,12 @@ enum class read_stage : std::uint8_t {
 };
 
 // What a read found. Fields past the stage that was reached stay empty.
+// A CRC32C the reader computed over the first `bytes` bytes of one region.
+struct computed_crc {
+  std::uint32_t crc = 0;
+  std::uint64_t bytes = 0;
+};
+
 struct file_info {
   read_stage stage = read_stage::none;
   header hdr;
@@ -2599,6 +2605,11 @@ struct file_info {
   std::uint64_t unknown_bytes = 0;   // and its length
   bool dsv4_checked = false;         // the DSV4 check ran and passed
   dsv4_header dsv4{};
+  // What the reader checksummed (any version) of the text, payload and
+  // appended area, even when it stopped in or before a region (then bytes is
+  // short of the region's length): a tool reports computed against stored
+  // CRCs, or finishes a region's CRC, without reading the bytes again.
+  std::array<computed_crc, 3> computed{};
 };
 
 namespace detail {
@@ -2781,6 +2792,7 @@ class file_reader {
         checksum_and_hand_on();
       }
       if (!ok) return make_error(errc::truncated, where_, pos_);
+      count(k);
       if (stopped) return stopped;
       pos_ += k;
       got += k;
@@ -2799,6 +2811,7 @@ class file_reader {
       const io_result r = read_fully(s_, at, want);
       if (r.status != io_status::ok) return io_failure(where_, pos_, r);
       crc_ = crc32c_extend(crc_, at, r.bytes);
+      count(r.bytes);
       pos_ += r.bytes;
       got += r.bytes;
       if (r.bytes < want) break;
@@ -2840,6 +2853,17 @@ class file_reader {
   void begin(section where) {
     where_ = where;
     crc_ = 0;
+    counted_ = where == section::text       ? &info_.computed[0]
+               : where == section::payload  ? &info_.computed[1]
+               : where == section::appended ? &info_.computed[2]
+                                            : nullptr;
+  }
+
+  // Records the running CRC after k more bytes of the current region.
+  void count(std::size_t k) {
+    if (counted_ == nullptr) return;
+    counted_->crc = crc_;
+    counted_->bytes += k;
   }
 
   error read_header() {
@@ -2978,6 +3002,7 @@ class file_reader {
   static constexpr std::uint64_t no_limit = (std::numeric_limits<std::uint64_t>::max)();
   std::uint64_t appended_limit_ = no_limit;  // the last byte allowed, set in the appended area
   std::uint32_t crc_ = 0;
+  computed_crc* counted_ = nullptr;  // the region crc_ runs over, if any
   section where_ = section::header;
 };
 }  // namespace detail

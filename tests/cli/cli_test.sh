@@ -359,6 +359,37 @@ run "$LOAD" "$FIX/xpcrc-payload-crc.kv"
 expect_rc 1 "load_staged corrupt"
 expect_out 'refused .*payload_crc_mismatch at offset 71 \(payload\); live state untouched \(0 bytes\)' "load_staged refusal"
 
+# ---- inspect reads each byte of the file once ----------------------------------------------------
+# The header first (68 bytes, to place the regions), then one pass: the
+# reader's, and past where it stopped, the rest of each region whose CRC
+# inspect shows. strace -y names the file on each read; the bytes read from
+# it are summed. The damaged copy (a text byte flipped) makes the reader stop
+# after the text, so inspect finishes the payload and appended CRCs itself.
+if command -v strace > /dev/null && strace -o /dev/null true 2> /dev/null; then
+  cp "$saved" "$tmp/damaged.kv"
+  "$PY" -c 'import sys; f = open(sys.argv[1], "r+b"); f.seek(68); b = f.read(1); f.seek(68); f.write(bytes([b[0] ^ 1]))' \
+    "$tmp/damaged.kv"
+  for f in "$saved" "$tmp/damaged.kv"; do
+    rc=0
+    strace -y -e trace=read,pread64 -o "$tmp/strace" "$KVC" inspect "$f" > "$tmp/out" 2> "$tmp/err" || rc=$?
+    read_bytes=$("$PY" - "$tmp/strace" "$(realpath "$f")" <<'EOF'
+import re, sys
+print(sum(int(m.group(1)) for line in open(sys.argv[1]) if "<" + sys.argv[2] + ">" in line
+          for m in [re.search(r"= (\d+)$", line.strip())] if m))
+EOF
+)
+    size=$(stat -c %s "$f")
+    [ "$read_bytes" -le $((size + 68)) ] || fail "inspect $f: $read_bytes bytes read from a $size-byte file"
+    [ "$read_bytes" -ge "$size" ] || fail "inspect $f: only $read_bytes bytes read from a $size-byte file"
+  done
+  expect_rc 1 "inspect damaged copy"
+  expect_out '^text CRC: +0x[0-9a-f]{8} MISMATCH \(computed 0x[0-9a-f]{8}\)$' "inspect damaged text CRC"
+  expect_out '^payload CRC: +0x[0-9a-f]{8} ok$' "inspect damaged: payload CRC finished after the reader stopped"
+  expect_out '^sections CRC: +0x[0-9a-f]{8} ok$' "inspect damaged: sections CRC finished after the reader stopped"
+else
+  echo "cli_test: strace unavailable, inspect's single pass not checked" >&2
+fi
+
 # ---- the read-only commands left every fixture byte-identical -----------------------------------------
 "$PY" - "$MANIFEST" <<'EOF' || fail "fixtures changed"
 import hashlib, json, os, sys
