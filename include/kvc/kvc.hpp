@@ -11,7 +11,7 @@
 //   4. SHA-1       file identity names
 //   5. I/O         stream customisation point and adapters, the streaming
 //                  reader, the single-pass writer, in-place updates
-//   6. files       atomic save and path-level operations (POSIX)
+//   6. files       atomic save and path-level operations (POSIX, Windows)
 //
 // SPDX-License-Identifier: MIT
 #ifndef KVC_KVC_HPP
@@ -44,6 +44,22 @@
 #define KVC_POSIX 1
 #else
 #define KVC_POSIX 0
+#endif
+
+// <windows.h> comes in with NOMINMAX (unless the includer already included it
+// without), so it defines no min/max macros; kvc itself writes
+// (std::numeric_limits<T>::max)() so that it compiles either way.
+#if defined(_WIN32)
+#ifndef NOMINMAX
+#define NOMINMAX
+#define KVC_DEFINED_NOMINMAX
+#endif
+#include <windows.h>
+#ifdef KVC_DEFINED_NOMINMAX
+#undef NOMINMAX
+#undef KVC_DEFINED_NOMINMAX
+#endif
+#include <io.h>
 #endif
 
 #define KVC_VERSION_MAJOR 0
@@ -947,8 +963,6 @@ constexpr std::uint32_t crc32c_portable(std::uint32_t state, const unsigned char
 #include <sys/auxv.h>
 #elif defined(__APPLE__)
 #include <sys/sysctl.h>
-#elif defined(_WIN32)
-#include <windows.h>
 #endif
 #endif
 
@@ -1691,8 +1705,8 @@ inline std::string identity_name_for_title(std::string_view title, std::uint64_t
 // A stream is positioned at the file's first byte. A short count is not an
 // error (kvc loops); bytes == 0 with io_status::ok is the end of the data;
 // io_status::interrupted (EINTR) makes kvc retry. Adapters ship for memory,
-// std::vector / std::string, std::istream / std::ostream, FILE* and POSIX
-// file descriptors.
+// std::vector / std::string, std::istream / std::ostream, FILE*, POSIX file
+// descriptors (fd_stream) and Windows file handles (win32_file).
 // ===========================================================================
 
 namespace kvc {
@@ -1993,22 +2007,12 @@ struct stream_traits<std::FILE*> {
 
 inline bool stream_traits<std::FILE*>::seek(std::FILE* f, std::uint64_t at) {
 #if KVC_POSIX
-  return at <= static_cast<std::uint64_t>(std::numeric_limits<off_t>::max()) &&
+  return at <= static_cast<std::uint64_t>((std::numeric_limits<off_t>::max)()) &&
          fseeko(f, static_cast<off_t>(at), SEEK_SET) == 0;
 #elif defined(_WIN32)
   return at <= static_cast<std::uint64_t>(INT64_MAX) && _fseeki64(f, static_cast<__int64>(at), SEEK_SET) == 0;
 #else
   return at <= static_cast<std::uint64_t>(LONG_MAX) && std::fseek(f, static_cast<long>(at), SEEK_SET) == 0;
-#endif
-}
-
-inline std::uint64_t stream_traits<std::FILE*>::size(std::FILE*& f) {
-#if KVC_POSIX
-  struct stat st {};
-  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) return unknown_size;
-  return static_cast<std::uint64_t>(st.st_size);
-#else
-  return unknown_size;
 #endif
 }
 
@@ -2051,7 +2055,7 @@ struct stream_traits<fd_stream> {
 
  private:
   static bool fits(std::uint64_t v) noexcept {
-    return v <= static_cast<std::uint64_t>(std::numeric_limits<off_t>::max());
+    return v <= static_cast<std::uint64_t>((std::numeric_limits<off_t>::max)());
   }
   static io_result done(ssize_t r) noexcept {
     if (r >= 0) return {static_cast<std::size_t>(r), io_status::ok};
@@ -2059,7 +2063,110 @@ struct stream_traits<fd_stream> {
     return {0, err == EINTR ? io_status::interrupted : io_status::failed, err};
   }
 };
-#endif  // KVC_POSIX
+#elif defined(_WIN32)
+// ---- Windows file handles -----------------------------------------------------
+
+// A file HANDLE the caller owns, opened for synchronous I/O; kvc never closes
+// it. read and write use the file pointer; read_at and write_at leave it
+// where it was, as pread and pwrite do. os_error holds GetLastError().
+struct win32_file {
+  HANDLE handle = INVALID_HANDLE_VALUE;
+};
+
+template <>
+struct stream_traits<win32_file> {
+  static io_result read(win32_file& s, void* p, std::size_t n) noexcept {
+    DWORD got = 0;
+    if (!ReadFile(s.handle, p, chunk(n), &got, nullptr)) return read_failed();
+    return {got, io_status::ok};
+  }
+  static io_result write(win32_file& s, const void* p, std::size_t n) noexcept {
+    DWORD put = 0;
+    if (!WriteFile(s.handle, p, chunk(n), &put, nullptr)) return failed();
+    return {put, io_status::ok};
+  }
+  static io_result read_at(win32_file& s, void* p, std::size_t n, std::uint64_t at) noexcept {
+    return keeping_pointer(s, [&](OVERLAPPED& where) {
+      where = at_offset(at);
+      DWORD got = 0;
+      if (!ReadFile(s.handle, p, chunk(n), &got, &where)) return read_failed();
+      return io_result{got, io_status::ok};
+    });
+  }
+  static io_result write_at(win32_file& s, const void* p, std::size_t n, std::uint64_t at) noexcept {
+    return keeping_pointer(s, [&](OVERLAPPED& where) {
+      where = at_offset(at);
+      DWORD put = 0;
+      if (!WriteFile(s.handle, p, chunk(n), &put, &where)) return failed();
+      return io_result{put, io_status::ok};
+    });
+  }
+  // Only files on disk have a size; pipes and consoles report unknown_size.
+  static std::uint64_t size(win32_file& s) noexcept {
+    LARGE_INTEGER n{};
+    if (GetFileType(s.handle) != FILE_TYPE_DISK || !GetFileSizeEx(s.handle, &n) || n.QuadPart < 0)
+      return unknown_size;
+    return static_cast<std::uint64_t>(n.QuadPart);
+  }
+  static io_result truncate(win32_file& s, std::uint64_t n) noexcept {
+    FILE_END_OF_FILE_INFO end{};
+    if (n > static_cast<std::uint64_t>(INT64_MAX)) return {0, io_status::failed};
+    end.EndOfFile.QuadPart = static_cast<LONGLONG>(n);
+    if (!SetFileInformationByHandle(s.handle, FileEndOfFileInfo, &end, sizeof end)) return failed();
+    return {};
+  }
+  static io_result sync(win32_file& s) noexcept {
+    if (!FlushFileBuffers(s.handle)) return failed();
+    return {};
+  }
+
+ private:
+  // ReadFile and WriteFile take a DWORD count; kvc loops over short counts.
+  static DWORD chunk(std::size_t n) noexcept { return n < (DWORD{1} << 30) ? static_cast<DWORD>(n) : DWORD{1} << 30; }
+  // A synchronous ReadFile/WriteFile at an OVERLAPPED offset also moves the
+  // file pointer; this puts it back.
+  template <class Io>
+  static io_result keeping_pointer(win32_file& s, Io&& io) noexcept {
+    LARGE_INTEGER here{};
+    const LARGE_INTEGER zero{};
+    if (!SetFilePointerEx(s.handle, zero, &here, FILE_CURRENT)) return failed();
+    OVERLAPPED where{};
+    const io_result r = io(where);
+    if (!SetFilePointerEx(s.handle, here, nullptr, FILE_BEGIN) && r.status == io_status::ok) return failed();
+    return r;
+  }
+  static OVERLAPPED at_offset(std::uint64_t at) noexcept {
+    OVERLAPPED o{};
+    o.Offset = static_cast<DWORD>(at);
+    o.OffsetHigh = static_cast<DWORD>(at >> 32);
+    return o;
+  }
+  static io_result failed() noexcept { return {0, io_status::failed, static_cast<int>(GetLastError())}; }
+  // Reading at or past the end (ERROR_HANDLE_EOF) or from a pipe whose writer
+  // closed (ERROR_BROKEN_PIPE) is the end of the data, not a failure.
+  static io_result read_failed() noexcept {
+    const DWORD err = GetLastError();
+    if (err == ERROR_HANDLE_EOF || err == ERROR_BROKEN_PIPE) return {};
+    return {0, io_status::failed, static_cast<int>(err)};
+  }
+};
+#endif
+
+// The size of the file behind a FILE*, through its descriptor or handle.
+inline std::uint64_t stream_traits<std::FILE*>::size(std::FILE*& f) {
+#if KVC_POSIX
+  fd_stream s{fileno(f)};
+  return stream_traits<fd_stream>::size(s);
+#elif defined(_WIN32)
+  const std::intptr_t h = _get_osfhandle(_fileno(f));
+  if (h == -1) return unknown_size;
+  win32_file s{reinterpret_cast<HANDLE>(h)};
+  return stream_traits<win32_file>::size(s);
+#else
+  (void)f;
+  return unknown_size;
+#endif
+}
 
 // ---- Reading ----------------------------------------------------------------
 
@@ -2495,7 +2602,7 @@ class writer {
     header h = given;
     if ((h.version != 1 && h.version != 2) || (h.quant_bits != 2 && h.quant_bits != 4) || h.tokens == 0 ||
         h.reserved != std::array<std::uint8_t, 3>{} || (h.ext_flags & ~ext::known) != 0 ||
-        text.size() > std::numeric_limits<std::uint32_t>::max())
+        text.size() > (std::numeric_limits<std::uint32_t>::max)())
       return make_error(errc::invalid_argument, section::header, 0);
     auto sections = encode_appended(a);
     if (!sections) return sections.error();
@@ -2584,7 +2691,7 @@ result<header> touch(S& s, std::uint64_t now) {
   file_info info;
   if (error e = detail::read_header_at(s, info)) return e;
   header h = info.hdr;
-  if (h.hits != std::numeric_limits<std::uint32_t>::max()) ++h.hits;
+  if (h.hits != (std::numeric_limits<std::uint32_t>::max)()) ++h.hits;
   h.last_used = now;
   if (error e = detail::write_header_at(s, h)) return e;
   return sealed(h);
@@ -2684,6 +2791,16 @@ inline result<std::string> identity_name(const file_info& info) {
   return identity_name_for_text(info.text);
 }
 
+namespace detail {
+// What ends a directory part of a path: Windows also takes '\\' and the ':'
+// of a drive ("C:name").
+#if defined(_WIN32)
+inline constexpr const char* path_separators = "/\\:";
+#else
+inline constexpr const char* path_separators = "/";
+#endif
+}  // namespace detail
+
 // True when a file name (no directory) has the "<40 lowercase hex>.kv" form.
 constexpr bool is_identity_name(std::string_view name) noexcept {
   if (name.size() != identity_name_size || name.substr(40) != file_extension) return false;
@@ -2695,7 +2812,7 @@ constexpr bool is_identity_name(std::string_view name) noexcept {
 // identity_mismatch when path's file name has the identity form but is not
 // this file's identity; files named otherwise are not checked.
 inline error check_identity(std::string_view path, const file_info& info) {
-  const std::size_t slash = path.find_last_of('/');
+  const std::size_t slash = path.find_last_of(detail::path_separators);
   const std::string_view name = slash == std::string_view::npos ? path : path.substr(slash + 1);
   if (!is_identity_name(name)) return {};
   auto want = identity_name(info);
@@ -2708,13 +2825,195 @@ inline error check_identity(std::string_view path, const file_info& info) {
 // ===========================================================================
 // 6. Files
 //
-// Path-level operations on POSIX systems: atomic save (temporary file in the
-// same directory, fsync, rename, fsync of the directory), touch, section
-// rewrite, upgrade and verification by path.
+// Path-level operations: atomic save (temporary file in the same directory,
+// flushed, renamed over the target, the rename made durable), touch, section
+// rewrite, upgrade and verification by path. POSIX: fsync, rename(2), fsync
+// of the directory. Windows: UTF-8 paths converted to UTF-16, FlushFileBuffers,
+// MoveFileExW with MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH; files
+// are opened with every sharing mode, so kvc never stops another process from
+// reading, replacing or deleting them (POSIX semantics). kvc::file_stream is
+// the stream these functions hand to a writer: fd_stream or win32_file.
 // ===========================================================================
+
+#if defined(_WIN32) && !KVC_POSIX
+namespace kvc {
+using file_stream = win32_file;
+
+namespace detail {
+// Owns a file handle; closes it on destruction.
+class unique_handle {
+ public:
+  explicit unique_handle(HANDLE h = INVALID_HANDLE_VALUE) noexcept : h_(h) {}
+  unique_handle(unique_handle&& o) noexcept : h_(o.h_) { o.h_ = INVALID_HANDLE_VALUE; }
+  unique_handle& operator=(unique_handle&& o) noexcept {
+    std::swap(h_, o.h_);
+    return *this;
+  }
+  unique_handle(const unique_handle&) = delete;
+  unique_handle& operator=(const unique_handle&) = delete;
+  ~unique_handle() { close(); }
+  HANDLE get() const noexcept { return h_; }
+  explicit operator bool() const noexcept { return h_ != INVALID_HANDLE_VALUE; }
+  bool close() noexcept {
+    const HANDLE h = h_;
+    h_ = INVALID_HANDLE_VALUE;
+    return h == INVALID_HANDLE_VALUE || CloseHandle(h) != 0;
+  }
+
+ private:
+  HANDLE h_;
+};
+
+inline int last_os_error() noexcept { return static_cast<int>(GetLastError()); }
+
+// UTF-8 to UTF-16 for the W functions; false (ERROR_NO_UNICODE_TRANSLATION)
+// for bytes that are not UTF-8.
+inline bool widen(const std::string& utf8, std::wstring& out) {
+  out.clear();
+  if (utf8.empty()) return true;
+  if (utf8.size() > static_cast<std::size_t>(INT_MAX)) {
+    SetLastError(ERROR_FILENAME_EXCED_RANGE);
+    return false;
+  }
+  const int in = static_cast<int>(utf8.size());
+  const int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, utf8.data(), in, nullptr, 0);
+  if (n <= 0) return false;
+  out.resize(static_cast<std::size_t>(n));
+  return MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, utf8.data(), in, &out[0], n) == n;
+}
+
+// Windows refuses to write to or replace a file with the read-only
+// attribute. kvc checks the attribute itself as well, so the rule holds where
+// the file system would not enforce it (Wine run by root); sets
+// ERROR_ACCESS_DENIED.
+inline bool refuse_read_only(const std::wstring& path) noexcept {
+  const DWORD attributes = GetFileAttributesW(path.c_str());
+  if (attributes == INVALID_FILE_ATTRIBUTES || (attributes & FILE_ATTRIBUTE_READONLY) == 0) return false;
+  SetLastError(ERROR_ACCESS_DENIED);
+  return true;
+}
+
+// access: GENERIC_READ and/or GENERIC_WRITE; disposition: OPEN_EXISTING or
+// CREATE_NEW (the O_EXCL of a temporary).
+inline unique_handle open_file(const std::string& path, DWORD access, DWORD disposition) {
+  std::wstring wide;
+  if (!widen(path, wide) || ((access & GENERIC_WRITE) != 0 && refuse_read_only(wide))) return unique_handle();
+  return unique_handle(CreateFileW(wide.c_str(), access, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                                   nullptr, disposition, FILE_ATTRIBUTE_NORMAL, nullptr));
+}
+
+inline error os_failure() noexcept { return make_error(errc::io_error, section::none, 0, last_os_error()); }
+
+// Unique in the process and across processes: "<path>.tmp.<pid>.<n>".
+inline std::string temporary_name(const std::string& path) {
+  static std::atomic<unsigned> counter{0};
+  return path + ".tmp." + std::to_string(GetCurrentProcessId()) + "." + std::to_string(counter++);
+}
+
+inline bool remove_file(const std::string& path) {
+  std::wstring wide;
+  return widen(path, wide) && DeleteFileW(wide.c_str()) != 0;
+}
+
+// Replaces to with from; MOVEFILE_WRITE_THROUGH returns only once the rename
+// is on disk, the counterpart of POSIX's fsync of the directory. Fails (and
+// leaves to alone) when to is read-only or open without FILE_SHARE_DELETE.
+inline bool replace_file(const std::string& from, const std::string& to) {
+  std::wstring wide_from, wide_to;
+  if (!widen(from, wide_from) || !widen(to, wide_to) || refuse_read_only(wide_to)) return false;
+  return MoveFileExW(wide_from.c_str(), wide_to.c_str(), MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH) != 0;
+}
+
+// Runs fill(win32_file&) -> result<header> on a fresh temporary file next to
+// path, then flushes it and moves it over path. On any failure the temporary
+// is removed and path is left as it was.
+template <class Fill>
+result<header> replace_atomically(const std::string& path, Fill&& fill) {
+  const std::string tmp = temporary_name(path);
+  unique_handle h = open_file(tmp, GENERIC_WRITE, CREATE_NEW);
+  if (!h) return os_failure();
+  win32_file s{h.get()};
+  result<header> out = fill(s);
+  if (out) {
+    const io_result flushed = stream_traits<win32_file>::sync(s);
+    if (flushed.status != io_status::ok) out = make_error(errc::io_error, section::none, 0, flushed.os_error);
+  }
+  if (!h.close() && out) out = os_failure();
+  if (out && !replace_file(tmp, path)) out = os_failure();
+  if (!out) remove_file(tmp);
+  return out;
+}
+}  // namespace detail
+
+// Saves a checkpoint to path atomically. produce(kvc::writer<kvc::file_stream>&)
+// -> kvc::error writes the payload (layer by layer, as it is produced); the
+// sections in a follow it. Returns the header as stored.
+template <class Produce>
+result<header> save_file(const std::string& path, const header& h, std::string_view text, const appended& a,
+                         Produce&& produce) {
+  return detail::replace_atomically(path, [&](win32_file& s) -> result<header> {
+    auto w = begin_write(s, h, text);
+    if (!w) return w.error();
+    if (error e = produce(*w)) return e;
+    return w->finish(a);
+  });
+}
+
+// Verifies the file at path; see kvc::read for the payload consumer.
+template <class Consumer>
+error read_file(const std::string& path, file_info& info, Consumer&& consume, const read_options& opt = {}) {
+  detail::unique_handle h = detail::open_file(path, GENERIC_READ, OPEN_EXISTING);
+  if (!h) return detail::os_failure();
+  win32_file s{h.get()};
+  return read(s, info, consume, opt);
+}
+
+inline error verify_file(const std::string& path, file_info& info, const read_options& opt = {}) {
+  return read_file(
+      path, info, [](const std::uint8_t*, std::size_t) {}, opt);
+}
+
+// touch() on the file at path, made durable with FlushFileBuffers.
+inline result<header> touch_file(const std::string& path, std::uint64_t now) {
+  detail::unique_handle h = detail::open_file(path, GENERIC_READ | GENERIC_WRITE, OPEN_EXISTING);
+  if (!h) return detail::os_failure();
+  win32_file s{h.get()};
+  return touch(s, now);
+}
+
+// rewrite_appended() on the file at path, made durable with FlushFileBuffers.
+inline result<header> rewrite_appended_file(const std::string& path, const appended& a, std::uint64_t now) {
+  detail::unique_handle h = detail::open_file(path, GENERIC_READ | GENERIC_WRITE, OPEN_EXISTING);
+  if (!h) return detail::os_failure();
+  win32_file s{h.get()};
+  return rewrite_appended(s, a, now);
+}
+
+// Upgrades the version 1 file at path to version 2, atomically. A version 2
+// file is left alone and its header returned.
+inline result<header> upgrade_file(const std::string& path) {
+  detail::unique_handle h = detail::open_file(path, GENERIC_READ, OPEN_EXISTING);
+  if (!h) return detail::os_failure();
+  win32_file src{h.get()};
+  file_info info;
+  if (error e = detail::read_header_at(src, info)) return e;
+  if (info.hdr.version == 2) return info.hdr;
+  // The source is closed before the move: Windows does not replace a file
+  // that is still open.
+  return detail::replace_atomically(path, [&](win32_file& dst) -> result<header> {
+    result<header> out = upgrade(src, dst);
+    if (!h.close() && out) out = detail::os_failure();
+    return out;
+  });
+}
+
+}  // namespace kvc
+#endif  // _WIN32
 
 #if KVC_POSIX
 namespace kvc {
+using file_stream = fd_stream;
+
 namespace detail {
 // Owns a file descriptor; closes it on destruction.
 class unique_fd {
@@ -2792,7 +3091,7 @@ result<header> replace_atomically(const std::string& path, Fill&& fill) {
 }
 }  // namespace detail
 
-// Saves a checkpoint to path atomically. produce(kvc::writer<kvc::fd_stream>&)
+// Saves a checkpoint to path atomically. produce(kvc::writer<kvc::file_stream>&)
 // -> kvc::error writes the payload (layer by layer, as it is produced); the
 // sections in a follow it. Returns the header as stored.
 template <class Produce>
