@@ -227,20 +227,9 @@ class input_file {
   std::string problem_;
 };
 
-// The operating system's words for the last failed call, for an io_error.
-// kvc reports io_error without a cause; errno still holds it when kvc returns
-// straight after the failing call, which it does on every I/O failure path.
-std::string os_message(int saved_errno) {
-  return saved_errno != 0 ? std::strerror(saved_errno) : kvc::errc_message(kvc::errc::io_error);
-}
-
-// kvc::read leaves file_info::hdr default-constructed when the header does not
-// decode, and file_info cannot tell; the error can: only decode_header (and a
-// failed header read) report these codes in the header section.
-bool header_decoded(const kvc::error& e) {
-  if (e.where != kvc::section::header) return true;
-  return e.code != kvc::errc::bad_magic && e.code != kvc::errc::unsupported_version && e.code != kvc::errc::truncated &&
-         e.code != kvc::errc::io_error;
+// The operating system's words for an io_error's cause (kvc::error::os_error).
+std::string os_message(int os_error) {
+  return os_error != 0 ? std::strerror(os_error) : kvc::errc_message(kvc::errc::io_error);
 }
 
 // Whether the identity check of spec section 9 can run at this level: text
@@ -266,10 +255,9 @@ struct outcome {
 template <class Source, class Consumer>
 void check_source(Source& src, const std::string& path, const kvc::read_options& opt, bool check_name,
                   Consumer&& consume, outcome& out) {
-  errno = 0;
   out.err = kvc::read(src, out.info, consume, opt);
-  if (out.err.code == kvc::errc::io_error) out.os_problem = os_message(errno);
-  out.decoded = header_decoded(out.err);
+  if (out.err.code == kvc::errc::io_error) out.os_problem = os_message(out.err.os_error);
+  out.decoded = out.info.stage != kvc::read_stage::none;
   if (!out.err && check_name && identity_applies(opt.level, out.info.hdr))
     out.err = kvc::check_identity(path, out.info);
 }
@@ -1131,12 +1119,11 @@ int cmd_touch(const args& a) {
       any_io = true;
       continue;
     }
-    errno = 0;
     const kvc::result<kvc::header> h = kvc::touch_file(path, static_cast<std::uint64_t>(std::time(nullptr)));
     if (!h) {
       const bool io = h.error().code == kvc::errc::io_error;
-      file_error(path, "not touched: " +
-                           (io ? os_message(errno) + " (" + describe(h.error()) + ")" : error_message(h.error())));
+      file_error(path, "not touched: " + (io ? os_message(h.error().os_error) + " (" + describe(h.error()) + ")"
+                                             : error_message(h.error())));
       (io ? any_io : any_failed) = true;
       continue;
     }
@@ -1160,13 +1147,12 @@ int cmd_upgrade(const args& a) {
       std::printf("%s: already version 2\n", path.c_str());
       continue;
     }
-    errno = 0;
     const kvc::result<kvc::header> h = kvc::upgrade_file(path);
     if (!h) {
       const kvc::error& e = h.error();
       std::string why = error_message(e);
       if (e.code == kvc::errc::io_error)
-        why = os_message(errno) + " (" + describe(e) + ")";
+        why = os_message(e.os_error) + " (" + describe(e) + ")";
       else if (e.code == kvc::errc::invalid_argument && e.where == kvc::section::appended)
         why = "unknown appended sections (extension bits 4..7) cannot be carried over";
       file_error(path, "not upgraded: " + why);

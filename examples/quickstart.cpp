@@ -22,9 +22,8 @@ int main(int argc, char** argv) {
 
   kvc::file_info info;
   std::vector<std::uint8_t> staged;  // stage, commit only when every CRC matched
-  kvc::error e = kvc::read_file(path, info, [&](const std::uint8_t* p, std::size_t n) {
-    staged.insert(staged.end(), p, p + n);
-  });
+  kvc::error e =
+      kvc::read_file(path, info, [&](const std::uint8_t* p, std::size_t n) { staged.insert(staged.end(), p, p + n); });
   if (e) {
     std::fprintf(stderr, "%s: %s at offset %llu (%s)\n", path, kvc::errc_name(e.code),
                  static_cast<unsigned long long>(e.offset), kvc::section_name(e.where));

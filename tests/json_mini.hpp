@@ -23,6 +23,7 @@ struct value {
     return it->second;
   }
   bool is_null() const { return kind == null; }
+  bool has(const std::string& key) const { return members.count(key) != 0; }
 };
 
 class parser {

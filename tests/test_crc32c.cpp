@@ -35,7 +35,9 @@ TEST_CASE("CRC32C published vectors", "[crc32c]") {
 TEST_CASE("CRC32C in constant expressions", "[crc32c]") {
   static_assert(kvc::crc32c_constexpr("123456789") == 0xE3069283u);
   static_assert(kvc::crc32c_constexpr("") == 0u);
-  static_assert(kvc::crc32c_constexpr("56789", kvc::crc32c_constexpr("1234")) == 0xE3069283u);
+  static_assert(kvc::crc32c_extend_constexpr(kvc::crc32c_constexpr("1234"), "56789") == 0xE3069283u);
+  CHECK(kvc::crc32c_extend_constexpr(kvc::crc32c("12", 2), "3456789") ==
+        kvc::crc32c_extend(kvc::crc32c("12", 2), "3456789", 7));
   CHECK(kvc::crc32c_constexpr("abc") == kvc::crc32c("abc", 3));
 }
 

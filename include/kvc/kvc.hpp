@@ -19,6 +19,7 @@
 
 #include <array>
 #include <atomic>
+#include <cassert>
 #include <cerrno>
 #include <climits>
 #include <cstddef>
@@ -28,6 +29,7 @@
 #include <cstring>
 #include <istream>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -38,8 +40,10 @@
 #include <vector>
 
 #if defined(__unix__) || defined(__APPLE__)
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #define KVC_POSIX 1
 #else
@@ -67,7 +71,51 @@
 #define KVC_VERSION_PATCH 0
 #define KVC_VERSION_STRING "0.1.0"
 
+// Everything kvc defines lives in an inline namespace named for the
+// configuration macros that change its code or types (today KVC_CRC32C_NO_HW),
+// so translation units built with different settings link into one program
+// in which each keeps its own definitions. Compiler flags such as -msse4.2 or
+// -march=native change nothing: CPU features are detected at run time and
+// every kernel carries its own target attribute.
+#if defined(KVC_CRC32C_NO_HW)
+#define KVC_ABI_NAMESPACE abi_v0_portable_crc
+#elif (defined(__aarch64__) || defined(_M_ARM64)) && !defined(__linux__) && !defined(__ANDROID__) && \
+    !defined(__APPLE__) && !defined(_WIN32) && defined(__ARM_FEATURE_CRC32)
+// No run-time CPU query on this OS: the compilation target vouches for CRC32.
+#define KVC_ABI_NAMESPACE abi_v0_armv8_target
+#else
+#define KVC_ABI_NAMESPACE abi_v0
+#endif
+
+// CRC32C kernels compiled into this build (see "CRC32C" below).
+#if defined(_MSC_VER) && !defined(__clang__)
+#define KVC_CRC32C_MSVC 1
+#else
+#define KVC_CRC32C_MSVC 0
+#endif
+
+#if !defined(KVC_CRC32C_NO_HW) && (defined(__x86_64__) || defined(_M_X64)) && !defined(_M_ARM64EC)
+#define KVC_CRC32C_X86 1
+#if KVC_CRC32C_MSVC
+#include <immintrin.h>
+#include <intrin.h>
+#else
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
+#elif !defined(KVC_CRC32C_NO_HW) && ((defined(__aarch64__) && defined(__AARCH64EL__)) || defined(_M_ARM64))
+#define KVC_CRC32C_ARM64 1
+#include <arm_acle.h>
+#include <arm_neon.h>
+#if defined(__linux__) || defined(__ANDROID__)
+#include <sys/auxv.h>
+#elif defined(__APPLE__)
+#include <sys/sysctl.h>
+#endif
+#endif
+
 namespace kvc {
+inline namespace KVC_ABI_NAMESPACE {
 
 // ===========================================================================
 // 1. Errors
@@ -193,7 +241,7 @@ inline std::error_code make_error_code(errc e) noexcept { return {static_cast<in
 // error number (errno on POSIX) captured where the call failed, 0 when the
 // stream gave none; callers never need to read a global errno afterwards.
 // Equality compares what the file says (code, section, offset), not os_error.
-struct error {
+struct [[nodiscard]] error {
   errc code = errc::ok;
   section where = section::none;
   std::uint64_t offset = 0;
@@ -211,36 +259,47 @@ constexpr error make_error(errc code, section where, std::uint64_t offset, int o
   return error{code, where, offset, os_error};
 }
 
-// Value or error, without exceptions. T must be default-constructible.
+// A value or an error, without exceptions. T must be default-constructible.
+// Reading the value of a result that holds an error is a precondition
+// violation (an assert in debug builds). An error whose code is errc::ok
+// cannot make a result claim a value: it is stored as invalid_argument (and
+// asserts in debug builds).
 template <class T>
-class result {
+class [[nodiscard]] result {
  public:
   constexpr result(T value) noexcept(std::is_nothrow_move_constructible_v<T>)  // NOLINT: implicit by design
       : value_(std::move(value)) {}
-  constexpr result(::kvc::error e) noexcept : value_(), error_(e) {}  // NOLINT: implicit by design
+  constexpr result(::kvc::error e) noexcept  // NOLINT: implicit by design
+      : value_(), error_(e ? e : make_error(errc::invalid_argument, e.where, e.offset)) {
+    assert(e && "kvc::result built from an error that says ok");
+  }
 
   constexpr bool has_value() const noexcept { return !error_; }
   constexpr explicit operator bool() const noexcept { return has_value(); }
-  constexpr const T& value() const& noexcept { return value_; }
-  constexpr T& value() & noexcept { return value_; }
-  constexpr T&& value() && noexcept { return std::move(value_); }
-  constexpr const T& operator*() const& noexcept { return value_; }
-  constexpr T& operator*() & noexcept { return value_; }
-  constexpr const T* operator->() const noexcept { return &value_; }
-  constexpr T* operator->() noexcept { return &value_; }
+  constexpr const T& value() const& noexcept { return checked(), value_; }
+  constexpr T& value() & noexcept { return checked(), value_; }
+  constexpr T&& value() && noexcept { return checked(), std::move(value_); }
+  constexpr const T& operator*() const& noexcept { return value(); }
+  constexpr T& operator*() & noexcept { return value(); }
+  constexpr const T* operator->() const noexcept { return &value(); }
+  constexpr T* operator->() noexcept { return &value(); }
   constexpr const ::kvc::error& error() const noexcept { return error_; }
 
  private:
+  constexpr void checked() const noexcept { assert(has_value() && "kvc::result::value() on an error"); }
+
   T value_;
   ::kvc::error error_{};
 };
 
+}  // namespace KVC_ABI_NAMESPACE
 }  // namespace kvc
 
 template <>
 struct std::is_error_code_enum<kvc::errc> : std::true_type {};
 
 namespace kvc {
+inline namespace KVC_ABI_NAMESPACE {
 
 // ===========================================================================
 // 2. Layout
@@ -278,6 +337,41 @@ constexpr U load_le(const std::uint8_t* p) noexcept {
 template <class U>
 constexpr void store_le(std::uint8_t* p, U v) noexcept {
   for (std::size_t i = 0; i < sizeof(U); ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * i));
+}
+
+// CRC32C, portable slicing-by-8 over compile-time tables, on the raw register
+// state (see "CRC32C" below for the definition and the hardware kernels). It
+// is here because the v2 header CRC needs it in constant expressions.
+constexpr std::uint32_t crc32c_poly = 0x82F63B78u;
+
+struct crc32c_tables_t {
+  std::uint32_t t[8][256];
+};
+
+constexpr crc32c_tables_t make_crc32c_tables() noexcept {
+  crc32c_tables_t tables{};
+  for (std::uint32_t i = 0; i < 256; ++i) {
+    std::uint32_t c = i;
+    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ ((c & 1u) ? crc32c_poly : 0u);
+    tables.t[0][i] = c;
+  }
+  for (std::uint32_t i = 0; i < 256; ++i)
+    for (int s = 1; s < 8; ++s) tables.t[s][i] = (tables.t[s - 1][i] >> 8) ^ tables.t[0][tables.t[s - 1][i] & 0xFFu];
+  return tables;
+}
+
+inline constexpr crc32c_tables_t crc32c_tables = make_crc32c_tables();
+
+constexpr std::uint32_t crc32c_portable(std::uint32_t state, const unsigned char* p, std::size_t n) noexcept {
+  const auto& t = crc32c_tables.t;
+  for (; n >= 8; n -= 8, p += 8) {
+    const std::uint32_t lo = state ^ load_le<std::uint32_t>(p);
+    const std::uint32_t hi = load_le<std::uint32_t>(p + 4);
+    state = t[7][lo & 0xFFu] ^ t[6][(lo >> 8) & 0xFFu] ^ t[5][(lo >> 16) & 0xFFu] ^ t[4][lo >> 24] ^ t[3][hi & 0xFFu] ^
+            t[2][(hi >> 8) & 0xFFu] ^ t[1][(hi >> 16) & 0xFFu] ^ t[0][hi >> 24];
+  }
+  for (; n > 0; --n, ++p) state = (state >> 8) ^ t[0][(state ^ *p) & 0xFFu];
+  return state;
 }
 
 template <class U>
@@ -351,14 +445,15 @@ constexpr std::array<field, 3> fields{magic, version, count};
 static_assert(detail::contiguous(fields, 0, size));
 }  // namespace tool_map
 
-// Each KTM entry: the two lengths, then id bytes, then DSML bytes.
-namespace tool_entry {
+// The start of each KTM entry: the two lengths; the id bytes, then the DSML
+// bytes follow.
+namespace tool_entry_header {
 constexpr field id_bytes{0, 4};
 constexpr field dsml_bytes{4, 4};
 constexpr std::size_t size = 8;
 constexpr std::array<field, 2> fields{id_bytes, dsml_bytes};
 static_assert(detail::contiguous(fields, 0, size));
-}  // namespace tool_entry
+}  // namespace tool_entry_header
 
 // Session-title section (appended when ext::title is set): length, then UTF-8.
 namespace title {
@@ -492,15 +587,6 @@ struct header_bytes {
   constexpr std::uint8_t* data() noexcept { return bytes.data(); }
   constexpr std::size_t size() const noexcept { return length; }
 };
-
-}  // namespace kvc
-
-// The layout needs CRC32C for the v2 header CRC; the kernels live in section 3.
-namespace kvc::detail {
-constexpr std::uint32_t crc32c_portable(std::uint32_t state, const unsigned char* p, std::size_t n) noexcept;
-}
-
-namespace kvc {
 
 namespace detail {
 // The header CRC: CRC32C over bytes 0..63 with 48..51 taken as zero, then over
@@ -716,11 +802,11 @@ struct tool_entry_header {
   std::uint32_t dsml_bytes = 0;
 };
 
-constexpr std::array<std::uint8_t, layout::tool_entry::size> encode_tool_entry_header(
+constexpr std::array<std::uint8_t, layout::tool_entry_header::size> encode_tool_entry_header(
     const tool_entry_header& e) noexcept {
-  std::array<std::uint8_t, layout::tool_entry::size> out{};
-  detail::store<std::uint32_t>(out.data(), layout::tool_entry::id_bytes, e.id_bytes);
-  detail::store<std::uint32_t>(out.data(), layout::tool_entry::dsml_bytes, e.dsml_bytes);
+  std::array<std::uint8_t, layout::tool_entry_header::size> out{};
+  detail::store<std::uint32_t>(out.data(), layout::tool_entry_header::id_bytes, e.id_bytes);
+  detail::store<std::uint32_t>(out.data(), layout::tool_entry_header::dsml_bytes, e.dsml_bytes);
   return out;
 }
 
@@ -729,12 +815,12 @@ constexpr std::array<std::uint8_t, layout::tool_entry::size> encode_tool_entry_h
 constexpr result<tool_entry_header> decode_tool_entry_header(const std::uint8_t* b, std::uint64_t at,
                                                              const limits& lim = limits{}) noexcept {
   tool_entry_header e;
-  e.id_bytes = detail::load<std::uint32_t>(b, layout::tool_entry::id_bytes);
-  e.dsml_bytes = detail::load<std::uint32_t>(b, layout::tool_entry::dsml_bytes);
+  e.id_bytes = detail::load<std::uint32_t>(b, layout::tool_entry_header::id_bytes);
+  e.dsml_bytes = detail::load<std::uint32_t>(b, layout::tool_entry_header::dsml_bytes);
   if (e.id_bytes == 0 || e.id_bytes > lim.max_tool_id_bytes)
-    return make_error(errc::malformed_tool_map, section::tool_map, at + layout::tool_entry::id_bytes.offset);
+    return make_error(errc::malformed_tool_map, section::tool_map, at + layout::tool_entry_header::id_bytes.offset);
   if (e.dsml_bytes == 0 || e.dsml_bytes > lim.max_tool_dsml_bytes)
-    return make_error(errc::malformed_tool_map, section::tool_map, at + layout::tool_entry::dsml_bytes.offset);
+    return make_error(errc::malformed_tool_map, section::tool_map, at + layout::tool_entry_header::dsml_bytes.offset);
   return e;
 }
 
@@ -772,6 +858,9 @@ struct model_desc {
     if (layer < uncompressed_layers) return 0;
     return layer % 2 == 0 ? even_ratio : odd_ratio;
   }
+
+  // A reader refuses a description that cannot describe a payload (spec 8.3).
+  constexpr bool usable() const noexcept { return indexed_ratio != 0 && layers != 0 && uncompressed_layers <= layers; }
 };
 
 constexpr model_desc deepseek_v4_flash{};
@@ -884,6 +973,7 @@ constexpr result<std::uint64_t> dsv4_expected_size(const dsv4_header& d, const s
 constexpr std::string_view file_extension = ".kv";
 constexpr std::size_t identity_name_size = 40 + 3;
 
+}  // namespace KVC_ABI_NAMESPACE
 }  // namespace kvc
 
 // ===========================================================================
@@ -904,69 +994,7 @@ constexpr std::size_t identity_name_size = 40 + 3;
 // ===========================================================================
 
 namespace kvc {
-namespace detail {
-constexpr std::uint32_t crc32c_poly = 0x82F63B78u;
-
-struct crc32c_tables_t {
-  std::uint32_t t[8][256];
-};
-
-constexpr crc32c_tables_t make_crc32c_tables() noexcept {
-  crc32c_tables_t tables{};
-  for (std::uint32_t i = 0; i < 256; ++i) {
-    std::uint32_t c = i;
-    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ ((c & 1u) ? crc32c_poly : 0u);
-    tables.t[0][i] = c;
-  }
-  for (std::uint32_t i = 0; i < 256; ++i)
-    for (int s = 1; s < 8; ++s) tables.t[s][i] = (tables.t[s - 1][i] >> 8) ^ tables.t[0][tables.t[s - 1][i] & 0xFFu];
-  return tables;
-}
-
-inline constexpr crc32c_tables_t crc32c_tables = make_crc32c_tables();
-
-constexpr std::uint32_t crc32c_portable(std::uint32_t state, const unsigned char* p, std::size_t n) noexcept {
-  const auto& t = crc32c_tables.t;
-  for (; n >= 8; n -= 8, p += 8) {
-    const std::uint32_t lo = state ^ load_le<std::uint32_t>(p);
-    const std::uint32_t hi = load_le<std::uint32_t>(p + 4);
-    state = t[7][lo & 0xFFu] ^ t[6][(lo >> 8) & 0xFFu] ^ t[5][(lo >> 16) & 0xFFu] ^ t[4][lo >> 24] ^ t[3][hi & 0xFFu] ^
-            t[2][(hi >> 8) & 0xFFu] ^ t[1][(hi >> 16) & 0xFFu] ^ t[0][hi >> 24];
-  }
-  for (; n > 0; --n, ++p) state = (state >> 8) ^ t[0][(state ^ *p) & 0xFFu];
-  return state;
-}
-}  // namespace detail
-
-}  // namespace kvc
-
-#if defined(_MSC_VER) && !defined(__clang__)
-#define KVC_CRC32C_MSVC 1
-#else
-#define KVC_CRC32C_MSVC 0
-#endif
-
-#if !defined(KVC_CRC32C_NO_HW) && (defined(__x86_64__) || defined(_M_X64)) && !defined(_M_ARM64EC)
-#define KVC_CRC32C_X86 1
-#if KVC_CRC32C_MSVC
-#include <immintrin.h>
-#include <intrin.h>
-#else
-#include <cpuid.h>
-#include <immintrin.h>
-#endif
-#elif !defined(KVC_CRC32C_NO_HW) && ((defined(__aarch64__) && defined(__AARCH64EL__)) || defined(_M_ARM64))
-#define KVC_CRC32C_ARM64 1
-#include <arm_acle.h>
-#include <arm_neon.h>
-#if defined(__linux__) || defined(__ANDROID__)
-#include <sys/auxv.h>
-#elif defined(__APPLE__)
-#include <sys/sysctl.h>
-#endif
-#endif
-
-namespace kvc {
+inline namespace KVC_ABI_NAMESPACE {
 
 // One entry per kernel compiled into this build (best first, portable last).
 struct crc32c_kernel {
@@ -1312,25 +1340,25 @@ KVC_CRC32C_TARGET_AVX512 inline std::uint32_t crc32c_avx512_fused(std::uint32_t 
   return crc32c_hw_mul33(cv, k3) ^ crc32c_hw_mul33(a, k2) ^ crc32c_hw_mul33(b, k1) ^ c;
 }
 
-#ifndef KVC_CRC32C_FUSED_W
-#define KVC_CRC32C_FUSED_W 3
-#endif
-#ifndef KVC_CRC32C_FUSED_MIN
-#define KVC_CRC32C_FUSED_MIN 8192
-#endif
-inline constexpr std::size_t crc32c_avx512_fused_min = KVC_CRC32C_FUSED_MIN;
+// The fused kernel's words per stream per step (3 measured best, see
+// tests/bench/README.md) and the smallest input it takes: after up to 63
+// bytes of alignment it needs 256 + 512 + 24 * W bytes.
+inline constexpr std::size_t crc32c_fused_width = 3;
+inline constexpr std::size_t crc32c_fused_min = 8192;
+static_assert(crc32c_fused_min >= 63 + 256 + 512 + 24 * crc32c_fused_width,
+              "crc32c_avx512_fused would read past the end of its input");
 
 KVC_CRC32C_TARGET_AVX512 inline std::uint32_t crc32c_avx512(std::uint32_t s, const unsigned char* p,
                                                             std::size_t n) noexcept {
   if (n < 64) return crc32c_hw_serial(s, p, n);
-  if (n >= crc32c_avx512_fused_min) {
+  if (n >= crc32c_fused_min) {
     const std::size_t mis = static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(p) & 63u);
     if (mis != 0) {
       s = crc32c_hw_serial(s, p, 64 - mis);
       p += 64 - mis;
       n -= 64 - mis;
     }
-    s = crc32c_avx512_fused<KVC_CRC32C_FUSED_W>(s, p, n);
+    s = crc32c_avx512_fused<crc32c_fused_width>(s, p, n);
     if (n < 64) return crc32c_hw_serial(s, p, n);
   }
   return crc32c_avx512_fold_all(s, p, n);
@@ -1390,14 +1418,10 @@ inline crc32c_cpu_features crc32c_detect_cpu() noexcept {
   f.avx512 = os_zmm && avx512f && avx512bw && avx512vl && vpclmul;
 #elif defined(KVC_CRC32C_ARM64)
 #if defined(__linux__) || defined(__ANDROID__)
-#ifndef HWCAP_PMULL
-#define HWCAP_PMULL (1 << 4)
-#endif
-#ifndef HWCAP_CRC32
-#define HWCAP_CRC32 (1 << 7)
-#endif
+  // AT_HWCAP bits of the Linux arm64 ABI (HWCAP_PMULL, HWCAP_CRC32).
+  constexpr unsigned long hwcap_pmull = 1ul << 4, hwcap_crc32 = 1ul << 7;
   const unsigned long hw = getauxval(AT_HWCAP);
-  f.armv8 = (hw & HWCAP_CRC32) != 0 && (hw & HWCAP_PMULL) != 0;
+  f.armv8 = (hw & hwcap_crc32) != 0 && (hw & hwcap_pmull) != 0;
 #elif defined(__APPLE__)
   auto sysctl_flag = [](const char* name) noexcept {
     int v = 0;
@@ -1491,26 +1515,24 @@ inline crc32c_fn crc32c_get_fn() noexcept {
   return f != nullptr ? f : crc32c_resolve();
 }
 
-// Inputs below this size skip the vector kernels entirely.
-inline constexpr std::size_t crc32c_small_limit = 64;
-
-inline std::uint32_t crc32c_small(std::uint32_t s, const unsigned char* p, std::size_t n) noexcept {
-#if (defined(KVC_CRC32C_X86) && (defined(__SSE4_2__) || defined(__AVX__))) || \
-    (defined(KVC_CRC32C_ARM64) && defined(__ARM_FEATURE_CRC32))
-  return crc32c_hw_serial(s, p, n);  // crc32 is baseline for this build: fully inline
-#else
-  return crc32c_get_fn()(s, p, n);  // every kernel starts with a scalar path for small n
-#endif
-}
-
 }  // namespace detail
 
 // ===========================================================================
 // Public API
 // ===========================================================================
-inline const crc32c_kernel* crc32c_kernels_begin() noexcept { return detail::crc32c_registry().kernels; }
-inline const crc32c_kernel* crc32c_kernels_end() noexcept {
-  return detail::crc32c_registry().kernels + detail::crc32c_kernel_count;
+// The kernels compiled into this build, best first, portable last:
+// for (const kvc::crc32c_kernel& k : kvc::crc32c_kernels()).
+struct crc32c_kernel_list {
+  const crc32c_kernel* first;
+  std::size_t count;
+  constexpr const crc32c_kernel* begin() const noexcept { return first; }
+  constexpr const crc32c_kernel* end() const noexcept { return first + count; }
+  constexpr std::size_t size() const noexcept { return count; }
+  constexpr const crc32c_kernel& operator[](std::size_t i) const noexcept { return first[i]; }
+};
+
+inline crc32c_kernel_list crc32c_kernels() noexcept {
+  return {detail::crc32c_registry().kernels, detail::crc32c_kernel_count};
 }
 
 inline const char* crc32c_active_kernel() noexcept {
@@ -1522,7 +1544,7 @@ inline const char* crc32c_active_kernel() noexcept {
 }
 
 // Select a kernel by name for the whole process; false if unknown/unsupported.
-inline bool crc32c_force_kernel(const char* name) noexcept {
+[[nodiscard]] inline bool crc32c_force_kernel(const char* name) noexcept {
   if (name == nullptr) return false;
   const detail::crc32c_registry_t& r = detail::crc32c_registry();
   for (std::size_t j = 0; j < detail::crc32c_kernel_count; ++j) {
@@ -1537,10 +1559,8 @@ inline bool crc32c_force_kernel(const char* name) noexcept {
 
 // Standard CRC32C (init/final xor 0xFFFFFFFF): crc32c_extend(crc32c(A), B) == crc32c(A||B).
 inline std::uint32_t crc32c_extend(std::uint32_t crc, const void* data, std::size_t size) noexcept {
-  const unsigned char* p = static_cast<const unsigned char*>(data);
-  const std::uint32_t s = ~crc;
-  if (size < detail::crc32c_small_limit) return ~detail::crc32c_small(s, p, size);
-  return ~detail::crc32c_get_fn()(s, p, size);
+  // Every kernel starts with a scalar path for small sizes.
+  return ~detail::crc32c_get_fn()(~crc, static_cast<const unsigned char*>(data), size);
 }
 
 inline std::uint32_t crc32c(const void* data, std::size_t size) noexcept { return crc32c_extend(0, data, size); }
@@ -1555,12 +1575,8 @@ constexpr std::uint32_t crc32c_extend_zeros(std::uint32_t crc, std::uint64_t n_z
   return ~detail::crc32c_shift(~crc, n_zero_bytes);
 }
 
-}  // namespace kvc
-
-namespace kvc {
-
-// Constant-expression CRC32C of a string literal or byte view.
-constexpr std::uint32_t crc32c_constexpr(std::string_view s, std::uint32_t crc = 0) noexcept {
+// crc32c_extend and crc32c for constant expressions, over the bytes of s.
+constexpr std::uint32_t crc32c_extend_constexpr(std::uint32_t crc, std::string_view s) noexcept {
   std::uint32_t state = ~crc;
   for (char ch : s) {
     const unsigned char b = static_cast<unsigned char>(ch);
@@ -1569,6 +1585,9 @@ constexpr std::uint32_t crc32c_constexpr(std::string_view s, std::uint32_t crc =
   return ~state;
 }
 
+constexpr std::uint32_t crc32c_constexpr(std::string_view s) noexcept { return crc32c_extend_constexpr(0, s); }
+
+}  // namespace KVC_ABI_NAMESPACE
 }  // namespace kvc
 
 // ===========================================================================
@@ -1578,6 +1597,7 @@ constexpr std::uint32_t crc32c_constexpr(std::string_view s, std::uint32_t crc =
 // ===========================================================================
 
 namespace kvc {
+inline namespace KVC_ABI_NAMESPACE {
 
 class sha1 {
  public:
@@ -1686,6 +1706,7 @@ inline std::string identity_name_for_title(std::string_view title, std::uint64_t
   return sha1::hex(sha1{}.update(title).update(t, 8).finish()) + std::string(file_extension);
 }
 
+}  // namespace KVC_ABI_NAMESPACE
 }  // namespace kvc
 
 // ===========================================================================
@@ -1710,11 +1731,12 @@ inline std::string identity_name_for_title(std::string_view title, std::uint64_t
 // ===========================================================================
 
 namespace kvc {
+inline namespace KVC_ABI_NAMESPACE {
 
 enum class io_status : std::uint8_t { ok, interrupted, failed };
 
 // os_error: the OS error number behind a failed status, 0 when unknown.
-struct io_result {
+struct [[nodiscard]] io_result {
   std::size_t bytes = 0;
   io_status status = io_status::ok;
   int os_error = 0;
@@ -1725,47 +1747,30 @@ template <class S, class Enable = void>
 struct stream_traits {};
 
 namespace detail {
-template <class S, class = void>
-struct has_read : std::false_type {};
-template <class S>
-struct has_read<S,
-                std::void_t<decltype(stream_traits<S>::read(std::declval<S&>(), std::declval<void*>(), std::size_t{}))>>
-    : std::true_type {};
-template <class S, class = void>
-struct has_write : std::false_type {};
-template <class S>
-struct has_write<
-    S, std::void_t<decltype(stream_traits<S>::write(std::declval<S&>(), std::declval<const void*>(), std::size_t{}))>>
-    : std::true_type {};
-template <class S, class = void>
-struct has_read_at : std::false_type {};
-template <class S>
-struct has_read_at<S, std::void_t<decltype(stream_traits<S>::read_at(std::declval<S&>(), std::declval<void*>(),
-                                                                     std::size_t{}, std::uint64_t{}))>>
-    : std::true_type {};
-template <class S, class = void>
-struct has_write_at : std::false_type {};
-template <class S>
-struct has_write_at<S, std::void_t<decltype(stream_traits<S>::write_at(std::declval<S&>(), std::declval<const void*>(),
-                                                                       std::size_t{}, std::uint64_t{}))>>
-    : std::true_type {};
-template <class S, class = void>
-struct has_size : std::false_type {};
-template <class S>
-struct has_size<S, std::void_t<decltype(stream_traits<S>::size(std::declval<S&>()))>> : std::true_type {};
-template <class S, class = void>
-struct has_truncate : std::false_type {};
-template <class S>
-struct has_truncate<S, std::void_t<decltype(stream_traits<S>::truncate(std::declval<S&>(), std::uint64_t{}))>>
-    : std::true_type {};
-template <class S, class = void>
-struct has_sync : std::false_type {};
-template <class S>
-struct has_sync<S, std::void_t<decltype(stream_traits<S>::sync(std::declval<S&>()))>> : std::true_type {};
+// has_X<S> is true when stream_traits<S>::X can be called as documented and
+// returns what kvc expects; a function of that name returning something else
+// does not count, so KVC_REQUIRE_STREAM names it instead of a conversion error
+// deep inside kvc.
+#define KVC_STREAM_TRAIT(trait, returns, call)                   \
+  template <class S, class = void>                               \
+  struct trait : std::false_type {};                             \
+  template <class S>                                             \
+  struct trait<S, std::void_t<decltype(stream_traits<S>::call)>> \
+      : std::is_convertible<decltype(stream_traits<S>::call), returns> {}
+KVC_STREAM_TRAIT(has_read, io_result, read(std::declval<S&>(), std::declval<void*>(), std::size_t{}));
+KVC_STREAM_TRAIT(has_write, io_result, write(std::declval<S&>(), std::declval<const void*>(), std::size_t{}));
+KVC_STREAM_TRAIT(has_read_at, io_result,
+                 read_at(std::declval<S&>(), std::declval<void*>(), std::size_t{}, std::uint64_t{}));
+KVC_STREAM_TRAIT(has_write_at, io_result,
+                 write_at(std::declval<S&>(), std::declval<const void*>(), std::size_t{}, std::uint64_t{}));
+KVC_STREAM_TRAIT(has_size, std::uint64_t, size(std::declval<S&>()));
+KVC_STREAM_TRAIT(has_truncate, io_result, truncate(std::declval<S&>(), std::uint64_t{}));
+KVC_STREAM_TRAIT(has_sync, io_result, sync(std::declval<S&>()));
+#undef KVC_STREAM_TRAIT
 
-#define KVC_REQUIRE_STREAM(trait, S, what)      \
-  static_assert(::kvc::detail::trait<S>::value, \
-                "kvc: this operation needs kvc::stream_traits<S>::" what ", which your stream type does not provide")
+#define KVC_REQUIRE_STREAM(trait, S, what)                                                               \
+  static_assert(::kvc::detail::trait<S>::value, "kvc: this operation needs kvc::stream_traits<S>::" what \
+                                                ", which your stream type does not provide with that signature")
 
 // A stream that keeps being interrupted is treated as failed.
 constexpr int max_interrupts = 1000;
@@ -1791,6 +1796,12 @@ io_result transfer_all(std::size_t n, bool zero_is_end, Once&& once) {
     interrupts = 0;
   }
   return {done, io_status::ok};
+}
+
+// The io_error of a transfer that began at file offset `at` and failed after
+// r.bytes bytes, with the OS cause the stream gave.
+constexpr error io_failure(section where, std::uint64_t at, const io_result& r) noexcept {
+  return make_error(errc::io_error, where, at + r.bytes, r.os_error);
 }
 
 template <class S>
@@ -1824,10 +1835,16 @@ template <class S>
 error sync_if_supported(S& s, std::uint64_t at) {
   if constexpr (has_sync<S>::value) {
     const io_result r = stream_traits<S>::sync(s);
-    if (r.status != io_status::ok) return make_error(errc::io_error, section::none, at, r.os_error);
+    if (r.status != io_status::ok) return io_failure(section::none, at, r);
   }
   return {};
 }
+
+// A unique_ptr deleter for a pointer that does not own: moving clears it.
+struct not_owned {
+  template <class T>
+  void operator()(T*) const noexcept {}
+};
 
 inline std::size_t clamp_size(std::uint64_t v, std::size_t cap) noexcept {
   return v < cap ? static_cast<std::size_t>(v) : cap;
@@ -1883,7 +1900,7 @@ struct container_traits {
     return {n, io_status::ok};
   }
   static io_result write_at(C& c, const void* p, std::size_t n, std::uint64_t at) {
-    if (at + n > c.max_size()) return {0, io_status::failed};
+    if (at > c.max_size() || n > c.max_size() - at) return {0, io_status::failed};  // at + n would wrap
     const auto end = static_cast<std::size_t>(at) + n;
     if (c.size() < end) c.resize(end);
     std::memcpy(&c[static_cast<std::size_t>(at)], p, n);
@@ -2196,8 +2213,21 @@ struct read_options {
   std::size_t chunk_bytes = std::size_t{1} << 20;
 };
 
-// What a read found. Fields past the level that was read stay empty.
+// How far a read got. A read that fails stops at the stage before the one
+// whose check failed: header_decoded means hdr holds the stored fields but they
+// broke a header rule (CRC, quant bits, limits...), so they can be shown.
+enum class read_stage : std::uint8_t {
+  none,            // nothing decoded: I/O error, bad magic or version, short header
+  header_decoded,  // hdr decoded
+  header,          // and valid
+  text,            // and the text read and checked
+  payload,         // and the payload (CRC, DSV4 check when asked for)
+  full,            // and the appended sections: every byte checked
+};
+
+// What a read found. Fields past the stage that was reached stay empty.
 struct file_info {
+  read_stage stage = read_stage::none;
   header hdr;
   std::uint64_t file_size = unknown_size;  // as the stream reported it
   std::string text;                        // level text and full
@@ -2205,8 +2235,10 @@ struct file_info {
   std::vector<tool_entry> tools;
   bool has_title = false;
   std::string title;
-  bool unknown_sections = false;  // extension bits 4..7 set: opaque bytes follow
-  bool dsv4_checked = false;      // the DSV4 check ran and passed
+  bool unknown_sections = false;     // extension bits 4..7 set: opaque bytes follow
+  std::uint64_t unknown_offset = 0;  // where the opaque area starts (level full)
+  std::uint64_t unknown_bytes = 0;   // and its length
+  bool dsv4_checked = false;         // the DSV4 check ran and passed
   dsv4_header dsv4{};
 };
 
@@ -2269,6 +2301,18 @@ class dsv4_scanner {
   error err_{};
 };
 
+// Hands n bytes to f(const std::uint8_t*, std::size_t), which returns void or
+// kvc::error; an error stops the read that called it.
+template <class F>
+error deliver(F& f, const std::uint8_t* p, std::size_t n) {
+  if constexpr (std::is_void_v<std::invoke_result_t<F&, const std::uint8_t*, std::size_t>>) {
+    f(p, n);
+    return {};
+  } else {
+    return f(p, n);
+  }
+}
+
 // One read of one file, in the spec's order. S is a sequential source.
 template <class S>
 class file_reader {
@@ -2279,15 +2323,20 @@ class file_reader {
   template <class Consumer>
   error run(Consumer& consume) {
     info_ = file_info{};
-    if (opt_.dsv4_model != nullptr && opt_.dsv4_model->indexed_ratio == 0)
+    if (opt_.dsv4_model != nullptr && !opt_.dsv4_model->usable())
       return make_error(errc::invalid_argument, section::none, 0);  // spec 8.3
     info_.file_size = size_of(s_);
     if (error e = read_header()) return e;
+    info_.stage = read_stage::header;
     if (opt_.level == verify_level::header) return {};
     if (error e = read_text()) return e;
+    info_.stage = read_stage::text;
     if (opt_.level == verify_level::text) return {};
     if (error e = read_payload(consume)) return e;
-    return read_appended();
+    info_.stage = read_stage::payload;
+    if (error e = read_appended()) return e;
+    info_.stage = read_stage::full;
+    return {};
   }
 
  private:
@@ -2302,9 +2351,9 @@ class file_reader {
       const std::size_t want = clamp_size(n - got, chunk_);
       if (buf_.size() < want) buf_.resize(want);  // grows to one chunk at most
       const io_result r = read_fully(s_, buf_.data(), want);
-      if (r.status != io_status::ok) return make_error(errc::io_error, where_, pos_ + r.bytes, r.os_error);
+      if (r.status != io_status::ok) return io_failure(where_, pos_, r);
       crc_ = crc32c_extend(crc_, buf_.data(), r.bytes);
-      sink(buf_.data(), r.bytes);
+      if (error e = deliver(sink, buf_.data(), r.bytes)) return e;
       pos_ += r.bytes;
       got += r.bytes;
       if (r.bytes < want) break;
@@ -2355,6 +2404,7 @@ class file_reader {
     auto decoded = decode_header(b, have);
     if (!decoded) return decoded.error();
     info_.hdr = *decoded;
+    info_.stage = read_stage::header_decoded;
     return validate_header(h(), b, info_.file_size, opt_.limits);
   }
 
@@ -2375,8 +2425,8 @@ class file_reader {
     if (check) scan.emplace(*opt_.dsv4_model, h());
     std::uint64_t got = 0;
     if (error e = pump(h().payload_bytes, got, [&](const std::uint8_t* p, std::size_t k) {
-          consume(p, k);
           if (scan) scan->feed(p, k);
+          return deliver(consume, p, k);
         }))
       return e;
     if (got < h().payload_bytes) return make_error(errc::truncated, section::payload, pos_);
@@ -2399,7 +2449,7 @@ class file_reader {
     const auto tm = decode_tool_map_header(b, at, lim);
     if (!tm) return tm.error();
     for (std::uint32_t i = 0; i < tm->count; ++i) {
-      std::uint8_t eb[layout::tool_entry::size];
+      std::uint8_t eb[layout::tool_entry_header::size];
       const std::uint64_t entry_at = pos_;
       if (error e = take(eb, sizeof eb)) return e;
       const auto te = decode_tool_entry_header(eb, entry_at, lim);
@@ -2448,6 +2498,10 @@ class file_reader {
     std::uint64_t got = 0;
     if (error e = pump(want, got, [](const std::uint8_t*, std::size_t) {})) return e;
     if (got > budget) return too_big;
+    if (info_.unknown_sections && !found) {
+      info_.unknown_offset = rest_at;
+      info_.unknown_bytes = got;
+    }
     if (h().version == 2 && crc_ != h().sections_crc)
       return make_error(errc::sections_crc_mismatch, section::appended, start);
     if (found) return found;
@@ -2468,6 +2522,8 @@ class file_reader {
 
 // Reads a file from a sequential source at opt.level, handing the payload to
 // consume(const std::uint8_t*, std::size_t) chunk by chunk (level full only).
+// consume returns void, or kvc::error: an error stops the read, and read
+// returns that error as it is.
 // For a v2 file the payload CRC is known only when read returns: a consumer
 // that loads live state must stage it and commit only on success (spec
 // "Restoring state"); to load in a second pass instead, call verify first.
@@ -2549,7 +2605,7 @@ class writer {
     for (std::size_t done = 0; done < n;) {
       const std::size_t k = n - done < step ? n - done : step;
       const io_result r = detail::write_fully(*sink_, p + done, k);
-      if (r.status != io_status::ok) return failed_ = make_error(errc::io_error, section::payload, pos_ + r.bytes, r.os_error);
+      if (r.status != io_status::ok) return failed_ = detail::io_failure(section::payload, pos_, r);
       if (h_.version == 2) payload_crc_ = crc32c_extend(payload_crc_, p + done, k);
       done += k;
       pos_ += k;
@@ -2577,13 +2633,15 @@ class writer {
       h_.sections_crc = h_.version == 2 ? crc32c(sections_.data(), sections_.size()) : 0;
     }
     const io_result r = detail::write_fully(*sink_, sections_.data(), sections_.size());
-    if (r.status != io_status::ok) return failed_ = make_error(errc::io_error, section::appended, pos_ + r.bytes, r.os_error);
+    if (r.status != io_status::ok) return failed_ = detail::io_failure(section::appended, pos_, r);
     pos_ += sections_.size();
     h_ = sealed(h_);
     const header_bytes hb = encode_header(h_);
     if constexpr (detail::has_write_at<Sink>::value) {
-      if (!sequential_ && detail::write_fully_at(*sink_, hb.data(), hb.size(), 0).status != io_status::ok)
-        return failed_ = make_error(errc::io_error, section::header, 0);
+      if (!sequential_) {
+        const io_result hr = detail::write_fully_at(*sink_, hb.data(), hb.size(), 0);
+        if (hr.status != io_status::ok) return failed_ = detail::io_failure(section::header, 0, hr);
+      }
     }
     sink_ = nullptr;
     return h_;
@@ -2607,7 +2665,7 @@ class writer {
     auto sections = encode_appended(a);
     if (!sections) return sections.error();
     writer w;
-    w.sink_ = &sink;
+    w.sink_.reset(&sink);
     w.sequential_ = sequential;
     h.ext_flags = flags_for(h.ext_flags, a);
     h.text_bytes = static_cast<std::uint32_t>(text.size());
@@ -2618,15 +2676,17 @@ class writer {
     w.h_ = h;
     w.sections_ = std::move(sections).value();
     const header_bytes hb = encode_header(h);
-    if (detail::write_fully(sink, hb.data(), hb.size()).status != io_status::ok)
-      return make_error(errc::io_error, section::header, 0);
-    if (detail::write_fully(sink, text.data(), text.size()).status != io_status::ok)
-      return make_error(errc::io_error, section::text, hb.size());
+    const io_result hr = detail::write_fully(sink, hb.data(), hb.size());
+    if (hr.status != io_status::ok) return detail::io_failure(section::header, 0, hr);
+    const io_result tr = detail::write_fully(sink, text.data(), text.size());
+    if (tr.status != io_status::ok) return detail::io_failure(section::text, hb.size(), tr);
     w.pos_ = hb.size() + text.size();
     return w;
   }
 
-  Sink* sink_ = nullptr;
+  // Move-only: one writer owns the file it is writing, and a moved-from
+  // writer has no sink (its calls fail with invalid_argument).
+  std::unique_ptr<Sink, detail::not_owned> sink_;
   header h_{};
   std::vector<std::uint8_t> sections_;
   bool sequential_ = false;
@@ -2675,8 +2735,8 @@ error read_header_at(S& s, file_info& info) {
 template <class S>
 error write_header_at(S& s, const header& h) {
   const header_bytes hb = encode_header(h);
-  if (write_fully_at(s, hb.data(), hb.size(), 0).status != io_status::ok)
-    return make_error(errc::io_error, section::header, 0);
+  const io_result r = write_fully_at(s, hb.data(), hb.size(), 0);
+  if (r.status != io_status::ok) return io_failure(section::header, 0, r);
   return sync_if_supported(s, 0);
 }
 }  // namespace detail
@@ -2714,10 +2774,10 @@ result<header> rewrite_appended(S& s, const appended& a, std::uint64_t now) {
   if (!bytes) return bytes.error();
   header h = info.hdr;
   const std::uint64_t at = h.sections_offset();
-  if (stream_traits<S>::truncate(s, at).status != io_status::ok)
-    return make_error(errc::io_error, section::appended, at);
-  if (detail::write_fully_at(s, bytes->data(), bytes->size(), at).status != io_status::ok)
-    return make_error(errc::io_error, section::appended, at);
+  const io_result cut = stream_traits<S>::truncate(s, at);
+  if (cut.status != io_status::ok) return detail::io_failure(section::appended, at, cut);
+  const io_result put = detail::write_fully_at(s, bytes->data(), bytes->size(), at);
+  if (put.status != io_status::ok) return detail::io_failure(section::appended, at, put);
   // The sections are durable before the header that vouches for them.
   if (error e = detail::sync_if_supported(s, at)) return e;
   h.ext_flags = flags_for(h.ext_flags, a);
@@ -2735,7 +2795,6 @@ template <class Source, class Sink>
 result<header> upgrade(Source& src, Sink& dst) {
   file_info info;
   std::optional<writer<Sink>> w;
-  error failed{};
   // The reader has filled info.hdr and info.text by the first payload byte.
   auto start = [&] {
     if (info.hdr.version != 1) return make_error(errc::invalid_argument, section::header, 3);
@@ -2747,13 +2806,15 @@ result<header> upgrade(Source& src, Sink& dst) {
     w.emplace(std::move(begun).value());
     return error{};
   };
+  // A writer failure stops the read: nothing more is read from src.
   if (error e = read(src, info, [&](const std::uint8_t* p, std::size_t n) {
-        if (!failed && !w) failed = start();
-        if (!failed) failed = w->write_payload(p, n);
+        if (!w)
+          if (error started = start()) return started;
+        return w->write_payload(p, n);
       }))
     return e;
-  if (!failed && !w) failed = start();
-  if (failed) return failed;
+  if (!w)
+    if (error e = start()) return e;  // an empty payload
   appended a{std::move(info.tools), std::nullopt};
   if (info.has_title) a.title = std::move(info.title);
   return w->finish(a);
@@ -2763,7 +2824,19 @@ result<header> upgrade(Source& src, Sink& dst) {
 
 enum class compatibility : std::uint8_t { compatible, incompatible, corrupt };
 
-struct compat_result {
+constexpr const char* compatibility_name(compatibility c) noexcept {
+  switch (c) {
+    case compatibility::compatible:
+      return "compatible";
+    case compatibility::incompatible:
+      return "incompatible";
+    case compatibility::corrupt:
+      return "corrupt";
+  }
+  return "unknown";
+}
+
+struct [[nodiscard]] compat_result {
   compatibility verdict = compatibility::corrupt;
   error err{};  // why it is corrupt (or the I/O error that stopped the check)
 };
@@ -2772,6 +2845,9 @@ struct compat_result {
 // Reads at level text, so a v2 header or text CRC failure is `corrupt`.
 template <class Source>
 compat_result check_compatible(Source& src, std::string_view text, std::uint8_t quant_bits, std::uint32_t context) {
+  static_assert(!std::is_convertible_v<Source&, std::string_view> && !std::is_convertible_v<Source&, std::string>,
+                "kvc: check_compatible reads a stream; for a file path use kvc::check_compatible_file, for bytes "
+                "in memory wrap them in kvc::memory_stream");
   file_info info;
   read_options opt;
   opt.level = verify_level::text;
@@ -2780,26 +2856,31 @@ compat_result check_compatible(Source& src, std::string_view text, std::uint8_t 
   return {same ? compatibility::compatible : compatibility::incompatible, {}};
 }
 
-// The identity name a file must carry: from the title and created_at when
-// bit 3 is set (needs a level full read), else from the text (level text).
-inline result<std::string> identity_name(const file_info& info) {
-  if (info.hdr.ext_flags & ext::title) {
-    if (!info.has_title) return make_error(errc::invalid_argument, section::title, 0);
-    return identity_name_for_title(info.title, info.hdr.created_at);
-  }
-  if (info.text.size() != info.hdr.text_bytes) return make_error(errc::invalid_argument, section::text, 0);
-  return identity_name_for_text(info.text);
+// check_compatible on the file at path, opened read-only through std::FILE*
+// (any platform). A file that cannot be opened is corrupt with an io_error
+// whose os_error says why.
+inline compat_result check_compatible_file(const std::string& path, std::string_view text, std::uint8_t quant_bits,
+                                           std::uint32_t context) {
+  errno = 0;
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return {compatibility::corrupt, make_error(errc::io_error, section::none, 0, errno)};
+  const compat_result r = check_compatible(f, text, quant_bits, context);
+  std::fclose(f);
+  return r;
 }
 
-namespace detail {
-// What ends a directory part of a path: Windows also takes '\\' and the ':'
-// of a drive ("C:name").
-#if defined(_WIN32)
-inline constexpr const char* path_separators = "/\\:";
-#else
-inline constexpr const char* path_separators = "/";
-#endif
-}  // namespace detail
+// The identity name a file must carry: from the title and created_at when
+// bit 3 is set (needs a level full read), else from the text (level text, or
+// level header when the text is empty). invalid_argument when the read did
+// not reach those bytes: the identity cannot be checked (spec "File naming").
+inline result<std::string> identity_name(const file_info& info) {
+  if (info.hdr.ext_flags & ext::title) {
+    if (!info.has_title) return make_error(errc::invalid_argument, section::none, 0);
+    return identity_name_for_title(info.title, info.hdr.created_at);
+  }
+  if (info.text.size() != info.hdr.text_bytes) return make_error(errc::invalid_argument, section::none, 0);
+  return identity_name_for_text(info.text);
+}
 
 // True when a file name (no directory) has the "<40 lowercase hex>.kv" form.
 constexpr bool is_identity_name(std::string_view name) noexcept {
@@ -2812,7 +2893,9 @@ constexpr bool is_identity_name(std::string_view name) noexcept {
 // identity_mismatch when path's file name has the identity form but is not
 // this file's identity; files named otherwise are not checked.
 inline error check_identity(std::string_view path, const file_info& info) {
-  const std::size_t slash = path.find_last_of(detail::path_separators);
+  // Either separator: an identity name holds neither, so this is right for
+  // POSIX and Windows paths alike.
+  const std::size_t slash = path.find_last_of("/\\");
   const std::string_view name = slash == std::string_view::npos ? path : path.substr(slash + 1);
   if (!is_identity_name(name)) return {};
   auto want = identity_name(info);
@@ -2820,6 +2903,7 @@ inline error check_identity(std::string_view path, const file_info& info) {
   return *want == name ? error{} : make_error(errc::identity_mismatch, section::name, 0);
 }
 
+}  // namespace KVC_ABI_NAMESPACE
 }  // namespace kvc
 
 // ===========================================================================
@@ -2837,6 +2921,7 @@ inline error check_identity(std::string_view path, const file_info& info) {
 
 #if defined(_WIN32) && !KVC_POSIX
 namespace kvc {
+inline namespace KVC_ABI_NAMESPACE {
 using file_stream = win32_file;
 
 namespace detail {
@@ -3007,11 +3092,13 @@ inline result<header> upgrade_file(const std::string& path) {
   });
 }
 
+}  // namespace KVC_ABI_NAMESPACE
 }  // namespace kvc
 #endif  // _WIN32
 
 #if KVC_POSIX
 namespace kvc {
+inline namespace KVC_ABI_NAMESPACE {
 using file_stream = fd_stream;
 
 namespace detail {
@@ -3047,6 +3134,8 @@ inline unique_fd open_file(const std::string& path, int flags, mode_t mode = 0) 
   return unique_fd(fd);
 }
 
+inline constexpr const char* temporary_infix = ".tmp.";
+
 inline std::string directory_of(const std::string& path) {
   const std::size_t slash = path.find_last_of('/');
   if (slash == std::string::npos) return ".";
@@ -3062,10 +3151,49 @@ inline error sync_directory(const std::string& path) {
   return {};
 }
 
-// Unique in the process and across processes: "<path>.tmp.<pid>.<n>".
-inline std::string temporary_name(const std::string& path) {
-  static std::atomic<unsigned> counter{0};
-  return path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+// A fresh suffix for each attempt: mixes the clock, a process-wide counter
+// and the pid (splitmix64 finaliser), so names left by a killed process with
+// the same pid are not retried in the same order.
+inline std::string temporary_suffix() {
+  static std::atomic<std::uint64_t> counter{0};
+  struct timespec ts {};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  std::uint64_t x = (static_cast<std::uint64_t>(ts.tv_sec) << 30) ^ static_cast<std::uint64_t>(ts.tv_nsec) ^
+                    (counter.fetch_add(1) * 0x9E3779B97F4A7C15ull) ^ (static_cast<std::uint64_t>(::getpid()) << 40);
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  x ^= x >> 31;
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out(12, '0');
+  for (char& c : out) {
+    c = hex[x & 15];
+    x >>= 4;
+  }
+  return out;
+}
+
+// Creates "<path>.tmp.<pid>.<suffix>" with O_EXCL and the given mode, trying
+// a new suffix when the name is taken. Sets name to the file created.
+inline unique_fd create_temporary(const std::string& path, mode_t mode, std::string& name, int& os_error) {
+  constexpr int attempts = 16;
+  for (int i = 0; i < attempts; ++i) {
+    name = path + temporary_infix + std::to_string(::getpid()) + "." + temporary_suffix();
+    unique_fd fd = open_file(name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
+    if (fd) return fd;
+    os_error = errno;
+    if (os_error != EEXIST) break;
+  }
+  name.clear();
+  return unique_fd{};
+}
+
+// True for a file name (no directory) of the temporaries pattern
+// "<name>.kv.tmp.<anything>", which covers kvc's "<target>.tmp.<pid>.<suffix>"
+// and ds4's "<target>.tmp.<pid>" for targets named "<name>.kv".
+constexpr bool is_temporary_name(std::string_view name) noexcept {
+  constexpr std::string_view marker = ".kv.tmp.";
+  const std::size_t at = name.find(marker);
+  return at != std::string_view::npos && at > 0 && name.size() > at + marker.size();
 }
 
 // Runs fill(fd_stream&) -> result<header> on a fresh temporary file next to
@@ -3073,9 +3201,10 @@ inline std::string temporary_name(const std::string& path) {
 // the temporary is removed and path is left as it was.
 template <class Fill>
 result<header> replace_atomically(const std::string& path, Fill&& fill) {
-  const std::string tmp = temporary_name(path);
-  unique_fd fd = open_file(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
-  if (!fd) return make_error(errc::io_error, section::none, 0);
+  std::string tmp;
+  int os_error = 0;
+  unique_fd fd = create_temporary(path, 0600, tmp, os_error);
+  if (!fd) return make_error(errc::io_error, section::none, 0, os_error);
   fd_stream s{fd.get()};
   result<header> out = fill(s);
   if (out && stream_traits<fd_stream>::sync(s).status != io_status::ok)
@@ -3090,6 +3219,61 @@ result<header> replace_atomically(const std::string& path, Fill&& fill) {
   return out;
 }
 }  // namespace detail
+
+// A leftover temporary file (see list_temporaries).
+struct temporary_file {
+  std::string path;
+  std::uint64_t bytes = 0;
+  std::int64_t modified_unix = 0;  // mtime, seconds since the epoch
+};
+
+// The temporaries in directory that are regular files named by the pattern
+// "<name>.kv.tmp.*" (kvc's "<target>.tmp.<pid>.<suffix>", ds4's
+// "<target>.tmp.<pid>") and were last modified at least min_age_seconds ago.
+// A temporary younger than a save takes may belong to a writer still running.
+inline result<std::vector<temporary_file>> list_temporaries(const std::string& directory,
+                                                            std::uint64_t min_age_seconds) {
+  DIR* dir = ::opendir(directory.c_str());
+  if (dir == nullptr) return make_error(errc::io_error, section::none, 0, errno);
+  struct timespec now {};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  std::vector<temporary_file> found;
+  int os_error = 0;
+  for (;;) {
+    errno = 0;
+    const dirent* entry = ::readdir(dir);
+    if (entry == nullptr) {
+      os_error = errno;
+      break;
+    }
+    if (!detail::is_temporary_name(entry->d_name)) continue;
+    struct stat st {};
+    if (::fstatat(::dirfd(dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
+    const std::int64_t mtime = static_cast<std::int64_t>(st.st_mtime);
+    const std::int64_t age = static_cast<std::int64_t>(now.tv_sec) - mtime;
+    if (age < 0 || static_cast<std::uint64_t>(age) < min_age_seconds) continue;
+    const std::string prefix = directory.empty() || directory.back() == '/' ? directory : directory + "/";
+    found.push_back({prefix + entry->d_name, static_cast<std::uint64_t>(st.st_size), mtime});
+  }
+  ::closedir(dir);
+  if (os_error != 0) return make_error(errc::io_error, section::none, 0, os_error);
+  return found;
+}
+
+// Removes what list_temporaries(directory, min_age_seconds) finds; returns
+// how many were removed. One that vanished meanwhile is not an error.
+inline result<std::uint64_t> remove_temporaries(const std::string& directory, std::uint64_t min_age_seconds) {
+  auto found = list_temporaries(directory, min_age_seconds);
+  if (!found) return found.error();
+  std::uint64_t removed = 0;
+  for (const temporary_file& t : *found) {
+    if (::unlink(t.path.c_str()) == 0)
+      ++removed;
+    else if (errno != ENOENT)
+      return make_error(errc::io_error, section::none, 0, errno);
+  }
+  return removed;
+}
 
 // Saves a checkpoint to path atomically. produce(kvc::writer<kvc::file_stream>&)
 // -> kvc::error writes the payload (layer by layer, as it is produced); the
@@ -3109,7 +3293,7 @@ result<header> save_file(const std::string& path, const header& h, std::string_v
 template <class Consumer>
 error read_file(const std::string& path, file_info& info, Consumer&& consume, const read_options& opt = {}) {
   detail::unique_fd fd = detail::open_file(path, O_RDONLY);
-  if (!fd) return make_error(errc::io_error, section::none, 0);
+  if (!fd) return make_error(errc::io_error, section::header, 0, errno);  // the header read is what failed
   fd_stream s{fd.get()};
   return read(s, info, consume, opt);
 }
@@ -3147,7 +3331,22 @@ inline result<header> upgrade_file(const std::string& path) {
   return detail::replace_atomically(path, [&](fd_stream& dst) { return upgrade(src, dst); });
 }
 
+}  // namespace KVC_ABI_NAMESPACE
 }  // namespace kvc
 #endif  // KVC_POSIX
+
+// Internal macros end here; KVC_VERSION_* and KVC_ABI_NAMESPACE stay defined.
+#undef KVC_POSIX
+#undef KVC_CRC32C_MSVC
+#undef KVC_CRC32C_X86
+#undef KVC_CRC32C_ARM64
+#undef KVC_CRC32C_TARGET_CRC
+#undef KVC_CRC32C_TARGET_STREAMS
+#undef KVC_CRC32C_TARGET_AVX512
+#undef KVC_CRC32C_HW_U64
+#undef KVC_CRC32C_HW_U32
+#undef KVC_CRC32C_HW_U16
+#undef KVC_CRC32C_HW_U8
+#undef KVC_REQUIRE_STREAM
 
 #endif  // KVC_KVC_HPP

@@ -11,7 +11,8 @@
 // Every fixture with "valid": true is parsed, and the decoded fields are
 // compared with the manifest's "decoded" object: every header field, the
 // SHA-256 of text and payload, the tool map entries, the title, the unknown
-// sections flag and the identity name. Prints one line per file and then
+// sections flag and area, and the identity name. Not compared: `dsv4_check`
+// (the description does not interpret the payload, section 19). Prints one line per file and then
 // "N passed, M failed"; exits 1 if any failed.
 'use strict';
 
@@ -159,6 +160,12 @@ function checkFile(Kvc, KaitaiStream, fixturesDir, entry) {
   // Unknown sections and the rest of the file.
   expectEq('unknown_sections', h.hasUnknownSections, dec.unknown_sections);
   if (!dec.unknown_sections) expectEq('rest length (trailing bytes)', kvc.rest.length, 0);
+  if (dec.unknown_area === null) {
+    if (dec.unknown_sections) problems.push('unknown_area: null in the manifest, but bits 4..7 are set');
+  } else {
+    expectEq('unknown_area.offset', data.length - kvc.rest.length, dec.unknown_area.offset);
+    expectEq('unknown_area.length', kvc.rest.length, dec.unknown_area.length);
+  }
   expectEq('parsed up to', kvc._io.pos, data.length);
 
   // Identity name (section 9): SHA-1 of the text, or of title || created_at.
@@ -186,7 +193,7 @@ function main() {
   if (typeof Kvc !== 'function') throw new Error(`${parserDir}/Kvc.js does not export Kvc`);
 
   const manifest = JSON.parse(fs.readFileSync(manifestPath, 'utf8'));
-  if (manifest.schema !== 'kvc-fixtures/1') throw new Error(`unexpected manifest schema ${manifest.schema}`);
+  if (manifest.schema !== 'kvc-fixtures/2') throw new Error(`unexpected manifest schema ${manifest.schema}`);
 
   let passed = 0;
   let failed = 0;

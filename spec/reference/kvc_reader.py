@@ -229,11 +229,17 @@ _NAME_RE = re.compile(r"[0-9a-f]{40}\.kv")
 
 def _check_identity(name, computed):
     """Identity check (sec 9).  Only names of the exact form <40 hex>.kv are
-    judged; any other name (or no name) is not checked."""
+    judged; any other name (or no name) is not checked.  `computed` is None
+    when the bytes the identity hashes were not read at this level: the
+    check cannot be made, which is invalid_argument, never silence."""
     if name is None:
         return
     base = os.path.basename(name)
-    if _NAME_RE.fullmatch(base) and base != computed:
+    if not _NAME_RE.fullmatch(base):
+        return
+    if computed is None:
+        _fail("invalid_argument", "none", 0)
+    if base != computed:
         _fail("identity_mismatch", "name", 0)
 
 
@@ -318,11 +324,14 @@ DSV4_MODEL_KEYS = ("layers", "head_dim", "indexer_dim", "vocab",
 
 def valid_model(model):
     """Whether `model` is a usable model description (sec 8.3): every number
-    the check uses is a non-negative integer, and indexed_ratio is not 0."""
+    the check uses is a non-negative integer, indexed_ratio and layers are
+    not 0, and uncompressed_layers is at most layers."""
     return (isinstance(model, dict)
             and all(isinstance(model.get(k), int) and model[k] >= 0
                     for k in DSV4_MODEL_KEYS)
-            and model["indexed_ratio"] != 0)
+            and model["indexed_ratio"] != 0
+            and model["layers"] != 0
+            and model["uncompressed_layers"] <= model["layers"])
 
 
 def _ratio(model, l):
@@ -419,6 +428,9 @@ def _verify(data, level, dsv4_model, limits, name):
     if S + T + P > size:
         _fail("truncated", "payload", size)
     if level == "header":
+        # Only an empty text is known without reading it (sec 9).
+        known = T == 0 and not h["ext_flags"] & FLAG_TITLE
+        _check_identity(name, identity_name(b"", 0, 0, None) if known else None)
         return
 
     # -- level text (sec 12.3) --------------------------------------------
@@ -428,8 +440,8 @@ def _verify(data, level, dsv4_model, limits, name):
     if version == 2 and crc32c(text) != h["text_crc"]:           # step 9
         _fail("text_crc_mismatch", "text", 68)
     if level == "text":                                          # step 10
-        if not h["ext_flags"] & FLAG_TITLE:
-            _check_identity(name, identity_name(text, 0, 0, None))
+        titled = h["ext_flags"] & FLAG_TITLE     # the title is not read here
+        _check_identity(name, None if titled else identity_name(text, 0, 0, None))
         return
 
     # -- level full (sec 12.4) --------------------------------------------
@@ -477,17 +489,19 @@ def verify(data, level="full", dsv4_model=None, limits=None, name=None):
     return None
 
 
-def decode(data):
-    """The `decoded` object of sec 18.2 for a file valid at level full.
-    Raises ValueError when the file does not verify."""
-    err = verify(data, "full")
+def decode(data, dsv4_model=None, limits=None):
+    """The `decoded` object of sec 18.2 for a file valid at level full with
+    these options.  Raises ValueError when the file does not verify."""
+    err = verify(data, "full", dsv4_model, limits)
     if err is not None:
         raise ValueError("file does not verify: %s at %d (%s)" % (err[0], err[2], err[1]))
+    lim = dict(DEFAULT_LIMITS)
+    lim.update(limits or {})
     mv = memoryview(data)
     h = parse_header(mv)
     S, T, P = header_size(h["version"]), h["text_bytes"], h["payload_bytes"]
     text, payload = mv[S:S + T], mv[S + T:S + T + P]
-    sec = parse_sections(mv, S + T + P, h["ext_flags"], DEFAULT_LIMITS)
+    sec = parse_sections(mv, S + T + P, h["ext_flags"], lim)
     tool_map = None
     if sec["tool_map"] is not None:
         tool_map = [{"id": bytes(i).decode("utf-8", "replace"),
@@ -504,6 +518,10 @@ def decode(data):
         "tool_map": tool_map,
         "title": title,
         "unknown_sections": bool(h["ext_flags"] & FLAG_UNKNOWN),
+        "unknown_area": ({"offset": sec["opaque_offset"], "length": sec["opaque_bytes"]}
+                         if h["ext_flags"] & FLAG_UNKNOWN else None),
+        "dsv4_check": (None if dsv4_model is None
+                       else "passed" if h["payload_abi"] in (0, 2) else "skipped"),
         "identity_name": identity_name(text, h["ext_flags"], h["created_at"], sec["title"]),
     }
 
@@ -536,7 +554,7 @@ def _compare_dict(want, got, prefix, diffs):
 
 # Keys of a manifest entry (sec 18.2).
 MANIFEST_ENTRY_KEYS = ("name", "size", "sha256", "description", "valid",
-                       "dsv4_model", "expect", "identity", "decoded")
+                       "dsv4_model", "expect", "identity_text", "identity", "decoded")
 
 
 def check_entry(directory, entry):
@@ -558,22 +576,24 @@ def check_entry(directory, entry):
     if entry["valid"] != (entry["expect"]["full"] is None):
         diffs.append("manifest: valid=%r inconsistent with expect.full" % entry["valid"])
     model = entry["dsv4_model"]           # used at level full only
+    limits = entry.get("limits")          # optional overrides of the defaults
     for level in LEVELS:
-        got = verify(data, level, model if level == "full" else None)
+        got = verify(data, level, model if level == "full" else None, limits)
         want = _triple(entry["expect"][level])
         if got != want:
             diffs.append("%s: expected %s, got %s" % (level, _fmt(want), _fmt(got)))
-    # The identity check (sec 9) on the entry's name, for files valid at level
-    # full: run as step 17 of that level.  Null for every other file.
-    got = None
-    if entry["expect"]["full"] is None:
-        got = verify(data, "full", model, name=entry["name"])
-    want = _triple(entry["identity"])
-    if got != want:
-        diffs.append("identity: expected %s, got %s" % (_fmt(want), _fmt(got)))
+    # The identity check (sec 9) on the entry's name, for files valid at the
+    # level: step 10 of level text, step 17 of level full.  Null otherwise.
+    for key, level in (("identity_text", "text"), ("identity", "full")):
+        got = None
+        if entry["expect"][level] is None:
+            got = verify(data, level, model if level == "full" else None, limits, name=entry["name"])
+        want = _triple(entry[key])
+        if got != want:
+            diffs.append("%s: expected %s, got %s" % (key, _fmt(want), _fmt(got)))
     if entry["decoded"] is not None:
         try:
-            _compare_dict(entry["decoded"], decode(data), "decoded.", diffs)
+            _compare_dict(entry["decoded"], decode(data, model, limits), "decoded.", diffs)
         except ValueError as e:
             diffs.append("decode: %s" % e)
     elif entry["valid"]:
@@ -586,7 +606,7 @@ def run_manifest(path):
         manifest = json.loads(f.read().decode("utf-8"))
     directory = os.path.dirname(os.path.abspath(path))
     passed = failed = 0
-    if manifest.get("schema") != "kvc-fixtures/1":
+    if manifest.get("schema") != "kvc-fixtures/2":
         print("warning: unexpected schema %r" % manifest.get("schema"))
     names = [e["name"] for e in manifest["files"]]
     if names != sorted(names):

@@ -1,8 +1,7 @@
 // The same small program for every way of consuming kvc: verify one file at
 // level full and print its version and token count.
-#include <kvc/kvc.hpp>
-
 #include <cstdio>
+#include <kvc/kvc.hpp>
 
 int main(int argc, char** argv) {
   if (argc != 2) return 2;
