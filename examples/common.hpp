@@ -1,13 +1,10 @@
 // common.hpp - the few helpers the kvc tool and the examples share, kept in
 // one place: human-readable sizes, ISO 8601 times, error descriptions and the
-// listing of a cache directory. POSIX only.
+// listing of a cache directory (platform.hpp).
 //
 // SPDX-License-Identifier: MIT
 #ifndef KVC_EXAMPLES_COMMON_HPP
 #define KVC_EXAMPLES_COMMON_HPP
-
-#include <dirent.h>
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -20,6 +17,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "platform.hpp"
 
 namespace kvc_examples {
 
@@ -52,7 +51,7 @@ inline std::string iso_utc(std::uint64_t unix_seconds) {
   const std::time_t t = static_cast<std::time_t>(unix_seconds);
   std::tm tm{};
   char buf[64];
-  if (gmtime_r(&t, &tm) == nullptr || std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+  if (!utc_tm(t, tm) || std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
     return "(out of range)";
   return buf;
 }
@@ -71,37 +70,7 @@ inline std::string describe(const kvc::error& e) {
 }
 
 // The final component of a path: "dir/x.kv" -> "x.kv".
-inline std::string base_name(const std::string& path) { return path.substr(path.find_last_of('/') + 1); }
-
-// The regular files named "*.kv" directly in dir (not recursive), sorted by
-// name, as "dir/name" paths. Returns false with errno set when dir cannot be
-// read.
-inline bool list_kv_files(const std::string& dir, std::vector<std::string>& out) {
-  DIR* d = opendir(dir.c_str());
-  if (d == nullptr) return false;
-  const std::string prefix = !dir.empty() && dir.back() == '/' ? dir : dir + "/";
-  std::vector<std::string> found;
-  errno = 0;
-  while (const dirent* e = readdir(d)) {
-    const std::string_view name = e->d_name;
-    if (name.size() <= kvc::file_extension.size() ||
-        name.substr(name.size() - kvc::file_extension.size()) != kvc::file_extension)
-      continue;
-    struct stat st {};
-    // stat, not lstat: a symlink to a regular file is a file to check.
-    if (stat((prefix + e->d_name).c_str(), &st) == 0 && S_ISREG(st.st_mode)) found.push_back(prefix + e->d_name);
-    errno = 0;
-  }
-  const int read_errno = errno;
-  closedir(d);
-  if (read_errno != 0) {
-    errno = read_errno;
-    return false;
-  }
-  std::sort(found.begin(), found.end());
-  out.insert(out.end(), found.begin(), found.end());
-  return true;
-}
+inline std::string base_name(const std::string& path) { return path.substr(path.find_last_of("/\\") + 1); }
 
 }  // namespace kvc_examples
 

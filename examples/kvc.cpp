@@ -58,10 +58,6 @@
 // Strings that are not valid UTF-8 have each bad byte replaced by U+FFFD.
 //
 // SPDX-License-Identifier: MIT
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <array>
 #include <cerrno>
@@ -86,7 +82,9 @@ using kvc_examples::base_name;
 using kvc_examples::describe;
 using kvc_examples::hex32;
 using kvc_examples::human_bytes;
+using kvc_examples::input_file;
 using kvc_examples::iso_utc;
+using kvc_examples::os_message;
 using kvc_examples::size_text;
 
 constexpr int exit_ok = 0;
@@ -187,51 +185,6 @@ class json_builder {
 
 // ---- Reading files -------------------------------------------------------------
 
-// A file opened read-only; never written. Checked to be a regular file first
-// (opening a FIFO would block; a directory is not a KVC file).
-class input_file {
- public:
-  explicit input_file(const std::string& path) {
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) {
-      problem_ = std::strerror(errno);
-      return;
-    }
-    if (S_ISDIR(st.st_mode)) {
-      problem_ = "is a directory";
-      return;
-    }
-    if (!S_ISREG(st.st_mode)) {
-      problem_ = "not a regular file";
-      return;
-    }
-    do fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    while (fd_ < 0 && errno == EINTR);
-    if (fd_ < 0) problem_ = std::strerror(errno);
-    size_ = static_cast<std::uint64_t>(st.st_size);
-  }
-  ~input_file() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  input_file(const input_file&) = delete;
-  input_file& operator=(const input_file&) = delete;
-
-  bool ok() const { return fd_ >= 0; }
-  kvc::fd_stream stream() const { return kvc::fd_stream{fd_}; }
-  std::uint64_t size() const { return size_; }
-  const std::string& problem() const { return problem_; }  // why it could not be opened
-
- private:
-  int fd_ = -1;
-  std::uint64_t size_ = 0;
-  std::string problem_;
-};
-
-// The operating system's words for an io_error's cause (kvc::error::os_error).
-std::string os_message(int os_error) {
-  return os_error != 0 ? std::strerror(os_error) : kvc::errc_message(kvc::errc::io_error);
-}
-
 // Whether the identity check of spec section 9 can run at this level: text
 // identity needs the text, title identity the title (level full only).
 bool identity_applies(kvc::verify_level level, const kvc::header& h) {
@@ -272,7 +225,7 @@ outcome check_path(const std::string& path, const kvc::read_options& opt, bool c
     return out;
   }
   out.opened = true;
-  kvc::fd_stream s = file.stream();
+  kvc::file_stream s = file.stream();
   check_source(s, path, opt, check_name, consume, out);
   return out;
 }
@@ -534,7 +487,7 @@ struct region {
 // through the tap afterwards gives every region's CRC in one pass, even for a
 // file the reader refused early.
 struct crc_tap {
-  kvc::fd_stream fd;
+  kvc::file_stream file;
   std::uint64_t pos = 0;
   std::array<region, 3> regions{};  // text, payload, sections
   bool regions_valid = false;       // the header decoded and its lengths fit in 64 bits
@@ -569,11 +522,11 @@ struct crc_tap {
 template <>
 struct kvc::stream_traits<crc_tap> {
   static io_result read(crc_tap& t, void* p, std::size_t n) {
-    const io_result r = stream_traits<fd_stream>::read(t.fd, p, n);
+    const io_result r = stream_traits<file_stream>::read(t.file, p, n);
     t.observe(static_cast<const std::uint8_t*>(p), r.bytes);
     return r;
   }
-  static std::uint64_t size(crc_tap& t) { return stream_traits<fd_stream>::size(t.fd); }
+  static std::uint64_t size(crc_tap& t) { return stream_traits<file_stream>::size(t.file); }
 };
 
 namespace {
@@ -605,14 +558,15 @@ bool inspect_file(const std::string& path, const args& a, inspection& in) {
   }
   in.o.opened = true;
   in.file_size = file.size();
-  in.tap.fd = file.stream();
+  in.tap.file = file.stream();
   // The header first, by position, so the tap knows the regions before the pass.
-  const ssize_t got = ::pread(file.stream().fd, in.raw.data(), in.raw.size(), 0);
-  if (got < 0) {
-    in.o.os_problem = std::strerror(errno);
+  const kvc::io_result got =
+      kvc::stream_traits<kvc::file_stream>::read_at(in.tap.file, in.raw.data(), in.raw.size(), 0);
+  if (got.status != kvc::io_status::ok) {
+    in.o.os_problem = os_message(got.os_error);
     return false;
   }
-  in.raw_size = static_cast<std::size_t>(got);
+  in.raw_size = got.bytes;
   const kvc::result<kvc::header> h = kvc::decode_header(in.raw.data(), in.raw_size);
   if (h) {
     in.header_check = kvc::validate_header(*h, in.raw.data(), in.file_size);
@@ -644,7 +598,7 @@ bool inspect_file(const std::string& path, const args& a, inspection& in) {
     const kvc::io_result r = kvc::stream_traits<crc_tap>::read(in.tap, buf.data(), buf.size());
     if (r.status == kvc::io_status::interrupted) continue;
     if (r.status == kvc::io_status::failed) {
-      in.o.os_problem = std::strerror(errno);
+      in.o.os_problem = os_message(r.os_error);
       return false;
     }
     if (r.bytes == 0) break;
@@ -990,10 +944,9 @@ int cmd_verify(const args& a) {
   // Expand directories first: the progress bar needs the total up front.
   std::vector<std::string> paths;
   for (const std::string& p : a.operands) {
-    struct stat st {};
-    if (::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-      if (!kvc_examples::list_kv_files(p, paths)) {
-        file_error(p, std::string("cannot read directory: ") + std::strerror(errno));
+    if (kvc_examples::kind_of(p) == kvc_examples::path_kind::directory) {
+      if (const int err = kvc_examples::list_kv_files(p, paths)) {
+        file_error(p, "cannot read directory: " + os_message(err));
         any_io = true;
       }
     } else {
@@ -1003,10 +956,10 @@ int cmd_verify(const args& a) {
   std::uint64_t total = 0;
   if (a.level == kvc::verify_level::full)
     for (const std::string& p : paths) {
-      struct stat st {};
-      if (::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode)) total += static_cast<std::uint64_t>(st.st_size);
+      std::uint64_t size = 0;
+      if (kvc_examples::kind_of(p, &size) == kvc_examples::path_kind::regular) total += size;
     }
-  progress bar(total, total > progress_threshold && ::isatty(STDERR_FILENO));
+  progress bar(total, total > progress_threshold && kvc_examples::stderr_is_terminal());
   const kvc::read_options opt = a.read_options();
   std::size_t ok = 0, failed = 0;
   std::uint64_t done = 0;

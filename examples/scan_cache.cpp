@@ -24,8 +24,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::vector<std::string> paths;  // sorted by name
-  if (!kvc_examples::list_kv_files(argv[1], paths)) {
-    std::fprintf(stderr, "scan_cache: %s: %s\n", argv[1], std::strerror(errno));
+  if (const int err = kvc_examples::list_kv_files(argv[1], paths)) {
+    std::fprintf(stderr, "scan_cache: %s: %s\n", argv[1], kvc_examples::os_message(err).c_str());
     return 2;
   }
 
