@@ -1,13 +1,10 @@
 // common.hpp - the few helpers the kvc tool and the examples share, kept in
-// one place: human-readable sizes, ISO 8601 times, error descriptions and the
-// listing of a cache directory (platform.hpp).
+// one place: human-readable sizes, ISO 8601 times and error descriptions.
 //
 // SPDX-License-Identifier: MIT
 #ifndef KVC_EXAMPLES_COMMON_HPP
 #define KVC_EXAMPLES_COMMON_HPP
 
-#include <algorithm>
-#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -16,11 +13,17 @@
 #include <limits>
 #include <string>
 #include <string_view>
-#include <vector>
-
-#include "platform.hpp"
 
 namespace kvc_examples {
+
+// std::gmtime without its shared buffer: gmtime_r, or Windows' gmtime_s.
+inline bool utc_tm(std::time_t t, std::tm& out) {
+#if defined(_WIN32)
+  return gmtime_s(&out, &t) == 0;
+#else
+  return gmtime_r(&t, &out) != nullptr;
+#endif
+}
 
 // "1.40 GB" for 1400000000; decimal (SI) units, as storage is sold. Counts
 // below 1000 stay exact: "105 bytes".
@@ -70,6 +73,7 @@ inline std::string describe(const kvc::error& e) {
 }
 
 // The final component of a path: "dir/x.kv" -> "x.kv".
+// Either separator, as kvc::check_identity takes them.
 inline std::string base_name(const std::string& path) { return path.substr(path.find_last_of("/\\") + 1); }
 
 }  // namespace kvc_examples

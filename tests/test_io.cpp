@@ -884,3 +884,25 @@ TEST_CASE("Windows: a read-only file is not replaced or updated", "[io][files][w
   KVC_SKIP("the Windows read-only attribute");
 #endif
 }
+
+TEST_CASE("leftover temporaries are listed and removed on every platform", "[io][files]") {
+  const temp_dir tmp;
+  const std::string dir = tmp.str();
+  { std::ofstream(dir + "/c.kv.tmp.123.abc", std::ios::binary) << "left"; }
+  { std::ofstream(dir + "/c.kv", std::ios::binary) << "kept"; }
+  { std::ofstream(dir + "/c.tmp.1", std::ios::binary) << "kept"; }
+  std::filesystem::create_directory(dir + "/d.kv.tmp.1");  // not a regular file
+  const auto found = kvc::list_temporaries(dir, 0);
+  REQUIRE(found);
+  REQUIRE(found->size() == 1);
+  CHECK((*found)[0].path == dir + "/c.kv.tmp.123.abc");
+  CHECK((*found)[0].bytes == 4);
+  // Written just now: younger than an hour.
+  REQUIRE(kvc::list_temporaries(dir, 3600));
+  CHECK(kvc::list_temporaries(dir, 3600)->empty());
+  const auto removed = kvc::remove_temporaries(dir, 0);
+  REQUIRE(removed);
+  CHECK(*removed == 1);
+  CHECK(tmp.names() == std::vector<std::string>{"c.kv", "c.tmp.1", "d.kv.tmp.1"});
+  CHECK(kvc::list_temporaries(dir + "/missing", 0).error().code == kvc::errc::io_error);
+}

@@ -2919,6 +2919,28 @@ inline error check_identity(std::string_view path, const file_info& info) {
 // the stream these functions hand to a writer: fd_stream or win32_file.
 // ===========================================================================
 
+namespace kvc {
+inline namespace KVC_ABI_NAMESPACE {
+namespace detail {
+// True for a file name (no directory) of the temporaries pattern
+// "<name>.kv.tmp.<anything>", which covers kvc's "<target>.tmp.<pid>.<suffix>"
+// and ds4's "<target>.tmp.<pid>" for targets named "<name>.kv".
+constexpr bool is_temporary_name(std::string_view name) noexcept {
+  constexpr std::string_view marker = ".kv.tmp.";
+  const std::size_t at = name.find(marker);
+  return at != std::string_view::npos && at > 0 && name.size() > at + marker.size();
+}
+}  // namespace detail
+
+// A leftover temporary file (see list_temporaries).
+struct temporary_file {
+  std::string path;
+  std::uint64_t bytes = 0;
+  std::int64_t modified_unix = 0;  // mtime, seconds since the epoch
+};
+}  // namespace KVC_ABI_NAMESPACE
+}  // namespace kvc
+
 #if defined(_WIN32) && !KVC_POSIX
 namespace kvc {
 inline namespace KVC_ABI_NAMESPACE {
@@ -3014,8 +3036,14 @@ inline bool replace_file(const std::string& from, const std::string& to) {
 // is removed and path is left as it was.
 template <class Fill>
 result<header> replace_atomically(const std::string& path, Fill&& fill) {
-  const std::string tmp = temporary_name(path);
-  unique_handle h = open_file(tmp, GENERIC_WRITE, CREATE_NEW);
+  std::string tmp;
+  unique_handle h;
+  // A name left by a killed process with the same pid is skipped.
+  for (int attempt = 0; attempt < 16 && !h; ++attempt) {
+    tmp = temporary_name(path);
+    h = open_file(tmp, GENERIC_WRITE, CREATE_NEW);
+    if (!h && GetLastError() != ERROR_FILE_EXISTS) break;
+  }
   if (!h) return os_failure();
   win32_file s{h.get()};
   result<header> out = fill(s);
@@ -3028,7 +3056,72 @@ result<header> replace_atomically(const std::string& path, Fill&& fill) {
   if (!out) remove_file(tmp);
   return out;
 }
+
+// UTF-16 to UTF-8, for names read from a directory.
+inline std::string narrow(const wchar_t* utf16) {
+  const int n = WideCharToMultiByte(CP_UTF8, 0, utf16, -1, nullptr, 0, nullptr, nullptr);
+  if (n <= 1) return {};
+  std::string out(static_cast<std::size_t>(n), '\0');
+  WideCharToMultiByte(CP_UTF8, 0, utf16, -1, &out[0], n, nullptr, nullptr);
+  out.pop_back();  // the terminating NUL
+  return out;
+}
+
+// FILETIME (100 ns ticks since 1601) as Unix seconds.
+inline std::int64_t unix_seconds(const FILETIME& t) noexcept {
+  const std::uint64_t ticks = (static_cast<std::uint64_t>(t.dwHighDateTime) << 32) | t.dwLowDateTime;
+  return static_cast<std::int64_t>(ticks / 10000000u) - 11644473600;
+}
 }  // namespace detail
+
+// The temporaries in directory that are regular files named by the pattern
+// "<name>.kv.tmp.*" (kvc's "<target>.tmp.<pid>.<suffix>", ds4's
+// "<target>.tmp.<pid>") and were last modified at least min_age_seconds ago.
+// A temporary younger than a save takes may belong to a writer still running.
+inline result<std::vector<temporary_file>> list_temporaries(const std::string& directory,
+                                                            std::uint64_t min_age_seconds) {
+  std::wstring pattern;
+  if (!detail::widen(directory.empty() ? std::string(".") : directory, pattern)) return detail::os_failure();
+  pattern += L"\\*";
+  WIN32_FIND_DATAW entry{};
+  const HANDLE find = FindFirstFileW(pattern.c_str(), &entry);
+  if (find == INVALID_HANDLE_VALUE) return detail::os_failure();
+  FILETIME now_ft{};
+  GetSystemTimeAsFileTime(&now_ft);
+  const std::int64_t now = detail::unix_seconds(now_ft);
+  const std::string prefix =
+      directory.empty() || directory.back() == '/' || directory.back() == '\\' ? directory : directory + "/";
+  std::vector<temporary_file> found;
+  do {
+    constexpr DWORD not_regular = FILE_ATTRIBUTE_DIRECTORY | FILE_ATTRIBUTE_DEVICE | FILE_ATTRIBUTE_REPARSE_POINT;
+    const std::string name = detail::narrow(entry.cFileName);
+    if ((entry.dwFileAttributes & not_regular) != 0 || !detail::is_temporary_name(name)) continue;
+    const std::int64_t mtime = detail::unix_seconds(entry.ftLastWriteTime);
+    const std::int64_t age = now - mtime;
+    if (age < 0 || static_cast<std::uint64_t>(age) < min_age_seconds) continue;
+    const std::uint64_t bytes = (static_cast<std::uint64_t>(entry.nFileSizeHigh) << 32) | entry.nFileSizeLow;
+    found.push_back({prefix + name, bytes, mtime});
+  } while (FindNextFileW(find, &entry));
+  const DWORD err = GetLastError();
+  FindClose(find);
+  if (err != ERROR_NO_MORE_FILES) return make_error(errc::io_error, section::none, 0, static_cast<int>(err));
+  return found;
+}
+
+// Removes what list_temporaries(directory, min_age_seconds) finds; returns
+// how many were removed. One that vanished meanwhile is not an error.
+inline result<std::uint64_t> remove_temporaries(const std::string& directory, std::uint64_t min_age_seconds) {
+  auto found = list_temporaries(directory, min_age_seconds);
+  if (!found) return found.error();
+  std::uint64_t removed = 0;
+  for (const temporary_file& t : *found) {
+    if (detail::remove_file(t.path))
+      ++removed;
+    else if (GetLastError() != ERROR_FILE_NOT_FOUND)
+      return detail::os_failure();
+  }
+  return removed;
+}
 
 // Saves a checkpoint to path atomically. produce(kvc::writer<kvc::file_stream>&)
 // -> kvc::error writes the payload (layer by layer, as it is produced); the
@@ -3187,14 +3280,6 @@ inline unique_fd create_temporary(const std::string& path, mode_t mode, std::str
   return unique_fd{};
 }
 
-// True for a file name (no directory) of the temporaries pattern
-// "<name>.kv.tmp.<anything>", which covers kvc's "<target>.tmp.<pid>.<suffix>"
-// and ds4's "<target>.tmp.<pid>" for targets named "<name>.kv".
-constexpr bool is_temporary_name(std::string_view name) noexcept {
-  constexpr std::string_view marker = ".kv.tmp.";
-  const std::size_t at = name.find(marker);
-  return at != std::string_view::npos && at > 0 && name.size() > at + marker.size();
-}
 
 // Runs fill(fd_stream&) -> result<header> on a fresh temporary file next to
 // path, then fsync, rename over path, fsync the directory. On any failure
@@ -3220,12 +3305,6 @@ result<header> replace_atomically(const std::string& path, Fill&& fill) {
 }
 }  // namespace detail
 
-// A leftover temporary file (see list_temporaries).
-struct temporary_file {
-  std::string path;
-  std::uint64_t bytes = 0;
-  std::int64_t modified_unix = 0;  // mtime, seconds since the epoch
-};
 
 // The temporaries in directory that are regular files named by the pattern
 // "<name>.kv.tmp.*" (kvc's "<target>.tmp.<pid>.<suffix>", ds4's

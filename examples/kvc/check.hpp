@@ -1,0 +1,98 @@
+// check.hpp - checking one file, and the list of files a command works on:
+// what verify, inspect, ls and stats share.
+//
+// SPDX-License-Identifier: MIT
+#ifndef KVC_TOOL_CHECK_HPP
+#define KVC_TOOL_CHECK_HPP
+
+#include <cstdint>
+#include <kvc/kvc.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "../common.hpp"
+#include "files.hpp"
+#include "json.hpp"
+
+namespace kvc_tool {
+
+enum class identity_status { ok, mismatch, not_identity_name, not_checked };
+const char* identity_status_name(identity_status s);
+
+// What checking one path found.
+struct outcome {
+  kvc::file_info info;
+  kvc::error err;          // the verdict: container, then identity
+  bool opened = false;     // the path was opened
+  std::string os_problem;  // set when the path could not be opened or read
+  bool decoded = false;    // info.hdr holds the file's header
+  identity_status identity = identity_status::not_checked;
+  std::optional<std::string> expected_name;  // the identity name, for a <sha1>.kv path whose content was read
+  bool io_failure() const { return !os_problem.empty(); }
+  bool passed() const { return !err && !io_failure(); }
+};
+
+// The operating system's words for an io_error (its os_error), else the
+// spec's message.
+std::string os_message(const kvc::error& e);
+
+// Sets out.identity and out.expected_name, and turns a passing verdict into
+// identity_mismatch when the name is wrong.
+void apply_identity(const std::string& path, kvc::verify_level level, outcome& out);
+
+// Reads src through kvc::read at opt.level, then, when check_name is set and
+// the level allows, checks the file name's identity (spec section 9).
+// consume sees the payload as it streams.
+template <class Source, class Consumer>
+void check_source(Source& src, const std::string& path, const kvc::read_options& opt, bool check_name,
+                  Consumer&& consume, outcome& out) {
+  out.err = kvc::read(src, out.info, consume, opt);
+  if (out.err.code == kvc::errc::io_error) out.os_problem = os_message(out.err);
+  out.decoded = out.info.stage != kvc::read_stage::none;
+  if (check_name) apply_identity(path, opt.level, out);
+}
+
+// check_source on the file at path, opened read-only.
+template <class Consumer>
+outcome check_path(const std::string& path, const kvc::read_options& opt, bool check_name, Consumer&& consume) {
+  outcome out;
+  input_file file(path);
+  if (!file.ok()) {
+    out.os_problem = file.problem();
+    return out;
+  }
+  out.opened = true;
+  kvc::file_stream s = file.stream();
+  check_source(s, path, opt, check_name, consume, out);
+  return out;
+}
+
+// For standard error: "cannot open: No such file or directory".
+std::string io_problem_text(const outcome& o);
+// The spec triple and its meaning: "text_crc_mismatch at offset 68 (text): text CRC32C mismatch".
+std::string error_message(const kvc::error& e);
+
+// The verdict members of verify and inspect JSON: path, path_bytes, ok,
+// version, level, error, section, offset, message, dsv4_checked, identity,
+// reason.
+json_builder verdict_json(const std::string& path, const outcome& o, kvc::verify_level level);
+// The same members for an entry that was not checked (reason and message say why).
+json_builder entry_verdict_json(const dir_entry& e, kvc::verify_level level);
+
+// The entries a command works on: operands that are files, as given, and the
+// contents of operands that are directories (see walk_directory).
+struct targets {
+  std::vector<dir_entry> entries;
+  std::size_t other_files = 0;
+  bool any_unreadable = false;  // an entry that should have been read and could not
+};
+
+// Expands the operands; says on standard error when a directory has no cache files.
+targets collect_targets(const std::vector<std::string>& operands, bool recursive);
+// Says a reported entry on standard error.
+void warn_entry(const dir_entry& e);
+
+}  // namespace kvc_tool
+
+#endif  // KVC_TOOL_CHECK_HPP

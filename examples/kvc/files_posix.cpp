@@ -1,0 +1,220 @@
+// files_posix.cpp - files.hpp on POSIX systems.
+//
+// SPDX-License-Identifier: MIT
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <set>
+#include <string_view>
+
+#include "files.hpp"
+
+namespace kvc_tool {
+
+input_file::input_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    problem_ = std::strerror(errno);
+    return;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    problem_ = "is a directory";
+    return;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    problem_ = "not a regular file";
+    return;
+  }
+  do stream_.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  while (stream_.fd < 0 && errno == EINTR);
+  open_ = stream_.fd >= 0;
+  if (!open_) problem_ = std::strerror(errno);
+  size_ = static_cast<std::uint64_t>(st.st_size);
+}
+
+input_file::~input_file() {
+  if (open_) ::close(stream_.fd);
+}
+
+long long input_file::read_at(void* p, std::size_t n, std::uint64_t offset) {
+  std::size_t done = 0;
+  while (done < n) {
+    const ssize_t got = ::pread(stream_.fd, static_cast<char*>(p) + done, n - done, static_cast<off_t>(offset + done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      problem_ = std::strerror(errno);
+      return -1;
+    }
+    if (got == 0) break;
+    done += static_cast<std::size_t>(got);
+  }
+  return static_cast<long long>(done);
+}
+
+namespace {
+
+bool ends_with(std::string_view s, std::string_view tail) {
+  return s.size() > tail.size() && s.substr(s.size() - tail.size()) == tail;
+}
+
+const char* file_type_name(mode_t mode) {
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  return "not a regular file";
+}
+
+dir_entry odd(const std::string& path, const char* reason, const std::string& detail) {
+  dir_entry e;
+  e.path = path;
+  e.kind = entry_kind::odd_entry;
+  e.reason = reason;
+  e.detail = detail;
+  return e;
+}
+
+// A "*.kv" entry: a cache file when it is, or leads by symbolic link to, a
+// regular file.
+dir_entry classify_cache_name(int dir_fd, const char* name, const std::string& path, const struct stat& own) {
+  struct stat st = own;
+  if (S_ISLNK(own.st_mode) && ::fstatat(dir_fd, name, &st, 0) != 0) {
+    if (errno == ENOENT) return odd(path, "dangling_symlink", "dangling symbolic link, not checked");
+    if (errno == ELOOP) return odd(path, "symlink_loop", "symbolic link loop, not checked");
+    return odd(path, "unreadable", std::string("cannot examine: ") + std::strerror(errno));
+  }
+  if (S_ISDIR(st.st_mode)) return odd(path, "directory", "a directory named *.kv, not checked");
+  if (!S_ISREG(st.st_mode))
+    return odd(path, "not_regular_file", std::string(file_type_name(st.st_mode)) + ", not checked");
+  dir_entry e;
+  e.path = path;
+  e.bytes = static_cast<std::uint64_t>(st.st_size);
+  e.modified_unix = static_cast<std::int64_t>(st.st_mtime);
+  e.symlink = S_ISLNK(own.st_mode);
+  return e;
+}
+
+void walk(const std::string& dir, bool recursive, std::int64_t now, std::vector<dir_entry>& out,
+          std::size_t& other_files) {
+  const std::string prefix = !dir.empty() && dir.back() == '/' ? dir : dir + "/";
+  DIR* d = ::opendir(dir.c_str());
+  auto unreadable_dir = [&](int err) {
+    dir_entry e;
+    e.path = dir;
+    e.kind = entry_kind::unreadable_directory;
+    e.reason = "unreadable_directory";
+    e.detail = std::string("cannot read directory: ") + std::strerror(err);
+    out.push_back(e);
+  };
+  if (d == nullptr) {
+    unreadable_dir(errno);
+    return;
+  }
+  // The library knows the temporaries' name pattern ("<name>.kv.tmp.*").
+  std::set<std::string> temporaries;
+  if (const auto found = kvc::list_temporaries(dir, 0)) {
+    for (const kvc::temporary_file& t : *found) {
+      dir_entry e;
+      e.path = t.path;
+      e.kind = entry_kind::temporary;
+      e.bytes = t.bytes;
+      e.modified_unix = t.modified_unix;
+      const bool stale = now - e.modified_unix >= static_cast<std::int64_t>(stale_temporary_seconds);
+      e.reason = stale ? "stale_temporary" : "temporary";
+      e.detail = stale ? "stale temporary file (left by an interrupted save)" : "temporary file (a save in progress?)";
+      out.push_back(e);
+      temporaries.insert(t.path);
+    }
+  }
+  std::vector<std::string> subdirectories;
+  for (;;) {
+    errno = 0;
+    const dirent* entry = ::readdir(d);
+    if (entry == nullptr) {
+      if (errno != 0) unreadable_dir(errno);
+      break;
+    }
+    const std::string_view name = entry->d_name;
+    const std::string path = prefix + entry->d_name;
+    if (name == "." || name == ".." || temporaries.count(path) != 0) continue;
+    struct stat st {};
+    const bool examined = ::fstatat(::dirfd(d), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+    if (ends_with(name, kvc::file_extension)) {
+      out.push_back(examined ? classify_cache_name(::dirfd(d), entry->d_name, path, st)
+                             : odd(path, "unreadable", std::string("cannot examine: ") + std::strerror(errno)));
+    } else if (examined && S_ISDIR(st.st_mode)) {
+      if (recursive) {
+        subdirectories.push_back(path);
+      } else {
+        dir_entry e;
+        e.path = path;
+        e.kind = entry_kind::subdirectory;
+        e.reason = "subdirectory";
+        e.detail = "subdirectory not checked (use -r)";
+        out.push_back(e);
+      }
+    } else {
+      ++other_files;
+    }
+  }
+  ::closedir(d);
+  for (const std::string& sub : subdirectories) walk(sub, recursive, now, out, other_files);
+}
+
+}  // namespace
+
+void walk_directory(const std::string& dir, bool recursive, std::vector<dir_entry>& out, std::size_t& other_files) {
+  const std::size_t first = out.size();
+  walk(dir, recursive, static_cast<std::int64_t>(unix_now()), out, other_files);
+  std::sort(out.begin() + static_cast<std::ptrdiff_t>(first), out.end(),
+            [](const dir_entry& a, const dir_entry& b) { return a.path < b.path; });
+}
+
+bool is_directory(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+std::string os_error_text(int os_error) { return std::strerror(os_error); }
+
+bool stdout_is_terminal() { return ::isatty(STDOUT_FILENO) == 1; }
+bool stderr_is_terminal() { return ::isatty(STDERR_FILENO) == 1; }
+
+std::uint64_t unix_now() {
+  const std::time_t t = std::time(nullptr);
+  return t < 0 ? 0 : static_cast<std::uint64_t>(t);
+}
+
+std::string move_file(const std::string& from, const std::string& to) {
+  // link + unlink refuses an existing target atomically; rename would
+  // replace it. Where hard links are not supported, rename after a check.
+  if (::link(from.c_str(), to.c_str()) == 0) {
+    if (::unlink(from.c_str()) == 0) return "";
+    const std::string why = std::strerror(errno);
+    ::unlink(to.c_str());
+    return why;
+  }
+  if (errno == EEXIST) return "the target exists";
+  if (errno == EXDEV) return "the target is on another file system (kvc moves by rename only, never by copying)";
+  if (errno != EPERM && errno != ENOTSUP && errno != EOPNOTSUPP) return std::strerror(errno);
+  struct stat st {};
+  if (::lstat(to.c_str(), &st) == 0) return "the target exists";
+  if (::rename(from.c_str(), to.c_str()) != 0) return std::strerror(errno);
+  return "";
+}
+
+std::string remove_regular_file(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return std::strerror(errno);
+  if (!S_ISREG(st.st_mode)) return "not a regular file";
+  if (::unlink(path.c_str()) != 0) return std::strerror(errno);
+  return "";
+}
+
+}  // namespace kvc_tool

@@ -1,0 +1,459 @@
+// inspect.cpp - kvc inspect: every header field, the four CRCs recomputed
+// over the file (even a corrupt one), sections, DSV4 header, identity and the
+// verdict of a full verification.
+//
+// SPDX-License-Identifier: MIT
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <kvc/kvc.hpp>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "check.hpp"
+#include "output.hpp"
+#include "tool.hpp"
+
+namespace kvc_tool {
+namespace {
+
+using kvc_examples::describe;
+using kvc_examples::hex32;
+using kvc_examples::iso_utc;
+using kvc_examples::size_text;
+
+// A byte range of the file whose CRC32C inspect recomputes, or whose first
+// bytes it keeps.
+struct region {
+  std::uint64_t begin = 0, end = 0;
+  std::uint32_t crc = 0;
+  std::uint64_t seen = 0;  // bytes folded in so far
+  bool complete() const { return seen == end - begin; }
+};
+
+// A read-only source for kvc::read that also folds every byte passing through
+// into the CRC of its region (text, payload, sections) and keeps the payload's
+// first 52 bytes. kvc::read stops at the first error; draining the rest
+// through the tap afterwards gives every region's CRC in one pass, even for a
+// file the reader refused early.
+struct crc_tap {
+  kvc::file_stream file;
+  std::uint64_t pos = 0;
+  std::array<region, 3> regions{};  // text, payload, sections
+  bool regions_valid = false;       // the header decoded and its lengths fit in 64 bits
+  region dsv4_range{};
+  std::array<std::uint8_t, kvc::layout::dsv4::size> dsv4_bytes{};
+
+  void observe(const std::uint8_t* p, std::size_t n) {
+    if (regions_valid) {
+      for (region& r : regions)
+        if (const auto [lo, hi] = overlap(r, n); lo < hi) {
+          r.crc = kvc::crc32c_extend(r.crc, p + (lo - pos), static_cast<std::size_t>(hi - lo));
+          r.seen += hi - lo;
+        }
+      if (const auto [lo, hi] = overlap(dsv4_range, n); lo < hi) {
+        std::memcpy(dsv4_bytes.data() + (lo - dsv4_range.begin), p + (lo - pos), static_cast<std::size_t>(hi - lo));
+        dsv4_range.seen += hi - lo;
+      }
+    }
+    pos += n;
+  }
+
+ private:
+  std::pair<std::uint64_t, std::uint64_t> overlap(const region& r, std::size_t n) const {
+    const std::uint64_t lo = pos > r.begin ? pos : r.begin;
+    const std::uint64_t hi = pos + n < r.end ? pos + n : r.end;
+    return {lo, hi};
+  }
+};
+
+}  // namespace
+}  // namespace kvc_tool
+
+template <>
+struct kvc::stream_traits<kvc_tool::crc_tap> {
+  static io_result read(kvc_tool::crc_tap& t, void* p, std::size_t n) {
+    const io_result r = stream_traits<file_stream>::read(t.file, p, n);
+    t.observe(static_cast<const std::uint8_t*>(p), r.bytes);
+    return r;
+  }
+  static std::uint64_t size(kvc_tool::crc_tap& t) { return stream_traits<file_stream>::size(t.file); }
+};
+
+namespace kvc_tool {
+namespace {
+
+const char* const region_names[3] = {"text", "payload", "appended area"};
+
+// Everything inspect learns about one file.
+struct inspection {
+  outcome o;
+  std::uint64_t file_size = 0;
+  std::array<std::uint8_t, kvc::layout::header_v2::size> raw{};
+  std::size_t raw_size = 0;  // header bytes the file has (at most 68)
+  kvc::error decode_error;   // why the header did not decode
+  kvc::error header_check;   // validate_header's verdict
+  std::uint32_t header_crc_computed = 0;
+  crc_tap tap;
+  std::optional<kvc::dsv4_header> dsv4;
+  const char* dsv4_model = nullptr;  // the model the DSV4 check ran against
+};
+
+// Reads what the file allows: header, verdict of a full verification, the
+// recomputed CRCs. Returns false when the file cannot be opened or read.
+bool inspect_file(const std::string& path, const args& a, inspection& in) {
+  input_file file(path);
+  if (!file.ok()) {
+    in.o.os_problem = file.problem();
+    return false;
+  }
+  in.o.opened = true;
+  in.file_size = file.size();
+  in.tap.file = file.stream();
+  // The header first, by position, so the tap knows the regions before the pass.
+  const long long got = file.read_at(in.raw.data(), in.raw.size(), 0);
+  if (got < 0) {
+    in.o.os_problem = file.problem();
+    return false;
+  }
+  in.raw_size = static_cast<std::size_t>(got);
+  const kvc::result<kvc::header> h = kvc::decode_header(in.raw.data(), in.raw_size);
+  if (h) {
+    in.header_check = kvc::validate_header(*h, in.raw.data(), in.file_size);
+    // Encoding recomputes the header CRC from the other 64 bytes.
+    in.header_crc_computed = kvc::decode_header(kvc::encode_header(*h).data(), h->size())->header_crc;
+    const std::uint64_t end = h->payload_offset() + h->payload_bytes;
+    if (end >= h->payload_offset()) {  // else length_overflow: the regions mean nothing
+      in.tap.regions_valid = true;
+      in.tap.regions[0] = {h->text_offset(), h->payload_offset()};
+      in.tap.regions[1] = {h->payload_offset(), end};
+      // The appended area runs to EOF; empty (and not checkable) when the
+      // file ends before the payload does.
+      in.tap.regions[2] = {end, end > in.file_size ? end : in.file_size};
+      const std::uint64_t head = std::min<std::uint64_t>(h->payload_bytes, kvc::layout::dsv4::size);
+      in.tap.dsv4_range = {h->payload_offset(), h->payload_offset() + head};
+    }
+  } else {
+    in.decode_error = h.error();
+  }
+  kvc::read_options opt = a.read_options(kvc::verify_level::full);
+  opt.level = kvc::verify_level::full;
+  check_source(
+      in.tap, path, opt, true, [](const std::uint8_t*, std::size_t) {}, in.o);
+  if (in.o.io_failure()) return false;
+  // Drain the rest of the file through the tap for the CRCs of the regions
+  // the reader did not reach.
+  std::vector<std::uint8_t> buf(std::size_t{1} << 20);
+  for (;;) {
+    const kvc::io_result r = kvc::stream_traits<kvc_tool::crc_tap>::read(in.tap, buf.data(), buf.size());
+    if (r.status == kvc::io_status::interrupted) continue;
+    if (r.status == kvc::io_status::failed) {
+      in.o.os_problem = os_message(kvc::make_error(kvc::errc::io_error, kvc::section::none, 0, r.os_error));
+      return false;
+    }
+    if (r.bytes == 0) break;
+  }
+  in.o.decoded = static_cast<bool>(h);
+  if (h) in.o.info.hdr = *h;  // as stored, even when the reader stopped early
+  if (in.o.info.dsv4_checked) in.dsv4_model = opt.dsv4_model->name;
+  const region& d = in.tap.dsv4_range;
+  if (h && h->payload_bytes >= kvc::layout::dsv4::size && d.complete()) {
+    const kvc::dsv4_header dh = kvc::decode_dsv4_header(in.tap.dsv4_bytes.data());
+    if (dh.magic == kvc::layout::dsv4::magic_value) in.dsv4 = dh;
+  }
+  return true;
+}
+
+enum class crc_status { ok, mismatch, not_checked, absent };
+
+const char* crc_status_name(crc_status s) {
+  switch (s) {
+    case crc_status::ok:
+      return "ok";
+    case crc_status::mismatch:
+      return "mismatch";
+    case crc_status::not_checked:
+      return "not_checked";
+    case crc_status::absent:
+      break;
+  }
+  return "absent";
+}
+
+struct crc_report {
+  crc_status status;
+  std::uint32_t stored;
+  std::optional<std::uint32_t> computed;
+  std::string note;  // why not checked
+};
+
+// The four CRCs: stored value and what the bytes say.
+std::array<crc_report, 4> crc_reports(const inspection& in) {
+  const kvc::header& h = in.o.info.hdr;
+  std::array<crc_report, 4> out{};
+  if (h.version == 1) {
+    for (crc_report& r : out) r = {crc_status::absent, 0, std::nullopt, "version 1 has no CRCs"};
+    return out;
+  }
+  const bool header_bad =
+      in.header_check.code == kvc::errc::header_crc_mismatch || in.header_check.code == kvc::errc::foreign_variant;
+  out[0] = {header_bad ? crc_status::mismatch : crc_status::ok, h.header_crc, in.header_crc_computed, ""};
+  const std::uint32_t stored[3] = {h.text_crc, h.payload_crc, h.sections_crc};
+  for (std::size_t i = 0; i < 3; ++i) {
+    const region& r = in.tap.regions[i];
+    const bool present = r.begin <= in.file_size && r.end <= in.file_size && r.complete();
+    if (!in.tap.regions_valid)
+      out[i + 1] = {crc_status::not_checked, stored[i], std::nullopt, "declared lengths overflow"};
+    else if (!present)
+      out[i + 1] = {crc_status::not_checked, stored[i], std::nullopt,
+                    std::string(region_names[i]) + " not in the file"};
+    else
+      out[i + 1] = {r.crc == stored[i] ? crc_status::ok : crc_status::mismatch, stored[i], r.crc, ""};
+  }
+  return out;
+}
+
+std::vector<std::string> ext_flag_names(std::uint8_t flags) {
+  static const char* const names[4] = {"tool_map", "responses_key", "thinking_key", "title"};
+  std::vector<std::string> out;
+  for (unsigned bit = 0; bit < 8; ++bit)
+    if (flags & (1u << bit)) out.push_back(bit < 4 ? names[bit] : "bit" + std::to_string(bit));
+  return out;
+}
+
+const char* model_name(std::uint8_t id) { return id == 0 ? "DeepSeek V4 Flash" : "not defined by the spec"; }
+
+const char* payload_abi_name(std::uint8_t abi) {
+  return abi == 0 ? "DS4 session payload, early builds" : abi == 2 ? "DS4 session payload" : "not defined by the spec";
+}
+
+// The dsv4_header fields by name, in layout order.
+template <class Visit>
+void for_each_dsv4_field(const kvc::dsv4_header& d, Visit&& visit) {
+  visit("magic", d.magic), visit("version", d.version), visit("context", d.context);
+  visit("prefill_chunk", d.prefill_chunk), visit("raw_capacity", d.raw_capacity), visit("raw_window", d.raw_window);
+  visit("comp_capacity", d.comp_capacity), visit("tokens", d.tokens), visit("layers", d.layers);
+  visit("head_dim", d.head_dim), visit("indexer_dim", d.indexer_dim), visit("vocab", d.vocab);
+  visit("raw_live", d.raw_live);
+}
+
+// Every key is always present; a file that could not be opened or read has
+// the verdict (io_error) and nulls.
+void print_inspection_json(const std::string& path, const inspection& in) {
+  const kvc::header& h = in.o.info.hdr;
+  const bool usable = !in.o.io_failure();
+  json_builder j = verdict_json(path, in.o, kvc::verify_level::full);
+  if (in.o.opened)
+    j.num("file_size", in.file_size);
+  else
+    j.null("file_size");
+  if (usable && in.o.decoded) {
+    json_builder names(true), reserved(true);
+    for (const std::string& n : ext_flag_names(h.ext_flags)) names.push(json_string(n));
+    for (std::uint8_t b : h.reserved) reserved.push(std::to_string(b));
+    j.num("quant_bits", h.quant_bits).num("save_reason", h.save_reason);
+    j.str("save_reason_name", kvc::save_reason_name(h.save_reason)).num("ext_flags", h.ext_flags);
+    j.raw("ext_flag_names", names.text()).num("model_id", h.model_id).num("tokens", h.tokens).num("hits", h.hits);
+    j.num("context", h.context).num("payload_abi", h.payload_abi).raw("reserved", reserved.text());
+    j.num("created_at", h.created_at).str("created_at_iso", iso_utc(h.created_at));
+    j.num("last_used", h.last_used).str("last_used_iso", iso_utc(h.last_used));
+    j.num("payload_bytes", h.payload_bytes).num("text_bytes", h.text_bytes);
+    j.num("header_crc", h.header_crc).num("text_crc", h.text_crc).num("payload_crc", h.payload_crc);
+    j.num("sections_crc", h.sections_crc);
+    json_builder crcs;
+    const char* const keys[4] = {"header", "text", "payload", "sections"};
+    const std::array<crc_report, 4> reports = crc_reports(in);
+    for (std::size_t i = 0; i < 4; ++i) {
+      json_builder c;
+      c.num("stored", reports[i].stored);
+      if (reports[i].computed)
+        c.num("computed", *reports[i].computed);
+      else
+        c.null("computed");
+      crcs.raw(keys[i], c.str("status", crc_status_name(reports[i].status)).text());
+    }
+    j.raw("crcs", crcs.text());
+  } else {
+    for (const char* k :
+         {"quant_bits",     "save_reason", "save_reason_name", "ext_flags",     "ext_flag_names", "model_id",
+          "tokens",         "hits",        "context",          "payload_abi",   "reserved",       "created_at",
+          "created_at_iso", "last_used",   "last_used_iso",    "payload_bytes", "text_bytes",     "header_crc",
+          "text_crc",       "payload_crc", "sections_crc",     "crcs"})
+      j.null(k);
+  }
+  const kvc::file_info& info = in.o.info;
+  if (usable && info.has_tool_map) {
+    json_builder tools(true);
+    for (const kvc::tool_entry& t : info.tools)
+      tools.push(json_builder().str("id", t.id).num("dsml_bytes", t.dsml.size()).text());
+    j.raw("tool_map", tools.text());
+  } else {
+    j.null("tool_map");
+  }
+  if (usable && info.has_title)
+    j.str("title", info.title);
+  else
+    j.null("title");
+  if (usable && in.o.decoded)
+    j.flag("unknown_sections", (h.ext_flags & ~kvc::ext::known) != 0);
+  else
+    j.null("unknown_sections");
+  if (usable && in.dsv4) {
+    json_builder d;
+    for_each_dsv4_field(*in.dsv4, [&](const char* name, std::uint32_t v) { d.num(name, v); });
+    j.raw("dsv4", d.text());
+  } else {
+    j.null("dsv4");
+  }
+  print_line(j.text());
+}
+
+void print_inspection_text(const std::string& path, const inspection& in) {
+  auto line = [](const char* label, const std::string& value) { std::printf("%-18s%s\n", label, value.c_str()); };
+  line("path:", escaped(path));
+  line("file size:", size_text(in.file_size));
+  if (!in.o.decoded) {
+    std::string first;
+    for (std::size_t i = 0; i < in.raw_size && i < 16; ++i) {
+      char b[4];
+      std::snprintf(b, sizeof b, "%s%02x", i ? " " : "", static_cast<unsigned>(in.raw[i]));
+      first += b;
+    }
+    line("first bytes:", in.raw_size ? first : "(empty file)");
+    line("header:", "does not decode: " + error_message(in.decode_error));
+    line("verdict:", describe(in.o.err));
+    return;
+  }
+  const kvc::header& h = in.o.info.hdr;
+  const kvc::file_info& info = in.o.info;
+  line("version:", std::to_string(h.version) + " (" + std::to_string(h.size()) + "-byte header)");
+  line("quant bits:", std::to_string(h.quant_bits));
+  std::string reason = std::string(kvc::save_reason_name(h.save_reason)) + " (" + std::to_string(h.save_reason) + ")";
+  if (h.save_reason > static_cast<std::uint8_t>(kvc::save_reason::sys_prefix))
+    reason += ", a value the spec does not define";
+  line("save reason:", reason);
+  char flags_hex[8];
+  std::snprintf(flags_hex, sizeof flags_hex, "0x%02x", static_cast<unsigned>(h.ext_flags));
+  std::string flags = flags_hex;
+  for (const std::string& n : ext_flag_names(h.ext_flags)) flags += " " + n;
+  line("ext flags:", flags);
+  line("model id:", std::to_string(h.model_id) + " (" + model_name(h.model_id) + ")");
+  line("payload ABI:", std::to_string(h.payload_abi) + " (" + payload_abi_name(h.payload_abi) + ")");
+  line("tokens:", std::to_string(h.tokens));
+  line("hits:", std::to_string(h.hits));
+  line("context:", std::to_string(h.context));
+  line("created at:", iso_utc(h.created_at) + " (" + std::to_string(h.created_at) + ")");
+  line("last used:", iso_utc(h.last_used) + " (" + std::to_string(h.last_used) + ")");
+  line("text:", size_text(h.text_bytes) + " at offset " + std::to_string(h.text_offset()));
+  line("payload:", size_text(h.payload_bytes) + " at offset " + std::to_string(h.payload_offset()));
+  if (in.tap.regions_valid) {
+    const region& s = in.tap.regions[2];
+    line("appended:", s.begin <= in.file_size
+                          ? size_text(in.file_size - s.begin) + " at offset " + std::to_string(s.begin)
+                          : "none (file ends before the payload does)");
+  }
+  if (h.reserved != std::array<std::uint8_t, 3>{})
+    line("reserved:", std::to_string(h.reserved[0]) + " " + std::to_string(h.reserved[1]) + " " +
+                          std::to_string(h.reserved[2]) + " (must be 0)");
+  line("header check:", in.header_check ? error_message(in.header_check) : "ok");
+  const char* const labels[4] = {"header CRC:", "text CRC:", "payload CRC:", "sections CRC:"};
+  const std::array<crc_report, 4> reports = crc_reports(in);
+  for (std::size_t i = 0; i < 4; ++i) {
+    const crc_report& r = reports[i];
+    switch (r.status) {
+      case crc_status::absent:
+        line(labels[i], "none (" + r.note + ")");
+        break;
+      case crc_status::ok:
+        line(labels[i], hex32(r.stored) + " ok");
+        break;
+      case crc_status::mismatch:
+        line(labels[i], hex32(r.stored) + " MISMATCH (computed " + hex32(*r.computed) + ")");
+        break;
+      case crc_status::not_checked:
+        line(labels[i], hex32(r.stored) + " not checked (" + r.note + ")");
+        break;
+    }
+  }
+  // Appended data is shown as parsed; it is trustworthy only when the
+  // verdict below is ok.
+  const std::string unverified = in.o.err ? " (unverified)" : "";
+  if (!(h.ext_flags & kvc::ext::tool_map)) {
+    line("tool map:", "none");
+  } else if (!info.has_tool_map) {
+    line("tool map:", "not read (verification stopped before it)");
+  } else {
+    line("tool map:",
+         std::to_string(info.tools.size()) + (info.tools.size() == 1 ? " entry" : " entries") + unverified);
+    for (const kvc::tool_entry& t : info.tools)
+      std::printf("  id %s, DSML %s\n", quoted(t.id).c_str(), size_text(t.dsml.size()).c_str());
+  }
+  if (!(h.ext_flags & kvc::ext::title))
+    line("title:", "none");
+  else if (!info.has_title)
+    line("title:", "not read (verification stopped before it)");
+  else
+    line("title:", quoted(info.title) + unverified);
+  if (h.ext_flags & ~kvc::ext::known)
+    line("unknown sections:", "yes (bits 4..7 set: opaque bytes after the known sections)");
+  if (in.dsv4) {
+    std::string fields;
+    for_each_dsv4_field(*in.dsv4, [&](const char* name, std::uint32_t v) {
+      if (std::strcmp(name, "magic") != 0)
+        fields += std::string(fields.empty() ? "" : ", ") + name + " " + std::to_string(v);
+    });
+    line("DSV4 payload:", fields);
+    if (in.dsv4_model != nullptr) line("DSV4 check:", std::string("ok (model ") + in.dsv4_model + ")");
+  } else if (h.payload_bytes < kvc::layout::dsv4::size) {
+    line("DSV4 payload:", "no (payload shorter than 52 bytes)");
+  } else {
+    const bool read = in.tap.regions_valid && in.tap.dsv4_range.complete();
+    line("DSV4 payload:", read ? "no (payload does not start with DSV4)" : "not read (payload not in the file)");
+  }
+  switch (in.o.identity) {
+    case identity_status::not_identity_name:
+      line("identity:", "not an identity name");
+      break;
+    case identity_status::ok:
+      line("identity:", "ok");
+      break;
+    case identity_status::mismatch:
+      line("identity:", "MISMATCH (expected " + in.o.expected_name.value_or("?") + ")");
+      break;
+    case identity_status::not_checked:
+      line("identity:", "not checked (file did not verify)");
+      break;
+  }
+  line("verdict:", in.o.err ? describe(in.o.err) : "ok (v" + std::to_string(h.version) + ", full)");
+}
+
+}  // namespace
+
+int cmd_inspect(const args& a) {
+  if (a.operands.empty()) return usage_error(a.command, "inspect: no FILE given");
+  bool any_io = false, any_failed = false;
+  for (std::size_t i = 0; i < a.operands.size(); ++i) {
+    const std::string& path = a.operands[i];
+    inspection in;
+    if (!inspect_file(path, a, in)) {
+      any_io = true;
+      file_error(path, io_problem_text(in.o));
+      if (a.json) print_inspection_json(path, in);
+      continue;
+    }
+    any_failed = any_failed || in.o.err;
+    if (a.json) {
+      print_inspection_json(path, in);
+    } else {
+      if (i > 0) std::printf("\n");
+      print_inspection_text(path, in);
+    }
+  }
+  return status_of(any_io, any_failed);
+}
+
+}  // namespace kvc_tool

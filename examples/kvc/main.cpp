@@ -1,0 +1,444 @@
+// kvc - inspect, verify and maintain KVC disk KV-cache files (spec/kvc.md)
+// and the cache directories that hold them.
+//
+// This file: the command table, the option parser, help and main. The
+// commands live in one file each (inspect.cpp, verify.cpp, listing.cpp for ls
+// and stats, lookup.cpp, prune.cpp, content.cpp for name, text and tools,
+// update.cpp for touch and upgrade); check.cpp, files_posix.cpp, output.cpp
+// and json.cpp hold what they share. JSON fields are listed in the README,
+// "The kvc tool".
+//
+// SPDX-License-Identifier: MIT
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <kvc/kvc.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "files.hpp"
+#include "output.hpp"
+#include "tool.hpp"
+
+namespace kvc_tool {
+
+std::uint64_t args::now_or_clock() const { return now ? *now : unix_now(); }
+
+int usage_error(const std::string& command, const std::string& message) {
+  std::fprintf(stderr, "kvc: %s\nTry 'kvc help%s%s'.\n", message.c_str(), command.empty() ? "" : " ", command.c_str());
+  return exit_usage;
+}
+
+namespace {
+
+struct command {
+  const char* name;
+  const char* usage;
+  const char* summary;
+  const char* details;
+  const char* options;  // accepted options, space separated
+  int (*run)(const args&);
+};
+
+int cmd_help(const args& a);
+
+const command commands[] = {
+    {"ls", "kvc ls [--json] [--sort KEY] [-r] [--half-life HOURS] [--now UNIX] PATH...",
+     "list cache entries, one row each, from their headers",
+     "One row per cache file: name, version, quant bits, tokens, hits, size, last\n"
+     "use, key kind (text, responses, thinking, title), the first characters of\n"
+     "the text (or the title when the file has one, shown as \"title: ...\") and\n"
+     "a status: ok when the header checks (spec level header), else the error\n"
+     "code. Only headers are checked (and a few bytes read for the text), so it\n"
+     "is fast on thousands of files. A footer gives the totals.\n"
+     "--sort name (default) | size | tokens | hits (largest first) | created |\n"
+     "last-used (newest first) | score (ds4's eviction score, lowest first: the\n"
+     "order prune deletes in; --half-life and --now as for prune). Exit status 1\n"
+     "when a header does not check, 2 when an entry cannot be read.\n",
+     "--json --sort -r --half-life --now", cmd_ls},
+    {"stats", "kvc stats [--level header|text|full] [--json] [-r] PATH...", "summarise a cache directory",
+     "Counts by version, total and largest bytes, oldest and newest entry (by\n"
+     "creation time), failures by error code at --level (default header), odd\n"
+     "entries, stale temporaries and the bytes held by version 1 files (which\n"
+     "have no CRCs). With --json, one object. Exit status 1 when a file fails, 2\n"
+     "when an entry cannot be read.\n",
+     "--json --level -r", cmd_stats},
+    {"lookup", "kvc lookup [--quant N] [--context N] [--min-tokens N] DIR PROMPT_FILE",
+     "the cache file ds4 would load for a rendered prompt",
+     "Applies ds4's lookup to DIR for the rendered prompt in PROMPT_FILE ('-':\n"
+     "standard input): among the <sha1>.kv files whose text is not longer than\n"
+     "the prompt, whose token count is at least --min-tokens, whose context is at\n"
+     "most --context and whose quant bits equal --quant (when given), the longest\n"
+     "text (ties: more tokens) whose name is the SHA-1 of the prompt's first\n"
+     "text_bytes bytes and whose text is a byte prefix of the prompt wins.\n"
+     "Prints the winner and the rule that decided, the runners-up, and the\n"
+     "entries a filter excluded although their text matched. Exit status 1\n"
+     "when no entry matches.\n",
+     "--quant --context --min-tokens", cmd_lookup},
+    {"prune", "kvc prune --max-bytes SIZE [--dry-run] [--protect NAME]... [--half-life HOURS] [--now UNIX] DIR",
+     "delete cache files in ds4's eviction order until DIR fits SIZE",
+     "Deletes the cache file with the lowest ds4 eviction score\n"
+     "(effective_hits + 1) * tokens / file_size, effective_hits = hits *\n"
+     "2^(-(now - used_at) / half_life) (below 0.01 counted as 0), used_at =\n"
+     "last_used or created_at when 0, ties to the older used_at, until the\n"
+     "<sha1>.kv files of DIR total at most SIZE (bytes, or with a suffix K, M, G,\n"
+     "T (powers of 1024, also KiB ...) or kB, MB, GB, TB). --half-life defaults\n"
+     "to 6 hours. Only regular <sha1>.kv files whose header checks are deleted;\n"
+     "--protect NAME keeps a file. Each deletion is printed; --dry-run prints the\n"
+     "plan and deletes nothing. Exit status 1 when DIR cannot be brought within SIZE.\n",
+     "--max-bytes --dry-run --protect --half-life --now", cmd_prune},
+    {"inspect", "kvc inspect [--json] [--payload-model MODEL] FILE...",
+     "show every header field, the CRCs, sections, DSV4 header, identity and verdict",
+     "Prints every header field by name, the four CRCs with their status (the text,\n"
+     "payload and sections CRCs are recomputed over the file even when it is\n"
+     "corrupt), the tool map, the title, the DSV4 payload header when there is one,\n"
+     "the identity check of a <sha1>.kv name and the verdict of a full\n"
+     "verification (with the DSV4 check when --payload-model is given, as for\n"
+     "verify). Opens files read-only.\n",
+     "--json --payload-model", cmd_inspect},
+    {"verify",
+     "kvc verify [--level header|text|full] [--payload-model MODEL] [--json] [--quiet] [-r] [-j N]\n"
+     "             [--quarantine DIR | --delete-failed] [--fix-names] [--dry-run] PATH...",
+     "verify files and cache directories",
+     "Verifies each FILE, and each *.kv file in each DIRECTORY (sorted by name;\n"
+     "-r: in subdirectories too), at --level (default full). A <sha1>.kv name is\n"
+     "also checked against the file's identity (text identity from level text,\n"
+     "title identity at level full). One line per file, then a summary; --quiet\n"
+     "prints nothing for files that pass and no summary (with --json too).\n"
+     "--payload-model ds4-flash (or KEY=VALUE,... overriding its layers, head_dim,\n"
+     "indexer_dim, vocab, sliding_window, uncompressed_layers, even_ratio,\n"
+     "odd_ratio, indexed_ratio) adds the DSV4 payload check at level full.\n"
+     "-j N checks N files at a time. --quarantine DIR moves each file that failed\n"
+     "(a content failure or a read error) into DIR under the same name, by rename\n"
+     "only: never across file systems, never over an existing file.\n"
+     "--delete-failed removes each file that failed for a content reason (never\n"
+     "for an I/O error). --fix-names renames a file whose identity name differs\n"
+     "to the name it should have (refusing when that exists) instead of counting\n"
+     "it as failed. --dry-run says what would be moved, removed or renamed.\n"
+     "Entries that are not checked (odd *.kv entries, unreadable entries,\n"
+     "subdirectories without -r, stale temporaries) are reported, never skipped.\n"
+     "Exit status 0 all ok, 1 some failed, 2 usage error or a path that cannot be\n"
+     "read. Opens files read-only unless asked to act on them.\n",
+     "--json --quiet --level --payload-model -r -j --quarantine --delete-failed --fix-names --dry-run", cmd_verify},
+    {"name", "kvc name FILE", "print the identity name FILE should have",
+     "Verifies FILE (level text, or full for a file with a title) and prints its\n"
+     "identity name: the SHA-1 of the text, or of the title and creation time,\n"
+     "then .kv.\n",
+     "", cmd_name},
+    {"text", "kvc text FILE", "write the rendered text, byte for byte, to standard output",
+     "Verifies FILE at level text, then writes its text bytes to standard output.\n", "", cmd_text},
+    {"tools", "kvc tools [--json] FILE", "print the tool-map entries",
+     "Verifies FILE at level full, then prints each tool-map entry: its id, DSML\n"
+     "size and the DSML (escaped like a path when standard output is a terminal,\n"
+     "byte for byte otherwise), or, with --json, one JSON object whose tool_map\n"
+     "is null when the file has no tool map.\n",
+     "--json", cmd_tools},
+    {"touch", "kvc touch [--quiet] [-r] PATH...", "record a cache hit: hits + 1, last_used = now",
+     "Updates the header of each FILE, and of each *.kv file in each DIRECTORY, in\n"
+     "place after a cache hit (spec section 15.1): hits + 1, last_used = now; v2\n"
+     "files get a fresh header CRC. Prints the new values (--quiet: nothing).\n",
+     "--quiet -r", cmd_touch},
+    {"upgrade", "kvc upgrade [--quiet] [-r] PATH...", "rewrite version 1 files as version 2, atomically",
+     "Verifies each version 1 FILE (and each *.kv file in each DIRECTORY) at level\n"
+     "full and replaces it atomically with the same file as version 2 (every\n"
+     "field kept, four CRCs computed). Version 2 files are left alone. --quiet\n"
+     "prints only failures.\n",
+     "--quiet -r", cmd_upgrade},
+    {"help", "kvc help [COMMAND]", "show this help, or a command's", "", "", cmd_help},
+};
+
+const command* find_command(std::string_view name) {
+  for (const command& c : commands)
+    if (name == c.name) return &c;
+  return nullptr;
+}
+
+void print_overview(std::FILE* out) {
+  std::fprintf(out, "kvc %s - inspect, verify and maintain KVC disk KV-cache files\n\nUsage:\n", KVC_VERSION_STRING);
+  for (const command& c : commands) std::fprintf(out, "  %s\n", c.usage);
+  std::fprintf(out, "  kvc --version\n\nCommands:\n");
+  for (const command& c : commands) std::fprintf(out, "  %-9s%s\n", c.name, c.summary);
+  std::fprintf(out,
+               "\nExit status: 0 ok, 1 a file failed verification (or the command could\n"
+               "not do what was asked), 2 usage error, a path that cannot be read or\n"
+               "standard output that cannot be written. 'kvc help COMMAND' for details.\n");
+}
+
+int cmd_help(const args& a) {
+  if (a.operands.empty()) {
+    print_overview(stdout);
+    return exit_ok;
+  }
+  const command* c = find_command(a.operands[0]);
+  if (c == nullptr || a.operands.size() > 1) return usage_error("", "help: unknown command '" + a.operands[0] + "'");
+  std::printf("Usage: %s\n\n%s\n%s", c->usage, c->summary, c->details);
+  return exit_ok;
+}
+
+// --payload-model: "ds4-flash", or KEY=VALUE,... overriding its fields (the
+// conformance fixtures use a tiny model this way).
+bool parse_model(std::string_view text, kvc::model_desc& m, std::string& problem) {
+  m = kvc::deepseek_v4_flash;
+  if (text == "ds4-flash") return true;
+  m.name = "custom";
+  struct key {
+    const char* name;
+    std::uint32_t kvc::model_desc::*member;
+  };
+  static const key keys[] = {{"layers", &kvc::model_desc::layers},
+                             {"head_dim", &kvc::model_desc::head_dim},
+                             {"indexer_dim", &kvc::model_desc::indexer_dim},
+                             {"vocab", &kvc::model_desc::vocab},
+                             {"sliding_window", &kvc::model_desc::sliding_window},
+                             {"uncompressed_layers", &kvc::model_desc::uncompressed_layers},
+                             {"even_ratio", &kvc::model_desc::even_ratio},
+                             {"odd_ratio", &kvc::model_desc::odd_ratio},
+                             {"indexed_ratio", &kvc::model_desc::indexed_ratio}};
+  while (!text.empty()) {
+    const std::size_t comma = text.find(',');
+    const std::string_view item = text.substr(0, comma);
+    text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+    const std::size_t eq = item.find('=');
+    const std::string_view name = item.substr(0, eq);
+    const key* k = nullptr;
+    for (const key& candidate : keys)
+      if (name == candidate.name) k = &candidate;
+    const std::string value = eq == std::string_view::npos ? "" : std::string(item.substr(eq + 1));
+    char* end = nullptr;
+    errno = 0;
+    const unsigned long long v = std::strtoull(value.c_str(), &end, 10);
+    if (k == nullptr || value.empty() || *end != '\0' || errno != 0 || v > 0xFFFFFFFFull || value[0] == '-') {
+      problem = "bad --payload-model item '" + std::string(item) +
+                "' (expected ds4-flash or KEY=VALUE,... with keys layers, head_dim, indexer_dim, vocab, "
+                "sliding_window, uncompressed_layers, even_ratio, odd_ratio, indexed_ratio)";
+      return false;
+    }
+    m.*(k->member) = static_cast<std::uint32_t>(v);
+  }
+  if (m.indexed_ratio == 0) {
+    problem = "--payload-model: indexed_ratio must not be 0";
+    return false;
+  }
+  return true;
+}
+
+// A decimal number with an optional suffix from units (factor per suffix);
+// false when text is not one or the value exceeds max.
+bool parse_number(std::string_view text, std::uint64_t max, std::uint64_t& out, bool with_size_units = false) {
+  std::size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  if (digits == 0 || digits > 19) return false;
+  std::uint64_t v = std::strtoull(std::string(text.substr(0, digits)).c_str(), nullptr, 10);
+  const std::string_view suffix = text.substr(digits);
+  std::uint64_t factor = 1;
+  if (!suffix.empty()) {
+    if (!with_size_units) return false;
+    struct unit {
+      const char* name;
+      std::uint64_t factor;
+    };
+    static const unit units[] = {
+        {"B", 1},          {"K", 1ull << 10},   {"KiB", 1ull << 10},  {"M", 1ull << 20},   {"MiB", 1ull << 20},
+        {"G", 1ull << 30}, {"GiB", 1ull << 30}, {"T", 1ull << 40},    {"TiB", 1ull << 40}, {"kB", 1000},
+        {"MB", 1000000},   {"GB", 1000000000},  {"TB", 1000000000000}};
+    factor = 0;
+    for (const unit& u : units)
+      if (suffix == u.name) factor = u.factor;
+    if (factor == 0) return false;
+  }
+  if (v > max / factor) return false;
+  out = v * factor;
+  return true;
+}
+
+bool parse_hours(std::string_view text, double& out) {
+  const std::string s(text);
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || *end != '\0' || !(v > 0) || v > 1e6) return false;
+  out = v;
+  return true;
+}
+
+bool accepts(const command& c, std::string_view option) {
+  std::string_view list = c.options;
+  while (!list.empty()) {
+    const std::size_t space = list.find(' ');
+    if (list.substr(0, space) == option) return true;
+    list = space == std::string_view::npos ? std::string_view{} : list.substr(space + 1);
+  }
+  return false;
+}
+
+bool takes_value(std::string_view option) {
+  for (const char* o : {"--level", "--payload-model", "-j", "--quarantine", "--sort", "--quant", "--context",
+                        "--min-tokens", "--max-bytes", "--protect", "--half-life", "--now"})
+    if (option == o) return true;
+  return false;
+}
+
+// Applies one option with its value (empty when it takes none). Returns "" or
+// what is wrong with the value.
+std::string apply_option(const std::string& name, const std::string& value, args& a) {
+  std::uint64_t n = 0;
+  if (name == "--json") {
+    a.json = true;
+  } else if (name == "--quiet") {
+    a.quiet = true;
+  } else if (name == "-r") {
+    a.recursive = true;
+  } else if (name == "--dry-run") {
+    a.dry_run = true;
+  } else if (name == "--fix-names") {
+    a.fix_names = true;
+  } else if (name == "--delete-failed") {
+    a.delete_failed = true;
+  } else if (name == "--level") {
+    if (value == "header")
+      a.level = kvc::verify_level::header;
+    else if (value == "text")
+      a.level = kvc::verify_level::text;
+    else if (value == "full")
+      a.level = kvc::verify_level::full;
+    else
+      return "--level must be header, text or full";
+  } else if (name == "--payload-model") {
+    kvc::model_desc m;
+    std::string problem;
+    if (!parse_model(value, m, problem)) return problem;
+    a.model = m;
+  } else if (name == "-j") {
+    if (!parse_number(value, 256, n) || n == 0) return "-j must be a number from 1 to 256";
+    a.jobs = static_cast<unsigned>(n);
+  } else if (name == "--quarantine") {
+    if (value.empty()) return "--quarantine needs a directory";
+    a.quarantine = value;
+  } else if (name == "--sort") {
+    static const std::pair<const char*, sort_key> keys[] = {
+        {"name", sort_key::name},  {"size", sort_key::size},       {"tokens", sort_key::tokens},
+        {"hits", sort_key::hits},  {"created", sort_key::created}, {"last-used", sort_key::last_used},
+        {"score", sort_key::score}};
+    bool found = false;
+    for (const auto& k : keys)
+      if (value == k.first) a.sort = k.second, found = true;
+    if (!found) return "--sort must be name, size, tokens, hits, created, last-used or score";
+  } else if (name == "--quant") {
+    if (!parse_number(value, 255, n)) return "--quant must be a number (2 or 4)";
+    a.quant = static_cast<std::uint8_t>(n);
+  } else if (name == "--context") {
+    if (!parse_number(value, 0xFFFFFFFFull, n)) return "--context must be a token count";
+    a.context = static_cast<std::uint32_t>(n);
+  } else if (name == "--min-tokens") {
+    if (!parse_number(value, 0xFFFFFFFFull, n)) return "--min-tokens must be a token count";
+    a.min_tokens = static_cast<std::uint32_t>(n);
+  } else if (name == "--max-bytes") {
+    if (!parse_number(value, ~std::uint64_t{0}, n, true))
+      return "--max-bytes must be a byte count, optionally with K, M, G, T, KiB ... or kB, MB, GB, TB";
+    a.max_bytes = n;
+  } else if (name == "--protect") {
+    a.protect.push_back(value);
+  } else if (name == "--half-life") {
+    if (!parse_hours(value, a.half_life_hours)) return "--half-life must be a positive number of hours";
+  } else if (name == "--now") {
+    if (!parse_number(value, ~std::uint64_t{0}, n)) return "--now must be Unix seconds";
+    a.now = n;
+  }
+  return "";
+}
+
+// Parses argv[first..] for command c. Returns -1 on success, else an exit status.
+int parse_args(const command& c, int argc, char** argv, int first, args& a) {
+  a.command = c.name;
+  bool options_done = false;
+  for (int i = first; i < argc; ++i) {
+    const std::string word = argv[i];
+    if (options_done || word.size() < 2 || word[0] != '-') {
+      a.operands.push_back(word);
+      continue;
+    }
+    if (word == "--") {
+      options_done = true;
+      continue;
+    }
+    const std::size_t eq = word.find('=');
+    const std::string name = word.substr(0, eq);
+    if (!accepts(c, name)) return usage_error(c.name, std::string(c.name) + ": unknown option '" + name + "'");
+    std::optional<std::string> value;
+    if (eq != std::string::npos) value = word.substr(eq + 1);
+    if (takes_value(name) && !value) {
+      if (i + 1 >= argc) return usage_error(c.name, std::string(c.name) + ": option '" + name + "' needs a value");
+      value = argv[++i];
+    }
+    if (!takes_value(name) && value)
+      return usage_error(c.name, std::string(c.name) + ": option '" + name + "' takes no value");
+    const std::string problem = apply_option(name, value.value_or(""), a);
+    if (!problem.empty()) return usage_error(c.name, std::string(c.name) + ": " + problem);
+  }
+  if (!a.quarantine.empty() && a.delete_failed)
+    return usage_error(c.name, std::string(c.name) + ": --quarantine and --delete-failed exclude each other");
+  if (a.dry_run && c.run == cmd_verify && a.quarantine.empty() && !a.delete_failed && !a.fix_names)
+    return usage_error(c.name, "verify: --dry-run goes with --quarantine, --delete-failed or --fix-names");
+  return -1;
+}
+
+// A KVC_CRC32C value that names no kernel of this build, or one this CPU
+// lacks, is ignored by the library; say so rather than measure the wrong kernel.
+void warn_about_crc32c_choice() {
+  const char* env = std::getenv("KVC_CRC32C");
+  if (env == nullptr) return;
+  std::string names;
+  for (const kvc::crc32c_kernel& k : kvc::crc32c_kernels()) {
+    if (std::strcmp(env, k.name) == 0) {
+      if (!k.supported)
+        tool_message(std::string("warning: KVC_CRC32C=") + escaped(env) + ": this CPU lacks it; using " +
+                     kvc::crc32c_active_kernel());
+      return;
+    }
+    names += std::string(names.empty() ? "" : ", ") + k.name;
+  }
+  tool_message(std::string("warning: KVC_CRC32C=") + escaped(env) + " is not a kernel of this build (" + names +
+               "); using " + kvc::crc32c_active_kernel());
+}
+
+int run(int argc, char** argv) {
+  if (argc < 2) {
+    print_overview(stderr);
+    return exit_usage;
+  }
+  warn_about_crc32c_choice();
+  const std::string_view first = argv[1];
+  if (first == "--version") {
+    std::printf("kvc %s (crc32c kernel: %s)\n", KVC_VERSION_STRING, kvc::crc32c_active_kernel());
+    return exit_ok;
+  }
+  if (first == "--help" || first == "-h") {
+    print_overview(stdout);
+    return exit_ok;
+  }
+  const command* c = find_command(first);
+  if (c == nullptr) return usage_error("", "unknown command '" + std::string(first) + "'");
+  // "kvc COMMAND --help" is "kvc help COMMAND".
+  for (int i = 2; i < argc; ++i)
+    if (std::string_view(argv[i]) == "--help" || std::string_view(argv[i]) == "-h") {
+      args h;
+      h.command = "help";
+      h.operands.push_back(c->name);
+      return cmd_help(h);
+    }
+  args a;
+  if (const int status = parse_args(*c, argc, argv, 2, a); status >= 0) return status;
+  return c->run(a);
+}
+
+}  // namespace
+}  // namespace kvc_tool
+
+int main(int argc, char** argv) {
+  const int status = kvc_tool::run(argc, argv);
+  // Every command's output ends here: a lost write is never exit status 0.
+  if (!kvc_tool::flush_stdout()) return kvc_tool::exit_usage;
+  return status;
+}
