@@ -3011,6 +3011,16 @@ inline unique_handle open_file(const std::string& path, DWORD access, DWORD disp
 
 inline error os_failure() noexcept { return make_error(errc::io_error, section::none, 0, last_os_error()); }
 
+// The primitives the shared path-level functions (after both platform parts)
+// are written over (the POSIX part has the same names).
+using unique_file = unique_handle;
+inline unique_file open_existing(const std::string& path, bool writable) {
+  return open_file(path, GENERIC_READ | (writable ? GENERIC_WRITE : 0), OPEN_EXISTING);
+}
+inline bool is_not_found(int os_error) noexcept {
+  return os_error == ERROR_FILE_NOT_FOUND || os_error == ERROR_PATH_NOT_FOUND;
+}
+
 // Unique in the process and across processes: "<path>.tmp.<pid>.<n>".
 inline std::string temporary_name(const std::string& path) {
   static std::atomic<unsigned> counter{0};
@@ -3108,83 +3118,6 @@ inline result<std::vector<temporary_file>> list_temporaries(const std::string& d
   return found;
 }
 
-// Removes what list_temporaries(directory, min_age_seconds) finds; returns
-// how many were removed. One that vanished meanwhile is not an error.
-inline result<std::uint64_t> remove_temporaries(const std::string& directory, std::uint64_t min_age_seconds) {
-  auto found = list_temporaries(directory, min_age_seconds);
-  if (!found) return found.error();
-  std::uint64_t removed = 0;
-  for (const temporary_file& t : *found) {
-    if (detail::remove_file(t.path))
-      ++removed;
-    else if (GetLastError() != ERROR_FILE_NOT_FOUND)
-      return detail::os_failure();
-  }
-  return removed;
-}
-
-// Saves a checkpoint to path atomically. produce(kvc::writer<kvc::file_stream>&)
-// -> kvc::error writes the payload (layer by layer, as it is produced); the
-// sections in a follow it. Returns the header as stored.
-template <class Produce>
-result<header> save_file(const std::string& path, const header& h, std::string_view text, const appended& a,
-                         Produce&& produce) {
-  return detail::replace_atomically(path, [&](win32_file& s) -> result<header> {
-    auto w = begin_write(s, h, text);
-    if (!w) return w.error();
-    if (error e = produce(*w)) return e;
-    return w->finish(a);
-  });
-}
-
-// Verifies the file at path; see kvc::read for the payload consumer.
-template <class Consumer>
-error read_file(const std::string& path, file_info& info, Consumer&& consume, const read_options& opt = {}) {
-  detail::unique_handle h = detail::open_file(path, GENERIC_READ, OPEN_EXISTING);
-  if (!h) return detail::os_failure();
-  win32_file s{h.get()};
-  return read(s, info, consume, opt);
-}
-
-inline error verify_file(const std::string& path, file_info& info, const read_options& opt = {}) {
-  return read_file(
-      path, info, [](const std::uint8_t*, std::size_t) {}, opt);
-}
-
-// touch() on the file at path, made durable with FlushFileBuffers.
-inline result<header> touch_file(const std::string& path, std::uint64_t now) {
-  detail::unique_handle h = detail::open_file(path, GENERIC_READ | GENERIC_WRITE, OPEN_EXISTING);
-  if (!h) return detail::os_failure();
-  win32_file s{h.get()};
-  return touch(s, now);
-}
-
-// rewrite_appended() on the file at path, made durable with FlushFileBuffers.
-inline result<header> rewrite_appended_file(const std::string& path, const appended& a, std::uint64_t now) {
-  detail::unique_handle h = detail::open_file(path, GENERIC_READ | GENERIC_WRITE, OPEN_EXISTING);
-  if (!h) return detail::os_failure();
-  win32_file s{h.get()};
-  return rewrite_appended(s, a, now);
-}
-
-// Upgrades the version 1 file at path to version 2, atomically. A version 2
-// file is left alone and its header returned.
-inline result<header> upgrade_file(const std::string& path) {
-  detail::unique_handle h = detail::open_file(path, GENERIC_READ, OPEN_EXISTING);
-  if (!h) return detail::os_failure();
-  win32_file src{h.get()};
-  file_info info;
-  if (error e = detail::read_header_at(src, info)) return e;
-  if (info.hdr.version == 2) return info.hdr;
-  // The source is closed before the move: Windows does not replace a file
-  // that is still open.
-  return detail::replace_atomically(path, [&](win32_file& dst) -> result<header> {
-    result<header> out = upgrade(src, dst);
-    if (!h.close() && out) out = detail::os_failure();
-    return out;
-  });
-}
-
 }  // namespace KVC_ABI_NAMESPACE
 }  // namespace kvc
 #endif  // _WIN32
@@ -3226,6 +3159,16 @@ inline unique_fd open_file(const std::string& path, int flags, mode_t mode = 0) 
   while (fd < 0 && errno == EINTR);
   return unique_fd(fd);
 }
+
+// The primitives the shared path-level functions (after both platform parts)
+// are written over (the Windows part has the same names).
+using unique_file = unique_fd;
+inline int last_os_error() noexcept { return errno; }
+inline unique_file open_existing(const std::string& path, bool writable) {
+  return open_file(path, writable ? O_RDWR : O_RDONLY);
+}
+inline bool remove_file(const std::string& path) { return ::unlink(path.c_str()) == 0; }
+inline bool is_not_found(int os_error) noexcept { return os_error == ENOENT; }
 
 inline constexpr const char* temporary_infix = ".tmp.";
 
@@ -3339,6 +3282,16 @@ inline result<std::vector<temporary_file>> list_temporaries(const std::string& d
   return found;
 }
 
+}  // namespace KVC_ABI_NAMESPACE
+}  // namespace kvc
+#endif  // KVC_POSIX
+
+// ---- Path-level operations, over the platform's primitives ---------------------
+
+#if KVC_POSIX || defined(_WIN32)
+namespace kvc {
+inline namespace KVC_ABI_NAMESPACE {
+
 // Removes what list_temporaries(directory, min_age_seconds) finds; returns
 // how many were removed. One that vanished meanwhile is not an error.
 inline result<std::uint64_t> remove_temporaries(const std::string& directory, std::uint64_t min_age_seconds) {
@@ -3346,10 +3299,10 @@ inline result<std::uint64_t> remove_temporaries(const std::string& directory, st
   if (!found) return found.error();
   std::uint64_t removed = 0;
   for (const temporary_file& t : *found) {
-    if (::unlink(t.path.c_str()) == 0)
+    if (detail::remove_file(t.path))
       ++removed;
-    else if (errno != ENOENT)
-      return make_error(errc::io_error, section::none, 0, errno);
+    else if (const int err = detail::last_os_error(); !detail::is_not_found(err))
+      return make_error(errc::io_error, section::none, 0, err);
   }
   return removed;
 }
@@ -3360,7 +3313,7 @@ inline result<std::uint64_t> remove_temporaries(const std::string& directory, st
 template <class Produce>
 result<header> save_file(const std::string& path, const header& h, std::string_view text, const appended& a,
                          Produce&& produce) {
-  return detail::replace_atomically(path, [&](fd_stream& s) -> result<header> {
+  return detail::replace_atomically(path, [&](file_stream& s) -> result<header> {
     auto w = begin_write(s, h, text);
     if (!w) return w.error();
     if (error e = produce(*w)) return e;
@@ -3371,9 +3324,9 @@ result<header> save_file(const std::string& path, const header& h, std::string_v
 // Verifies the file at path; see kvc::read for the payload consumer.
 template <class Consumer>
 error read_file(const std::string& path, file_info& info, Consumer&& consume, const read_options& opt = {}) {
-  detail::unique_fd fd = detail::open_file(path, O_RDONLY);
-  if (!fd) return make_error(errc::io_error, section::header, 0, errno);  // the header read is what failed
-  fd_stream s{fd.get()};
+  detail::unique_file f = detail::open_existing(path, false);
+  if (!f) return make_error(errc::io_error, section::header, 0, detail::last_os_error());  // the header read failed
+  file_stream s{f.get()};
   return read(s, info, consume, opt);
 }
 
@@ -3382,37 +3335,43 @@ inline error verify_file(const std::string& path, file_info& info, const read_op
       path, info, [](const std::uint8_t*, std::size_t) {}, opt);
 }
 
-// touch() on the file at path, made durable with fsync.
+// touch() on the file at path, made durable (fsync, FlushFileBuffers).
 inline result<header> touch_file(const std::string& path, std::uint64_t now) {
-  detail::unique_fd fd = detail::open_file(path, O_RDWR);
-  if (!fd) return make_error(errc::io_error, section::none, 0);
-  fd_stream s{fd.get()};
+  detail::unique_file f = detail::open_existing(path, true);
+  if (!f) return make_error(errc::io_error, section::none, 0, detail::last_os_error());
+  file_stream s{f.get()};
   return touch(s, now);
 }
 
-// rewrite_appended() on the file at path, made durable with fsync.
+// rewrite_appended() on the file at path, made durable (fsync, FlushFileBuffers).
 inline result<header> rewrite_appended_file(const std::string& path, const appended& a, std::uint64_t now) {
-  detail::unique_fd fd = detail::open_file(path, O_RDWR);
-  if (!fd) return make_error(errc::io_error, section::none, 0);
-  fd_stream s{fd.get()};
+  detail::unique_file f = detail::open_existing(path, true);
+  if (!f) return make_error(errc::io_error, section::none, 0, detail::last_os_error());
+  file_stream s{f.get()};
   return rewrite_appended(s, a, now);
 }
 
 // Upgrades the version 1 file at path to version 2, atomically. A version 2
 // file is left alone and its header returned.
 inline result<header> upgrade_file(const std::string& path) {
-  detail::unique_fd fd = detail::open_file(path, O_RDONLY);
-  if (!fd) return make_error(errc::io_error, section::none, 0);
-  fd_stream src{fd.get()};
+  detail::unique_file f = detail::open_existing(path, false);
+  if (!f) return make_error(errc::io_error, section::none, 0, detail::last_os_error());
+  file_stream src{f.get()};
   file_info info;
   if (error e = detail::read_header_at(src, info)) return e;
   if (info.hdr.version == 2) return info.hdr;
-  return detail::replace_atomically(path, [&](fd_stream& dst) { return upgrade(src, dst); });
+  // The source is closed before the rename: Windows does not replace a file
+  // that is still open.
+  return detail::replace_atomically(path, [&](file_stream& dst) -> result<header> {
+    result<header> out = upgrade(src, dst);
+    if (!f.close() && out) out = make_error(errc::io_error, section::none, 0, detail::last_os_error());
+    return out;
+  });
 }
 
 }  // namespace KVC_ABI_NAMESPACE
 }  // namespace kvc
-#endif  // KVC_POSIX
+#endif
 
 // Internal macros end here; KVC_VERSION_* and KVC_ABI_NAMESPACE stay defined.
 #undef KVC_POSIX
