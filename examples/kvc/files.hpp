@@ -10,7 +10,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <kvc/kvc.hpp>
+#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace kvc_tool {
@@ -73,6 +75,21 @@ constexpr std::uint64_t stale_temporary_seconds = 3600;
 // temporaries, subdirectories; other files are only counted in other_files.
 // A directory that cannot be read is an unreadable_directory entry.
 void walk_directory(const std::string& dir, bool recursive, std::vector<dir_entry>& out, std::size_t& other_files);
+
+// The entries of dir (and of its subdirectories when recursive), unsorted;
+// once per platform, for walk_directory.
+void walk(const std::string& dir, bool recursive, std::int64_t now, std::vector<dir_entry>& out,
+          std::size_t& other_files);
+
+// Shared by both implementations (files.cpp):
+bool has_kv_extension(std::string_view name);  // "*.kv", more than the extension
+dir_entry odd_entry(const std::string& path, const char* reason, const std::string& detail);
+dir_entry subdirectory_entry(const std::string& path);
+dir_entry unreadable_directory_entry(const std::string& dir, const std::string& why);
+// Appends the temporaries kvc::list_temporaries finds directly in dir (the
+// library knows their name pattern, "<name>.kv.tmp.*"), stale or young as of
+// now; returns their paths.
+std::set<std::string> add_temporaries(const std::string& dir, std::int64_t now, std::vector<dir_entry>& out);
 
 bool is_directory(const std::string& path);
 // The operating system's words for an error number (kvc::error::os_error).

@@ -18,24 +18,11 @@ namespace {
 
 int last_error() { return static_cast<int>(GetLastError()); }
 
-bool ends_with(std::string_view s, std::string_view tail) {
-  return s.size() > tail.size() && s.substr(s.size() - tail.size()) == tail;
-}
-
 std::uint64_t size_of(DWORD high, DWORD low) { return (static_cast<std::uint64_t>(high) << 32) | low; }
 
 // FILETIME (100 ns ticks since 1601) as Unix seconds.
 std::int64_t unix_seconds(const FILETIME& t) {
   return static_cast<std::int64_t>(size_of(t.dwHighDateTime, t.dwLowDateTime) / 10000000u) - 11644473600;
-}
-
-dir_entry odd(const std::string& path, const char* reason, const std::string& detail) {
-  dir_entry e;
-  e.path = path;
-  e.kind = entry_kind::odd_entry;
-  e.reason = reason;
-  e.detail = detail;
-  return e;
 }
 
 // A "*.kv" entry: a cache file when it is, or leads by symbolic link to, a
@@ -50,12 +37,12 @@ dir_entry classify_cache_name(const std::string& path, const WIN32_FIND_DATAA& o
   if (link && !GetFileAttributesExA(path.c_str(), GetFileExInfoStandard, &target)) {
     const int err = last_error();
     if (err == ERROR_FILE_NOT_FOUND || err == ERROR_PATH_NOT_FOUND)
-      return odd(path, "dangling_symlink", "dangling symbolic link, not checked");
-    return odd(path, "unreadable", "cannot examine: " + os_error_text(err));
+      return odd_entry(path, "dangling_symlink", "dangling symbolic link, not checked");
+    return odd_entry(path, "unreadable", "cannot examine: " + os_error_text(err));
   }
   if (target.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY)
-    return odd(path, "directory", "a directory named *.kv, not checked");
-  if (target.dwFileAttributes & FILE_ATTRIBUTE_DEVICE) return odd(path, "not_regular_file", "a device, not checked");
+    return odd_entry(path, "directory", "a directory named *.kv, not checked");
+  if (target.dwFileAttributes & FILE_ATTRIBUTE_DEVICE) return odd_entry(path, "not_regular_file", "a device, not checked");
   dir_entry e;
   e.path = path;
   e.bytes = size_of(target.nFileSizeHigh, target.nFileSizeLow);
@@ -64,57 +51,32 @@ dir_entry classify_cache_name(const std::string& path, const WIN32_FIND_DATAA& o
   return e;
 }
 
+}  // namespace
+
 void walk(const std::string& dir, bool recursive, std::int64_t now, std::vector<dir_entry>& out,
           std::size_t& other_files) {
   // The prefix kvc::list_temporaries uses, so its paths match.
   const std::string prefix = !dir.empty() && (dir.back() == '/' || dir.back() == '\\') ? dir : dir + "/";
-  auto unreadable_dir = [&](int err) {
-    dir_entry e;
-    e.path = dir;
-    e.kind = entry_kind::unreadable_directory;
-    e.reason = "unreadable_directory";
-    e.detail = "cannot read directory: " + os_error_text(err);
-    out.push_back(e);
-  };
+
   WIN32_FIND_DATAA entry{};
   const HANDLE find = FindFirstFileA((prefix + "*").c_str(), &entry);
   if (find == INVALID_HANDLE_VALUE) {
-    unreadable_dir(last_error());
+    out.push_back(unreadable_directory_entry(dir, os_error_text(last_error())));
     return;
   }
-  // The library knows the temporaries' name pattern ("<name>.kv.tmp.*").
-  std::set<std::string> temporaries;
-  if (const auto found = kvc::list_temporaries(dir, 0)) {
-    for (const kvc::temporary_file& t : *found) {
-      dir_entry e;
-      e.path = t.path;
-      e.kind = entry_kind::temporary;
-      e.bytes = t.bytes;
-      e.modified_unix = t.modified_unix;
-      const bool stale = now - e.modified_unix >= static_cast<std::int64_t>(stale_temporary_seconds);
-      e.reason = stale ? "stale_temporary" : "temporary";
-      e.detail = stale ? "stale temporary file (left by an interrupted save)" : "temporary file (a save in progress?)";
-      out.push_back(e);
-      temporaries.insert(t.path);
-    }
-  }
+  const std::set<std::string> temporaries = add_temporaries(dir, now, out);
   std::vector<std::string> subdirectories;
   do {
     const std::string_view name = entry.cFileName;
     const std::string path = prefix + entry.cFileName;
     if (name == "." || name == ".." || temporaries.count(path) != 0) continue;
-    if (ends_with(name, kvc::file_extension)) {
+    if (has_kv_extension(name)) {
       out.push_back(classify_cache_name(path, entry));
     } else if (entry.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) {
       if (recursive) {
         subdirectories.push_back(path);
       } else {
-        dir_entry e;
-        e.path = path;
-        e.kind = entry_kind::subdirectory;
-        e.reason = "subdirectory";
-        e.detail = "subdirectory not checked (use -r)";
-        out.push_back(e);
+        out.push_back(subdirectory_entry(path));
       }
     } else {
       ++other_files;
@@ -122,11 +84,10 @@ void walk(const std::string& dir, bool recursive, std::int64_t now, std::vector<
   } while (FindNextFileA(find, &entry));
   const int err = last_error();
   FindClose(find);
-  if (err != ERROR_NO_MORE_FILES) unreadable_dir(err);
+  if (err != ERROR_NO_MORE_FILES) out.push_back(unreadable_directory_entry(dir, os_error_text(err)));
   for (const std::string& sub : subdirectories) walk(sub, recursive, now, out, other_files);
 }
 
-}  // namespace
 
 // Opened with every sharing mode: the tool never stops another program from
 // writing, replacing or deleting the file it reads.
@@ -176,13 +137,6 @@ long long input_file::read_at(void* p, std::size_t n, std::uint64_t offset) {
   return static_cast<long long>(done);
 }
 
-void walk_directory(const std::string& dir, bool recursive, std::vector<dir_entry>& out, std::size_t& other_files) {
-  const std::size_t first = out.size();
-  walk(dir, recursive, static_cast<std::int64_t>(unix_now()), out, other_files);
-  std::sort(out.begin() + static_cast<std::ptrdiff_t>(first), out.end(),
-            [](const dir_entry& a, const dir_entry& b) { return a.path < b.path; });
-}
-
 bool is_directory(const std::string& path) {
   const DWORD a = GetFileAttributesA(path.c_str());
   return a != INVALID_FILE_ATTRIBUTES && (a & FILE_ATTRIBUTE_DIRECTORY) != 0;
@@ -199,11 +153,6 @@ std::string os_error_text(int os_error) {
 
 bool stdout_is_terminal() { return _isatty(_fileno(stdout)) != 0; }
 bool stderr_is_terminal() { return _isatty(_fileno(stderr)) != 0; }
-
-std::uint64_t unix_now() {
-  const std::time_t t = std::time(nullptr);
-  return t < 0 ? 0 : static_cast<std::uint64_t>(t);
-}
 
 // Without MOVEFILE_REPLACE_EXISTING an existing target is refused; without
 // MOVEFILE_COPY_ALLOWED a move to another volume is refused, never copied.
