@@ -54,8 +54,7 @@ inline std::string iso_utc(std::uint64_t unix_seconds) {
   const std::time_t t = static_cast<std::time_t>(unix_seconds);
   std::tm tm{};
   char buf[64];
-  if (!utc_tm(t, tm) || std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-    return "(out of range)";
+  if (!utc_tm(t, tm) || std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) return "(out of range)";
   return buf;
 }
 

@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
   const std::string path = std::string(argv[1]) + "/" + kvc::identity_name_for_title(*sections.title, h.created_at);
 
   // The engine's state, one layer at a time (here: 4 layers of 64 KiB).
-  const kvc::result<kvc::header> saved =
+  const kvc::result<kvc::stored_file> saved =
       kvc::save_file(path, h, text, sections, [](kvc::writer<kvc::file_stream>& w) -> kvc::error {
         std::vector<float> layer(16384);
         for (int l = 0; l < 4; ++l) {
@@ -56,6 +56,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "write_checkpoint: %s: %s\n", path.c_str(), kvc_examples::describe(saved.error()).c_str());
     return 1;
   }
+  if (saved->unconfirmed)  // in place, but the directory fsync failed
+    std::fprintf(stderr, "write_checkpoint: %s: saved, durability not confirmed: %s\n", path.c_str(),
+                 kvc_examples::describe(saved->unconfirmed).c_str());
 
   // Read it back: every byte, every CRC, and the name against the content.
   kvc::file_info info;

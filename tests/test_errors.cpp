@@ -42,3 +42,17 @@ TEST_CASE("error and result carry code, section and offset", "[errors]") {
   CHECK(bad.error() == e);
   CHECK(std::string(kvc::section_name(bad.error().where)) == "payload");
 }
+
+TEST_CASE("a result never claims a value it was not given", "[errors]") {
+  // An error that says ok is not a value: the result holds invalid_argument.
+  constexpr kvc::result<int> from_ok = kvc::error{kvc::errc::ok, kvc::section::text, 9};
+  static_assert(!from_ok.has_value());
+  static_assert(from_ok.error().code == kvc::errc::invalid_argument);
+  static_assert(from_ok.error().where == kvc::section::text && from_ok.error().offset == 9);
+  // An OS cause travels with the error; equality is about the file, not it.
+  const kvc::error io = kvc::make_error(kvc::errc::io_error, kvc::section::none, 5, 28);
+  kvc::result<int> failed = io;
+  CHECK(failed.error().os_error == 28);
+  CHECK(failed.error() == kvc::make_error(kvc::errc::io_error, kvc::section::none, 5));
+  // [[nodiscard]] on error, result and io_result: tests/compile_fail/ignored_error.cpp.
+}

@@ -129,7 +129,6 @@ void walk(const std::string& dir, bool recursive, std::int64_t now, std::vector<
   for (const std::string& sub : subdirectories) walk(sub, recursive, now, out, other_files);
 }
 
-
 bool is_directory(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);

@@ -42,7 +42,8 @@ dir_entry classify_cache_name(const std::string& path, const WIN32_FIND_DATAA& o
   }
   if (target.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY)
     return odd_entry(path, "directory", "a directory named *.kv, not checked");
-  if (target.dwFileAttributes & FILE_ATTRIBUTE_DEVICE) return odd_entry(path, "not_regular_file", "a device, not checked");
+  if (target.dwFileAttributes & FILE_ATTRIBUTE_DEVICE)
+    return odd_entry(path, "not_regular_file", "a device, not checked");
   dir_entry e;
   e.path = path;
   e.bytes = size_of(target.nFileSizeHigh, target.nFileSizeLow);
@@ -87,7 +88,6 @@ void walk(const std::string& dir, bool recursive, std::int64_t now, std::vector<
   if (err != ERROR_NO_MORE_FILES) out.push_back(unreadable_directory_entry(dir, os_error_text(err)));
   for (const std::string& sub : subdirectories) walk(sub, recursive, now, out, other_files);
 }
-
 
 // Opened with every sharing mode: the tool never stops another program from
 // writing, replacing or deleting the file it reads.
@@ -168,7 +168,8 @@ std::string move_file(const std::string& from, const std::string& to) {
 std::string remove_regular_file(const std::string& path) {
   const DWORD a = GetFileAttributesA(path.c_str());
   if (a == INVALID_FILE_ATTRIBUTES) return os_error_text(last_error());
-  if (a & (FILE_ATTRIBUTE_DIRECTORY | FILE_ATTRIBUTE_DEVICE | FILE_ATTRIBUTE_REPARSE_POINT)) return "not a regular file";
+  if (a & (FILE_ATTRIBUTE_DIRECTORY | FILE_ATTRIBUTE_DEVICE | FILE_ATTRIBUTE_REPARSE_POINT))
+    return "not a regular file";
   if (!DeleteFileA(path.c_str())) return os_error_text(last_error());
   return "";
 }

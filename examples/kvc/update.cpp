@@ -57,14 +57,14 @@ int cmd_touch(const args& a) {
   if (a.operands.empty()) return usage_error(a.command, "touch: no PATH given");
   return for_each_cache_file(a, [&](const std::string& path) {
     if (!openable(path)) return exit_usage;
-    const kvc::result<kvc::header> h = kvc::touch_file(path, unix_now());
+    const kvc::result<kvc::stored_file> h = kvc::touch_file(path, unix_now());
     if (!h) {
       file_error(path, "not touched: " + update_problem(h.error()));
       return h.error().code == kvc::errc::io_error ? exit_usage : exit_failed;
     }
     if (!a.quiet)
-      print_line(escaped(path) + ": hits " + std::to_string(h->hits) + ", last_used " + iso_utc(h->last_used) + " (" +
-                 std::to_string(h->last_used) + ")");
+      print_line(escaped(path) + ": hits " + std::to_string(h->hdr.hits) + ", last_used " + iso_utc(h->hdr.last_used) +
+                 " (" + std::to_string(h->hdr.last_used) + ")");
     return exit_ok;
   });
 }
@@ -87,7 +87,7 @@ int cmd_upgrade(const args& a) {
       if (!a.quiet) print_line(escaped(path) + ": already version 2");
       return exit_ok;
     }
-    const kvc::result<kvc::header> h = kvc::upgrade_file(path);
+    const kvc::result<kvc::stored_file> h = kvc::upgrade_file(path);
     if (!h) {
       ++failed;
       file_error(path, "not upgraded: " + update_problem(h.error()));
@@ -96,8 +96,8 @@ int cmd_upgrade(const args& a) {
     ++upgraded;
     if (!a.quiet)
       print_line(escaped(path) + ": upgraded to version 2 (header " + std::to_string(before.info.hdr.size()) + " -> " +
-                 std::to_string(h->size()) + " bytes, tokens " + std::to_string(h->tokens) + ", hits " +
-                 std::to_string(h->hits) + " kept)");
+                 std::to_string(h->hdr.size()) + " bytes, tokens " + std::to_string(h->hdr.tokens) + ", hits " +
+                 std::to_string(h->hdr.hits) + " kept)");
     return exit_ok;
   });
   if (!a.quiet && upgraded + already + failed > 1)

@@ -3,15 +3,54 @@
 // Header-only, C++17, no dependencies beyond the standard library. Works with
 // -fno-exceptions and -fno-rtti. Normative reference: spec/kvc.md.
 //
-// Sections, in order:
-//   1. errors      the closed error table of spec/kvc.md section "Errors"
-//   2. layout      constexpr byte tables of every on-disk structure,
-//                  encode/decode/validate, the DSV4 payload description
-//   3. CRC32C      portable kernel (usable in constant expressions)
-//   4. SHA-1       file identity names
-//   5. I/O         stream customisation point and adapters, the streaming
-//                  reader, the single-pass writer, in-place updates
-//   6. files       atomic save and path-level operations (POSIX, Windows)
+// API OVERVIEW
+//
+//   Every fallible call returns kvc::error or kvc::result<T>, both
+//   [[nodiscard]]; an error carries the spec's code (kvc::errc), the section
+//   of the file, the byte offset and, for io_error, the OS error number.
+//
+//   Reading     kvc::read(stream, info, consume, opt) verifies a file at a
+//               level (header, text, full) in one pass; consume(p, n) gets
+//               the payload in chunks and may return kvc::error to stop.
+//               kvc::verify(stream, info, opt) is the same without a
+//               consumer. info.stage says how far the read got.
+//   Writing     kvc::begin_write(sink, header, text) -> writer (move-only);
+//               w.write_payload(p, n) as often as needed; w.finish(sections).
+//               begin_write_sequential for sinks that cannot seek.
+//   Updating    kvc::touch, kvc::rewrite_appended, kvc::upgrade (v1 -> v2).
+//   Checking    kvc::check_compatible(stream, ...), check_compatible_file(
+//               path, ...), compatibility_name, kvc::check_identity(path,
+//               info), identity_name.
+//   Files       (POSIX, Windows) save_file, read_file, verify_file,
+//               touch_file, rewrite_appended_file, upgrade_file: atomic where
+//               they replace a file; kvc::file_stream is the platform's file.
+//   Layout      encode_/decode_/validate_ functions for every structure,
+//               usable in constant expressions; layout:: field tables.
+//   CRC32C      crc32c, crc32c_extend(crc, p, n), crc32c_combine,
+//               crc32c_extend_zeros, crc32c_constexpr, crc32c_extend_constexpr;
+//               crc32c_kernels() (a range), crc32c_active_kernel,
+//               crc32c_force_kernel; KVC_CRC32C=<kernel> in the environment.
+//   C           include/kvc/kvc.h; its implementation is the "C interface"
+//               section, compiled where KVC_C_IMPLEMENTATION is defined.
+//   Streams     specialise kvc::stream_traits<S> (see "I/O"); adapters ship
+//               for memory, std::vector/std::string, iostreams, FILE*,
+//               POSIX file descriptors (kvc::fd_stream) and Windows file
+//               handles (kvc::win32_file).
+//
+// CONFIGURATION
+//
+//   KVC_CRC32C_NO_HW   build the portable CRC32C kernel only.
+//   No other macro and no compiler flag changes kvc: CPU features are
+//   detected at run time. Everything lives in the inline namespace
+//   kvc::KVC_ABI_NAMESPACE, named for the configuration, so translation units
+//   configured differently can be linked into one program.
+//
+// SECTIONS, in order: Errors; Layout (byte tables, encode/decode/validate,
+// the DSV4 payload, the portable CRC32C the layout needs); CRC32C (hardware
+// kernels and dispatch); SHA-1 (identity names); I/O (streams, reader,
+// writer, in-place updates, checks); Files (path-level operations, POSIX
+// and Windows);
+// C interface (the implementation of kvc/kvc.h, stb style).
 //
 // SPDX-License-Identifier: MIT
 #ifndef KVC_KVC_HPP
@@ -42,18 +81,25 @@
 #if defined(__unix__) || defined(__APPLE__)
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #define KVC_POSIX 1
+#if defined(__linux__)
+#include <sys/ioctl.h>
+#if __has_include(<linux/fs.h>)
+#include <linux/fs.h>  // FICLONE
+#endif
+#endif
 #else
 #define KVC_POSIX 0
 #endif
-
 // <windows.h> comes in with NOMINMAX (unless the includer already included it
 // without), so it defines no min/max macros; kvc itself writes
 // (std::numeric_limits<T>::max)() so that it compiles either way.
 #if defined(_WIN32)
+#include <sys/stat.h>
 #ifndef NOMINMAX
 #define NOMINMAX
 #define KVC_DEFINED_NOMINMAX
@@ -63,7 +109,6 @@
 #undef NOMINMAX
 #undef KVC_DEFINED_NOMINMAX
 #endif
-#include <io.h>
 #endif
 
 #define KVC_VERSION_MAJOR 0
@@ -118,7 +163,7 @@ namespace kvc {
 inline namespace KVC_ABI_NAMESPACE {
 
 // ===========================================================================
-// 1. Errors
+// Errors
 //
 // One closed enum: spec/kvc.md "Errors" is this table, row for row. Every
 // failure carries the code, the section of the file it concerns and the
@@ -262,17 +307,14 @@ constexpr error make_error(errc code, section where, std::uint64_t offset, int o
 // A value or an error, without exceptions. T must be default-constructible.
 // Reading the value of a result that holds an error is a precondition
 // violation (an assert in debug builds). An error whose code is errc::ok
-// cannot make a result claim a value: it is stored as invalid_argument (and
-// asserts in debug builds).
+// cannot make a result that claims a value: it is stored as invalid_argument.
 template <class T>
 class [[nodiscard]] result {
  public:
   constexpr result(T value) noexcept(std::is_nothrow_move_constructible_v<T>)  // NOLINT: implicit by design
       : value_(std::move(value)) {}
   constexpr result(::kvc::error e) noexcept  // NOLINT: implicit by design
-      : value_(), error_(e ? e : make_error(errc::invalid_argument, e.where, e.offset)) {
-    assert(e && "kvc::result built from an error that says ok");
-  }
+      : value_(), error_(e ? e : make_error(errc::invalid_argument, e.where, e.offset)) {}
 
   constexpr bool has_value() const noexcept { return !error_; }
   constexpr explicit operator bool() const noexcept { return has_value(); }
@@ -302,7 +344,7 @@ namespace kvc {
 inline namespace KVC_ABI_NAMESPACE {
 
 // ===========================================================================
-// 2. Layout
+// Layout
 //
 // Every on-disk structure as a table of (offset, size) fields, checked at
 // compile time to be contiguous. All integers are little-endian on disk on
@@ -859,7 +901,7 @@ struct model_desc {
     return layer % 2 == 0 ? even_ratio : odd_ratio;
   }
 
-  // A reader refuses a description that cannot describe a payload (spec 8.3).
+  // A reader refuses a description that cannot describe a payload (spec "Model description").
   constexpr bool usable() const noexcept { return indexed_ratio != 0 && layers != 0 && uncompressed_layers <= layers; }
 };
 
@@ -977,7 +1019,7 @@ constexpr std::size_t identity_name_size = 40 + 3;
 }  // namespace kvc
 
 // ===========================================================================
-// 3. CRC32C
+// CRC32C
 //
 // Castagnoli CRC: reflected polynomial 0x82F63B78, initial value and final
 // xor 0xFFFFFFFF, stored unmasked. Kernels work on the raw register state
@@ -1591,7 +1633,7 @@ constexpr std::uint32_t crc32c_constexpr(std::string_view s) noexcept { return c
 }  // namespace kvc
 
 // ===========================================================================
-// 4. SHA-1
+// SHA-1
 //
 // FIPS 180-4 SHA-1, used only for file identity names (not for security).
 // ===========================================================================
@@ -1710,7 +1752,7 @@ inline std::string identity_name_for_title(std::string_view title, std::uint64_t
 }  // namespace kvc
 
 // ===========================================================================
-// 5. I/O
+// I/O
 //
 // Streams plug in through one customisation point, kvc::stream_traits<S>.
 // An operation uses only the static functions it needs:
@@ -1927,13 +1969,12 @@ struct stream_traits<std::string> : detail::container_traits<std::string> {};
 template <class S>
 class cursor {
  public:
-  explicit cursor(S& s) noexcept : s_(&s) {}
-  S& stream() const noexcept { return *s_; }
+  explicit cursor(S& s, std::uint64_t at = 0) noexcept : s_(&s), pos_(at) {}
 
  private:
   friend struct stream_traits<cursor<S>>;
   S* s_;
-  std::uint64_t pos_ = 0;
+  std::uint64_t pos_;
 };
 
 template <class S>
@@ -2033,8 +2074,41 @@ inline bool stream_traits<std::FILE*>::seek(std::FILE* f, std::uint64_t at) {
 #endif
 }
 
+inline std::uint64_t stream_traits<std::FILE*>::size(std::FILE*& f) {
+#if KVC_POSIX
+  struct stat st {};
+  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) return unknown_size;
+  return static_cast<std::uint64_t>(st.st_size);
+#elif defined(_WIN32)
+  struct _stat64 st {};
+  if (_fstat64(_fileno(f), &st) != 0 || (st.st_mode & _S_IFMT) != _S_IFREG) return unknown_size;
+  return static_cast<std::uint64_t>(st.st_size);
+#else
+  (void)f;
+  return unknown_size;
+#endif
+}
+
 #if KVC_POSIX
 // ---- POSIX file descriptors -------------------------------------------------
+
+#if defined(__GLIBC__) && defined(_GNU_SOURCE) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 27))
+#define KVC_HAVE_COPY_FILE_RANGE 1
+#endif
+
+namespace detail {
+// Makes written bytes durable; 0 or the OS error number. On macOS fsync
+// leaves them in the drive's cache and F_FULLFSYNC flushes that too (it is
+// refused by some file systems, which then get fsync).
+inline int full_sync(int fd) noexcept {
+#ifdef F_FULLFSYNC
+  if (::fcntl(fd, F_FULLFSYNC) == 0) return 0;
+#endif
+  while (::fsync(fd) != 0)
+    if (errno != EINTR) return errno;
+  return 0;
+}
+}  // namespace detail
 
 // A file descriptor the caller owns; kvc never closes it.
 struct fd_stream {
@@ -2065,9 +2139,8 @@ struct stream_traits<fd_stream> {
     return {};
   }
   static io_result sync(fd_stream& s) noexcept {
-    while (::fsync(s.fd) != 0)
-      if (errno != EINTR) return {0, io_status::failed, errno};
-    return {};
+    const int err = detail::full_sync(s.fd);
+    return err == 0 ? io_result{} : io_result{0, io_status::failed, err};
   }
 
  private:
@@ -2121,8 +2194,7 @@ struct stream_traits<win32_file> {
   // Only files on disk have a size; pipes and consoles report unknown_size.
   static std::uint64_t size(win32_file& s) noexcept {
     LARGE_INTEGER n{};
-    if (GetFileType(s.handle) != FILE_TYPE_DISK || !GetFileSizeEx(s.handle, &n) || n.QuadPart < 0)
-      return unknown_size;
+    if (GetFileType(s.handle) != FILE_TYPE_DISK || !GetFileSizeEx(s.handle, &n) || n.QuadPart < 0) return unknown_size;
     return static_cast<std::uint64_t>(n.QuadPart);
   }
   static io_result truncate(win32_file& s, std::uint64_t n) noexcept {
@@ -2169,22 +2241,6 @@ struct stream_traits<win32_file> {
 };
 #endif
 
-// The size of the file behind a FILE*, through its descriptor or handle.
-inline std::uint64_t stream_traits<std::FILE*>::size(std::FILE*& f) {
-#if KVC_POSIX
-  fd_stream s{fileno(f)};
-  return stream_traits<fd_stream>::size(s);
-#elif defined(_WIN32)
-  const std::intptr_t h = _get_osfhandle(_fileno(f));
-  if (h == -1) return unknown_size;
-  win32_file s{reinterpret_cast<HANDLE>(h)};
-  return stream_traits<win32_file>::size(s);
-#else
-  (void)f;
-  return unknown_size;
-#endif
-}
-
 // ---- Reading ----------------------------------------------------------------
 
 // How much of a file a read checks (spec "Reading and verification").
@@ -2211,6 +2267,10 @@ struct read_options {
   const model_desc* dsv4_model = nullptr;
   // Payload bytes handed to the consumer per call.
   std::size_t chunk_bytes = std::size_t{1} << 20;
+  // false: the tool map and title are parsed and checksummed but not kept
+  // (file_info::tools and title stay empty), so a level full read holds one
+  // chunk of memory whatever the sections hold.
+  bool keep_sections = true;
 };
 
 // How far a read got. A read that fails stops at the stage before the one
@@ -2324,7 +2384,7 @@ class file_reader {
   error run(Consumer& consume) {
     info_ = file_info{};
     if (opt_.dsv4_model != nullptr && !opt_.dsv4_model->usable())
-      return make_error(errc::invalid_argument, section::none, 0);  // spec 8.3
+      return make_error(errc::invalid_argument, section::none, 0);  // spec "Model description"
     info_.file_size = size_of(s_);
     if (error e = read_header()) return e;
     info_.stage = read_stage::header;
@@ -2339,6 +2399,16 @@ class file_reader {
     return {};
   }
 
+  // Reads only the appended sections of a file whose header h was already
+  // read and checked; the source is positioned at h.sections_offset().
+  error run_sections(const header& h) {
+    info_ = file_info{};
+    info_.hdr = h;
+    info_.file_size = size_of(s_);
+    pos_ = h.sections_offset();
+    return read_appended();
+  }
+
  private:
   const header& h() const { return info_.hdr; }
 
@@ -2348,13 +2418,18 @@ class file_reader {
   error pump(std::uint64_t n, std::uint64_t& got, Sink&& sink) {
     got = 0;
     while (got < n) {
-      const std::size_t want = clamp_size(n - got, chunk_);
+      std::size_t want = clamp_size(n - got, chunk_);
+      // In the appended area no more than one byte past the limit is read.
+      if (appended_limit_ != no_limit) want = clamp_size(appended_limit_ + 1 - pos_, want);
       if (buf_.size() < want) buf_.resize(want);  // grows to one chunk at most
       const io_result r = read_fully(s_, buf_.data(), want);
       if (r.status != io_status::ok) return io_failure(where_, pos_, r);
       crc_ = crc32c_extend(crc_, buf_.data(), r.bytes);
-      if (error e = deliver(sink, buf_.data(), r.bytes)) return e;
       pos_ += r.bytes;
+      // The appended-area limit fires as soon as it is passed, before the
+      // bytes are kept, whichever section is being parsed.
+      if (pos_ > appended_limit_) return make_error(errc::limit_exceeded, section::appended, appended_limit_);
+      if (error e = deliver(sink, buf_.data(), r.bytes)) return e;
       got += r.bytes;
       if (r.bytes < want) break;
     }
@@ -2380,6 +2455,15 @@ class file_reader {
     if (error e = pump(n, got,
                        [&](const std::uint8_t* p, std::size_t k) { str.append(reinterpret_cast<const char*>(p), k); }))
       return e;
+    return got < n ? make_error(errc::truncated, where_, pos_) : error{};
+  }
+
+  // Reads exactly n bytes into str when the caller keeps sections, else
+  // checksums and drops them.
+  error take_section_bytes(std::string& str, std::uint64_t n) {
+    if (opt_.keep_sections) return take(str, n);
+    std::uint64_t got = 0;
+    if (error e = pump(n, got, [](const std::uint8_t*, std::size_t) {})) return e;
     return got < n ? make_error(errc::truncated, where_, pos_) : error{};
   }
 
@@ -2455,9 +2539,9 @@ class file_reader {
       const auto te = decode_tool_entry_header(eb, entry_at, lim);
       if (!te) return te.error();
       tool_entry entry;
-      if (error e = take(entry.id, te->id_bytes)) return e;
-      if (error e = take(entry.dsml, te->dsml_bytes)) return e;
-      info_.tools.push_back(std::move(entry));
+      if (error e = take_section_bytes(entry.id, te->id_bytes)) return e;
+      if (error e = take_section_bytes(entry.dsml, te->dsml_bytes)) return e;
+      if (opt_.keep_sections) info_.tools.push_back(std::move(entry));
     }
     return {};
   }
@@ -2470,7 +2554,7 @@ class file_reader {
     if (error e = take(b, sizeof b)) return e;
     const auto n = decode_title_header(b, at, opt_.limits);
     if (!n) return n.error();
-    return take(info_.title, *n);
+    return take_section_bytes(info_.title, *n);
   }
 
   // Parses the sections in bit order while the sections CRC runs over every
@@ -2481,23 +2565,22 @@ class file_reader {
     const std::uint64_t max = opt_.limits.max_appended_bytes;
     const auto too_big = make_error(errc::limit_exceeded, section::appended, start + max);
     if (info_.file_size != unknown_size && info_.file_size - start > max) return too_big;
+    appended_limit_ = max >= no_limit - start ? no_limit : start + max;
     const std::uint8_t flags = h().ext_flags;
     info_.unknown_sections = (flags & ~ext::known) != 0;
     error found{};
     if (flags & ext::tool_map) found = read_tool_map();
     if (!found && (flags & ext::title)) found = read_title();
-    if (found.code == errc::io_error) return found;
-    if (pos_ - start > max) return too_big;
+    if (found.code == errc::io_error || found == too_big) return found;
     if (h().version == 1 && found) return found;
     // Drain to the end: trailing bytes, the opaque unknown sections, or the
     // rest of a damaged area whose CRC decides the verdict.
     where_ = section::appended;
     const std::uint64_t rest_at = pos_;
-    const std::uint64_t budget = max - (rest_at - start);
-    const std::uint64_t want = h().version == 1 && !info_.unknown_sections ? 1 : budget + 1;
+    // Up to the end of the data; pump stops at the appended-area limit.
+    const std::uint64_t want = h().version == 1 && !info_.unknown_sections ? 1 : no_limit;
     std::uint64_t got = 0;
     if (error e = pump(want, got, [](const std::uint8_t*, std::size_t) {})) return e;
-    if (got > budget) return too_big;
     if (info_.unknown_sections && !found) {
       info_.unknown_offset = rest_at;
       info_.unknown_bytes = got;
@@ -2515,6 +2598,8 @@ class file_reader {
   std::size_t chunk_;
   std::vector<std::uint8_t> buf_;
   std::uint64_t pos_ = 0;
+  static constexpr std::uint64_t no_limit = (std::numeric_limits<std::uint64_t>::max)();
+  std::uint64_t appended_limit_ = no_limit;  // the last byte allowed, set in the appended area
   std::uint32_t crc_ = 0;
   section where_ = section::header;
 };
@@ -2550,18 +2635,28 @@ struct appended {
   std::optional<std::string> title;
 };
 
-// The appended sections as stored bytes, or invalid_argument when an entry
-// breaks the KTM rules (lengths 1..256 and 1..512 MiB) or a title is too long.
+// Checks sections a writer is asked to write, with the code a default reader
+// would give the file: more entries than the limit (limit_exceeded), an id or
+// DSML length outside 1..256 / 1..512 MiB (malformed_tool_map), a title over
+// the limit (limit_exceeded). Offset 0: the sections are not in a file yet.
+inline error validate_appended(const appended& a, const limits& lim = limits{}) noexcept {
+  if (a.tools.size() > lim.max_tool_entries) return make_error(errc::limit_exceeded, section::tool_map, 0);
+  for (const tool_entry& t : a.tools)
+    if (t.id.empty() || t.id.size() > lim.max_tool_id_bytes || t.dsml.empty() ||
+        t.dsml.size() > lim.max_tool_dsml_bytes)
+      return make_error(errc::malformed_tool_map, section::tool_map, 0);
+  if (a.title && a.title->size() > lim.max_title_bytes) return make_error(errc::limit_exceeded, section::title, 0);
+  return {};
+}
+
+// The appended sections as stored bytes, or the validate_appended error.
 inline result<std::vector<std::uint8_t>> encode_appended(const appended& a, const limits& lim = limits{}) {
+  if (error e = validate_appended(a, lim)) return e;
   std::vector<std::uint8_t> out;
   auto put = [&out](const auto& bytes) { out.insert(out.end(), bytes.begin(), bytes.end()); };
   if (!a.tools.empty()) {
-    if (a.tools.size() > lim.max_tool_entries) return make_error(errc::invalid_argument, section::tool_map, 0);
     put(encode_tool_map_header({ktm_version, static_cast<std::uint32_t>(a.tools.size())}));
     for (const tool_entry& t : a.tools) {
-      if (t.id.empty() || t.id.size() > lim.max_tool_id_bytes || t.dsml.empty() ||
-          t.dsml.size() > lim.max_tool_dsml_bytes)
-        return make_error(errc::invalid_argument, section::tool_map, 0);
       put(encode_tool_entry_header(
           {static_cast<std::uint32_t>(t.id.size()), static_cast<std::uint32_t>(t.dsml.size())}));
       put(t.id);
@@ -2569,11 +2664,30 @@ inline result<std::vector<std::uint8_t>> encode_appended(const appended& a, cons
     }
   }
   if (a.title) {
-    if (a.title->size() > lim.max_title_bytes) return make_error(errc::invalid_argument, section::title, 0);
     put(encode_title_header(static_cast<std::uint32_t>(a.title->size())));
     put(*a.title);
   }
   return out;
+}
+
+// Checks the fields a writer takes from its caller, with the code a reader
+// would give the file and the field's offset: version, quant bits, token
+// count, reserved bytes (their spec codes), unknown extension bits and, for
+// a new file, a save reason above 7 (invalid_argument). A rewrite of an
+// existing file keeps its save reason whatever it is (spec 4.1).
+constexpr error validate_header_to_write(const header& h, bool new_file = true) noexcept {
+  namespace c = layout::header_common;
+  if (h.version != 1 && h.version != 2)
+    return make_error(errc::unsupported_version, section::header, c::version.offset);
+  if (h.quant_bits != 2 && h.quant_bits != 4)
+    return make_error(errc::invalid_quant_bits, section::header, c::quant_bits.offset);
+  if (h.tokens == 0) return make_error(errc::zero_tokens, section::header, c::tokens.offset);
+  for (std::size_t i = 0; i < c::reserved.size; ++i)
+    if (h.reserved[i] != 0) return make_error(errc::reserved_nonzero, section::header, c::reserved.offset + i);
+  if ((h.ext_flags & ~ext::known) != 0) return make_error(errc::invalid_argument, section::header, c::ext_flags.offset);
+  if (new_file && h.save_reason > static_cast<std::uint8_t>(save_reason::sys_prefix))
+    return make_error(errc::invalid_argument, section::header, c::save_reason.offset);
+  return {};
 }
 
 // The extension flags for h's key bits plus the sections in a.
@@ -2652,16 +2766,17 @@ class writer {
   friend result<writer<S>> begin_write(S&, const header&, std::string_view);
   template <class S>
   friend result<writer<S>> begin_write_sequential(S&, const header&, std::string_view, const appended&);
+  template <class Source, class S>
+  friend result<header> upgrade(Source&, S&);
 
   // Checks h, then writes the header and the text. For a sequential sink the
   // sections a are encoded now because the header carries their CRC.
   static result<writer> start(Sink& sink, const header& given, std::string_view text, const appended& a,
-                              bool sequential) {
+                              bool sequential, bool new_file = true) {
     header h = given;
-    if ((h.version != 1 && h.version != 2) || (h.quant_bits != 2 && h.quant_bits != 4) || h.tokens == 0 ||
-        h.reserved != std::array<std::uint8_t, 3>{} || (h.ext_flags & ~ext::known) != 0 ||
-        text.size() > (std::numeric_limits<std::uint32_t>::max)())
-      return make_error(errc::invalid_argument, section::header, 0);
+    if (error e = validate_header_to_write(h, new_file)) return e;
+    if (text.size() > (std::numeric_limits<std::uint32_t>::max)())
+      return make_error(errc::invalid_argument, section::text, h.text_offset());
     auto sections = encode_appended(a);
     if (!sections) return sections.error();
     writer w;
@@ -2732,6 +2847,23 @@ error read_header_at(S& s, file_info& info) {
   return verify(c, info, opt);
 }
 
+// The appended sections of a file whose header h was read and checked,
+// parsed and checked (v2: the sections CRC) into out, kept.
+template <class S>
+error read_sections_at(S& s, const header& h, file_info& out) {
+  cursor<S> c(s, h.sections_offset());
+  const read_options opt;
+  file_reader<cursor<S>> r(c, opt, out);
+  return r.run_sections(h);
+}
+
+// h after a cache hit: hits + 1 (saturating), last_used = now, new header CRC.
+constexpr header touched(header h, std::uint64_t now) noexcept {
+  if (h.hits != (std::numeric_limits<std::uint32_t>::max)()) ++h.hits;
+  h.last_used = now;
+  return sealed(h);
+}
+
 template <class S>
 error write_header_at(S& s, const header& h) {
   const header_bytes hb = encode_header(h);
@@ -2750,16 +2882,16 @@ result<header> touch(S& s, std::uint64_t now) {
   KVC_REQUIRE_STREAM(has_write_at, S, "write_at(S&, const void*, std::size_t, std::uint64_t) -> kvc::io_result");
   file_info info;
   if (error e = detail::read_header_at(s, info)) return e;
-  header h = info.hdr;
-  if (h.hits != (std::numeric_limits<std::uint32_t>::max)()) ++h.hits;
-  h.last_used = now;
+  const header h = detail::touched(info.hdr, now);
   if (error e = detail::write_header_at(s, h)) return e;
-  return sealed(h);
+  return h;
 }
 
-// Replaces everything after the payload with a's sections: truncate at the
-// payload end, write the sections, then the header (flags, sections CRC,
-// last_used = now). The text is verified first; unknown sections are dropped.
+// Replaces everything after the payload with a's sections, in place:
+// truncate at the payload end, write the sections, then the header (flags,
+// sections CRC, last_used = now). The text is verified first; unknown
+// sections are dropped. A failure midway leaves a stream that fails
+// verification; for files use rewrite_appended_file, which never does.
 template <class S>
 result<header> rewrite_appended(S& s, const appended& a, std::uint64_t now) {
   KVC_REQUIRE_STREAM(has_read_at, S, "read_at(S&, void*, std::size_t, std::uint64_t) -> kvc::io_result");
@@ -2801,7 +2933,7 @@ result<header> upgrade(Source& src, Sink& dst) {
     if (info.hdr.ext_flags & ~ext::known) return make_error(errc::invalid_argument, section::appended, 0);
     header h = info.hdr;
     h.version = 2;
-    auto begun = begin_write(dst, h, info.text);
+    auto begun = writer<Sink>::start(dst, h, info.text, appended{}, false, false);
     if (!begun) return begun.error();
     w.emplace(std::move(begun).value());
     return error{};
@@ -2907,21 +3039,108 @@ inline error check_identity(std::string_view path, const file_info& info) {
 }  // namespace kvc
 
 // ===========================================================================
-// 6. Files
+// Files
 //
-// Path-level operations: atomic save (temporary file in the same directory,
-// flushed, renamed over the target, the rename made durable), touch, section
-// rewrite, upgrade and verification by path. POSIX: fsync, rename(2), fsync
-// of the directory. Windows: UTF-8 paths converted to UTF-16, FlushFileBuffers,
-// MoveFileExW with MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH; files
-// are opened with every sharing mode, so kvc never stops another process from
-// reading, replacing or deleting them (POSIX semantics). kvc::file_stream is
-// the stream these functions hand to a writer: fd_stream or win32_file.
+// Path-level operations (spec sections 14 and 15):
+//   - a file is replaced only through a temporary in the same directory
+//     (flushed, renamed over it, the rename made durable), so its path names
+//     the old or the new complete file whatever fails or crashes; touch is
+//     the one in-place write: one positioned write of the 52- or 68-byte
+//     header;
+//   - cooperating processes are serialised by an advisory lock on the file,
+//     held over each read-modify-write; readers take it shared;
+//   - only regular files are read or replaced (opened without blocking, then
+//     checked on the open file); a symlink is followed to its target; a file
+//     with several hard links is refused unless the caller allows the split;
+//   - temporaries are "<target>.tmp.<pid>.<suffix>", removed on every
+//     failure; list_temporaries finds those a killed process left.
+// POSIX: fsync (F_FULLFSYNC on macOS), rename(2), fsync of the directory;
+// open file description locks where available, flock otherwise; a
+// replacement keeps the mode, and where permitted owner and group, of the
+// file it replaces, a new file gets file_options::new_file_mode.
+// Windows: UTF-8 paths are converted to UTF-16; files are opened with every
+// sharing mode, so kvc never stops another process from reading, replacing
+// or deleting them; FlushFileBuffers, then MoveFileExW with
+// MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH, which returns once the
+// rename is on disk (there is no directory to fsync); locks are LockFileEx
+// on one byte past any file's end, because Windows locks are mandatory and
+// a lock on the data would block plain reads; a file that is open cannot be
+// replaced, so a writer releases its lock just before the rename; a
+// read-only file is neither written nor replaced; new_file_mode is ignored.
+// kvc::file_stream is the stream these functions write through (fd_stream
+// or win32_file). The platform pieces (sync, lock, open, copy, temporaries)
+// are small functions in detail; the operations are written once over them.
 // ===========================================================================
 
+#if KVC_POSIX || defined(_WIN32)
 namespace kvc {
 inline namespace KVC_ABI_NAMESPACE {
+
+// What a path-level write left on disk. The call succeeded, the change is in
+// place; unconfirmed is set (io_error with the OS error number) when a step
+// after it failed: the fsync that makes it durable, so a power loss may still
+// bring the old content back, or, after a title change, removing the old name.
+struct stored_file {
+  header hdr;        // the header as stored
+  std::string path;  // the file's path now (a title change renames an identity-named file)
+  error unconfirmed{};
+};
+
+// What a replacement does with a file that has more than one name.
+enum class hard_link_policy : std::uint8_t {
+  refuse,  // invalid_argument, section name, os_error EMLINK (Windows: ERROR_TOO_MANY_LINKS); nothing changed
+  split,   // this name gets the new file, the other names keep the old one
+};
+
+struct file_options {
+  unsigned new_file_mode = 0600;  // a file that did not exist (the umask still applies; ignored on Windows)
+  hard_link_policy hard_links = hard_link_policy::refuse;
+};
+
+// What to change in a file's appended sections; what is not set is kept.
+struct appended_changes {
+  std::optional<std::vector<tool_entry>> tools;  // the new tool map (empty: none)
+  std::optional<std::string> title;              // the new title
+  bool remove_title = false;                     // drop the title (title must be unset)
+};
+
+// A leftover temporary file (see list_temporaries).
+struct temporary_file {
+  std::string path;
+  std::uint64_t bytes = 0;
+  std::int64_t modified_unix = 0;  // mtime, seconds since the epoch
+};
+
 namespace detail {
+inline error os_failure(int os_error) noexcept { return make_error(errc::io_error, section::none, 0, os_error); }
+
+// The path names something other than a regular file (or a symlink that
+// leads nowhere: os_error says why).
+inline error not_regular(int os_error = 0) noexcept {
+  return make_error(errc::invalid_argument, section::name, 0, os_error);
+}
+
+enum class file_access : std::uint8_t { read, read_write };
+
+inline constexpr const char* temporary_infix = ".tmp.";
+
+#if defined(_WIN32)
+inline constexpr const char* path_separators = "/\\";
+#else
+inline constexpr const char* path_separators = "/";
+#endif
+
+inline std::string directory_of(const std::string& path) {
+  const std::size_t slash = path.find_last_of(path_separators);
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? path.substr(0, 1) : path.substr(0, slash);
+}
+
+inline std::string_view file_name_of(std::string_view path) noexcept {
+  const std::size_t slash = path.find_last_of(path_separators);
+  return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
+
 // True for a file name (no directory) of the temporaries pattern
 // "<name>.kv.tmp.<anything>", which covers kvc's "<target>.tmp.<pid>.<suffix>"
 // and ds4's "<target>.tmp.<pid>" for targets named "<name>.kv".
@@ -2930,197 +3149,46 @@ constexpr bool is_temporary_name(std::string_view name) noexcept {
   const std::size_t at = name.find(marker);
   return at != std::string_view::npos && at > 0 && name.size() > at + marker.size();
 }
-}  // namespace detail
 
-// A leftover temporary file (see list_temporaries).
-struct temporary_file {
-  std::string path;
-  std::uint64_t bytes = 0;
-  std::int64_t modified_unix = 0;  // mtime, seconds since the epoch
-};
-}  // namespace KVC_ABI_NAMESPACE
-}  // namespace kvc
-
-#if defined(_WIN32) && !KVC_POSIX
-namespace kvc {
-inline namespace KVC_ABI_NAMESPACE {
-using file_stream = win32_file;
-
-namespace detail {
-// Owns a file handle; closes it on destruction.
-class unique_handle {
- public:
-  explicit unique_handle(HANDLE h = INVALID_HANDLE_VALUE) noexcept : h_(h) {}
-  unique_handle(unique_handle&& o) noexcept : h_(o.h_) { o.h_ = INVALID_HANDLE_VALUE; }
-  unique_handle& operator=(unique_handle&& o) noexcept {
-    std::swap(h_, o.h_);
-    return *this;
+// A fresh suffix for each attempt: mixes the clock, a process-wide counter
+// and the pid (splitmix64 finaliser), so names left by a killed process with
+// the same pid are not retried in the same order.
+inline std::string temporary_suffix(std::uint64_t clock, std::uint64_t pid) {
+  static std::atomic<std::uint64_t> counter{0};
+  std::uint64_t x = clock ^ (counter.fetch_add(1) * 0x9E3779B97F4A7C15ull) ^ (pid << 40);
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  x ^= x >> 31;
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out(12, '0');
+  for (char& c : out) {
+    c = hex[x & 15];
+    x >>= 4;
   }
-  unique_handle(const unique_handle&) = delete;
-  unique_handle& operator=(const unique_handle&) = delete;
-  ~unique_handle() { close(); }
-  HANDLE get() const noexcept { return h_; }
-  explicit operator bool() const noexcept { return h_ != INVALID_HANDLE_VALUE; }
-  bool close() noexcept {
-    const HANDLE h = h_;
-    h_ = INVALID_HANDLE_VALUE;
-    return h == INVALID_HANDLE_VALUE || CloseHandle(h) != 0;
-  }
-
- private:
-  HANDLE h_;
-};
-
-inline int last_os_error() noexcept { return static_cast<int>(GetLastError()); }
-
-// UTF-8 to UTF-16 for the W functions; false (ERROR_NO_UNICODE_TRANSLATION)
-// for bytes that are not UTF-8.
-inline bool widen(const std::string& utf8, std::wstring& out) {
-  out.clear();
-  if (utf8.empty()) return true;
-  if (utf8.size() > static_cast<std::size_t>(INT_MAX)) {
-    SetLastError(ERROR_FILENAME_EXCED_RANGE);
-    return false;
-  }
-  const int in = static_cast<int>(utf8.size());
-  const int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, utf8.data(), in, nullptr, 0);
-  if (n <= 0) return false;
-  out.resize(static_cast<std::size_t>(n));
-  return MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, utf8.data(), in, &out[0], n) == n;
-}
-
-// Windows refuses to write to or replace a file with the read-only
-// attribute. kvc checks the attribute itself as well, so the rule holds where
-// the file system would not enforce it (Wine run by root); sets
-// ERROR_ACCESS_DENIED.
-inline bool refuse_read_only(const std::wstring& path) noexcept {
-  const DWORD attributes = GetFileAttributesW(path.c_str());
-  if (attributes == INVALID_FILE_ATTRIBUTES || (attributes & FILE_ATTRIBUTE_READONLY) == 0) return false;
-  SetLastError(ERROR_ACCESS_DENIED);
-  return true;
-}
-
-// access: GENERIC_READ and/or GENERIC_WRITE; disposition: OPEN_EXISTING or
-// CREATE_NEW (the O_EXCL of a temporary).
-inline unique_handle open_file(const std::string& path, DWORD access, DWORD disposition) {
-  std::wstring wide;
-  if (!widen(path, wide) || ((access & GENERIC_WRITE) != 0 && refuse_read_only(wide))) return unique_handle();
-  return unique_handle(CreateFileW(wide.c_str(), access, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
-                                   nullptr, disposition, FILE_ATTRIBUTE_NORMAL, nullptr));
-}
-
-inline error os_failure() noexcept { return make_error(errc::io_error, section::none, 0, last_os_error()); }
-
-// The primitives the shared path-level functions (after both platform parts)
-// are written over (the POSIX part has the same names).
-using unique_file = unique_handle;
-inline unique_file open_existing(const std::string& path, bool writable) {
-  return open_file(path, GENERIC_READ | (writable ? GENERIC_WRITE : 0), OPEN_EXISTING);
-}
-inline bool is_not_found(int os_error) noexcept {
-  return os_error == ERROR_FILE_NOT_FOUND || os_error == ERROR_PATH_NOT_FOUND;
-}
-
-// Unique in the process and across processes: "<path>.tmp.<pid>.<n>".
-inline std::string temporary_name(const std::string& path) {
-  static std::atomic<unsigned> counter{0};
-  return path + ".tmp." + std::to_string(GetCurrentProcessId()) + "." + std::to_string(counter++);
-}
-
-inline bool remove_file(const std::string& path) {
-  std::wstring wide;
-  return widen(path, wide) && DeleteFileW(wide.c_str()) != 0;
-}
-
-// Replaces to with from; MOVEFILE_WRITE_THROUGH returns only once the rename
-// is on disk, the counterpart of POSIX's fsync of the directory. Fails (and
-// leaves to alone) when to is read-only or open without FILE_SHARE_DELETE.
-inline bool replace_file(const std::string& from, const std::string& to) {
-  std::wstring wide_from, wide_to;
-  if (!widen(from, wide_from) || !widen(to, wide_to) || refuse_read_only(wide_to)) return false;
-  return MoveFileExW(wide_from.c_str(), wide_to.c_str(), MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH) != 0;
-}
-
-// Runs fill(win32_file&) -> result<header> on a fresh temporary file next to
-// path, then flushes it and moves it over path. On any failure the temporary
-// is removed and path is left as it was.
-template <class Fill>
-result<header> replace_atomically(const std::string& path, Fill&& fill) {
-  std::string tmp;
-  unique_handle h;
-  // A name left by a killed process with the same pid is skipped.
-  for (int attempt = 0; attempt < 16 && !h; ++attempt) {
-    tmp = temporary_name(path);
-    h = open_file(tmp, GENERIC_WRITE, CREATE_NEW);
-    if (!h && GetLastError() != ERROR_FILE_EXISTS) break;
-  }
-  if (!h) return os_failure();
-  win32_file s{h.get()};
-  result<header> out = fill(s);
-  if (out) {
-    const io_result flushed = stream_traits<win32_file>::sync(s);
-    if (flushed.status != io_status::ok) out = make_error(errc::io_error, section::none, 0, flushed.os_error);
-  }
-  if (!h.close() && out) out = os_failure();
-  if (out && !replace_file(tmp, path)) out = os_failure();
-  if (!out) remove_file(tmp);
   return out;
 }
 
-// UTF-16 to UTF-8, for names read from a directory.
-inline std::string narrow(const wchar_t* utf16) {
-  const int n = WideCharToMultiByte(CP_UTF8, 0, utf16, -1, nullptr, 0, nullptr, nullptr);
-  if (n <= 1) return {};
-  std::string out(static_cast<std::size_t>(n), '\0');
-  WideCharToMultiByte(CP_UTF8, 0, utf16, -1, &out[0], n, nullptr, nullptr);
-  out.pop_back();  // the terminating NUL
-  return out;
-}
-
-// FILETIME (100 ns ticks since 1601) as Unix seconds.
-inline std::int64_t unix_seconds(const FILETIME& t) noexcept {
-  const std::uint64_t ticks = (static_cast<std::uint64_t>(t.dwHighDateTime) << 32) | t.dwLowDateTime;
-  return static_cast<std::int64_t>(ticks / 10000000u) - 11644473600;
+// Copies bytes [done, n) of in to the same offsets of out through a 1 MiB
+// buffer; 0 or the OS error number (short_read when in ends early).
+template <class File>
+int copy_through_memory(File in, File out, std::uint64_t done, std::uint64_t n, int short_read) {
+  std::vector<std::uint8_t> buf(clamp_size(n - done, std::size_t{1} << 20));
+  cursor<File> from(in, done);
+  while (done < n) {
+    const std::size_t k = clamp_size(n - done, buf.size());
+    const io_result r = read_fully(from, buf.data(), k);
+    if (r.status != io_status::ok) return r.os_error != 0 ? r.os_error : short_read;
+    if (r.bytes < k) return short_read;
+    const io_result w = write_fully_at(out, buf.data(), k, done);
+    if (w.status != io_status::ok) return w.os_error != 0 ? w.os_error : short_read;
+    done += k;
+  }
+  return 0;
 }
 }  // namespace detail
-
-// The temporaries in directory that are regular files named by the pattern
-// "<name>.kv.tmp.*" (kvc's "<target>.tmp.<pid>.<suffix>", ds4's
-// "<target>.tmp.<pid>") and were last modified at least min_age_seconds ago.
-// A temporary younger than a save takes may belong to a writer still running.
-inline result<std::vector<temporary_file>> list_temporaries(const std::string& directory,
-                                                            std::uint64_t min_age_seconds) {
-  std::wstring pattern;
-  if (!detail::widen(directory.empty() ? std::string(".") : directory, pattern)) return detail::os_failure();
-  pattern += L"\\*";
-  WIN32_FIND_DATAW entry{};
-  const HANDLE find = FindFirstFileW(pattern.c_str(), &entry);
-  if (find == INVALID_HANDLE_VALUE) return detail::os_failure();
-  FILETIME now_ft{};
-  GetSystemTimeAsFileTime(&now_ft);
-  const std::int64_t now = detail::unix_seconds(now_ft);
-  const std::string prefix =
-      directory.empty() || directory.back() == '/' || directory.back() == '\\' ? directory : directory + "/";
-  std::vector<temporary_file> found;
-  do {
-    constexpr DWORD not_regular = FILE_ATTRIBUTE_DIRECTORY | FILE_ATTRIBUTE_DEVICE | FILE_ATTRIBUTE_REPARSE_POINT;
-    const std::string name = detail::narrow(entry.cFileName);
-    if ((entry.dwFileAttributes & not_regular) != 0 || !detail::is_temporary_name(name)) continue;
-    const std::int64_t mtime = detail::unix_seconds(entry.ftLastWriteTime);
-    const std::int64_t age = now - mtime;
-    if (age < 0 || static_cast<std::uint64_t>(age) < min_age_seconds) continue;
-    const std::uint64_t bytes = (static_cast<std::uint64_t>(entry.nFileSizeHigh) << 32) | entry.nFileSizeLow;
-    found.push_back({prefix + name, bytes, mtime});
-  } while (FindNextFileW(find, &entry));
-  const DWORD err = GetLastError();
-  FindClose(find);
-  if (err != ERROR_NO_MORE_FILES) return make_error(errc::io_error, section::none, 0, static_cast<int>(err));
-  return found;
-}
-
 }  // namespace KVC_ABI_NAMESPACE
 }  // namespace kvc
-#endif  // _WIN32
+#endif
 
 #if KVC_POSIX
 namespace kvc {
@@ -3153,6 +3221,25 @@ class unique_fd {
   int fd_;
 };
 
+// ---- Platform pieces (POSIX) -------------------------------------------------
+
+using unique_file = unique_fd;
+using file_status = struct stat;
+
+inline int last_os_error() noexcept { return errno; }
+inline constexpr int name_taken_error = EEXIST;
+inline constexpr int not_found_error = ENOENT;
+inline bool is_not_found(int os_error) noexcept { return os_error == ENOENT; }
+inline bool remove_file(const std::string& path) noexcept { return ::unlink(path.c_str()) == 0; }
+// The status of the file at path, following a symlink; 0 or the OS error number.
+inline int status_of(const std::string& path, struct stat& st) noexcept {
+  return ::stat(path.c_str(), &st) == 0 ? 0 : errno;
+}
+inline bool name_exists(const std::string& path) noexcept {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
 inline unique_fd open_file(const std::string& path, int flags, mode_t mode = 0) {
   int fd;
   do fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
@@ -3160,94 +3247,217 @@ inline unique_fd open_file(const std::string& path, int flags, mode_t mode = 0) 
   return unique_fd(fd);
 }
 
-// The primitives the shared path-level functions (after both platform parts)
-// are written over (the Windows part has the same names).
-using unique_file = unique_fd;
-inline int last_os_error() noexcept { return errno; }
-inline unique_file open_existing(const std::string& path, bool writable) {
-  return open_file(path, writable ? O_RDWR : O_RDONLY);
+// Waits for an advisory lock on the whole file, shared or exclusive; 0 or
+// the OS error number. Open file description locks belong to the descriptor
+// (not the process) and are released when it closes.
+inline int lock_file(int fd, bool exclusive) noexcept {
+#ifdef F_OFD_SETLKW
+  struct flock l {};
+  l.l_type = exclusive ? F_WRLCK : F_RDLCK;
+  l.l_whence = SEEK_SET;  // l_start = l_len = 0: the whole file, however it grows
+  while (::fcntl(fd, F_OFD_SETLKW, &l) != 0)
+    if (errno != EINTR) return errno;
+#else
+  while (::flock(fd, exclusive ? LOCK_EX : LOCK_SH) != 0)
+    if (errno != EINTR) return errno;
+#endif
+  return 0;
 }
-inline bool remove_file(const std::string& path) { return ::unlink(path.c_str()) == 0; }
-inline bool is_not_found(int os_error) noexcept { return os_error == ENOENT; }
 
-inline constexpr const char* temporary_infix = ".tmp.";
+// A file system without locks (ENOLCK, EOPNOTSUPP, EINVAL) is read unlocked.
+inline bool locks_unsupported(int os_error) noexcept {
+  return os_error == ENOLCK || os_error == EOPNOTSUPP || os_error == EINVAL;
+}
 
-inline std::string directory_of(const std::string& path) {
-  const std::size_t slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
+// rename(2) replaces a file that is open: a writer keeps its lock over it.
+inline void release_before_replace(unique_fd&) noexcept {}
+
+// Copies the first n bytes of src into the empty file dst on the same file
+// system: a reflink clone where the file system shares blocks (FICLONE:
+// Btrfs, XFS), else copy_file_range (in the kernel, server-side on NFS),
+// else pread/pwrite through a 1 MiB buffer. 0 or the OS error number.
+inline int copy_prefix(int src, int dst, std::uint64_t n) {
+  std::uint64_t done = 0;
+#ifdef FICLONE
+  if (::ioctl(dst, FICLONE, src) == 0) {
+    while (::ftruncate(dst, static_cast<off_t>(n)) != 0)
+      if (errno != EINTR) return errno;
+    return 0;
+  }
+#endif
+#ifdef KVC_HAVE_COPY_FILE_RANGE
+  while (done < n) {
+    loff_t in = static_cast<loff_t>(done), out = static_cast<loff_t>(done);
+    const ssize_t r = ::copy_file_range(src, &in, dst, &out, clamp_size(n - done, std::size_t{1} << 30), 0);
+    if (r > 0) {
+      done += static_cast<std::uint64_t>(r);
+      continue;
+    }
+    if (r == 0) return EIO;  // the source ended early: it changed under the lock
+    if (errno == EINTR) continue;
+    if (done != 0) return errno;
+    break;  // not supported between these files: copy through memory
+  }
+#endif
+  return copy_through_memory(fd_stream{src}, fd_stream{dst}, done, n, EIO);
+}
+
+// ---- Opening -------------------------------------------------------------------
+
+// Opens path without blocking (open(2) of a FIFO would wait for a writer)
+// and accepts it only when the descriptor is a regular file; st gets its
+// status. What stat already shows to be something else is not opened at all
+// (opening a device can act on it); the check on the descriptor is the one
+// that counts.
+inline result<unique_fd> open_regular(const std::string& path, file_access access, struct stat& st) {
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) return not_regular();
+  const int flags = access == file_access::read_write ? O_RDWR : O_RDONLY;
+  unique_fd fd = open_file(path, flags | O_NONBLOCK | O_NOCTTY);
+  if (!fd) return os_failure(errno);
+  if (::fstat(fd.get(), &st) != 0) return os_failure(errno);
+  if (!S_ISREG(st.st_mode)) return not_regular();
+  const int fl = ::fcntl(fd.get(), F_GETFL);
+  if (fl < 0 || ::fcntl(fd.get(), F_SETFL, fl & ~O_NONBLOCK) != 0) return os_failure(errno);
+  return result<unique_fd>(std::move(fd));
+}
+
+// The file a write to path replaces: path itself, or where a symlink at path
+// leads (a dangling symlink or a loop is refused). exists is false when
+// nothing is at path yet.
+struct write_target {
+  std::string path;
+  bool exists = false;
+};
+
+inline result<write_target> resolve_target(const std::string& path) {
+  write_target t{path, false};
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return errno == ENOENT ? result<write_target>(t) : os_failure(errno);
+  if (S_ISLNK(st.st_mode)) {
+    char* real = ::realpath(path.c_str(), nullptr);
+    if (real == nullptr) return not_regular(errno);
+    t.path = real;
+    std::free(real);
+    if (::lstat(t.path.c_str(), &st) != 0) return os_failure(errno);
+  }
+  if (!S_ISREG(st.st_mode)) return not_regular();
+  t.exists = true;
+  return t;
+}
+
+inline error check_links(const struct stat& st, const file_options& opt) noexcept {
+  if (st.st_nlink > 1 && opt.hard_links == hard_link_policy::refuse) return not_regular(EMLINK);
+  return {};
+}
+
+// Opens the regular file at path for writing and waits for the exclusive
+// lock, then checks that path still names the file it locked: when another
+// writer renamed a new file over path meanwhile, it tries again on that one.
+// st gets the locked file's status.
+inline result<unique_fd> open_locked(const std::string& path, struct stat& st) {
+  constexpr int attempts = 100;
+  for (int i = 0; i < attempts; ++i) {
+    auto fd = open_regular(path, file_access::read_write, st);
+    if (!fd) return fd.error();
+    if (const int err = lock_file(fd->get(), true)) return os_failure(err);
+    struct stat now {};
+    if (::stat(path.c_str(), &now) != 0) return os_failure(errno);
+    if (now.st_dev == st.st_dev && now.st_ino == st.st_ino) {
+      st = now;
+      return fd;
+    }
+  }
+  return os_failure(EAGAIN);
 }
 
 // Makes a rename durable: fsync of the directory that holds the entry.
 inline error sync_directory(const std::string& path) {
   unique_fd dir = open_file(directory_of(path), O_RDONLY | O_DIRECTORY);
-  fd_stream s{dir.get()};
-  if (!dir || stream_traits<fd_stream>::sync(s).status != io_status::ok)
-    return make_error(errc::io_error, section::none, 0);
+  if (!dir) return os_failure(errno);
+  if (const int err = full_sync(dir.get())) return os_failure(err);
   return {};
 }
 
-// A fresh suffix for each attempt: mixes the clock, a process-wide counter
-// and the pid (splitmix64 finaliser), so names left by a killed process with
-// the same pid are not retried in the same order.
+// ---- Temporaries -----------------------------------------------------------------
+
 inline std::string temporary_suffix() {
-  static std::atomic<std::uint64_t> counter{0};
   struct timespec ts {};
   ::clock_gettime(CLOCK_REALTIME, &ts);
-  std::uint64_t x = (static_cast<std::uint64_t>(ts.tv_sec) << 30) ^ static_cast<std::uint64_t>(ts.tv_nsec) ^
-                    (counter.fetch_add(1) * 0x9E3779B97F4A7C15ull) ^ (static_cast<std::uint64_t>(::getpid()) << 40);
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  x ^= x >> 31;
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out(12, '0');
-  for (char& c : out) {
-    c = hex[x & 15];
-    x >>= 4;
-  }
-  return out;
+  return temporary_suffix((static_cast<std::uint64_t>(ts.tv_sec) << 30) ^ static_cast<std::uint64_t>(ts.tv_nsec),
+                          static_cast<std::uint64_t>(::getpid()));
 }
 
-// Creates "<path>.tmp.<pid>.<suffix>" with O_EXCL and the given mode, trying
-// a new suffix when the name is taken. Sets name to the file created.
-inline unique_fd create_temporary(const std::string& path, mode_t mode, std::string& name, int& os_error) {
-  constexpr int attempts = 16;
-  for (int i = 0; i < attempts; ++i) {
-    name = path + temporary_infix + std::to_string(::getpid()) + "." + temporary_suffix();
-    unique_fd fd = open_file(name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
-    if (fd) return fd;
-    os_error = errno;
-    if (os_error != EEXIST) break;
-  }
-  name.clear();
-  return unique_fd{};
+// Gives the temporary the owner and group of the file it replaces where
+// permitted: only root may give a file away; its owner may still set a
+// group it belongs to. 0 or the OS error number.
+inline int copy_owner(int fd, const struct stat& old) noexcept {
+  if (old.st_uid == ::geteuid() && old.st_gid == ::getegid()) return 0;
+  if (::fchown(fd, old.st_uid, old.st_gid) == 0) return 0;
+  if (errno != EPERM) return errno;
+  if (::fchown(fd, static_cast<uid_t>(-1), old.st_gid) == 0 || errno == EPERM) return 0;
+  return errno;
 }
 
-
-// Runs fill(fd_stream&) -> result<header> on a fresh temporary file next to
-// path, then fsync, rename over path, fsync the directory. On any failure
-// the temporary is removed and path is left as it was.
-template <class Fill>
-result<header> replace_atomically(const std::string& path, Fill&& fill) {
-  std::string tmp;
-  int os_error = 0;
-  unique_fd fd = create_temporary(path, 0600, tmp, os_error);
-  if (!fd) return make_error(errc::io_error, section::none, 0, os_error);
-  fd_stream s{fd.get()};
-  result<header> out = fill(s);
-  if (out && stream_traits<fd_stream>::sync(s).status != io_status::ok)
-    out = make_error(errc::io_error, section::none, 0);
-  if (!fd.close() && out) out = make_error(errc::io_error, section::none, 0);
-  if (out && ::rename(tmp.c_str(), path.c_str()) != 0) out = make_error(errc::io_error, section::none, 0);
-  if (!out) {
-    ::unlink(tmp.c_str());
-    return out;
+// A temporary "<target>.tmp.<pid>.<suffix>", created with O_EXCL (a taken
+// name is retried with a new suffix) and with its final mode and owner
+// before any byte is written. Removed on destruction unless committed.
+class temporary {
+ public:
+  temporary() = default;
+  temporary(temporary&& o) noexcept : fd_(std::move(o.fd_)), name_(std::move(o.name_)) { o.name_.clear(); }
+  temporary& operator=(temporary&& o) noexcept {
+    std::swap(fd_, o.fd_);
+    std::swap(name_, o.name_);
+    return *this;
   }
-  if (error e = sync_directory(path)) return e;
-  return out;
-}
+  temporary(const temporary&) = delete;
+  temporary& operator=(const temporary&) = delete;
+  ~temporary() {
+    if (name_.empty()) return;
+    fd_.close();
+    ::unlink(name_.c_str());
+  }
+
+  // old: the file it will replace (its mode and owner are kept), or nullptr.
+  static result<temporary> create(const std::string& target, const struct stat* old, unsigned new_file_mode) {
+    const mode_t mode = static_cast<mode_t>((old != nullptr ? old->st_mode : new_file_mode) & 0777);
+    constexpr int attempts = 16;
+    temporary t;
+    for (int i = 0; i < attempts && !t.fd_; ++i) {
+      const std::string name = target + temporary_infix + std::to_string(::getpid()) + "." + temporary_suffix();
+      t.fd_ = open_file(name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
+      if (t.fd_)
+        t.name_ = name;
+      else if (errno != EEXIST)
+        return os_failure(errno);
+    }
+    if (!t.fd_) return os_failure(EEXIST);
+    if (old != nullptr) {
+      // The umask may have narrowed the mode; the owner change comes first
+      // because it clears set-id bits.
+      if (const int err = copy_owner(t.fd_.get(), *old)) return os_failure(err);
+      if (::fchmod(t.fd_.get(), mode) != 0) return os_failure(errno);
+    }
+    return result<temporary>(std::move(t));
+  }
+
+  int get() const noexcept { return fd_.get(); }
+
+  // fsync, close and rename over path; the temporary is gone afterwards
+  // whatever happens.
+  error commit(const std::string& path) {
+    if (const int err = full_sync(fd_.get())) return os_failure(err);
+    if (!fd_.close()) return os_failure(errno);
+    if (::rename(name_.c_str(), path.c_str()) != 0) return os_failure(errno);
+    name_.clear();
+    return {};
+  }
+
+ private:
+  unique_fd fd_;
+  std::string name_;
+};
 }  // namespace detail
-
 
 // The temporaries in directory that are regular files named by the pattern
 // "<name>.kv.tmp.*" (kvc's "<target>.tmp.<pid>.<suffix>", ds4's
@@ -3256,9 +3466,10 @@ result<header> replace_atomically(const std::string& path, Fill&& fill) {
 inline result<std::vector<temporary_file>> list_temporaries(const std::string& directory,
                                                             std::uint64_t min_age_seconds) {
   DIR* dir = ::opendir(directory.c_str());
-  if (dir == nullptr) return make_error(errc::io_error, section::none, 0, errno);
+  if (dir == nullptr) return detail::os_failure(errno);
   struct timespec now {};
   ::clock_gettime(CLOCK_REALTIME, &now);
+  const std::string prefix = directory.empty() || directory.back() == '/' ? directory : directory + "/";
   std::vector<temporary_file> found;
   int os_error = 0;
   for (;;) {
@@ -3274,23 +3485,406 @@ inline result<std::vector<temporary_file>> list_temporaries(const std::string& d
     const std::int64_t mtime = static_cast<std::int64_t>(st.st_mtime);
     const std::int64_t age = static_cast<std::int64_t>(now.tv_sec) - mtime;
     if (age < 0 || static_cast<std::uint64_t>(age) < min_age_seconds) continue;
-    const std::string prefix = directory.empty() || directory.back() == '/' ? directory : directory + "/";
     found.push_back({prefix + entry->d_name, static_cast<std::uint64_t>(st.st_size), mtime});
   }
   ::closedir(dir);
-  if (os_error != 0) return make_error(errc::io_error, section::none, 0, os_error);
+  if (os_error != 0) return detail::os_failure(os_error);
   return found;
 }
-
 }  // namespace KVC_ABI_NAMESPACE
 }  // namespace kvc
-#endif  // KVC_POSIX
+#elif defined(_WIN32)
+namespace kvc {
+inline namespace KVC_ABI_NAMESPACE {
+using file_stream = win32_file;
 
-// ---- Path-level operations, over the platform's primitives ---------------------
+namespace detail {
+// Owns a file handle; closes it on destruction.
+class unique_handle {
+ public:
+  explicit unique_handle(HANDLE h = INVALID_HANDLE_VALUE) noexcept : h_(h) {}
+  unique_handle(unique_handle&& o) noexcept : h_(o.h_) { o.h_ = INVALID_HANDLE_VALUE; }
+  unique_handle& operator=(unique_handle&& o) noexcept {
+    std::swap(h_, o.h_);
+    return *this;
+  }
+  unique_handle(const unique_handle&) = delete;
+  unique_handle& operator=(const unique_handle&) = delete;
+  ~unique_handle() { close(); }
+  HANDLE get() const noexcept { return h_; }
+  explicit operator bool() const noexcept { return h_ != INVALID_HANDLE_VALUE; }
+  bool close() noexcept {
+    const HANDLE h = h_;
+    h_ = INVALID_HANDLE_VALUE;
+    return h == INVALID_HANDLE_VALUE || CloseHandle(h) != 0;
+  }
+
+ private:
+  HANDLE h_;
+};
+
+// ---- Platform pieces (Windows) -----------------------------------------------
+
+using unique_file = unique_handle;
+using file_status = BY_HANDLE_FILE_INFORMATION;
+
+inline int last_os_error() noexcept { return static_cast<int>(GetLastError()); }
+inline constexpr int name_taken_error = ERROR_FILE_EXISTS;
+inline constexpr int not_found_error = ERROR_FILE_NOT_FOUND;
+inline bool is_not_found(int os_error) noexcept {
+  return os_error == ERROR_FILE_NOT_FOUND || os_error == ERROR_PATH_NOT_FOUND;
+}
+
+// UTF-8 to UTF-16 for the W functions; false (ERROR_NO_UNICODE_TRANSLATION)
+// for bytes that are not UTF-8.
+inline bool widen(const std::string& utf8, std::wstring& out) {
+  out.clear();
+  if (utf8.empty()) return true;
+  if (utf8.size() > static_cast<std::size_t>(INT_MAX)) {
+    SetLastError(ERROR_FILENAME_EXCED_RANGE);
+    return false;
+  }
+  const int in = static_cast<int>(utf8.size());
+  const int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, utf8.data(), in, nullptr, 0);
+  if (n <= 0) return false;
+  out.resize(static_cast<std::size_t>(n));
+  return MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, utf8.data(), in, &out[0], n) == n;
+}
+
+// UTF-16 to UTF-8, for names the system gives back.
+inline std::string narrow(const wchar_t* utf16) {
+  const int n = WideCharToMultiByte(CP_UTF8, 0, utf16, -1, nullptr, 0, nullptr, nullptr);
+  if (n <= 1) return {};
+  std::string out(static_cast<std::size_t>(n), '\0');
+  WideCharToMultiByte(CP_UTF8, 0, utf16, -1, &out[0], n, nullptr, nullptr);
+  out.pop_back();  // the terminating NUL
+  return out;
+}
+
+// INVALID_FILE_ATTRIBUTES when path cannot be examined (GetLastError says why).
+inline DWORD attributes_of(const std::string& path) {
+  std::wstring wide;
+  if (!widen(path, wide)) return INVALID_FILE_ATTRIBUTES;
+  return GetFileAttributesW(wide.c_str());
+}
+
+inline bool remove_file(const std::string& path) {
+  std::wstring wide;
+  return widen(path, wide) && DeleteFileW(wide.c_str()) != 0;
+}
+inline bool name_exists(const std::string& path) { return attributes_of(path) != INVALID_FILE_ATTRIBUTES; }
+
+// Windows refuses to write to or replace a file with the read-only
+// attribute. kvc checks the attribute itself as well, so the rule holds where
+// the file system would not enforce it (Wine run by root); sets
+// ERROR_ACCESS_DENIED.
+inline bool refuse_read_only(const std::string& path) {
+  const DWORD attributes = attributes_of(path);
+  if (attributes == INVALID_FILE_ATTRIBUTES || (attributes & FILE_ATTRIBUTE_READONLY) == 0) return false;
+  SetLastError(ERROR_ACCESS_DENIED);
+  return true;
+}
+
+// Every sharing mode, as POSIX behaves. access: GENERIC_READ and/or
+// GENERIC_WRITE (or 0 to query); disposition: OPEN_EXISTING or CREATE_NEW
+// (the O_EXCL of a temporary).
+inline unique_handle open_file(const std::string& path, DWORD access, DWORD disposition) {
+  std::wstring wide;
+  if (!widen(path, wide) || ((access & GENERIC_WRITE) != 0 && refuse_read_only(path))) return unique_handle();
+  return unique_handle(CreateFileW(wide.c_str(), access, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                                   nullptr, disposition, FILE_ATTRIBUTE_NORMAL, nullptr));
+}
+
+// The status of the file at path, following a symlink; 0 or the OS error number.
+inline int status_of(const std::string& path, BY_HANDLE_FILE_INFORMATION& st) {
+  const unique_handle h = open_file(path, 0, OPEN_EXISTING);
+  return h && GetFileInformationByHandle(h.get(), &st) ? 0 : last_os_error();
+}
+
+inline int full_sync(HANDLE h) noexcept { return FlushFileBuffers(h) ? 0 : last_os_error(); }
+
+// Windows locks are mandatory: a lock on the data would make plain reads of
+// it fail. kvc locks one byte far past any file's end instead, which only
+// kvc's own lock calls see. Waits; 0 or the OS error number. The lock goes
+// with the handle.
+inline int lock_file(HANDLE h, bool exclusive) noexcept {
+  OVERLAPPED where{};
+  where.Offset = 0xFFFFFFFEu;  // byte 2^63 - 2
+  where.OffsetHigh = 0x7FFFFFFFu;
+  if (LockFileEx(h, exclusive ? LOCKFILE_EXCLUSIVE_LOCK : 0, 0, 1, 0, &where)) return 0;
+  return last_os_error();
+}
+
+// A file system without byte-range locks is read unlocked.
+inline bool locks_unsupported(int os_error) noexcept {
+  return os_error == ERROR_NOT_SUPPORTED || os_error == ERROR_INVALID_FUNCTION;
+}
+
+// MoveFileExW does not replace a file that is open, the handle holding the
+// lock included: the lock is released just before the rename.
+inline void release_before_replace(unique_handle& locked) noexcept { locked.close(); }
+
+// No reflink or in-kernel copy is used: through memory.
+inline int copy_prefix(HANDLE src, HANDLE dst, std::uint64_t n) {
+  return copy_through_memory(win32_file{src}, win32_file{dst}, 0, n, ERROR_HANDLE_EOF);
+}
+
+// ---- Opening -------------------------------------------------------------------
+
+constexpr DWORD not_regular_attributes = FILE_ATTRIBUTE_DIRECTORY | FILE_ATTRIBUTE_DEVICE;
+
+inline bool is_regular(const BY_HANDLE_FILE_INFORMATION& st) noexcept {
+  return (st.dwFileAttributes & not_regular_attributes) == 0;
+}
+
+// Opens path and accepts it only when the handle is a file on disk (not a
+// pipe, console or device: GetFileType) and not a directory; st gets its
+// status. CreateFileW does not wait for the other end of a pipe. What the
+// attributes already show to be a directory or device is not opened at all.
+inline result<unique_handle> open_regular(const std::string& path, file_access access, BY_HANDLE_FILE_INFORMATION& st) {
+  const DWORD attributes = attributes_of(path);
+  if (attributes != INVALID_FILE_ATTRIBUTES && (attributes & not_regular_attributes) != 0) return not_regular();
+  unique_handle h =
+      open_file(path, GENERIC_READ | (access == file_access::read_write ? GENERIC_WRITE : 0), OPEN_EXISTING);
+  if (!h) return os_failure(last_os_error());
+  if (GetFileType(h.get()) != FILE_TYPE_DISK) return not_regular();
+  if (!GetFileInformationByHandle(h.get(), &st)) return os_failure(last_os_error());
+  if (!is_regular(st)) return not_regular();
+  return result<unique_handle>(std::move(h));
+}
+
+// The file a write to path replaces: path itself, or where a symlink at path
+// leads (a dangling symlink is refused). exists is false when nothing is at
+// path yet.
+struct write_target {
+  std::string path;
+  bool exists = false;
+};
+
+inline result<write_target> resolve_target(const std::string& path) {
+  write_target t{path, false};
+  const DWORD attributes = attributes_of(path);
+  if (attributes == INVALID_FILE_ATTRIBUTES) {
+    const int err = last_os_error();
+    return is_not_found(err) ? result<write_target>(t) : os_failure(err);
+  }
+  if ((attributes & FILE_ATTRIBUTE_REPARSE_POINT) != 0) {
+    unique_handle h = open_file(path, 0, OPEN_EXISTING);  // follows the link
+    if (!h) return not_regular(last_os_error());
+    std::wstring real(MAX_PATH, L'\0');
+    DWORD n = GetFinalPathNameByHandleW(h.get(), &real[0], static_cast<DWORD>(real.size()), FILE_NAME_NORMALIZED);
+    if (n >= real.size()) {
+      real.resize(n);
+      n = GetFinalPathNameByHandleW(h.get(), &real[0], static_cast<DWORD>(real.size()), FILE_NAME_NORMALIZED);
+    }
+    if (n == 0 || n >= real.size()) return os_failure(last_os_error());
+    real.resize(n);
+    t.path = narrow(real.c_str());
+  }
+  if ((attributes_of(t.path) & not_regular_attributes) != 0) return not_regular();
+  t.exists = true;
+  return t;
+}
+
+inline error check_links(const BY_HANDLE_FILE_INFORMATION& st, const file_options& opt) noexcept {
+  if (st.nNumberOfLinks > 1 && opt.hard_links == hard_link_policy::refuse) return not_regular(ERROR_TOO_MANY_LINKS);
+  return {};
+}
+
+// Opens the regular file at path for writing and waits for the exclusive
+// lock, then checks that path still names the file it locked (same volume
+// and file index): when another writer renamed a new file over path
+// meanwhile, it tries again on that one. st gets the locked file's status.
+inline result<unique_handle> open_locked(const std::string& path, BY_HANDLE_FILE_INFORMATION& st) {
+  constexpr int attempts = 100;
+  for (int i = 0; i < attempts; ++i) {
+    auto h = open_regular(path, file_access::read_write, st);
+    if (!h) return h.error();
+    if (const int err = lock_file(h->get(), true)) return os_failure(err);
+    unique_handle again = open_file(path, 0, OPEN_EXISTING);
+    BY_HANDLE_FILE_INFORMATION now{};
+    if (!again || !GetFileInformationByHandle(again.get(), &now)) return os_failure(last_os_error());
+    if (now.dwVolumeSerialNumber == st.dwVolumeSerialNumber && now.nFileIndexHigh == st.nFileIndexHigh &&
+        now.nFileIndexLow == st.nFileIndexLow) {
+      st = now;
+      return h;
+    }
+  }
+  return os_failure(ERROR_SHARING_VIOLATION);
+}
+
+// MOVEFILE_WRITE_THROUGH already returned once the rename was on disk; there
+// is no directory to flush.
+inline error sync_directory(const std::string&) { return {}; }
+
+// ---- Temporaries -----------------------------------------------------------------
+
+inline std::string temporary_suffix() {
+  FILETIME now{};
+  GetSystemTimeAsFileTime(&now);
+  return temporary_suffix((static_cast<std::uint64_t>(now.dwHighDateTime) << 32) | now.dwLowDateTime,
+                          GetCurrentProcessId());
+}
+
+// A temporary "<target>.tmp.<pid>.<suffix>", created with CREATE_NEW (a taken
+// name is retried with a new suffix). Removed on destruction unless
+// committed. Windows has no mode bits to keep.
+class temporary {
+ public:
+  temporary() = default;
+  temporary(temporary&& o) noexcept : h_(std::move(o.h_)), name_(std::move(o.name_)) { o.name_.clear(); }
+  temporary& operator=(temporary&& o) noexcept {
+    std::swap(h_, o.h_);
+    std::swap(name_, o.name_);
+    return *this;
+  }
+  temporary(const temporary&) = delete;
+  temporary& operator=(const temporary&) = delete;
+  ~temporary() {
+    if (name_.empty()) return;
+    h_.close();
+    remove_file(name_);
+  }
+
+  static result<temporary> create(const std::string& target, const BY_HANDLE_FILE_INFORMATION*, unsigned) {
+    constexpr int attempts = 16;
+    temporary t;
+    for (int i = 0; i < attempts && !t.h_; ++i) {
+      const std::string name =
+          target + temporary_infix + std::to_string(GetCurrentProcessId()) + "." + temporary_suffix();
+      t.h_ = open_file(name, GENERIC_READ | GENERIC_WRITE, CREATE_NEW);
+      if (t.h_)
+        t.name_ = name;
+      else if (GetLastError() != ERROR_FILE_EXISTS)
+        return os_failure(last_os_error());
+    }
+    if (!t.h_) return os_failure(ERROR_FILE_EXISTS);
+    return result<temporary>(std::move(t));
+  }
+
+  HANDLE get() const noexcept { return h_.get(); }
+
+  // FlushFileBuffers, close and MoveFileExW over path; the temporary is gone
+  // afterwards whatever happens. Fails (path left alone) when path is
+  // read-only or open (a handle without FILE_SHARE_DELETE, or on Windows any
+  // handle: see release_before_replace).
+  error commit(const std::string& path) {
+    if (const int err = full_sync(h_.get())) return os_failure(err);
+    if (!h_.close()) return os_failure(last_os_error());
+    std::wstring from, to;
+    if (!widen(name_, from) || !widen(path, to) || refuse_read_only(path) ||
+        !MoveFileExW(from.c_str(), to.c_str(), MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH))
+      return os_failure(last_os_error());
+    name_.clear();
+    return {};
+  }
+
+ private:
+  unique_handle h_;
+  std::string name_;
+};
+
+// FILETIME (100 ns ticks since 1601) as Unix seconds.
+inline std::int64_t unix_seconds(const FILETIME& t) noexcept {
+  const std::uint64_t ticks = (static_cast<std::uint64_t>(t.dwHighDateTime) << 32) | t.dwLowDateTime;
+  return static_cast<std::int64_t>(ticks / 10000000u) - 11644473600;
+}
+}  // namespace detail
+
+// The temporaries in directory that are regular files named by the pattern
+// "<name>.kv.tmp.*" (kvc's "<target>.tmp.<pid>.<suffix>", ds4's
+// "<target>.tmp.<pid>") and were last modified at least min_age_seconds ago.
+// A temporary younger than a save takes may belong to a writer still running.
+inline result<std::vector<temporary_file>> list_temporaries(const std::string& directory,
+                                                            std::uint64_t min_age_seconds) {
+  std::wstring pattern;
+  if (!detail::widen(directory.empty() ? std::string(".") : directory, pattern))
+    return detail::os_failure(detail::last_os_error());
+  pattern += L"\\*";
+  WIN32_FIND_DATAW entry{};
+  const HANDLE find = FindFirstFileW(pattern.c_str(), &entry);
+  if (find == INVALID_HANDLE_VALUE) return detail::os_failure(detail::last_os_error());
+  FILETIME now_ft{};
+  GetSystemTimeAsFileTime(&now_ft);
+  const std::int64_t now = detail::unix_seconds(now_ft);
+  const std::string prefix =
+      directory.empty() || directory.back() == '/' || directory.back() == '\\' ? directory : directory + "/";
+  std::vector<temporary_file> found;
+  do {
+    constexpr DWORD not_regular = detail::not_regular_attributes | FILE_ATTRIBUTE_REPARSE_POINT;
+    const std::string name = detail::narrow(entry.cFileName);
+    if ((entry.dwFileAttributes & not_regular) != 0 || !detail::is_temporary_name(name)) continue;
+    const std::int64_t mtime = detail::unix_seconds(entry.ftLastWriteTime);
+    const std::int64_t age = now - mtime;
+    if (age < 0 || static_cast<std::uint64_t>(age) < min_age_seconds) continue;
+    const std::uint64_t bytes = (static_cast<std::uint64_t>(entry.nFileSizeHigh) << 32) | entry.nFileSizeLow;
+    found.push_back({prefix + name, bytes, mtime});
+  } while (FindNextFileW(find, &entry));
+  const DWORD err = GetLastError();
+  FindClose(find);
+  if (err != ERROR_NO_MORE_FILES) return detail::os_failure(static_cast<int>(err));
+  return found;
+}
+}  // namespace KVC_ABI_NAMESPACE
+}  // namespace kvc
+#endif
+
+// ---- Path-level operations, over the platform pieces --------------------------
 
 #if KVC_POSIX || defined(_WIN32)
 namespace kvc {
 inline namespace KVC_ABI_NAMESPACE {
+namespace detail {
+// The outcome of a committed replacement at path: the directory fsync that
+// makes the rename durable is the step that may still fail.
+inline stored_file committed(const header& h, const std::string& path) { return {h, path, sync_directory(path)}; }
+
+// A save in progress: where it goes, the file it replaces and its temporary.
+struct pending_save {
+  std::string path;    // as the caller named it
+  std::string target;  // what the rename replaces: path, or a symlink's target
+  bool replaces = false;
+  file_status old{};
+  temporary tmp;
+};
+
+// Resolves path, checks the file it replaces (a regular file; links) and
+// creates the temporary with that file's mode and owner, or the new-file mode.
+inline result<pending_save> begin_save(const std::string& path, const file_options& opt) {
+  auto target = resolve_target(path);
+  if (!target) return target.error();
+  pending_save s;
+  s.path = path;
+  s.target = target->path;
+  s.replaces = target->exists;
+  if (s.replaces) {
+    if (const int err = status_of(s.target, s.old)) return os_failure(err);
+    if (error e = check_links(s.old, opt)) return e;
+  }
+  auto tmp = temporary::create(s.target, s.replaces ? &s.old : nullptr, opt.new_file_mode);
+  if (!tmp) return tmp.error();
+  s.tmp = std::move(tmp).value();
+  return result<pending_save>(std::move(s));
+}
+
+// Commits a written save. The lock on the file it replaces is taken only
+// for the rename, so a long save does not hold back touches of the old file.
+inline result<stored_file> finish_save(pending_save& s, const header& stored, const file_options& opt) {
+  unique_file lock;
+  if (s.replaces) {
+    auto locked = open_locked(s.target, s.old);
+    // Removed meanwhile: the save creates it anew.
+    if (!locked && !is_not_found(locked.error().os_error)) return locked.error();
+    if (locked) {
+      if (error e = check_links(s.old, opt)) return e;
+      lock = std::move(locked).value();
+    }
+  }
+  release_before_replace(lock);
+  if (error e = s.tmp.commit(s.target)) return e;
+  return committed(stored, s.path);
+}
+}  // namespace detail
 
 // Removes what list_temporaries(directory, min_age_seconds) finds; returns
 // how many were removed. One that vanished meanwhile is not an error.
@@ -3302,31 +3896,48 @@ inline result<std::uint64_t> remove_temporaries(const std::string& directory, st
     if (detail::remove_file(t.path))
       ++removed;
     else if (const int err = detail::last_os_error(); !detail::is_not_found(err))
-      return make_error(errc::io_error, section::none, 0, err);
+      return detail::os_failure(err);
   }
   return removed;
 }
 
 // Saves a checkpoint to path atomically. produce(kvc::writer<kvc::file_stream>&)
 // -> kvc::error writes the payload (layer by layer, as it is produced); the
-// sections in a follow it. Returns the header as stored.
+// sections in a follow it. The header and sections are checked before the
+// first byte is written. An existing file at path (or a symlink's target) is
+// replaced keeping its mode and owner; the lock on it is taken only for the
+// rename, so a long save does not hold back touches of the old file.
 template <class Produce>
-result<header> save_file(const std::string& path, const header& h, std::string_view text, const appended& a,
-                         Produce&& produce) {
-  return detail::replace_atomically(path, [&](file_stream& s) -> result<header> {
-    auto w = begin_write(s, h, text);
-    if (!w) return w.error();
-    if (error e = produce(*w)) return e;
-    return w->finish(a);
-  });
+result<stored_file> save_file(const std::string& path, const header& h, std::string_view text, const appended& a,
+                              Produce&& produce, const file_options& opt = {}) {
+  if (error e = validate_header_to_write(h)) return e;
+  if (error e = validate_appended(a)) return e;
+  auto save = detail::begin_save(path, opt);
+  if (!save) return save.error();
+  file_stream s{save->tmp.get()};
+  auto w = begin_write(s, h, text);
+  if (!w) return w.error();
+  if (error e = produce(*w)) return e;
+  auto stored = w->finish(a);
+  if (!stored) return stored.error();
+  return detail::finish_save(*save, *stored, opt);
 }
 
-// Verifies the file at path; see kvc::read for the payload consumer.
+// Reads the file at path; see kvc::read for the payload consumer. The file
+// must be a regular file (a FIFO or device is refused without blocking); a
+// shared lock keeps a cooperating touch from being seen half-written.
 template <class Consumer>
 error read_file(const std::string& path, file_info& info, Consumer&& consume, const read_options& opt = {}) {
-  detail::unique_file f = detail::open_existing(path, false);
-  if (!f) return make_error(errc::io_error, section::header, 0, detail::last_os_error());  // the header read failed
-  file_stream s{f.get()};
+  detail::file_status st{};
+  auto f = detail::open_regular(path, detail::file_access::read, st);
+  if (!f) {
+    error e = f.error();
+    if (e.code == errc::io_error) e.where = section::header;  // the header read is what failed
+    return e;
+  }
+  const int err = detail::lock_file(f->get(), false);
+  if (err != 0 && !detail::locks_unsupported(err)) return make_error(errc::io_error, section::header, 0, err);
+  file_stream s{f->get()};
   return read(s, info, consume, opt);
 }
 
@@ -3335,43 +3946,743 @@ inline error verify_file(const std::string& path, file_info& info, const read_op
       path, info, [](const std::uint8_t*, std::size_t) {}, opt);
 }
 
-// touch() on the file at path, made durable (fsync, FlushFileBuffers).
-inline result<header> touch_file(const std::string& path, std::uint64_t now) {
-  detail::unique_file f = detail::open_existing(path, true);
-  if (!f) return make_error(errc::io_error, section::none, 0, detail::last_os_error());
-  file_stream s{f.get()};
-  return touch(s, now);
-}
-
-// rewrite_appended() on the file at path, made durable (fsync, FlushFileBuffers).
-inline result<header> rewrite_appended_file(const std::string& path, const appended& a, std::uint64_t now) {
-  detail::unique_file f = detail::open_existing(path, true);
-  if (!f) return make_error(errc::io_error, section::none, 0, detail::last_os_error());
-  file_stream s{f.get()};
-  return rewrite_appended(s, a, now);
-}
-
-// Upgrades the version 1 file at path to version 2, atomically. A version 2
-// file is left alone and its header returned.
-inline result<header> upgrade_file(const std::string& path) {
-  detail::unique_file f = detail::open_existing(path, false);
-  if (!f) return make_error(errc::io_error, section::none, 0, detail::last_os_error());
-  file_stream src{f.get()};
+// touch() on the file at path under the exclusive lock: the header is read
+// after the lock is held, so a concurrent touch or rewrite is never undone.
+// One positioned write of the header, then fsync (unconfirmed if it fails).
+inline result<stored_file> touch_file(const std::string& path, std::uint64_t now) {
+  detail::file_status st{};
+  auto f = detail::open_locked(path, st);
+  if (!f) return f.error();
+  file_stream s{f->get()};
   file_info info;
-  if (error e = detail::read_header_at(src, info)) return e;
-  if (info.hdr.version == 2) return info.hdr;
-  // The source is closed before the rename: Windows does not replace a file
-  // that is still open.
-  return detail::replace_atomically(path, [&](file_stream& dst) -> result<header> {
-    result<header> out = upgrade(src, dst);
-    if (!f.close() && out) out = make_error(errc::io_error, section::none, 0, detail::last_os_error());
-    return out;
-  });
+  if (error e = detail::read_header_at(s, info)) return e;
+  const header h = detail::touched(info.hdr, now);
+  const header_bytes hb = encode_header(h);
+  const io_result r = detail::write_fully_at(s, hb.data(), hb.size(), 0);
+  if (r.status != io_status::ok) return make_error(errc::io_error, section::header, r.bytes, r.os_error);
+  stored_file out{h, path, {}};
+  if (const int err = detail::full_sync(f->get()))
+    out.unconfirmed = make_error(errc::io_error, section::header, 0, err);
+  return out;
+}
+
+// Replaces the appended sections of the file at path as c says, keeping
+// what c leaves unset: verifies the file at level text (and the sections it
+// keeps), then writes header, text and payload (cloned or copied, see
+// detail::copy_prefix) and the new sections to a temporary that replaces
+// the file. last_used = now; unknown sections are dropped. When the title
+// changes the file's identity and the file has an identity name, it gets
+// its new name (stored_file::path); a file already there is not replaced.
+inline result<stored_file> rewrite_appended_file(const std::string& path, const appended_changes& c, std::uint64_t now,
+                                                 const file_options& opt = {}) {
+  if (c.title && c.remove_title) return make_error(errc::invalid_argument, section::title, 0);
+  auto target = detail::resolve_target(path);
+  if (!target) return target.error();
+  if (!target->exists) return detail::os_failure(detail::not_found_error);
+  detail::file_status old{};
+  auto f = detail::open_locked(target->path, old);
+  if (!f) return f.error();
+  if (error e = detail::check_links(old, opt)) return e;
+  file_stream src{f->get()};
+  file_info info;
+  read_options check;
+  check.level = verify_level::text;
+  check.keep_sections = false;
+  cursor<file_stream> whole(src);
+  if (error e = verify(whole, info, check)) return e;
+  appended a;
+  file_info kept;
+  if (!c.tools || (!c.title && !c.remove_title))
+    if (error e = detail::read_sections_at(src, info.hdr, kept)) return e;
+  a.tools = c.tools ? *c.tools : std::move(kept.tools);
+  if (c.title)
+    a.title = *c.title;
+  else if (!c.remove_title && kept.has_title)
+    a.title = std::move(kept.title);
+  auto bytes = encode_appended(a);
+  if (!bytes) return bytes.error();
+  header h = info.hdr;
+  h.ext_flags = flags_for(h.ext_flags, a);
+  h.sections_crc = h.version == 2 ? crc32c(bytes->data(), bytes->size()) : 0;
+  h.last_used = now;
+  h = sealed(h);
+
+  std::string into = target->path;
+  if (is_identity_name(detail::file_name_of(into))) {
+    const std::string name =
+        a.title ? identity_name_for_title(*a.title, h.created_at) : identity_name_for_text(info.text);
+    if (name != detail::file_name_of(into)) {
+      into = detail::directory_of(into) + "/" + name;
+      if (detail::name_exists(into)) return detail::os_failure(detail::name_taken_error);
+    }
+  }
+  auto tmp = detail::temporary::create(into, &old, opt.new_file_mode);
+  if (!tmp) return tmp.error();
+  file_stream dst{tmp->get()};
+  const std::uint64_t at = h.sections_offset();
+  if (const int err = detail::copy_prefix(f->get(), tmp->get(), at))
+    return make_error(errc::io_error, section::payload, 0, err);
+  const header_bytes hb = encode_header(h);
+  io_result r = detail::write_fully_at(dst, hb.data(), hb.size(), 0);
+  if (r.status != io_status::ok) return make_error(errc::io_error, section::header, r.bytes, r.os_error);
+  r = detail::write_fully_at(dst, bytes->data(), bytes->size(), at);
+  if (r.status != io_status::ok) return make_error(errc::io_error, section::appended, at + r.bytes, r.os_error);
+  detail::release_before_replace(*f);
+  if (error e = tmp->commit(into)) return e;
+  stored_file out = detail::committed(h, into == target->path ? path : into);
+  if (into != target->path) {
+    if (!detail::remove_file(target->path)) {
+      if (!out.unconfirmed) out.unconfirmed = detail::os_failure(detail::last_os_error());
+    } else if (!out.unconfirmed) {
+      out.unconfirmed = detail::sync_directory(target->path);
+    }
+  }
+  return out;
+}
+
+// Upgrades the version 1 file at path to version 2 through a temporary that
+// replaces it (mode and owner kept; a symlink's target is upgraded). A
+// version 2 file is left alone and its header returned.
+inline result<stored_file> upgrade_file(const std::string& path, const file_options& opt = {}) {
+  auto target = detail::resolve_target(path);
+  if (!target) return target.error();
+  if (!target->exists) return detail::os_failure(detail::not_found_error);
+  file_info info;
+  {
+    detail::file_status st{};
+    auto f = detail::open_regular(target->path, detail::file_access::read, st);
+    if (!f) return f.error();
+    file_stream s{f->get()};
+    if (error e = detail::read_header_at(s, info)) return e;
+    if (info.hdr.version == 2) return stored_file{info.hdr, path, {}};
+  }
+  detail::file_status old{};
+  auto f = detail::open_locked(target->path, old);
+  if (!f) return f.error();
+  file_stream src{f->get()};
+  if (error e = detail::read_header_at(src, info)) return e;  // again, under the lock
+  if (info.hdr.version == 2) return stored_file{info.hdr, path, {}};
+  if (error e = detail::check_links(old, opt)) return e;
+  auto tmp = detail::temporary::create(target->path, &old, opt.new_file_mode);
+  if (!tmp) return tmp.error();
+  file_stream dst{tmp->get()};
+  cursor<file_stream> whole(src);
+  auto h = upgrade(whole, dst);
+  if (!h) return h.error();
+  detail::release_before_replace(*f);
+  if (error e = tmp->commit(target->path)) return e;
+  return detail::committed(*h, path);
 }
 
 }  // namespace KVC_ABI_NAMESPACE
 }  // namespace kvc
 #endif
+
+// ===========================================================================
+// C interface
+//
+// The functions of kvc/kvc.h, each a thin wrapper over the C++ API above.
+// Compiled in the one C++ file that defines KVC_C_IMPLEMENTATION before its
+// first include of this header (stb style). No exception leaves a function: handles
+// are allocated with nothrow new, and where exceptions are enabled every
+// body runs under c_api::guarded, which reports std::bad_alloc (and any
+// other exception) as io_error with os_error ENOMEM (0 for non-allocation
+// failures).
+// ===========================================================================
+
+#ifdef KVC_C_IMPLEMENTATION
+#include <memory>
+#include <new>
+
+#include "kvc.h"
+
+namespace kvc {
+inline namespace KVC_ABI_NAMESPACE {
+namespace c_api {
+#define KVC_C_SAME(c_name, cpp_value) static_assert(c_name == static_cast<int>(cpp_value), #c_name)
+KVC_C_SAME(KVC_ERR_OK, errc::ok);
+KVC_C_SAME(KVC_ERR_BAD_MAGIC, errc::bad_magic);
+KVC_C_SAME(KVC_ERR_UNSUPPORTED_VERSION, errc::unsupported_version);
+KVC_C_SAME(KVC_ERR_FOREIGN_VARIANT, errc::foreign_variant);
+KVC_C_SAME(KVC_ERR_HEADER_CRC_MISMATCH, errc::header_crc_mismatch);
+KVC_C_SAME(KVC_ERR_INVALID_QUANT_BITS, errc::invalid_quant_bits);
+KVC_C_SAME(KVC_ERR_ZERO_TOKENS, errc::zero_tokens);
+KVC_C_SAME(KVC_ERR_RESERVED_NONZERO, errc::reserved_nonzero);
+KVC_C_SAME(KVC_ERR_LENGTH_OVERFLOW, errc::length_overflow);
+KVC_C_SAME(KVC_ERR_LIMIT_EXCEEDED, errc::limit_exceeded);
+KVC_C_SAME(KVC_ERR_TRUNCATED, errc::truncated);
+KVC_C_SAME(KVC_ERR_TEXT_CRC_MISMATCH, errc::text_crc_mismatch);
+KVC_C_SAME(KVC_ERR_PAYLOAD_CRC_MISMATCH, errc::payload_crc_mismatch);
+KVC_C_SAME(KVC_ERR_SECTIONS_CRC_MISMATCH, errc::sections_crc_mismatch);
+KVC_C_SAME(KVC_ERR_MALFORMED_TOOL_MAP, errc::malformed_tool_map);
+KVC_C_SAME(KVC_ERR_TRAILING_BYTES, errc::trailing_bytes);
+KVC_C_SAME(KVC_ERR_PAYLOAD_MALFORMED, errc::payload_malformed);
+KVC_C_SAME(KVC_ERR_PAYLOAD_MISMATCH, errc::payload_mismatch);
+KVC_C_SAME(KVC_ERR_IDENTITY_MISMATCH, errc::identity_mismatch);
+KVC_C_SAME(KVC_ERR_IO_ERROR, errc::io_error);
+KVC_C_SAME(KVC_ERR_INVALID_ARGUMENT, errc::invalid_argument);
+static_assert(KVC_ERR_INVALID_ARGUMENT + 1 == detail::errc_count, "kvc.h lists every errc");
+KVC_C_SAME(KVC_SECTION_NONE, section::none);
+KVC_C_SAME(KVC_SECTION_HEADER, section::header);
+KVC_C_SAME(KVC_SECTION_TEXT, section::text);
+KVC_C_SAME(KVC_SECTION_PAYLOAD, section::payload);
+KVC_C_SAME(KVC_SECTION_APPENDED, section::appended);
+KVC_C_SAME(KVC_SECTION_TOOL_MAP, section::tool_map);
+KVC_C_SAME(KVC_SECTION_TITLE, section::title);
+KVC_C_SAME(KVC_SECTION_NAME, section::name);
+KVC_C_SAME(KVC_LEVEL_HEADER, verify_level::header);
+KVC_C_SAME(KVC_LEVEL_TEXT, verify_level::text);
+KVC_C_SAME(KVC_LEVEL_FULL, verify_level::full);
+KVC_C_SAME(KVC_COMPATIBLE, compatibility::compatible);
+KVC_C_SAME(KVC_INCOMPATIBLE, compatibility::incompatible);
+KVC_C_SAME(KVC_CORRUPT, compatibility::corrupt);
+KVC_C_SAME(KVC_STAGE_NONE, read_stage::none);
+KVC_C_SAME(KVC_STAGE_HEADER_DECODED, read_stage::header_decoded);
+KVC_C_SAME(KVC_STAGE_HEADER, read_stage::header);
+KVC_C_SAME(KVC_STAGE_TEXT, read_stage::text);
+KVC_C_SAME(KVC_STAGE_PAYLOAD, read_stage::payload);
+KVC_C_SAME(KVC_STAGE_FULL, read_stage::full);
+#undef KVC_C_SAME
+static_assert(KVC_IDENTITY_NAME_SIZE == identity_name_size, "kvc.h identity name size");
+static_assert(KVC_UNKNOWN_SIZE == unknown_size, "kvc.h unknown size");
+
+inline error bad_argument() noexcept { return make_error(errc::invalid_argument, section::none, 0); }
+inline error out_of_memory() noexcept { return make_error(errc::io_error, section::none, 0, ENOMEM); }
+
+inline std::int32_t report(const error& e, kvc_error* out) noexcept {
+  if (out != nullptr)
+    *out = kvc_error{static_cast<std::int32_t>(e.code), static_cast<std::int32_t>(e.where), e.offset, e.os_error};
+  return static_cast<std::int32_t>(e.code);
+}
+
+// Runs body() -> kvc::error and reports its outcome through err.
+template <class Body>
+std::int32_t guarded(kvc_error* err, Body&& body) noexcept {
+#if defined(__cpp_exceptions) || defined(__EXCEPTIONS)
+  try {
+    return report(body(), err);
+  } catch (const std::bad_alloc&) {
+    return report(out_of_memory(), err);
+  } catch (...) {
+    return report(make_error(errc::io_error, section::none, 0), err);
+  }
+#else
+  return report(body(), err);
+#endif
+}
+
+// A view of (data, size) from C, or nothing when data is NULL with a size.
+inline bool view_of(const char* data, std::size_t size, std::string_view& out) noexcept {
+  if (data == nullptr && size != 0) return false;
+  out = data == nullptr ? std::string_view{} : std::string_view{data, size};
+  return true;
+}
+
+// Copies the fields kvc::header and kvc_header share (all, by the same
+// names), in either direction.
+template <class From, class To>
+void copy_header(const From& f, To& t) noexcept {
+  t.created_at = f.created_at;
+  t.last_used = f.last_used;
+  t.payload_bytes = f.payload_bytes;
+  t.tokens = f.tokens;
+  t.hits = f.hits;
+  t.context = f.context;
+  t.text_bytes = f.text_bytes;
+  t.header_crc = f.header_crc;
+  t.text_crc = f.text_crc;
+  t.payload_crc = f.payload_crc;
+  t.sections_crc = f.sections_crc;
+  t.version = f.version;
+  t.quant_bits = f.quant_bits;
+  t.save_reason = f.save_reason;
+  t.ext_flags = f.ext_flags;
+  t.model_id = f.model_id;
+  t.payload_abi = f.payload_abi;
+  for (std::size_t i = 0; i < 3; ++i) t.reserved[i] = f.reserved[i];
+}
+
+inline kvc_header to_c(const header& h) noexcept {
+  kvc_header c{};
+  copy_header(h, c);
+  return c;
+}
+
+inline header from_c(const kvc_header& c) noexcept {
+  header h;
+  copy_header(c, h);
+  return h;
+}
+
+// The same for kvc::model_desc and kvc_model_desc.
+template <class From, class To>
+void copy_model(const From& f, To& t) noexcept {
+  t.name = f.name;
+  t.layers = f.layers;
+  t.head_dim = f.head_dim;
+  t.indexer_dim = f.indexer_dim;
+  t.vocab = f.vocab;
+  t.sliding_window = f.sliding_window;
+  t.uncompressed_layers = f.uncompressed_layers;
+  t.even_ratio = f.even_ratio;
+  t.odd_ratio = f.odd_ratio;
+  t.indexed_ratio = f.indexed_ratio;
+}
+
+inline kvc_dsv4_header to_c(const dsv4_header& d) noexcept {
+  return kvc_dsv4_header{d.magic,       d.version,       d.context, d.prefill_chunk, d.raw_capacity,
+                         d.raw_window,  d.comp_capacity, d.tokens,  d.layers,        d.head_dim,
+                         d.indexer_dim, d.vocab,         d.raw_live};
+}
+
+// The C++ options for C options (NULL: the defaults). The DSV4 model is
+// copied into model, which must outlive the options.
+inline bool from_c(const kvc_read_options* c, read_options& opt, model_desc& model) noexcept {
+  opt = read_options{};
+  if (c == nullptr) return true;
+  if (c->level < KVC_LEVEL_HEADER || c->level > KVC_LEVEL_FULL) return false;
+  opt.level = static_cast<verify_level>(c->level);
+  opt.limits.max_text_bytes = c->limits.max_text_bytes;
+  opt.limits.max_payload_bytes = c->limits.max_payload_bytes;
+  opt.limits.max_appended_bytes = c->limits.max_appended_bytes;
+  opt.limits.max_tool_entries = c->limits.max_tool_entries;
+  opt.limits.max_tool_id_bytes = c->limits.max_tool_id_bytes;
+  opt.limits.max_tool_dsml_bytes = c->limits.max_tool_dsml_bytes;
+  opt.limits.max_title_bytes = c->limits.max_title_bytes;
+  if (c->dsv4_model != nullptr) {
+    copy_model(*c->dsv4_model, model);
+    opt.dsv4_model = &model;
+  }
+  opt.chunk_bytes = detail::clamp_size(c->chunk_bytes, (std::numeric_limits<std::size_t>::max)());
+  return true;
+}
+
+// The C++ sections for C sections (NULL: none); false when a pointer is NULL
+// where bytes are declared.
+inline bool from_c(const kvc_appended* c, appended& a) {
+  a = appended{};
+  if (c == nullptr) return true;
+  if (c->tools == nullptr && c->tool_count != 0) return false;
+  a.tools.reserve(c->tool_count);
+  for (std::size_t i = 0; i < c->tool_count; ++i) {
+    std::string_view id, dsml;
+    if (!view_of(c->tools[i].id, c->tools[i].id_size, id) || !view_of(c->tools[i].dsml, c->tools[i].dsml_size, dsml))
+      return false;
+    a.tools.push_back(tool_entry{std::string(id), std::string(dsml)});
+  }
+  if (c->title != nullptr)
+    a.title = std::string(c->title, c->title_size);
+  else if (c->title_size != 0)
+    return false;
+  return true;
+}
+
+// The error for a nonzero code a C callback returned to stop: the code when
+// it is a kvc_errc, else invalid_argument.
+inline error stopped_by_callback(std::int32_t code, std::uint64_t offset) noexcept {
+  const bool known = code > KVC_ERR_OK && code <= KVC_ERR_INVALID_ARGUMENT;
+  return make_error(known ? static_cast<errc>(code) : errc::invalid_argument, section::payload, offset);
+}
+
+inline void store_header(const result<header>& r, kvc_header* stored) noexcept {
+  if (r && stored != nullptr) *stored = to_c(*r);
+}
+
+// A path-level write's header; C does not see stored_file::unconfirmed (the
+// change is in place, a later fsync failed) or a renamed path.
+inline void store_header(const result<stored_file>& r, kvc_header* stored) noexcept {
+  if (r && stored != nullptr) *stored = to_c(r->hdr);
+}
+
+// Copies a std::string identity name into a C buffer of KVC_IDENTITY_NAME_SIZE + 1.
+inline void copy_name(const std::string& name, char* out) noexcept { std::memcpy(out, name.c_str(), name.size() + 1); }
+}  // namespace c_api
+}  // namespace KVC_ABI_NAMESPACE
+}  // namespace kvc
+
+// What a read found: the C++ file_info and its fixed-size facts for C.
+struct kvc_info {
+  kvc::file_info info;
+  kvc_facts facts{};
+
+  // Refreshes facts from info after a read.
+  void settle() noexcept {
+    facts = kvc_facts{};
+    facts.header = kvc::c_api::to_c(info.hdr);
+    facts.file_size = info.file_size;
+    facts.tool_count = static_cast<std::uint32_t>(info.tools.size());  // bounded by max_tool_entries
+    facts.stage = static_cast<std::uint8_t>(info.stage);
+    facts.has_tool_map = info.has_tool_map;
+    facts.has_title = info.has_title;
+    facts.unknown_sections = info.unknown_sections;
+    facts.dsv4_checked = info.dsv4_checked;
+    facts.dsv4 = kvc::c_api::to_c(info.dsv4);
+  }
+};
+
+extern "C" {
+
+const char* kvc_errc_name(std::int32_t code) { return kvc::errc_name(static_cast<kvc::errc>(code)); }
+const char* kvc_errc_message(std::int32_t code) { return kvc::errc_message(static_cast<kvc::errc>(code)); }
+const char* kvc_section_name(std::int32_t s) {
+  return s < 0 || s > UINT8_MAX ? "unknown" : kvc::section_name(static_cast<kvc::section>(s));
+}
+const char* kvc_version(void) { return KVC_VERSION_STRING; }
+
+void kvc_header_init(kvc_header* h) {
+  if (h != nullptr) *h = kvc::c_api::to_c(kvc::header{});
+}
+
+const char* kvc_level_name(std::int32_t level) {
+  return level < KVC_LEVEL_HEADER || level > KVC_LEVEL_FULL
+             ? "unknown"
+             : kvc::verify_level_name(static_cast<kvc::verify_level>(level));
+}
+
+void kvc_model_deepseek_v4_flash(kvc_model_desc* c) {
+  if (c != nullptr) kvc::c_api::copy_model(kvc::deepseek_v4_flash, *c);
+}
+
+void kvc_read_options_init(kvc_read_options* c) {
+  if (c == nullptr) return;
+  const kvc::read_options o;
+  *c = kvc_read_options{};
+  c->level = static_cast<std::int32_t>(o.level);
+  c->limits = kvc_limits{o.limits.max_text_bytes,   o.limits.max_payload_bytes, o.limits.max_appended_bytes,
+                         o.limits.max_tool_entries, o.limits.max_tool_id_bytes, o.limits.max_tool_dsml_bytes,
+                         o.limits.max_title_bytes};
+  c->dsv4_model = nullptr;
+  c->chunk_bytes = o.chunk_bytes;
+}
+
+kvc_info* kvc_info_new(void) {
+  kvc_info* info = new (std::nothrow) kvc_info;
+  if (info != nullptr) info->settle();
+  return info;
+}
+void kvc_info_free(kvc_info* info) { delete info; }
+
+const kvc_facts* kvc_info_facts(const kvc_info* info) { return info == nullptr ? nullptr : &info->facts; }
+
+const char* kvc_info_text(const kvc_info* info, std::size_t* size) {
+  if (info == nullptr) return nullptr;
+  if (size != nullptr) *size = info->info.text.size();
+  return info->info.text.data();
+}
+
+const char* kvc_info_title(const kvc_info* info, std::size_t* size) {
+  if (info == nullptr || !info->info.has_title) return nullptr;
+  if (size != nullptr) *size = info->info.title.size();
+  return info->info.title.data();
+}
+
+std::int32_t kvc_info_tool(const kvc_info* info, std::size_t i, const char** id, std::size_t* id_size,
+                           const char** dsml, std::size_t* dsml_size) {
+  if (info == nullptr || i >= info->info.tools.size()) return KVC_ERR_INVALID_ARGUMENT;
+  const kvc::tool_entry& t = info->info.tools[i];
+  if (id != nullptr) *id = t.id.data();
+  if (id_size != nullptr) *id_size = t.id.size();
+  if (dsml != nullptr) *dsml = t.dsml.data();
+  if (dsml_size != nullptr) *dsml_size = t.dsml.size();
+  return KVC_ERR_OK;
+}
+
+std::int32_t kvc_verify_memory(const void* data, std::size_t size, const kvc_read_options* c_opt, kvc_info* c_info,
+                               kvc_error* err) {
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    kvc::read_options opt;
+    kvc::model_desc model;
+    if ((data == nullptr && size != 0) || !kvc::c_api::from_c(c_opt, opt, model)) return kvc::c_api::bad_argument();
+    kvc::memory_stream m(data, size);
+    kvc::file_info local;
+    kvc::file_info& info = c_info != nullptr ? c_info->info : local;
+    const kvc::error e = kvc::verify(m, info, opt);
+    if (c_info != nullptr) c_info->settle();
+    return e;
+  });
+}
+
+std::uint32_t kvc_crc32c(const void* data, std::size_t size) { return kvc::crc32c(data, size); }
+std::uint32_t kvc_crc32c_extend(std::uint32_t crc, const void* data, std::size_t size) {
+  return kvc::crc32c_extend(crc, data, size);
+}
+std::uint32_t kvc_crc32c_combine(std::uint32_t crc_a, std::uint32_t crc_b, std::uint64_t size_b) {
+  return kvc::crc32c_combine(crc_a, crc_b, size_b);
+}
+const char* kvc_crc32c_kernel_name(void) { return kvc::crc32c_active_kernel(); }
+
+std::int32_t kvc_identity_name(const kvc_info* info, char* out, kvc_error* err) {
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    if (info == nullptr || out == nullptr) return kvc::c_api::bad_argument();
+    const kvc::result<std::string> name = kvc::identity_name(info->info);
+    if (!name) return name.error();
+    kvc::c_api::copy_name(*name, out);
+    return {};
+  });
+}
+
+void kvc_identity_name_for_text(const char* text, std::size_t text_size, char* out) {
+  std::string_view t;
+  if (out == nullptr || !kvc::c_api::view_of(text, text_size, t)) return;
+  kvc::c_api::guarded(nullptr, [&]() -> kvc::error {
+    kvc::c_api::copy_name(kvc::identity_name_for_text(t), out);
+    return {};
+  });
+}
+
+void kvc_identity_name_for_title(const char* title, std::size_t title_size, std::uint64_t created_at, char* out) {
+  std::string_view t;
+  if (out == nullptr || !kvc::c_api::view_of(title, title_size, t)) return;
+  kvc::c_api::guarded(nullptr, [&]() -> kvc::error {
+    kvc::c_api::copy_name(kvc::identity_name_for_title(t, created_at), out);
+    return {};
+  });
+}
+
+int kvc_is_identity_name(const char* name) { return name != nullptr && kvc::is_identity_name(name) ? 1 : 0; }
+
+std::int32_t kvc_check_identity(const char* path, const kvc_info* info, kvc_error* err) {
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    if (path == nullptr || info == nullptr) return kvc::c_api::bad_argument();
+    return kvc::check_identity(path, info->info);
+  });
+}
+
+}  // extern "C"
+
+#if KVC_POSIX || defined(_WIN32)
+// A save in progress. In the begin/finish form it owns the temporary file
+// and the writer; in the callback form it only points at kvc::save_file's.
+struct kvc_writer {
+  kvc::writer<kvc::file_stream>* active = nullptr;
+  kvc::error failed{};  // the last write failure, for the callback form
+  // The begin/finish form only (the temporary is removed with it unless committed):
+  std::optional<kvc::detail::pending_save> save;
+  kvc::file_stream stream;
+  std::optional<kvc::writer<kvc::file_stream>> owned;
+};
+
+// A load between its two stages.
+struct kvc_load {
+  kvc::detail::unique_file file;
+  kvc::read_options opt;
+  kvc::model_desc model;  // opt.dsv4_model points here when set
+  kvc_info* info = nullptr;
+  bool payload_read = false;
+
+  // Stage 2: the whole file at level full, the payload to consume.
+  template <class Consume>
+  kvc::error read_payload(Consume&& consume) {
+    if (payload_read) return kvc::c_api::bad_argument();
+    payload_read = true;
+    kvc::file_stream s{file.get()};
+    kvc::cursor<kvc::file_stream> c(s);
+    kvc::read_options full = opt;
+    full.level = kvc::verify_level::full;
+    const kvc::error e = kvc::read(c, info->info, consume, full);
+    info->settle();
+    return e;
+  }
+};
+
+extern "C" {
+
+std::int32_t kvc_verify_file(const char* path, const kvc_read_options* c_opt, kvc_info* c_info, kvc_error* err) {
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    kvc::read_options opt;
+    kvc::model_desc model;
+    if (path == nullptr || !kvc::c_api::from_c(c_opt, opt, model)) return kvc::c_api::bad_argument();
+    kvc::file_info local;
+    kvc::file_info& info = c_info != nullptr ? c_info->info : local;
+    const kvc::error e = kvc::verify_file(path, info, opt);
+    if (c_info != nullptr) c_info->settle();
+    return e;
+  });
+}
+
+std::int32_t kvc_writer_begin(const char* path, const kvc_header* h, const char* text, std::size_t text_size,
+                              kvc_writer** out, kvc_error* err) {
+  if (out != nullptr) *out = nullptr;
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    std::string_view t;
+    if (path == nullptr || h == nullptr || out == nullptr || !kvc::c_api::view_of(text, text_size, t))
+      return kvc::c_api::bad_argument();
+    std::unique_ptr<kvc_writer> w(new (std::nothrow) kvc_writer);
+    if (!w) return kvc::c_api::out_of_memory();
+    if (kvc::error e = kvc::validate_header_to_write(kvc::c_api::from_c(*h))) return e;
+    auto save = kvc::detail::begin_save(path, kvc::file_options{});
+    if (!save) return save.error();
+    w->save.emplace(std::move(save).value());
+    w->stream = kvc::file_stream{w->save->tmp.get()};
+    auto begun = kvc::begin_write(w->stream, kvc::c_api::from_c(*h), t);
+    if (!begun) return begun.error();
+    w->owned.emplace(std::move(begun).value());
+    w->active = &*w->owned;
+    *out = w.release();
+    return {};
+  });
+}
+
+std::int32_t kvc_writer_write(kvc_writer* w, const void* data, std::size_t size, kvc_error* err) {
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    if (w == nullptr || w->active == nullptr || (data == nullptr && size != 0)) return kvc::c_api::bad_argument();
+    const kvc::error e = w->active->write_payload(data, size);
+    if (e) w->failed = e;
+    return e;
+  });
+}
+
+// Both free w in the begin/finish form only: the callback form's writer
+// belongs to kvc_save_file.
+std::int32_t kvc_writer_finish(kvc_writer* w, const kvc_appended* a, kvc_header* stored, kvc_error* err) {
+  const std::unique_ptr<kvc_writer> owner(w != nullptr && w->owned ? w : nullptr);
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    if (!owner) return kvc::c_api::bad_argument();
+    kvc::appended sections;
+    kvc::result<kvc::header> r = kvc::c_api::bad_argument();
+    if (kvc::c_api::from_c(a, sections)) r = w->owned->finish(sections);
+    if (!r) return r.error();  // the temporary goes with owner
+    const auto done = kvc::detail::finish_save(*w->save, *r, kvc::file_options{});
+    kvc::c_api::store_header(done, stored);
+    return done.error();
+  });
+}
+
+void kvc_writer_abort(kvc_writer* w) {
+  // Deleting the writer removes its temporary.
+  const std::unique_ptr<kvc_writer> owner(w != nullptr && w->owned ? w : nullptr);
+}
+
+std::int32_t kvc_save_file(const char* path, const kvc_header* h, const char* text, std::size_t text_size,
+                           const kvc_appended* a, kvc_produce_fn produce, void* ctx, kvc_header* stored,
+                           kvc_error* err) {
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    std::string_view t;
+    kvc::appended sections;
+    if (path == nullptr || h == nullptr || produce == nullptr || !kvc::c_api::view_of(text, text_size, t) ||
+        !kvc::c_api::from_c(a, sections))
+      return kvc::c_api::bad_argument();
+    const auto r = kvc::save_file(path, kvc::c_api::from_c(*h), t, sections,
+                                  [&](kvc::writer<kvc::file_stream>& cpp_writer) -> kvc::error {
+                                    kvc_writer w;
+                                    w.active = &cpp_writer;
+                                    const std::int32_t code = produce(ctx, &w);
+                                    if (code == KVC_ERR_OK) return {};
+                                    return w.failed ? w.failed : kvc::c_api::stopped_by_callback(code, 0);
+                                  });
+    kvc::c_api::store_header(r, stored);
+    return r.error();
+  });
+}
+
+std::int32_t kvc_load_open(const char* path, const kvc_read_options* c_opt, kvc_info* info, kvc_load** out,
+                           kvc_error* err) {
+  if (out != nullptr) *out = nullptr;
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    if (path == nullptr || info == nullptr || out == nullptr) return kvc::c_api::bad_argument();
+    std::unique_ptr<kvc_load> l(new (std::nothrow) kvc_load);
+    if (!l) return kvc::c_api::out_of_memory();
+    if (!kvc::c_api::from_c(c_opt, l->opt, l->model)) return kvc::c_api::bad_argument();
+    l->info = info;
+    kvc::detail::file_status st{};
+    auto f = kvc::detail::open_regular(path, kvc::detail::file_access::read, st);  // never blocks on a FIFO
+    if (!f) {
+      kvc::error e = f.error();
+      if (e.code == kvc::errc::io_error) e.where = kvc::section::header;  // as kvc::read_file reports it
+      return e;
+    }
+    l->file = std::move(f).value();
+    kvc::file_stream s{l->file.get()};
+    kvc::cursor<kvc::file_stream> c(s);
+    kvc::read_options text = l->opt;
+    text.level = kvc::verify_level::text;
+    const kvc::error e = kvc::verify(c, info->info, text);
+    info->settle();
+    if (!e) *out = l.release();
+    return e;
+  });
+}
+
+std::int32_t kvc_load_payload(kvc_load* l, kvc_payload_fn consume, void* ctx, kvc_error* err) {
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    if (l == nullptr || consume == nullptr) return kvc::c_api::bad_argument();
+    std::uint64_t at = l->info->info.hdr.payload_offset();
+    return l->read_payload([&](const std::uint8_t* p, std::size_t n) -> kvc::error {
+      const std::int32_t code = consume(ctx, p, n);
+      if (code != KVC_ERR_OK) return kvc::c_api::stopped_by_callback(code, at);
+      at += n;
+      return {};
+    });
+  });
+}
+
+std::int32_t kvc_load_payload_into(kvc_load* l, void* buf, std::uint64_t capacity, kvc_error* err) {
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    if (l == nullptr || (buf == nullptr && capacity != 0)) return kvc::c_api::bad_argument();
+    const kvc::header& h = l->info->info.hdr;
+    const auto too_small = kvc::make_error(kvc::errc::invalid_argument, kvc::section::payload, h.payload_offset());
+    if (h.payload_bytes > capacity) return too_small;
+    auto* out = static_cast<std::uint8_t*>(buf);
+    std::uint64_t got = 0;
+    return l->read_payload([&](const std::uint8_t* p, std::size_t n) -> kvc::error {
+      if (n > capacity - got) return too_small;  // the file grew since stage 1
+      if (n != 0) std::memcpy(out + got, p, n);
+      got += n;
+      return {};
+    });
+  });
+}
+
+void kvc_load_close(kvc_load* l) { delete l; }
+
+std::int32_t kvc_touch_file(const char* path, std::uint64_t now, kvc_header* stored, kvc_error* err) {
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    if (path == nullptr) return kvc::c_api::bad_argument();
+    const auto r = kvc::touch_file(path, now);
+    kvc::c_api::store_header(r, stored);
+    return r.error();
+  });
+}
+
+std::int32_t kvc_rewrite_appended_file(const char* path, const kvc_appended* a, std::uint64_t now, kvc_header* stored,
+                                       kvc_error* err) {
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    kvc::appended sections;
+    if (path == nullptr || !kvc::c_api::from_c(a, sections)) return kvc::c_api::bad_argument();
+    // C's kvc_appended states every section: a full replacement.
+    const bool has_title = sections.title.has_value();
+    const kvc::appended_changes changes{std::move(sections.tools), std::move(sections.title), !has_title};
+    const auto r = kvc::rewrite_appended_file(path, changes, now);
+    kvc::c_api::store_header(r, stored);
+    return r.error();
+  });
+}
+
+std::int32_t kvc_upgrade_file(const char* path, kvc_header* stored, kvc_error* err) {
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    if (path == nullptr) return kvc::c_api::bad_argument();
+    const auto r = kvc::upgrade_file(path);
+    kvc::c_api::store_header(r, stored);
+    return r.error();
+  });
+}
+
+std::int32_t kvc_check_compatible_file(const char* path, const char* text, std::size_t text_size,
+                                       std::uint8_t quant_bits, std::uint32_t context, kvc_error* err) {
+  kvc::compatibility verdict = kvc::compatibility::corrupt;
+  kvc::c_api::guarded(err, [&]() -> kvc::error {
+    std::string_view t;
+    if (path == nullptr || !kvc::c_api::view_of(text, text_size, t)) return kvc::c_api::bad_argument();
+    const kvc::compat_result r = kvc::check_compatible_file(path, t, quant_bits, context);
+    verdict = r.verdict;
+    return r.err;
+  });
+  return static_cast<std::int32_t>(verdict);
+}
+
+}  // extern "C"
+#endif  // KVC_POSIX || _WIN32
+#endif  // KVC_C_IMPLEMENTATION
 
 // Internal macros end here; KVC_VERSION_* and KVC_ABI_NAMESPACE stay defined.
 #undef KVC_POSIX
@@ -3386,5 +4697,6 @@ inline result<header> upgrade_file(const std::string& path) {
 #undef KVC_CRC32C_HW_U16
 #undef KVC_CRC32C_HW_U8
 #undef KVC_REQUIRE_STREAM
+#undef KVC_HAVE_COPY_FILE_RANGE
 
 #endif  // KVC_KVC_HPP

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Proves each way of consuming kvc: find_package after install, add_subdirectory,
 # FetchContent from the local checkout, pkg-config, and the single header
-# copied alone into a plain g++ build. Each consumer verifies a fixture.
+# copied alone into a plain g++ build; and for C programs (kvc/kvc.h):
+# find_package (kvc::c), pkg-config (kvc-c) and the copied header pair with
+# one C++ file that defines KVC_C_IMPLEMENTATION. Each consumer verifies a
+# fixture.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d)
@@ -16,11 +19,15 @@ check() {  # name binary
   echo "consumer $1: ok"
 }
 
-cmake -S "$root" -B "$work/kvc-build" -DKVC_BUILD_TESTS=OFF -DCMAKE_INSTALL_PREFIX="$work/prefix" >/dev/null
+# The prefix is chosen at install time, not at configure time: kvc.pc and the
+# CMake package must not depend on the configured one.
+cmake -S "$root" -B "$work/kvc-build" -DKVC_BUILD_TESTS=OFF -DCMAKE_INSTALL_PREFIX=/nonexistent/configured >/dev/null
 cmake --build "$work/kvc-build" -j2 >/dev/null
-cmake --install "$work/kvc-build" >/dev/null
+cmake --install "$work/kvc-build" --prefix "$work/prefix" >/dev/null
 test -x "$work/prefix/bin/kvc"
 test -f "$work/prefix/share/pkgconfig/kvc.pc"
+libdir=$(find "$work/prefix" -name libkvc_c.a -printf '%h\n')
+test -f "$libdir/pkgconfig/kvc-c.pc"
 
 cmake -S "$root/tests/consumers/find_package" -B "$work/fp" -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
 cmake --build "$work/fp" >/dev/null
@@ -34,12 +41,33 @@ cmake -S "$root/tests/consumers/fetchcontent" -B "$work/fc" -DKVC_SOURCE_DIR="$r
 cmake --build "$work/fc" >/dev/null
 check fetchcontent "$work/fc/consumer"
 
-PKG_CONFIG_PATH="$work/prefix/share/pkgconfig" g++ -std=c++17 \
-  $(PKG_CONFIG_PATH="$work/prefix/share/pkgconfig" pkg-config --cflags kvc) \
-  "$root/tests/consumers/consumer.cpp" -o "$work/pc"
+cflags=$(PKG_CONFIG_PATH="$work/prefix/share/pkgconfig" pkg-config --cflags kvc)
+cflags=${cflags% }  # pkg-config ends the line with a space
+[ "$(cd "${cflags#-I}" && pwd -P)" = "$(cd "$work/prefix/include" && pwd -P)" ] ||
+  { echo "consumer pkg-config: kvc.pc gives '$cflags', not $work/prefix/include" >&2; exit 1; }
+g++ -std=c++17 $cflags "$root/tests/consumers/consumer.cpp" -o "$work/pc"
 check pkg-config "$work/pc"
 
 mkdir -p "$work/single/kvc"
 cp "$root/include/kvc/kvc.hpp" "$work/single/kvc/"
 g++ -std=c++17 -I"$work/single" "$root/tests/consumers/consumer.cpp" -o "$work/single/consumer"
 check single-header "$work/single/consumer"
+
+cflags_c=(-std=c99 -Wall -Wextra -Werror -pedantic)
+
+cmake -S "$root/tests/consumers/find_package_c" -B "$work/fpc" -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
+cmake --build "$work/fpc" >/dev/null
+check find_package-c "$work/fpc/consumer"
+
+export PKG_CONFIG_PATH="$libdir/pkgconfig:$work/prefix/share/pkgconfig"
+cc "${cflags_c[@]}" $(pkg-config --cflags kvc-c) "$root/tests/consumers/consumer.c" \
+  $(pkg-config --libs kvc-c) -o "$work/pcc"
+check pkg-config-c "$work/pcc"
+
+mkdir -p "$work/pair/kvc"
+cp "$root/include/kvc/kvc.h" "$root/include/kvc/kvc.hpp" "$work/pair/kvc/"
+printf '#define KVC_C_IMPLEMENTATION\n#include <kvc/kvc.hpp>\n' >"$work/pair/kvc_c.cpp"
+g++ -std=c++17 -I"$work/pair" -c "$work/pair/kvc_c.cpp" -o "$work/pair/kvc_c.o"
+cc "${cflags_c[@]}" -I"$work/pair" -c "$root/tests/consumers/consumer.c" -o "$work/pair/consumer.o"
+g++ "$work/pair/consumer.o" "$work/pair/kvc_c.o" -o "$work/pair/consumer"
+check header-pair-c "$work/pair/consumer"

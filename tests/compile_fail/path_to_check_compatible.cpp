@@ -1,0 +1,8 @@
+// Must NOT compile: a path handed to check_compatible, which reads a stream.
+// The message must point to check_compatible_file.
+#include <kvc/kvc.hpp>
+
+int main() {
+  const std::string path = "cache/0123456789abcdef0123456789abcdef01234567.kv";
+  return static_cast<int>(kvc::check_compatible(path, "Hi!", 2, 4096).verdict);
+}

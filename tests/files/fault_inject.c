@@ -1,0 +1,95 @@
+/* LD_PRELOAD fault injector for the file-operation tests: while armed, the
+   n-th call (counted across the wrapped system calls below) fails with the
+   armed error number, without reaching the kernel. The test program finds
+   kvc_fault_arm / kvc_fault_calls with dlsym. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+static long armed_at = -1; /* the call number that fails; -1: disarmed */
+static long calls = 0;
+static int fail_errno = EIO;
+
+void kvc_fault_arm(long at, int err) {
+  armed_at = at;
+  calls = 0;
+  fail_errno = err;
+}
+long kvc_fault_calls(void) { return calls; }
+
+/* True when this call is to fail (errno set). */
+static int inject(void) {
+  if (armed_at < 0) return 0;
+  if (calls++ != armed_at) return 0;
+  errno = fail_errno;
+  return 1;
+}
+
+#define NEXT(name) ((__typeof__(&name))dlsym(RTLD_NEXT, #name))
+
+int open(const char* p, int flags, ...) {
+  va_list ap;
+  va_start(ap, flags);
+  mode_t mode = (mode_t)va_arg(ap, unsigned);
+  va_end(ap);
+  if (inject()) return -1;
+  return NEXT(open)(p, flags, mode);
+}
+int open64(const char* p, int flags, ...) {
+  va_list ap;
+  va_start(ap, flags);
+  mode_t mode = (mode_t)va_arg(ap, unsigned);
+  va_end(ap);
+  if (inject()) return -1;
+  return NEXT(open64)(p, flags, mode);
+}
+int close(int fd) {
+  if (inject()) {
+    NEXT(close)(fd); /* Linux: the descriptor is gone even when close fails */
+    return -1;
+  }
+  return NEXT(close)(fd);
+}
+ssize_t read(int fd, void* b, size_t n) { return inject() ? -1 : NEXT(read)(fd, b, n); }
+ssize_t write(int fd, const void* b, size_t n) { return inject() ? -1 : NEXT(write)(fd, b, n); }
+ssize_t pread(int fd, void* b, size_t n, off_t at) { return inject() ? -1 : NEXT(pread)(fd, b, n, at); }
+ssize_t pread64(int fd, void* b, size_t n, off64_t at) { return inject() ? -1 : NEXT(pread64)(fd, b, n, at); }
+ssize_t pwrite(int fd, const void* b, size_t n, off_t at) { return inject() ? -1 : NEXT(pwrite)(fd, b, n, at); }
+ssize_t pwrite64(int fd, const void* b, size_t n, off64_t at) { return inject() ? -1 : NEXT(pwrite64)(fd, b, n, at); }
+int fsync(int fd) { return inject() ? -1 : NEXT(fsync)(fd); }
+int ftruncate(int fd, off_t n) { return inject() ? -1 : NEXT(ftruncate)(fd, n); }
+int ftruncate64(int fd, off64_t n) { return inject() ? -1 : NEXT(ftruncate64)(fd, n); }
+int rename(const char* a, const char* b) { return inject() ? -1 : NEXT(rename)(a, b); }
+int unlink(const char* p) { return inject() ? -1 : NEXT(unlink)(p); }
+int fchown(int fd, uid_t u, gid_t g) { return inject() ? -1 : NEXT(fchown)(fd, u, g); }
+int fchmod(int fd, mode_t m) { return inject() ? -1 : NEXT(fchmod)(fd, m); }
+int stat(const char* p, struct stat* st) { return inject() ? -1 : NEXT(stat)(p, st); }
+int lstat(const char* p, struct stat* st) { return inject() ? -1 : NEXT(lstat)(p, st); }
+int fstat(int fd, struct stat* st) { return inject() ? -1 : NEXT(fstat)(fd, st); }
+int flock(int fd, int op) { return inject() ? -1 : NEXT(flock)(fd, op); }
+ssize_t copy_file_range(int in, off64_t* ip, int out, off64_t* op, size_t n, unsigned f) {
+  return inject() ? -1 : NEXT(copy_file_range)(in, ip, out, op, n, f);
+}
+int ioctl(int fd, unsigned long req, ...) {
+  va_list ap;
+  va_start(ap, req);
+  void* arg = va_arg(ap, void*);
+  va_end(ap);
+  if (inject()) return -1;
+  return NEXT(ioctl)(fd, req, arg);
+}
+int fcntl(int fd, int cmd, ...) {
+  va_list ap;
+  va_start(ap, cmd);
+  void* arg = va_arg(ap, void*);
+  va_end(ap);
+  if (inject()) return -1;
+  return NEXT(fcntl)(fd, cmd, arg);
+}

@@ -1,0 +1,381 @@
+// Failure harness for the path-level operations (spec sections 14 and 15).
+//
+//   kvc_files_stress faults     run under LD_PRELOAD=libkvc_fault_inject.so:
+//                               every operation with EIO, then ENOSPC, injected
+//                               at each of its system calls in turn
+//   kvc_files_stress kills N    N times: a child loops over every operation,
+//                               SIGKILL at a random moment, then every file
+//                               must verify
+//   kvc_files_stress diskfull   every operation on a 32 MiB tmpfs filled to
+//                               leave less room than it needs (needs mount(2))
+//   kvc_files_stress rewrite-cost MIB   times a section rewrite of a big file
+//
+// Each prints its figures and exits 0 when every check held, 1 otherwise, 77
+// when the environment does not allow the run (ctest reports a skip).
+#include <dlfcn.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <random>
+
+#include "files_util.hpp"
+
+using namespace kvc_files_test;
+
+namespace {
+constexpr std::uint64_t now = 1800000000;
+constexpr int skipped = 77;
+
+int failures = 0;
+void expect(bool ok, const std::string& what) {
+  if (ok) return;
+  ++failures;
+  if (failures <= 20) std::fprintf(stderr, "FAILED: %s\n", what.c_str());
+}
+
+// One operation, set up in a directory and run on the file "a.kv" there
+// (the title rewrite works on an identity-named file).
+struct operation {
+  const char* name;
+  std::function<std::string(const std::string& dir)> setup;  // returns the path operated on
+  std::function<kvc::result<kvc::stored_file>(const std::string& path)> run;
+};
+
+std::vector<std::uint8_t> v1_file(std::size_t payload) { return small_file(1, payload); }
+
+std::string text_identity_path(const std::string& dir, const std::vector<std::uint8_t>& file) {
+  kvc::memory_stream m(file);
+  kvc::file_info info;
+  kvc::read_options opt;
+  opt.level = kvc::verify_level::text;
+  if (kvc::verify(m, info, opt)) std::abort();
+  return dir + "/" + kvc::identity_name_for_text(info.text);
+}
+
+std::vector<operation> operations(std::size_t payload) {
+  auto existing = [payload](const std::string& dir) {
+    write_bytes(dir + "/a.kv", small_file(2, payload));
+    return dir + "/a.kv";
+  };
+  std::vector<operation> ops;
+  ops.push_back({"save (new file)", [](const std::string& dir) { return dir + "/a.kv"; },
+                 [payload](const std::string& p) { return save_small(p, 5, payload); }});
+  ops.push_back({"save (replace)", existing, [payload](const std::string& p) { return save_small(p, 5, payload); }});
+  ops.push_back({"touch", existing, [](const std::string& p) { return kvc::touch_file(p, now); }});
+  ops.push_back({"rewrite (tool map)", existing, [](const std::string& p) {
+                   kvc::appended_changes c;
+                   c.tools = std::vector<kvc::tool_entry>{{"new", std::string(5000, 'd')}};
+                   return kvc::rewrite_appended_file(p, c, now);
+                 }});
+  ops.push_back({"rewrite (title, renames)",
+                 [payload](const std::string& dir) {
+                   const auto f = small_file(2, payload);
+                   const std::string p = text_identity_path(dir, f);
+                   write_bytes(p, f);
+                   return p;
+                 },
+                 [](const std::string& p) {
+                   return kvc::rewrite_appended_file(p, kvc::appended_changes{{}, std::string("A title"), false}, now);
+                 }});
+  ops.push_back({"upgrade",
+                 [payload](const std::string& dir) {
+                   write_bytes(dir + "/a.kv", v1_file(payload));
+                   return dir + "/a.kv";
+                 },
+                 [](const std::string& p) { return kvc::upgrade_file(p); }});
+  return ops;
+}
+
+// What a directory holds: name -> bytes.
+std::map<std::string, std::vector<std::uint8_t>> snapshot(const std::string& dir) {
+  std::map<std::string, std::vector<std::uint8_t>> out;
+  for (const std::string& n : listing(dir)) out[n] = read_bytes(dir + "/" + n);
+  return out;
+}
+
+std::string fresh_dir(const std::string& base) {
+  std::string tmpl = base + "/run-XXXXXX";
+  if (::mkdtemp(&tmpl[0]) == nullptr) std::abort();
+  return tmpl;
+}
+
+void clear_dir(const std::string& dir) {
+  for (const std::string& n : listing(dir)) ::unlink((dir + "/" + n).c_str());
+}
+
+struct tally {
+  long runs = 0, failed = 0, ok = 0, unconfirmed = 0;
+};
+
+// Runs op once with inject() armed around it and checks the outcome against
+// the directory before (old) and after a fault-free run (new).
+template <class Arm>
+void run_checked(const operation& op, const std::string& dir,
+                 const std::map<std::string, std::vector<std::uint8_t>>& want_new, Arm&& arm, tally& t,
+                 const std::string& label) {
+  clear_dir(dir);
+  const std::string path = op.setup(dir);
+  const auto old = snapshot(dir);
+  arm(true);
+  const auto r = op.run(path);
+  arm(false);
+  ++t.runs;
+  const auto after = snapshot(dir);
+  if (!r) {
+    ++t.failed;
+    expect(r.error().code == kvc::errc::io_error, label + ": failure is io_error");
+    expect(r.error().os_error != 0, label + ": failure carries the OS error");
+    expect(after == old, label + ": failed, so the directory must be as before");
+  } else {
+    (r->unconfirmed ? t.unconfirmed : t.ok)++;
+    if (r->unconfirmed) {
+      // The new file is in place; after a title rename the old name may remain.
+      auto rest = after;
+      for (const auto& [name, bytes] : want_new) {
+        expect(rest.count(name) && rest[name] == bytes, label + ": unconfirmed, new file in place");
+        rest.erase(name);
+      }
+      for (const auto& [name, bytes] : rest)
+        expect(old.count(name) && old.at(name) == bytes, label + ": leftover is old");
+    } else {
+      expect(after == want_new, label + ": succeeded, so the directory holds exactly the new file");
+    }
+  }
+  for (const auto& [name, bytes] : after) {
+    (void)bytes;
+    expect(verifies(dir + "/" + name), label + ": " + name + " verifies");
+  }
+  expect(kvc::list_temporaries(dir, 0)->empty(), label + ": no temporary left");
+}
+
+using arm_fn = void (*)(long, int);
+using calls_fn = long (*)();
+
+int run_faults(const std::string& base) {
+  auto arm = reinterpret_cast<arm_fn>(::dlsym(RTLD_DEFAULT, "kvc_fault_arm"));
+  auto calls = reinterpret_cast<calls_fn>(::dlsym(RTLD_DEFAULT, "kvc_fault_calls"));
+  if (arm == nullptr || calls == nullptr) {
+    std::printf("faults: skipped, run with LD_PRELOAD=libkvc_fault_inject.so\n");
+    return skipped;
+  }
+  const std::string dir = fresh_dir(base);
+  for (const operation& op : operations(64 << 10)) {
+    // The fault-free run: the call count and the new directory.
+    clear_dir(dir);
+    const std::string path = op.setup(dir);
+    arm(1L << 40, EIO);
+    const auto r = op.run(path);
+    const long n = calls();
+    arm(-1, 0);
+    expect(r && !r->unconfirmed, std::string(op.name) + ": fault-free run");
+    const auto want_new = snapshot(dir);
+    for (int err : {EIO, ENOSPC}) {
+      tally t;
+      for (long at = 0; at < n; ++at)
+        run_checked(
+            op, dir, want_new, [&](bool on) { on ? arm(at, err) : arm(-1, 0); }, t,
+            std::string(op.name) + " " + std::strerror(err) + " at call " + std::to_string(at));
+      std::printf("faults: %-26s %-24s %3ld calls: %3ld failed (old file), %3ld ok, %3ld unconfirmed (new file)\n",
+                  op.name, std::strerror(err), n, t.failed, t.ok, t.unconfirmed);
+    }
+  }
+  std::system(("rm -rf '" + dir + "'").c_str());
+  return failures == 0 ? 0 : 1;
+}
+
+// ---- SIGKILL at random moments ------------------------------------------------------
+
+int run_kills(const std::string& base, int kills) {
+  const std::string dir = fresh_dir(base);
+  constexpr std::size_t payload = 1 << 20;
+  const std::string saved = dir + "/save.kv", touched = dir + "/touch.kv", rewritten = dir + "/rewrite.kv",
+                    upgraded = dir + "/upgrade.kv";
+  if (!save_small(saved, 1, payload) || !save_small(touched, 1, payload) || !save_small(rewritten, 1, payload))
+    return 1;
+  const auto titled_src = small_file(2, payload);
+  const std::string text_name = text_identity_path(dir, titled_src);
+  write_bytes(text_name, titled_src);
+  std::mt19937_64 rng(12345);
+  long temporaries = 0, broken = 0, duplicates = 0;
+  std::uint32_t last_hits = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int k = 0; k < kills; ++k) {
+    write_bytes(upgraded + ".src", v1_file(payload));
+    ::rename((upgraded + ".src").c_str(), upgraded.c_str());
+    const pid_t child = ::fork();
+    if (child == 0) {
+      for (unsigned i = 0;; ++i) {
+        (void)save_small(saved, i, payload);
+        (void)kvc::touch_file(touched, now + i);
+        kvc::appended_changes c;
+        c.tools = std::vector<kvc::tool_entry>{{"id" + std::to_string(i), std::string(1000 + i % 97, 'x')}};
+        (void)kvc::rewrite_appended_file(rewritten, c, now + i);
+        (void)kvc::upgrade_file(upgraded);
+        // Title on and off: the file moves between its two identity names.
+        for (const std::string& n : listing(dir))
+          if (kvc::is_identity_name(n)) {
+            kvc::appended_changes t;
+            if (i % 2)
+              t.title = "T";
+            else
+              t.remove_title = true;
+            (void)kvc::rewrite_appended_file(dir + "/" + n, t, now + i);
+            break;
+          }
+      }
+    }
+    std::uniform_int_distribution<int> delay(0, 40000);
+    ::usleep(static_cast<useconds_t>(delay(rng)));
+    ::kill(child, SIGKILL);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    int identity_files = 0;
+    for (const std::string& n : listing(dir)) {
+      const std::string p = dir + "/" + n;
+      if (kvc::detail::is_temporary_name(n) || n == "upgrade.kv.src") continue;
+      kvc::file_info info;
+      const kvc::error e = verify_path(p, &info);
+      if (e || (kvc::is_identity_name(n) && kvc::check_identity(p, info))) {
+        ++broken;
+        expect(false, "after kill " + std::to_string(k) + ": " + n + " " + kvc::errc_name(e.code));
+      }
+      if (kvc::is_identity_name(n)) ++identity_files;
+      if (n == "touch.kv") {
+        expect(info.hdr.hits >= last_hits, "hits never go back");
+        last_hits = info.hdr.hits;
+      }
+    }
+    expect(identity_files >= 1, "the titled file exists under one of its names");
+    if (identity_files == 2) {
+      ++duplicates;  // killed between the rename and the removal of the old name: keep the newer
+      for (const std::string& n : listing(dir))
+        if (kvc::is_identity_name(n)) {
+          ::unlink((dir + "/" + n).c_str());
+          break;
+        }
+    }
+    auto removed = kvc::remove_temporaries(dir, 0);
+    expect(removed.has_value(), "remove_temporaries");
+    if (removed) temporaries += static_cast<long>(*removed);
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf(
+      "kills: %d SIGKILLs at random moments (0-40 ms) over save/touch/rewrite/title rename/upgrade of 1 MiB files: "
+      "%ld broken files, %ld temporaries left (all found and removed by remove_temporaries), %ld title renames cut "
+      "between rename and unlink (both names valid), %u hits counted, %.1f s\n",
+      kills, broken, temporaries, duplicates, last_hits, secs);
+  std::system(("rm -rf '" + dir + "'").c_str());
+  return failures == 0 ? 0 : 1;
+}
+
+// ---- A full disk ------------------------------------------------------------------------
+
+int run_diskfull(const std::string& base) {
+  const std::string mnt = fresh_dir(base);
+  if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=32m") != 0) {
+    std::printf("diskfull: skipped, cannot mount a tmpfs at %s (%s); needs root or CAP_SYS_ADMIN\n", mnt.c_str(),
+                std::strerror(errno));
+    ::rmdir(mnt.c_str());
+    return skipped;
+  }
+  const std::string dir = mnt + "/d", filler = mnt + "/filler";
+  ::mkdir(dir.c_str(), 0700);
+  long runs = 0, enospc = 0, done = 0;
+  for (const operation& op : operations(4 << 20)) {
+    clear_dir(dir);
+    const std::string path = op.setup(dir);
+    const auto r = op.run(path);
+    expect(r && !r->unconfirmed, std::string(op.name) + ": fault-free run on tmpfs");
+    const auto want_new = snapshot(dir);
+    // Leave free room from nothing to more than the file needs.
+    for (std::uint64_t room :
+         {0ull, 4096ull, 64ull << 10, 1ull << 20, 3ull << 20, 4ull << 20, 6ull << 20, 9ull << 20}) {
+      clear_dir(dir);
+      ::unlink(filler.c_str());
+      const std::string p = op.setup(dir);
+      (void)p;
+      // Fill with a file, then shrink it until exactly `room` bytes are free.
+      const int fd = ::open(filler.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      std::vector<char> chunk(1 << 20, 'f');
+      while (::write(fd, chunk.data(), chunk.size()) > 0) {
+      }
+      ::fsync(fd);
+      struct stat st {};
+      ::fstat(fd, &st);
+      const off_t keep = st.st_size > static_cast<off_t>(room) ? st.st_size - static_cast<off_t>(room) : 0;
+      if (::ftruncate(fd, keep) != 0) std::abort();
+      ::close(fd);
+      tally t;
+      run_checked(
+          op, dir, want_new, [](bool) {}, t, std::string(op.name) + " with " + std::to_string(room) + " bytes free");
+      ++runs;
+      if (t.failed) {
+        ++enospc;
+      } else {
+        ++done;
+      }
+    }
+    ::unlink(filler.c_str());
+  }
+  std::printf(
+      "diskfull: %ld runs on a full 32 MiB tmpfs (4 MiB files, 0 B to 9 MiB free): %ld failed with the old "
+      "file intact, %ld completed; no temporary left\n",
+      runs, enospc, done);
+  ::umount2(mnt.c_str(), MNT_DETACH);
+  ::rmdir(mnt.c_str());
+  return failures == 0 ? 0 : 1;
+}
+// ---- What a section rewrite costs ---------------------------------------------------------
+
+// Saves a file with a payload of mib MiB, then times rewrite_appended_file
+// (a copy of the whole file, cloned where the file system can) against the
+// save. Figures only; nothing is asserted.
+int run_rewrite_cost(const std::string& base, std::size_t mib) {
+  const std::string dir = fresh_dir(base);
+  const std::string p = dir + "/big.kv";
+  const std::vector<std::uint8_t> block = payload_bytes(1 << 20);
+  using clock = std::chrono::steady_clock;
+  auto t0 = clock::now();
+  const auto saved = kvc::save_file(p, small_header(), "Hi!", {}, [&](kvc::writer<kvc::fd_stream>& w) {
+    for (std::size_t i = 0; i < mib; ++i)
+      if (kvc::error e = w.write_payload(block.data(), block.size())) return e;
+    return kvc::error{};
+  });
+  const double save_s = std::chrono::duration<double>(clock::now() - t0).count();
+  if (!saved) return 1;
+  kvc::appended_changes c;
+  c.tools = std::vector<kvc::tool_entry>{{"call_1", "<x/>"}};
+  t0 = clock::now();
+  const auto r = kvc::rewrite_appended_file(p, c, now);
+  const double rewrite_s = std::chrono::duration<double>(clock::now() - t0).count();
+  expect(r.has_value() && verifies(p), "rewrite of the big file");
+  std::printf("rewrite-cost: %zu MiB payload under %s: save %.2f s, rewrite_appended_file %.2f s\n", mib, base.c_str(),
+              save_s, rewrite_s);
+  std::system(("rm -rf '" + dir + "'").c_str());
+  return failures == 0 ? 0 : 1;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string mode = argc > 1 ? argv[1] : "";
+  const char* env = std::getenv("KVC_TEST_DIR");
+  const std::string base = env ? env : "/tmp";
+  int rc = 2;
+  if (mode == "faults")
+    rc = run_faults(base);
+  else if (mode == "kills")
+    rc = run_kills(base, argc > 2 ? std::atoi(argv[2]) : 100);
+  else if (mode == "diskfull")
+    rc = run_diskfull(base);
+  else if (mode == "rewrite-cost")
+    rc = run_rewrite_cost(base, argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 1024);
+  else
+    std::fprintf(stderr, "usage: kvc_files_stress faults | kills N | diskfull | rewrite-cost MIB\n");
+  if (failures) std::fprintf(stderr, "%d checks failed\n", failures);
+  return rc;
+}
