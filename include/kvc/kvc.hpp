@@ -3380,11 +3380,22 @@ inline error sync_directory(const std::string& path) {
 
 // ---- Temporaries -----------------------------------------------------------------
 
-inline std::string temporary_suffix() {
+inline std::uint64_t process_id() noexcept { return static_cast<std::uint64_t>(::getpid()); }
+
+inline std::uint64_t clock_bits() noexcept {
   struct timespec ts {};
   ::clock_gettime(CLOCK_REALTIME, &ts);
-  return temporary_suffix((static_cast<std::uint64_t>(ts.tv_sec) << 30) ^ static_cast<std::uint64_t>(ts.tv_nsec),
-                          static_cast<std::uint64_t>(::getpid()));
+  return (static_cast<std::uint64_t>(ts.tv_sec) << 30) ^ static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+inline mode_t temporary_mode(const struct stat* old, unsigned new_file_mode) noexcept {
+  return static_cast<mode_t>((old != nullptr ? old->st_mode : new_file_mode) & 0777);
+}
+
+// Creates the temporary with O_EXCL and its final mode (the umask may narrow
+// it; keep_metadata sets it exactly).
+inline unique_fd create_exclusive(const std::string& name, const struct stat* old, unsigned new_file_mode) {
+  return open_file(name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, temporary_mode(old, new_file_mode));
 }
 
 // Gives the temporary the owner and group of the file it replaces where
@@ -3398,65 +3409,18 @@ inline int copy_owner(int fd, const struct stat& old) noexcept {
   return errno;
 }
 
-// A temporary "<target>.tmp.<pid>.<suffix>", created with O_EXCL (a taken
-// name is retried with a new suffix) and with its final mode and owner
-// before any byte is written. Removed on destruction unless committed.
-class temporary {
- public:
-  temporary() = default;
-  temporary(temporary&& o) noexcept : fd_(std::move(o.fd_)), name_(std::move(o.name_)) { o.name_.clear(); }
-  temporary& operator=(temporary&& o) noexcept {
-    std::swap(fd_, o.fd_);
-    std::swap(name_, o.name_);
-    return *this;
-  }
-  temporary(const temporary&) = delete;
-  temporary& operator=(const temporary&) = delete;
-  ~temporary() {
-    if (name_.empty()) return;
-    fd_.close();
-    ::unlink(name_.c_str());
-  }
+// The mode and owner of the file the temporary replaces, before any byte is
+// written: the umask may have narrowed the mode; the owner change comes
+// first because it clears set-id bits. 0 or the OS error number.
+inline int keep_metadata(int fd, const struct stat& old) noexcept {
+  if (const int err = copy_owner(fd, old)) return err;
+  return ::fchmod(fd, temporary_mode(&old, 0)) == 0 ? 0 : errno;
+}
 
-  // old: the file it will replace (its mode and owner are kept), or nullptr.
-  static result<temporary> create(const std::string& target, const struct stat* old, unsigned new_file_mode) {
-    const mode_t mode = static_cast<mode_t>((old != nullptr ? old->st_mode : new_file_mode) & 0777);
-    constexpr int attempts = 16;
-    temporary t;
-    for (int i = 0; i < attempts && !t.fd_; ++i) {
-      const std::string name = target + temporary_infix + std::to_string(::getpid()) + "." + temporary_suffix();
-      t.fd_ = open_file(name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
-      if (t.fd_)
-        t.name_ = name;
-      else if (errno != EEXIST)
-        return os_failure(errno);
-    }
-    if (!t.fd_) return os_failure(EEXIST);
-    if (old != nullptr) {
-      // The umask may have narrowed the mode; the owner change comes first
-      // because it clears set-id bits.
-      if (const int err = copy_owner(t.fd_.get(), *old)) return os_failure(err);
-      if (::fchmod(t.fd_.get(), mode) != 0) return os_failure(errno);
-    }
-    return result<temporary>(std::move(t));
-  }
-
-  int get() const noexcept { return fd_.get(); }
-
-  // fsync, close and rename over path; the temporary is gone afterwards
-  // whatever happens.
-  error commit(const std::string& path) {
-    if (const int err = full_sync(fd_.get())) return os_failure(err);
-    if (!fd_.close()) return os_failure(errno);
-    if (::rename(name_.c_str(), path.c_str()) != 0) return os_failure(errno);
-    name_.clear();
-    return {};
-  }
-
- private:
-  unique_fd fd_;
-  std::string name_;
-};
+// rename(2) of from over to; 0 or the OS error number.
+inline int rename_over(const std::string& from, const std::string& to) noexcept {
+  return ::rename(from.c_str(), to.c_str()) == 0 ? 0 : errno;
+}
 }  // namespace detail
 
 // The temporaries in directory that are regular files named by the pattern
@@ -3719,70 +3683,32 @@ inline error sync_directory(const std::string&) { return {}; }
 
 // ---- Temporaries -----------------------------------------------------------------
 
-inline std::string temporary_suffix() {
+inline std::uint64_t process_id() noexcept { return GetCurrentProcessId(); }
+
+inline std::uint64_t clock_bits() noexcept {
   FILETIME now{};
   GetSystemTimeAsFileTime(&now);
-  return temporary_suffix((static_cast<std::uint64_t>(now.dwHighDateTime) << 32) | now.dwLowDateTime,
-                          GetCurrentProcessId());
+  return (static_cast<std::uint64_t>(now.dwHighDateTime) << 32) | now.dwLowDateTime;
 }
 
-// A temporary "<target>.tmp.<pid>.<suffix>", created with CREATE_NEW (a taken
-// name is retried with a new suffix). Removed on destruction unless
-// committed. Windows has no mode bits to keep.
-class temporary {
- public:
-  temporary() = default;
-  temporary(temporary&& o) noexcept : h_(std::move(o.h_)), name_(std::move(o.name_)) { o.name_.clear(); }
-  temporary& operator=(temporary&& o) noexcept {
-    std::swap(h_, o.h_);
-    std::swap(name_, o.name_);
-    return *this;
-  }
-  temporary(const temporary&) = delete;
-  temporary& operator=(const temporary&) = delete;
-  ~temporary() {
-    if (name_.empty()) return;
-    h_.close();
-    remove_file(name_);
-  }
+// CREATE_NEW is the O_EXCL; Windows has no mode bits to give it.
+inline unique_handle create_exclusive(const std::string& name, const BY_HANDLE_FILE_INFORMATION*, unsigned) {
+  return open_file(name, GENERIC_READ | GENERIC_WRITE, CREATE_NEW);
+}
 
-  static result<temporary> create(const std::string& target, const BY_HANDLE_FILE_INFORMATION*, unsigned) {
-    constexpr int attempts = 16;
-    temporary t;
-    for (int i = 0; i < attempts && !t.h_; ++i) {
-      const std::string name =
-          target + temporary_infix + std::to_string(GetCurrentProcessId()) + "." + temporary_suffix();
-      t.h_ = open_file(name, GENERIC_READ | GENERIC_WRITE, CREATE_NEW);
-      if (t.h_)
-        t.name_ = name;
-      else if (GetLastError() != ERROR_FILE_EXISTS)
-        return os_failure(last_os_error());
-    }
-    if (!t.h_) return os_failure(ERROR_FILE_EXISTS);
-    return result<temporary>(std::move(t));
-  }
+// No mode or owner is carried over (nor attributes or ACL).
+inline int keep_metadata(HANDLE, const BY_HANDLE_FILE_INFORMATION&) noexcept { return 0; }
 
-  HANDLE get() const noexcept { return h_.get(); }
-
-  // FlushFileBuffers, close and MoveFileExW over path; the temporary is gone
-  // afterwards whatever happens. Fails (path left alone) when path is
-  // read-only or open (a handle without FILE_SHARE_DELETE, or on Windows any
-  // handle: see release_before_replace).
-  error commit(const std::string& path) {
-    if (const int err = full_sync(h_.get())) return os_failure(err);
-    if (!h_.close()) return os_failure(last_os_error());
-    std::wstring from, to;
-    if (!widen(name_, from) || !widen(path, to) || refuse_read_only(path) ||
-        !MoveFileExW(from.c_str(), to.c_str(), MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH))
-      return os_failure(last_os_error());
-    name_.clear();
-    return {};
-  }
-
- private:
-  unique_handle h_;
-  std::string name_;
-};
+// MOVEFILE_WRITE_THROUGH returns once the rename is on disk. Fails (to left
+// alone) when to is read-only or open (see release_before_replace). 0 or the
+// OS error number.
+inline int rename_over(const std::string& from, const std::string& to) {
+  std::wstring wide_from, wide_to;
+  if (!widen(from, wide_from) || !widen(to, wide_to) || refuse_read_only(to) ||
+      !MoveFileExW(wide_from.c_str(), wide_to.c_str(), MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH))
+    return last_os_error();
+  return 0;
+}
 
 // FILETIME (100 ns ticks since 1601) as Unix seconds.
 inline std::int64_t unix_seconds(const FILETIME& t) noexcept {
@@ -3835,6 +3761,62 @@ inline result<std::vector<temporary_file>> list_temporaries(const std::string& d
 namespace kvc {
 inline namespace KVC_ABI_NAMESPACE {
 namespace detail {
+// A temporary "<target>.tmp.<pid>.<suffix>", created exclusively (a taken
+// name is retried with a new suffix) and with its final mode and owner
+// before any byte is written. Removed on destruction unless committed.
+class temporary {
+ public:
+  temporary() = default;
+  temporary(temporary&& o) noexcept : file_(std::move(o.file_)), name_(std::move(o.name_)) { o.name_.clear(); }
+  temporary& operator=(temporary&& o) noexcept {
+    std::swap(file_, o.file_);
+    std::swap(name_, o.name_);
+    return *this;
+  }
+  temporary(const temporary&) = delete;
+  temporary& operator=(const temporary&) = delete;
+  ~temporary() {
+    if (name_.empty()) return;
+    file_.close();
+    remove_file(name_);
+  }
+
+  // old: the file it will replace (its mode and owner are kept), or nullptr.
+  static result<temporary> create(const std::string& target, const file_status* old, unsigned new_file_mode) {
+    constexpr int attempts = 16;
+    temporary t;
+    for (int i = 0; i < attempts && !t.file_; ++i) {
+      const std::string name =
+          target + temporary_infix + std::to_string(process_id()) + "." + temporary_suffix(clock_bits(), process_id());
+      t.file_ = create_exclusive(name, old, new_file_mode);
+      if (t.file_)
+        t.name_ = name;
+      else if (const int err = last_os_error(); err != name_taken_error)
+        return os_failure(err);
+    }
+    if (!t.file_) return os_failure(name_taken_error);
+    if (old != nullptr)
+      if (const int err = keep_metadata(t.file_.get(), *old)) return os_failure(err);
+    return result<temporary>(std::move(t));
+  }
+
+  auto get() const noexcept { return file_.get(); }
+
+  // Flush, close and rename over path; the temporary is gone afterwards
+  // whatever happens.
+  error commit(const std::string& path) {
+    if (const int err = full_sync(file_.get())) return os_failure(err);
+    if (!file_.close()) return os_failure(last_os_error());
+    if (const int err = rename_over(name_, path)) return os_failure(err);
+    name_.clear();
+    return {};
+  }
+
+ private:
+  unique_file file_;
+  std::string name_;
+};
+
 // The outcome of a committed replacement at path: the directory fsync that
 // makes the rename durable is the step that may still fail.
 inline stored_file committed(const header& h, const std::string& path) { return {h, path, sync_directory(path)}; }
