@@ -3122,6 +3122,14 @@ inline error not_regular(int os_error = 0) noexcept {
 
 enum class file_access : std::uint8_t { read, read_write };
 
+// The file a write to path replaces: path itself, or where a symlink at path
+// leads (a dangling symlink or a loop is refused: resolve_target). exists is
+// false when nothing is at path yet.
+struct write_target {
+  std::string path;
+  bool exists = false;
+};
+
 inline constexpr const char* temporary_infix = ".tmp.";
 
 #if defined(_WIN32)
@@ -3320,14 +3328,6 @@ inline result<unique_fd> open_regular(const std::string& path, file_access acces
   if (fl < 0 || ::fcntl(fd.get(), F_SETFL, fl & ~O_NONBLOCK) != 0) return os_failure(errno);
   return result<unique_fd>(std::move(fd));
 }
-
-// The file a write to path replaces: path itself, or where a symlink at path
-// leads (a dangling symlink or a loop is refused). exists is false when
-// nothing is at path yet.
-struct write_target {
-  std::string path;
-  bool exists = false;
-};
 
 inline result<write_target> resolve_target(const std::string& path) {
   write_target t{path, false};
@@ -3616,14 +3616,6 @@ inline result<unique_handle> open_regular(const std::string& path, file_access a
   if (!is_regular(st)) return not_regular();
   return result<unique_handle>(std::move(h));
 }
-
-// The file a write to path replaces: path itself, or where a symlink at path
-// leads (a dangling symlink is refused). exists is false when nothing is at
-// path yet.
-struct write_target {
-  std::string path;
-  bool exists = false;
-};
 
 inline result<write_target> resolve_target(const std::string& path) {
   write_target t{path, false};
