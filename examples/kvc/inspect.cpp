@@ -41,7 +41,7 @@ struct region {
 // through the tap afterwards gives every region's CRC in one pass, even for a
 // file the reader refused early.
 struct crc_tap {
-  kvc::fd_stream fd;
+  kvc::file_stream file;
   std::uint64_t pos = 0;
   std::array<region, 3> regions{};  // text, payload, sections
   bool regions_valid = false;       // the header decoded and its lengths fit in 64 bits
@@ -77,11 +77,11 @@ struct crc_tap {
 template <>
 struct kvc::stream_traits<kvc_tool::crc_tap> {
   static io_result read(kvc_tool::crc_tap& t, void* p, std::size_t n) {
-    const io_result r = stream_traits<fd_stream>::read(t.fd, p, n);
+    const io_result r = stream_traits<file_stream>::read(t.file, p, n);
     t.observe(static_cast<const std::uint8_t*>(p), r.bytes);
     return r;
   }
-  static std::uint64_t size(kvc_tool::crc_tap& t) { return stream_traits<fd_stream>::size(t.fd); }
+  static std::uint64_t size(kvc_tool::crc_tap& t) { return stream_traits<file_stream>::size(t.file); }
 };
 
 namespace kvc_tool {
@@ -113,7 +113,7 @@ bool inspect_file(const std::string& path, const args& a, inspection& in) {
   }
   in.o.opened = true;
   in.file_size = file.size();
-  in.tap.fd = file.stream();
+  in.tap.file = file.stream();
   // The header first, by position, so the tap knows the regions before the pass.
   const long long got = file.read_at(in.raw.data(), in.raw.size(), 0);
   if (got < 0) {
