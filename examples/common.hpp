@@ -16,6 +16,15 @@
 
 namespace kvc_examples {
 
+// std::gmtime without its shared buffer: gmtime_r, or Windows' gmtime_s.
+inline bool utc_tm(std::time_t t, std::tm& out) {
+#if defined(_WIN32)
+  return gmtime_s(&out, &t) == 0;
+#else
+  return gmtime_r(&t, &out) != nullptr;
+#endif
+}
+
 // "1.40 GB" for 1400000000; decimal (SI) units, as storage is sold. Counts
 // below 1000 stay exact: "105 bytes".
 inline std::string human_bytes(std::uint64_t n) {
@@ -45,8 +54,7 @@ inline std::string iso_utc(std::uint64_t unix_seconds) {
   const std::time_t t = static_cast<std::time_t>(unix_seconds);
   std::tm tm{};
   char buf[64];
-  if (gmtime_r(&t, &tm) == nullptr || std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-    return "(out of range)";
+  if (!utc_tm(t, tm) || std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) return "(out of range)";
   return buf;
 }
 
@@ -64,7 +72,8 @@ inline std::string describe(const kvc::error& e) {
 }
 
 // The final component of a path: "dir/x.kv" -> "x.kv".
-inline std::string base_name(const std::string& path) { return path.substr(path.find_last_of('/') + 1); }
+// Either separator, as kvc::check_identity takes them.
+inline std::string base_name(const std::string& path) { return path.substr(path.find_last_of("/\\") + 1); }
 
 }  // namespace kvc_examples
 

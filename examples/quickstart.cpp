@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
   kvc::header h;  // version 2: every CRC is computed as the bytes go out
   h.tokens = 3;
   h.context = 4096;
-  auto saved = kvc::save_file(path, h, "Hi!", {}, [&](kvc::writer<kvc::fd_stream>& w) {
+  auto saved = kvc::save_file(path, h, "Hi!", {}, [&](kvc::writer<kvc::file_stream>& w) {
     return w.write_payload(layer.data(), layer.size() * sizeof(float));  // once per layer
   });
   if (!saved) return 1;

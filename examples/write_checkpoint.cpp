@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
 
   // The engine's state, one layer at a time (here: 4 layers of 64 KiB).
   const kvc::result<kvc::stored_file> saved =
-      kvc::save_file(path, h, text, sections, [](kvc::writer<kvc::fd_stream>& w) -> kvc::error {
+      kvc::save_file(path, h, text, sections, [](kvc::writer<kvc::file_stream>& w) -> kvc::error {
         std::vector<float> layer(16384);
         for (int l = 0; l < 4; ++l) {
           for (std::size_t i = 0; i < layer.size(); ++i)

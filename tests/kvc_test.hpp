@@ -6,3 +6,8 @@
 #else
 #include <catch2/catch.hpp>
 #endif
+
+// A test of a facility this platform lacks (POSIX file descriptors, FIFOs,
+// LD_PRELOAD, fork, tmpfs on Windows) says so instead of passing silently;
+// such tests also carry the tag [posix], so `~[posix]` leaves them out.
+#define KVC_SKIP(what) WARN("skipped on this platform: needs " what)

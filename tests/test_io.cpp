@@ -11,6 +11,7 @@
 
 #include "kvc_test.hpp"
 #include "spec_bytes.hpp"
+#include "temp_dir.hpp"
 
 namespace {
 using bytes = std::vector<std::uint8_t>;
@@ -118,13 +119,6 @@ std::vector<spec::file_spec> variants() {
     all.push_back(empty);
   }
   return all;
-}
-
-std::string temp_dir() {
-  char tmpl[] = "/tmp/kvc-test-XXXXXX";
-  const char* d = mkdtemp(tmpl);
-  REQUIRE(d != nullptr);
-  return d;
 }
 
 std::string slurp(const std::string& path) {
@@ -237,7 +231,7 @@ TEST_CASE("round trip: std::iostream", "[io]") {
   }
 }
 
-TEST_CASE("round trip: FILE* and POSIX file descriptors", "[io]") {
+TEST_CASE("round trip: FILE*", "[io]") {
   for (const auto& f : variants()) {
     std::FILE* file = std::tmpfile();
     REQUIRE(file != nullptr);
@@ -245,11 +239,24 @@ TEST_CASE("round trip: FILE* and POSIX file descriptors", "[io]") {
     std::fflush(file);
     std::rewind(file);
     check_matches(load(file), f);
+    std::fclose(file);
+  }
+}
+
+TEST_CASE("round trip: POSIX file descriptors", "[io][posix]") {
+#if !defined(_WIN32)
+  for (const auto& f : variants()) {
+    std::FILE* file = std::tmpfile();
+    REQUIRE(file != nullptr);
     kvc::fd_stream fd{fileno(file)};
+    REQUIRE(write_with_library(fd, f));
     REQUIRE(lseek(fd.fd, 0, SEEK_SET) == 0);
     check_matches(load(fd), f);
     std::fclose(file);
   }
+#else
+  KVC_SKIP("POSIX file descriptors");
+#endif
 }
 
 TEST_CASE("sequential writer: declared size and CRC, checked at finish", "[io]") {
@@ -656,17 +663,18 @@ TEST_CASE("compatibility and identity checks", "[io]") {
 // ---- Files ------------------------------------------------------------------
 
 TEST_CASE("atomic save: a failed write leaves the old file and no temporary", "[io][files]") {
-  const std::string dir = temp_dir();
+  const temp_dir tmp;
+  const std::string dir = tmp.str();
   const std::string path = dir + "/c.kv";
   const auto f = worked_example();
-  auto produce = [&](kvc::writer<kvc::fd_stream>& w) { return w.write_payload(f.payload.data(), f.payload.size()); };
+  auto produce = [&](kvc::writer<kvc::file_stream>& w) { return w.write_payload(f.payload.data(), f.payload.size()); };
   REQUIRE(kvc::save_file(path, header_of(f), f.text, appended_of(f), produce));
   const std::string before = slurp(path);
   CHECK(bytes(before.begin(), before.end()) == spec::build(f));
 
   for (int fail_at = 0; fail_at < 3; ++fail_at) {
     int calls = 0;
-    auto failing = [&](kvc::writer<kvc::fd_stream>& w) -> kvc::error {
+    auto failing = [&](kvc::writer<kvc::file_stream>& w) -> kvc::error {
       for (int i = 0; i < 3; ++i) {
         if (calls++ == fail_at) return kvc::make_error(kvc::errc::io_error, kvc::section::payload, 0);
         if (kvc::error e = w.write_payload("abc", 3)) return e;
@@ -677,7 +685,7 @@ TEST_CASE("atomic save: a failed write leaves the old file and no temporary", "[
     CHECK(slurp(path) == before);
   }
   // Only c.kv is in the directory: every temporary was removed.
-  CHECK(std::system(("test \"$(ls -A " + dir + ")\" = c.kv").c_str()) == 0);
+  CHECK(tmp.names() == std::vector<std::string>{"c.kv"});
 
   // touch, rewrite and upgrade by path.
   REQUIRE(kvc::touch_file(path, 1800000000));
@@ -693,13 +701,13 @@ TEST_CASE("atomic save: a failed write leaves the old file and no temporary", "[
   const std::string v1path = dir + "/v1.kv";
   { std::ofstream(v1path, std::ios::binary).write(reinterpret_cast<const char*>(spec::build(old).data()), 89); }
   auto up = kvc::upgrade_file(v1path);
+  INFO(kvc::errc_name(up.error().code) << " os_error " << up.error().os_error << " at " << up.error().offset);
   REQUIRE(up);
   CHECK(up->hdr.version == 2);
   const std::string upgraded = slurp(v1path);
   CHECK(bytes(upgraded.begin(), upgraded.end()) == spec::build(worked_example()));
   CHECK(kvc::upgrade_file(dir + "/missing.kv").error().code == kvc::errc::io_error);
   CHECK(kvc::save_file(dir + "/no/such/dir.kv", header_of(f), f.text, {}, produce).error().code == kvc::errc::io_error);
-  std::system(("rm -rf " + dir).c_str());
 }
 
 TEST_CASE("DSV4 check with the DeepSeek V4 Flash dimensions, generated at test time", "[io][dsv4]") {
@@ -745,6 +753,162 @@ TEST_CASE("DSV4 check with the DeepSeek V4 Flash dimensions, generated at test t
         kvc::make_error(kvc::errc::payload_mismatch, kvc::section::payload, 71));
 }
 
+// ---- Platform-specific files --------------------------------------------------
+
+namespace {
+// A name from a directory listing as UTF-8 (std::filesystem converts from
+// UTF-16 on Windows), whatever the language version's u8string returns.
+std::string utf8_name(const std::filesystem::path& p) {
+  const auto u = p.filename().u8string();
+  return std::string(u.begin(), u.end());
+}
+}  // namespace
+
+TEST_CASE("paths with non-ASCII characters are UTF-8", "[io][files]") {
+  const temp_dir tmp;
+  const auto f = worked_example();
+  auto produce = [&](kvc::writer<kvc::file_stream>& w) { return w.write_payload(f.payload.data(), f.payload.size()); };
+  // "Grüße-日本-🙂.kv": two-, three- and four-byte UTF-8 sequences (the last
+  // a UTF-16 surrogate pair on Windows).
+  const std::string name =
+      "Gr\xc3\xbc\xc3\x9f"
+      "e-\xe6\x97\xa5\xe6\x9c\xac-\xf0\x9f\x99\x82.kv";
+  const std::string path = tmp.str() + "/" + name;
+  REQUIRE(kvc::save_file(path, header_of(f), f.text, appended_of(f), produce));
+  std::vector<std::string> listed;
+  for (const auto& e : std::filesystem::directory_iterator(tmp.str())) listed.push_back(utf8_name(e.path()));
+  CHECK(listed == std::vector<std::string>{name});
+  REQUIRE(kvc::touch_file(path, 1800000000));
+  kvc::file_info info;
+  CHECK_FALSE(kvc::verify_file(path, info));
+  CHECK(info.hdr.hits == 1);
+#if defined(_WIN32)
+  // The same file through the UTF-16 name written out by hand.
+  const HANDLE h =
+      CreateFileW((std::filesystem::path(tmp.str()) / L"Gr\u00fc\u00dfe-\u65e5\u672c-\U0001F642.kv").c_str(),
+                  GENERIC_READ, FILE_SHARE_READ, nullptr, OPEN_EXISTING, 0, nullptr);
+  REQUIRE(h != INVALID_HANDLE_VALUE);
+  kvc::win32_file s{h};
+  CHECK_FALSE(load(s).err);
+  CloseHandle(h);
+  // Bytes that are not UTF-8 cannot name a file.
+  const auto bad = kvc::verify_file(tmp.str() + "/\xff.kv", info);
+  CHECK(bad.code == kvc::errc::io_error);
+  CHECK(bad.os_error == ERROR_NO_UNICODE_TRANSLATION);
+#endif
+}
+
+TEST_CASE("round trip: Windows file handles", "[io][windows]") {
+#if defined(_WIN32)
+  const temp_dir tmp;
+  const std::string path = tmp.str() + "/h.kv";
+  for (const auto& f : variants()) {
+    const HANDLE h = CreateFileA(path.c_str(), GENERIC_READ | GENERIC_WRITE, 0, nullptr, CREATE_ALWAYS, 0, nullptr);
+    REQUIRE(h != INVALID_HANDLE_VALUE);
+    kvc::win32_file s{h};
+    REQUIRE(write_with_library(s, f));
+    CHECK(kvc::stream_traits<kvc::win32_file>::size(s) == spec::build(f).size());
+    REQUIRE(SetFilePointer(h, 0, nullptr, FILE_BEGIN) == 0);
+    check_matches(load(s), f);
+    // In-place updates use the positioned calls, truncate and sync.
+    REQUIRE(kvc::rewrite_appended(s, kvc::appended{}, 1800000000));
+    kvc::cursor<kvc::win32_file> c(s);
+    CHECK_FALSE(load(c).err);
+    CloseHandle(h);
+  }
+#else
+  KVC_SKIP("Windows file handles");
+#endif
+}
+
+TEST_CASE("Windows: replacing a file another handle holds open", "[io][files][windows]") {
+#if defined(_WIN32)
+  const temp_dir tmp;
+  const std::string path = tmp.str() + "/held.kv";
+  const auto f = worked_example();
+  auto produce = [&](kvc::writer<kvc::file_stream>& w) { return w.write_payload(f.payload.data(), f.payload.size()); };
+  REQUIRE(kvc::save_file(path, header_of(f), f.text, appended_of(f), produce));
+  const std::string before = slurp(path);
+  auto other = f;
+  other.text = "Other";
+
+  // Opened the way most Windows programs open files, without FILE_SHARE_DELETE:
+  // the replacement fails, the file and its contents stay, no temporary remains.
+  HANDLE h = CreateFileA(path.c_str(), GENERIC_READ, FILE_SHARE_READ, nullptr, OPEN_EXISTING, 0, nullptr);
+  REQUIRE(h != INVALID_HANDLE_VALUE);
+  const auto refused = kvc::save_file(path, header_of(other), other.text, {}, produce);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().code == kvc::errc::io_error);
+  CHECK((refused.error().os_error == ERROR_SHARING_VIOLATION || refused.error().os_error == ERROR_ACCESS_DENIED));
+  CloseHandle(h);
+  CHECK(slurp(path) == before);
+  CHECK(tmp.names() == std::vector<std::string>{"held.kv"});
+
+  // Opened by kvc (every sharing mode): the file stays readable while a
+  // reader holds it, and the replacement works once the reader is done.
+  kvc::file_info info;
+  CHECK_FALSE(
+      kvc::read_file(path, info, [&](const std::uint8_t*, std::size_t) { CHECK_FALSE(kvc::verify_file(path, info)); }));
+  REQUIRE(kvc::save_file(path, header_of(other), other.text, {}, produce));
+  CHECK_FALSE(kvc::verify_file(path, info));
+  CHECK(info.text == "Other");
+  CHECK(tmp.names() == std::vector<std::string>{"held.kv"});
+#else
+  KVC_SKIP("Windows sharing modes");
+#endif
+}
+
+TEST_CASE("Windows: a read-only file is not replaced or updated", "[io][files][windows]") {
+#if defined(_WIN32)
+  const temp_dir tmp;
+  const std::string path = tmp.str() + "/ro.kv";
+  const auto f = worked_example();
+  auto produce = [&](kvc::writer<kvc::file_stream>& w) { return w.write_payload(f.payload.data(), f.payload.size()); };
+  REQUIRE(kvc::save_file(path, header_of(f), f.text, appended_of(f), produce));
+  const std::string before = slurp(path);
+  REQUIRE(SetFileAttributesA(path.c_str(), FILE_ATTRIBUTE_READONLY));
+
+  const auto saved = kvc::save_file(path, header_of(f), "Other", {}, produce);
+  REQUIRE_FALSE(saved);
+  CHECK(saved.error().code == kvc::errc::io_error);
+  CHECK(saved.error().os_error == ERROR_ACCESS_DENIED);
+  const auto touched = kvc::touch_file(path, 1800000000);
+  REQUIRE_FALSE(touched);
+  CHECK(touched.error().os_error == ERROR_ACCESS_DENIED);
+  CHECK(slurp(path) == before);
+  CHECK(tmp.names() == std::vector<std::string>{"ro.kv"});
+  kvc::file_info info;
+  CHECK_FALSE(kvc::verify_file(path, info));  // reading needs no write access
+
+  REQUIRE(SetFileAttributesA(path.c_str(), FILE_ATTRIBUTE_NORMAL));
+  CHECK(kvc::touch_file(path, 1800000000));
+#else
+  KVC_SKIP("the Windows read-only attribute");
+#endif
+}
+
+TEST_CASE("leftover temporaries are listed and removed on every platform", "[io][files]") {
+  const temp_dir tmp;
+  const std::string dir = tmp.str();
+  { std::ofstream(dir + "/c.kv.tmp.123.abc", std::ios::binary) << "left"; }
+  { std::ofstream(dir + "/c.kv", std::ios::binary) << "kept"; }
+  { std::ofstream(dir + "/c.tmp.1", std::ios::binary) << "kept"; }
+  std::filesystem::create_directory(dir + "/d.kv.tmp.1");  // not a regular file
+  const auto found = kvc::list_temporaries(dir, 0);
+  REQUIRE(found);
+  REQUIRE(found->size() == 1);
+  CHECK((*found)[0].path == dir + "/c.kv.tmp.123.abc");
+  CHECK((*found)[0].bytes == 4);
+  // Written just now: younger than an hour.
+  REQUIRE(kvc::list_temporaries(dir, 3600));
+  CHECK(kvc::list_temporaries(dir, 3600)->empty());
+  const auto removed = kvc::remove_temporaries(dir, 0);
+  REQUIRE(removed);
+  CHECK(*removed == 1);
+  CHECK(tmp.names() == std::vector<std::string>{"c.kv", "c.tmp.1", "d.kv.tmp.1"});
+  CHECK(kvc::list_temporaries(dir + "/missing", 0).error().code == kvc::errc::io_error);
+}
+
 // ---- In-place updates over every adapter -------------------------------------
 
 namespace {
@@ -766,6 +930,15 @@ std::FILE* temp_file_with(const bytes& b) {
   return f;
 }
 
+// The platform's file stream (fd_stream, win32_file) over a FILE*'s file.
+kvc::file_stream file_stream_of(std::FILE* f) {
+#if defined(_WIN32)
+  return {reinterpret_cast<HANDLE>(_get_osfhandle(_fileno(f)))};
+#else
+  return {fileno(f)};
+#endif
+}
+
 // Runs update(stream) on b through every adapter that has what update needs
 // and checks each leaves the same bytes as the std::vector adapter.
 template <bool needs_truncate, class Update>
@@ -779,8 +952,8 @@ void on_every_adapter(const bytes& b, Update&& update) {
   }
   {
     std::FILE* f = temp_file_with(b);
-    kvc::fd_stream fd{fileno(f)};
-    REQUIRE(update(fd));
+    kvc::file_stream file = file_stream_of(f);
+    REQUIRE(update(file));
     CHECK(file_bytes(f) == via_vector);
     std::fclose(f);
   }
@@ -826,9 +999,9 @@ TEST_CASE("touch, rewrite_appended and upgrade over every adapter", "[io][update
       REQUIRE(kvc::upgrade(src, out));
       CHECK(out == want);
       std::rewind(src);
-      kvc::fd_stream fd{fileno(src)};
+      kvc::file_stream file = file_stream_of(src);
       bytes out2;
-      REQUIRE(kvc::upgrade(fd, out2));
+      REQUIRE(kvc::upgrade(file, out2));
       CHECK(out2 == want);
       std::fclose(src);
     }
@@ -850,8 +1023,8 @@ TEST_CASE("touch, rewrite_appended and upgrade over every adapter", "[io][update
     {
       kvc::memory_stream src(b);
       std::FILE* out = std::tmpfile();
-      kvc::fd_stream fd{fileno(out)};
-      REQUIRE(kvc::upgrade(src, fd));
+      kvc::file_stream file = file_stream_of(out);
+      REQUIRE(kvc::upgrade(src, file));
       CHECK(file_bytes(out) == want);
       std::fclose(out);
     }
@@ -1034,7 +1207,8 @@ TEST_CASE("check_compatible_file, compatibility_name", "[io]") {
   CHECK(std::string(kvc::compatibility_name(kvc::compatibility::incompatible)) == "incompatible");
   CHECK(std::string(kvc::compatibility_name(kvc::compatibility::corrupt)) == "corrupt");
   CHECK(std::string(kvc::compatibility_name(static_cast<kvc::compatibility>(9))) == "unknown");
-  const std::string dir = temp_dir();
+  const temp_dir tmp;
+  const std::string dir = tmp.str();
   const std::string path = dir + "/c.kv";
   const bytes b = spec::build(worked_example());
   {
@@ -1047,15 +1221,18 @@ TEST_CASE("check_compatible_file, compatibility_name", "[io]") {
   CHECK(missing.verdict == kvc::compatibility::corrupt);
   CHECK(missing.err.code == kvc::errc::io_error);
   CHECK(missing.err.os_error == ENOENT);
-  std::remove(path.c_str());
-  std::remove(dir.c_str());
 }
 
 TEST_CASE("check_identity takes POSIX and Windows paths", "[io]") {
   const auto l = load_bytes(spec::build(worked_example()), kvc::verify_level::text);
-  CHECK_FALSE(kvc::check_identity("C:\\cache\\c0a0ad26a634840c67a210fefdda76577b03a111.kv", l.info));
-  CHECK(kvc::check_identity("C:\\cache\\c0a0ad26a634840c67a210fefdda76577b03a112.kv", l.info) ==
-        kvc::make_error(kvc::errc::identity_mismatch, kvc::section::name, 0));
+  const std::string right = "c0a0ad26a634840c67a210fefdda76577b03a111.kv";
+  const std::string wrong = "c0a0ad26a634840c67a210fefdda76577b03a112.kv";
+  const auto mismatch = kvc::make_error(kvc::errc::identity_mismatch, kvc::section::name, 0);
+  CHECK_FALSE(kvc::check_identity("cache/" + right, l.info));
+  CHECK(kvc::check_identity("cache/" + wrong, l.info) == mismatch);
+  CHECK_FALSE(kvc::check_identity("C:\\cache\\" + right, l.info));
+  CHECK(kvc::check_identity("C:\\cache\\" + wrong, l.info) == mismatch);
+  CHECK(kvc::check_identity("C:\\cache/" + wrong, l.info) == mismatch);
 }
 
 TEST_CASE("writer is move-only; a moved-from writer refuses to write", "[io]") {

@@ -27,7 +27,7 @@ const char* identity_status_name(identity_status s) {
 }
 
 std::string os_message(const kvc::error& e) {
-  return e.os_error != 0 ? std::strerror(e.os_error) : kvc::errc_message(kvc::errc::io_error);
+  return e.os_error != 0 ? os_error_text(e.os_error) : kvc::errc_message(kvc::errc::io_error);
 }
 
 void apply_identity(const std::string& path, kvc::verify_level level, outcome& out) {

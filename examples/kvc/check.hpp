@@ -66,7 +66,11 @@ outcome check_path(const std::string& path, const kvc::read_options& opt, bool c
     return out;
   }
   out.opened = true;
+#if defined(_WIN32)
+  kvc::file_stream s = file.stream();
+#else
   kvc::file_source s(file.stream().fd, opt.level, true);
+#endif
   check_source(s, path, opt, check_name, consume, out);
   return out;
 }

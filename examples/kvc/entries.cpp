@@ -49,7 +49,7 @@ header_view view_header(const std::string& path, bool with_text_and_title) {
   v.o.opened = true;
   kvc::read_options opt;
   opt.level = kvc::verify_level::header;
-  kvc::fd_stream s = f.stream();
+  kvc::file_stream s = f.stream();
   check_source(
       s, path, opt, false, [](const std::uint8_t*, std::size_t) {}, v.o);
   if (!v.o.passed() || !with_text_and_title) return v;

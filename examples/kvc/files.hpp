@@ -1,7 +1,7 @@
 // files.hpp - the kvc tool's access to the file system: read-only opening,
 // directory walking with every entry classified, and the moves and removals
-// verify and prune make. The one implementation is POSIX (files_posix.cpp);
-// a Windows variant implements this header.
+// verify and prune make. Implemented once for POSIX (files_posix.cpp) and
+// once for Windows (files_windows.cpp).
 //
 // SPDX-License-Identifier: MIT
 #ifndef KVC_TOOL_FILES_HPP
@@ -10,7 +10,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <kvc/kvc.hpp>
+#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace kvc_tool {
@@ -24,15 +26,16 @@ class input_file {
   input_file(const input_file&) = delete;
   input_file& operator=(const input_file&) = delete;
 
-  bool ok() const { return fd_ >= 0; }
-  kvc::fd_stream stream() const { return kvc::fd_stream{fd_}; }
+  bool ok() const { return open_; }
+  kvc::file_stream stream() const { return stream_; }
   std::uint64_t size() const { return size_; }
   const std::string& problem() const { return problem_; }  // why it could not be opened
   // Up to n bytes at offset; returns the count read, or -1 with problem() set.
   long long read_at(void* p, std::size_t n, std::uint64_t offset);
 
  private:
-  int fd_ = -1;
+  kvc::file_stream stream_{};
+  bool open_ = false;
   std::uint64_t size_ = 0;
   std::string problem_;
 };
@@ -73,7 +76,24 @@ constexpr std::uint64_t stale_temporary_seconds = 3600;
 // A directory that cannot be read is an unreadable_directory entry.
 void walk_directory(const std::string& dir, bool recursive, std::vector<dir_entry>& out, std::size_t& other_files);
 
+// The entries of dir (and of its subdirectories when recursive), unsorted;
+// once per platform, for walk_directory.
+void walk(const std::string& dir, bool recursive, std::int64_t now, std::vector<dir_entry>& out,
+          std::size_t& other_files);
+
+// Shared by both implementations (files.cpp):
+bool has_kv_extension(std::string_view name);  // "*.kv", more than the extension
+dir_entry odd_entry(const std::string& path, const char* reason, const std::string& detail);
+dir_entry subdirectory_entry(const std::string& path);
+dir_entry unreadable_directory_entry(const std::string& dir, const std::string& why);
+// Appends the temporaries kvc::list_temporaries finds directly in dir (the
+// library knows their name pattern, "<name>.kv.tmp.*"), stale or young as of
+// now; returns their paths.
+std::set<std::string> add_temporaries(const std::string& dir, std::int64_t now, std::vector<dir_entry>& out);
+
 bool is_directory(const std::string& path);
+// The operating system's words for an error number (kvc::error::os_error).
+std::string os_error_text(int os_error);
 bool stdout_is_terminal();
 bool stderr_is_terminal();
 

@@ -21,7 +21,7 @@ namespace kvc_tool {
 // wait for a writer), and only a descriptor that is a regular file is kept.
 input_file::input_file(const std::string& path) {
   struct stat st {};
-  auto fd = kvc::detail::open_regular(path, O_RDONLY, st);
+  auto fd = kvc::detail::open_regular(path, kvc::detail::file_access::read, st);
   if (!fd) {
     const kvc::error& e = fd.error();
     if (e.code != kvc::errc::invalid_argument)
@@ -30,18 +30,19 @@ input_file::input_file(const std::string& path) {
       problem_ = S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file";
     return;
   }
-  fd_ = fd->release();
+  stream_.fd = fd->release();
+  open_ = true;
   size_ = static_cast<std::uint64_t>(st.st_size);
 }
 
 input_file::~input_file() {
-  if (fd_ >= 0) ::close(fd_);
+  if (open_) ::close(stream_.fd);
 }
 
 long long input_file::read_at(void* p, std::size_t n, std::uint64_t offset) {
   std::size_t done = 0;
   while (done < n) {
-    const ssize_t got = ::pread(fd_, static_cast<char*>(p) + done, n - done, static_cast<off_t>(offset + done));
+    const ssize_t got = ::pread(stream_.fd, static_cast<char*>(p) + done, n - done, static_cast<off_t>(offset + done));
     if (got < 0 && errno == EINTR) continue;
     if (got < 0) {
       problem_ = std::strerror(errno);
@@ -55,10 +56,6 @@ long long input_file::read_at(void* p, std::size_t n, std::uint64_t offset) {
 
 namespace {
 
-bool ends_with(std::string_view s, std::string_view tail) {
-  return s.size() > tail.size() && s.substr(s.size() - tail.size()) == tail;
-}
-
 const char* file_type_name(mode_t mode) {
   if (S_ISFIFO(mode)) return "a FIFO";
   if (S_ISSOCK(mode)) return "a socket";
@@ -67,27 +64,18 @@ const char* file_type_name(mode_t mode) {
   return "not a regular file";
 }
 
-dir_entry odd(const std::string& path, const char* reason, const std::string& detail) {
-  dir_entry e;
-  e.path = path;
-  e.kind = entry_kind::odd_entry;
-  e.reason = reason;
-  e.detail = detail;
-  return e;
-}
-
 // A "*.kv" entry: a cache file when it is, or leads by symbolic link to, a
 // regular file.
 dir_entry classify_cache_name(int dir_fd, const char* name, const std::string& path, const struct stat& own) {
   struct stat st = own;
   if (S_ISLNK(own.st_mode) && ::fstatat(dir_fd, name, &st, 0) != 0) {
-    if (errno == ENOENT) return odd(path, "dangling_symlink", "dangling symbolic link, not checked");
-    if (errno == ELOOP) return odd(path, "symlink_loop", "symbolic link loop, not checked");
-    return odd(path, "unreadable", std::string("cannot examine: ") + std::strerror(errno));
+    if (errno == ENOENT) return odd_entry(path, "dangling_symlink", "dangling symbolic link, not checked");
+    if (errno == ELOOP) return odd_entry(path, "symlink_loop", "symbolic link loop, not checked");
+    return odd_entry(path, "unreadable", std::string("cannot examine: ") + std::strerror(errno));
   }
-  if (S_ISDIR(st.st_mode)) return odd(path, "directory", "a directory named *.kv, not checked");
+  if (S_ISDIR(st.st_mode)) return odd_entry(path, "directory", "a directory named *.kv, not checked");
   if (!S_ISREG(st.st_mode))
-    return odd(path, "not_regular_file", std::string(file_type_name(st.st_mode)) + ", not checked");
+    return odd_entry(path, "not_regular_file", std::string(file_type_name(st.st_mode)) + ", not checked");
   dir_entry e;
   e.path = path;
   e.bytes = static_cast<std::uint64_t>(st.st_size);
@@ -96,44 +84,24 @@ dir_entry classify_cache_name(int dir_fd, const char* name, const std::string& p
   return e;
 }
 
+}  // namespace
+
 void walk(const std::string& dir, bool recursive, std::int64_t now, std::vector<dir_entry>& out,
           std::size_t& other_files) {
   const std::string prefix = !dir.empty() && dir.back() == '/' ? dir : dir + "/";
   DIR* d = ::opendir(dir.c_str());
-  auto unreadable_dir = [&](int err) {
-    dir_entry e;
-    e.path = dir;
-    e.kind = entry_kind::unreadable_directory;
-    e.reason = "unreadable_directory";
-    e.detail = std::string("cannot read directory: ") + std::strerror(err);
-    out.push_back(e);
-  };
+
   if (d == nullptr) {
-    unreadable_dir(errno);
+    out.push_back(unreadable_directory_entry(dir, os_error_text(errno)));
     return;
   }
-  // The library knows the temporaries' name pattern ("<name>.kv.tmp.*").
-  std::set<std::string> temporaries;
-  if (const auto found = kvc::list_temporaries(dir, 0)) {
-    for (const kvc::temporary_file& t : *found) {
-      dir_entry e;
-      e.path = t.path;
-      e.kind = entry_kind::temporary;
-      e.bytes = t.bytes;
-      e.modified_unix = t.modified_unix;
-      const bool stale = now - e.modified_unix >= static_cast<std::int64_t>(stale_temporary_seconds);
-      e.reason = stale ? "stale_temporary" : "temporary";
-      e.detail = stale ? "stale temporary file (left by an interrupted save)" : "temporary file (a save in progress?)";
-      out.push_back(e);
-      temporaries.insert(t.path);
-    }
-  }
+  const std::set<std::string> temporaries = add_temporaries(dir, now, out);
   std::vector<std::string> subdirectories;
   for (;;) {
     errno = 0;
     const dirent* entry = ::readdir(d);
     if (entry == nullptr) {
-      if (errno != 0) unreadable_dir(errno);
+      if (errno != 0) out.push_back(unreadable_directory_entry(dir, os_error_text(errno)));
       break;
     }
     const std::string_view name = entry->d_name;
@@ -141,19 +109,14 @@ void walk(const std::string& dir, bool recursive, std::int64_t now, std::vector<
     if (name == "." || name == ".." || temporaries.count(path) != 0) continue;
     struct stat st {};
     const bool examined = ::fstatat(::dirfd(d), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0;
-    if (ends_with(name, kvc::file_extension)) {
+    if (has_kv_extension(name)) {
       out.push_back(examined ? classify_cache_name(::dirfd(d), entry->d_name, path, st)
-                             : odd(path, "unreadable", std::string("cannot examine: ") + std::strerror(errno)));
+                             : odd_entry(path, "unreadable", std::string("cannot examine: ") + std::strerror(errno)));
     } else if (examined && S_ISDIR(st.st_mode)) {
       if (recursive) {
         subdirectories.push_back(path);
       } else {
-        dir_entry e;
-        e.path = path;
-        e.kind = entry_kind::subdirectory;
-        e.reason = "subdirectory";
-        e.detail = "subdirectory not checked (use -r)";
-        out.push_back(e);
+        out.push_back(subdirectory_entry(path));
       }
     } else {
       ++other_files;
@@ -163,27 +126,15 @@ void walk(const std::string& dir, bool recursive, std::int64_t now, std::vector<
   for (const std::string& sub : subdirectories) walk(sub, recursive, now, out, other_files);
 }
 
-}  // namespace
-
-void walk_directory(const std::string& dir, bool recursive, std::vector<dir_entry>& out, std::size_t& other_files) {
-  const std::size_t first = out.size();
-  walk(dir, recursive, static_cast<std::int64_t>(unix_now()), out, other_files);
-  std::sort(out.begin() + static_cast<std::ptrdiff_t>(first), out.end(),
-            [](const dir_entry& a, const dir_entry& b) { return a.path < b.path; });
-}
-
 bool is_directory(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+std::string os_error_text(int os_error) { return std::strerror(os_error); }
+
 bool stdout_is_terminal() { return ::isatty(STDOUT_FILENO) == 1; }
 bool stderr_is_terminal() { return ::isatty(STDERR_FILENO) == 1; }
-
-std::uint64_t unix_now() {
-  const std::time_t t = std::time(nullptr);
-  return t < 0 ? 0 : static_cast<std::uint64_t>(t);
-}
 
 std::string move_file(const std::string& from, const std::string& to) {
   // link + unlink refuses an existing target atomically; rename would

@@ -38,7 +38,7 @@ struct region {
 // A read-only source for kvc::read that keeps the payload's first 52 bytes
 // as they pass (the DSV4 header, shown even when the DSV4 check did not run).
 struct dsv4_tap {
-  kvc::fd_stream fd;
+  kvc::file_stream file;
   std::uint64_t pos = 0;
   region range{};  // empty until the header decoded
   std::array<std::uint8_t, kvc::layout::dsv4::size> bytes{};
@@ -59,12 +59,12 @@ struct dsv4_tap {
 template <>
 struct kvc::stream_traits<kvc_tool::dsv4_tap> {
   static io_result read(kvc_tool::dsv4_tap& t, void* p, std::size_t n) {
-    const io_result r = stream_traits<fd_stream>::read(t.fd, p, n);
+    const io_result r = stream_traits<file_stream>::read(t.file, p, n);
     t.observe(static_cast<const std::uint8_t*>(p), r.bytes, t.pos);
     t.pos += r.bytes;
     return r;
   }
-  static std::uint64_t size(kvc_tool::dsv4_tap& t) { return stream_traits<fd_stream>::size(t.fd); }
+  static std::uint64_t size(kvc_tool::dsv4_tap& t) { return stream_traits<file_stream>::size(t.file); }
 };
 
 namespace kvc_tool {
@@ -122,7 +122,7 @@ bool inspect_file(const std::string& path, const args& a, inspection& in) {
   }
   in.o.opened = true;
   in.file_size = file.size();
-  in.tap.fd = file.stream();
+  in.tap.file = file.stream();
   // The header first, by position, so the tap knows the regions before the pass.
   const long long got = file.read_at(in.raw.data(), in.raw.size(), 0);
   if (got < 0) {

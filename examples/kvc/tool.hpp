@@ -10,6 +10,7 @@
 #include <kvc/kvc.hpp>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace kvc_tool {
@@ -58,8 +59,8 @@ struct args {
   }
   std::uint64_t now_or_clock() const;
   static unsigned online_cores() {
-    const long n = ::sysconf(_SC_NPROCESSORS_ONLN);
-    return n < 1 ? 1u : static_cast<unsigned>(n);
+    const unsigned n = std::thread::hardware_concurrency();  // 0 when unknown
+    return n < 1 ? 1u : n;
   }
 };
 

@@ -28,7 +28,8 @@
  *     Handles (kvc_info, kvc_writer, kvc_load) are freed by their own
  *     _free/_abort/_close function, which accept NULL.
  *   - Path-level functions (kvc_verify_file, the writer, load, touch,
- *     rewrite, upgrade, the compatibility check) exist on POSIX systems only.
+ *     rewrite, upgrade, the compatibility check) exist on POSIX systems and
+ *     Windows.
  *
  * SPDX-License-Identifier: MIT */
 #ifndef KVC_KVC_H

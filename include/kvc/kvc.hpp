@@ -24,9 +24,10 @@
 //   Loading     kvc::load(stream, info, place, opt) / load_file(path, ...):
 //               the payload straight into memory place(info) returns, one
 //               copy, success only when every CRC matched.
-//   Files       (POSIX) save_file, read_file, verify_file, load_file,
-//               touch_file, rewrite_appended_file, upgrade_file: atomic
-//               where they replace a file. kvc::file_source reads a regular
+//   Files       (POSIX, Windows) save_file, read_file, verify_file,
+//               load_file, touch_file, rewrite_appended_file, upgrade_file:
+//               atomic where they replace a file; kvc::file_stream is the
+//               platform's file. On POSIX kvc::file_source reads a regular
 //               file with one fstat; after kvc::enable_sigbus_recovery()
 //               verify_file maps large payloads, checksummed on
 //               read_options::threads threads.
@@ -41,8 +42,9 @@
 //   C           include/kvc/kvc.h; its implementation is the "C interface"
 //               section, compiled where KVC_C_IMPLEMENTATION is defined.
 //   Streams     specialise kvc::stream_traits<S> (see "I/O"); adapters ship
-//               for memory, std::vector/std::string, iostreams, FILE* and
-//               POSIX file descriptors (kvc::fd_stream).
+//               for memory, std::vector/std::string, iostreams, FILE*,
+//               POSIX file descriptors (kvc::fd_stream) and Windows file
+//               handles (kvc::win32_file).
 //
 // CONFIGURATION
 //
@@ -55,7 +57,8 @@
 // SECTIONS, in order: Errors; Layout (byte tables, encode/decode/validate,
 // the DSV4 payload, the portable CRC32C the layout needs); CRC32C (hardware
 // kernels and dispatch); SHA-1 (identity names); I/O (streams, reader,
-// writer, in-place updates, checks); Files (POSIX path-level operations);
+// writer, in-place updates, checks); Files (path-level operations, POSIX
+// and Windows);
 // C interface (the implementation of kvc/kvc.h, stb style).
 //
 // SPDX-License-Identifier: MIT
@@ -105,8 +108,20 @@
 #else
 #define KVC_POSIX 0
 #endif
+// <windows.h> comes in with NOMINMAX (unless the includer already included it
+// without), so it defines no min/max macros; kvc itself writes
+// (std::numeric_limits<T>::max)() so that it compiles either way.
 #if defined(_WIN32)
 #include <sys/stat.h>
+#ifndef NOMINMAX
+#define NOMINMAX
+#define KVC_DEFINED_NOMINMAX
+#endif
+#include <windows.h>
+#ifdef KVC_DEFINED_NOMINMAX
+#undef NOMINMAX
+#undef KVC_DEFINED_NOMINMAX
+#endif
 #endif
 
 #define KVC_VERSION_MAJOR 0
@@ -154,16 +169,6 @@
 #include <sys/auxv.h>
 #elif defined(__APPLE__)
 #include <sys/sysctl.h>
-#elif defined(_WIN32)
-#ifndef NOMINMAX  // windows.h must not define min and max macros
-#define NOMINMAX
-#define KVC_DEFINED_NOMINMAX
-#endif
-#include <windows.h>
-#ifdef KVC_DEFINED_NOMINMAX
-#undef NOMINMAX
-#undef KVC_DEFINED_NOMINMAX
-#endif
 #endif
 #endif
 
@@ -1958,8 +1963,8 @@ inline std::string identity_name_for_title(std::string_view title, std::uint64_t
 // A stream is positioned at the file's first byte. A short count is not an
 // error (kvc loops); bytes == 0 with io_status::ok is the end of the data;
 // io_status::interrupted (EINTR) makes kvc retry. Adapters ship for memory,
-// std::vector / std::string, std::istream / std::ostream, FILE* and POSIX
-// file descriptors.
+// std::vector / std::string, std::istream / std::ostream, FILE*, POSIX file
+// descriptors (fd_stream) and Windows file handles (win32_file).
 // ===========================================================================
 
 namespace kvc {
@@ -2343,7 +2348,93 @@ struct stream_traits<fd_stream> {
     return {0, err == EINTR ? io_status::interrupted : io_status::failed, err};
   }
 };
-#endif  // KVC_POSIX
+#elif defined(_WIN32)
+// ---- Windows file handles -----------------------------------------------------
+
+// A file HANDLE the caller owns, opened for synchronous I/O; kvc never closes
+// it. read and write use the file pointer; read_at and write_at leave it
+// where it was, as pread and pwrite do. os_error holds GetLastError().
+struct win32_file {
+  HANDLE handle = INVALID_HANDLE_VALUE;
+};
+
+template <>
+struct stream_traits<win32_file> {
+  static io_result read(win32_file& s, void* p, std::size_t n) noexcept {
+    DWORD got = 0;
+    if (!ReadFile(s.handle, p, chunk(n), &got, nullptr)) return read_failed();
+    return {got, io_status::ok};
+  }
+  static io_result write(win32_file& s, const void* p, std::size_t n) noexcept {
+    DWORD put = 0;
+    if (!WriteFile(s.handle, p, chunk(n), &put, nullptr)) return failed();
+    return {put, io_status::ok};
+  }
+  static io_result read_at(win32_file& s, void* p, std::size_t n, std::uint64_t at) noexcept {
+    return keeping_pointer(s, [&](OVERLAPPED& where) {
+      where = at_offset(at);
+      DWORD got = 0;
+      if (!ReadFile(s.handle, p, chunk(n), &got, &where)) return read_failed();
+      return io_result{got, io_status::ok};
+    });
+  }
+  static io_result write_at(win32_file& s, const void* p, std::size_t n, std::uint64_t at) noexcept {
+    return keeping_pointer(s, [&](OVERLAPPED& where) {
+      where = at_offset(at);
+      DWORD put = 0;
+      if (!WriteFile(s.handle, p, chunk(n), &put, &where)) return failed();
+      return io_result{put, io_status::ok};
+    });
+  }
+  // Only files on disk have a size; pipes and consoles report unknown_size.
+  static std::uint64_t size(win32_file& s) noexcept {
+    LARGE_INTEGER n{};
+    if (GetFileType(s.handle) != FILE_TYPE_DISK || !GetFileSizeEx(s.handle, &n) || n.QuadPart < 0) return unknown_size;
+    return static_cast<std::uint64_t>(n.QuadPart);
+  }
+  static io_result truncate(win32_file& s, std::uint64_t n) noexcept {
+    FILE_END_OF_FILE_INFO end{};
+    if (n > static_cast<std::uint64_t>(INT64_MAX)) return {0, io_status::failed};
+    end.EndOfFile.QuadPart = static_cast<LONGLONG>(n);
+    if (!SetFileInformationByHandle(s.handle, FileEndOfFileInfo, &end, sizeof end)) return failed();
+    return {};
+  }
+  static io_result sync(win32_file& s) noexcept {
+    if (!FlushFileBuffers(s.handle)) return failed();
+    return {};
+  }
+
+ private:
+  // ReadFile and WriteFile take a DWORD count; kvc loops over short counts.
+  static DWORD chunk(std::size_t n) noexcept { return n < (DWORD{1} << 30) ? static_cast<DWORD>(n) : DWORD{1} << 30; }
+  // A synchronous ReadFile/WriteFile at an OVERLAPPED offset also moves the
+  // file pointer; this puts it back.
+  template <class Io>
+  static io_result keeping_pointer(win32_file& s, Io&& io) noexcept {
+    LARGE_INTEGER here{};
+    const LARGE_INTEGER zero{};
+    if (!SetFilePointerEx(s.handle, zero, &here, FILE_CURRENT)) return failed();
+    OVERLAPPED where{};
+    const io_result r = io(where);
+    if (!SetFilePointerEx(s.handle, here, nullptr, FILE_BEGIN) && r.status == io_status::ok) return failed();
+    return r;
+  }
+  static OVERLAPPED at_offset(std::uint64_t at) noexcept {
+    OVERLAPPED o{};
+    o.Offset = static_cast<DWORD>(at);
+    o.OffsetHigh = static_cast<DWORD>(at >> 32);
+    return o;
+  }
+  static io_result failed() noexcept { return {0, io_status::failed, static_cast<int>(GetLastError())}; }
+  // Reading at or past the end (ERROR_HANDLE_EOF) or from a pipe whose writer
+  // closed (ERROR_BROKEN_PIPE) is the end of the data, not a failure.
+  static io_result read_failed() noexcept {
+    const DWORD err = GetLastError();
+    if (err == ERROR_HANDLE_EOF || err == ERROR_BROKEN_PIPE) return {};
+    return {0, io_status::failed, static_cast<int>(err)};
+  }
+};
+#endif
 
 // ---- Buffers, threads and mapped-read recovery ------------------------------
 
@@ -2515,7 +2606,8 @@ inline bool crc32c_parallel(std::uint32_t& crc, const std::uint8_t* p, std::size
 }  // namespace detail
 
 #if KVC_POSIX
-// Installs, once per process, the SIGBUS handler that lets kvc map files:
+// Installs, once per process, the SIGBUS handler that lets kvc map files
+// (POSIX; false elsewhere, where kvc never maps):
 // if another process shortens a mapped file below its payload end, the
 // read reports `truncated` instead of the process dying. Every SIGBUS that
 // is not from a kvc mapped read goes to the handler that was installed
@@ -2533,6 +2625,9 @@ inline bool enable_sigbus_recovery() noexcept {
   detail::sigbus_recovery_enabled() = installed;
   return installed;
 }
+#else
+// Files are never mapped on this platform: nothing to install.
+inline bool enable_sigbus_recovery() noexcept { return false; }
 #endif
 
 // ---- Reading ----------------------------------------------------------------
@@ -3632,26 +3727,38 @@ inline error check_identity(std::string_view path, const file_info& info) {
 // ===========================================================================
 // Files
 //
-// Path-level operations on POSIX systems (spec sections 14 and 15):
+// Path-level operations (spec sections 14 and 15):
 //   - a file is replaced only through a temporary in the same directory
-//     (fsync, rename, fsync of the directory), so its path names the old or
-//     the new complete file whatever fails or crashes; touch is the one
-//     in-place write: one positioned write of the 52- or 68-byte header;
-//   - cooperating processes are serialised by an advisory lock on the file
-//     (open file description locks where available, flock otherwise), held
-//     over each read-modify-write; readers take it shared;
+//     (flushed, renamed over it, the rename made durable), so its path names
+//     the old or the new complete file whatever fails or crashes; touch is
+//     the one in-place write: one positioned write of the 52- or 68-byte
+//     header;
+//   - cooperating processes are serialised by an advisory lock on the file,
+//     held over each read-modify-write; readers take it shared;
 //   - only regular files are read or replaced (opened without blocking, then
-//     checked on the descriptor); a symlink is followed to its target; a file
+//     checked on the open file); a symlink is followed to its target; a file
 //     with several hard links is refused unless the caller allows the split;
-//   - a replacement keeps the mode, and where permitted owner and group, of
-//     the file it replaces; a new file gets file_options::new_file_mode;
 //   - temporaries are "<target>.tmp.<pid>.<suffix>", removed on every
 //     failure; list_temporaries finds those a killed process left.
-// The platform pieces (sync, lock, copy) are small functions in detail so
-// another platform can supply its own beside them.
+// POSIX: fsync (F_FULLFSYNC on macOS), rename(2), fsync of the directory;
+// open file description locks where available, flock otherwise; a
+// replacement keeps the mode, and where permitted owner and group, of the
+// file it replaces, a new file gets file_options::new_file_mode.
+// Windows: UTF-8 paths are converted to UTF-16; files are opened with every
+// sharing mode, so kvc never stops another process from reading, replacing
+// or deleting them; FlushFileBuffers, then MoveFileExW with
+// MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH, which returns once the
+// rename is on disk (there is no directory to fsync); locks are LockFileEx
+// on one byte past any file's end, because Windows locks are mandatory and
+// a lock on the data would block plain reads; a file that is open cannot be
+// replaced, so a writer releases its lock just before the rename; a
+// read-only file is neither written nor replaced; new_file_mode is ignored.
+// kvc::file_stream is the stream these functions write through (fd_stream
+// or win32_file). The platform pieces (sync, lock, open, copy, temporaries)
+// are small functions in detail; the operations are written once over them.
 // ===========================================================================
 
-#if KVC_POSIX
+#if KVC_POSIX || defined(_WIN32)
 namespace kvc {
 inline namespace KVC_ABI_NAMESPACE {
 
@@ -3667,12 +3774,12 @@ struct stored_file {
 
 // What a replacement does with a file that has more than one name.
 enum class hard_link_policy : std::uint8_t {
-  refuse,  // invalid_argument, section name, os_error EMLINK; nothing changed
+  refuse,  // invalid_argument, section name, os_error EMLINK (Windows: ERROR_TOO_MANY_LINKS); nothing changed
   split,   // this name gets the new file, the other names keep the old one
 };
 
 struct file_options {
-  unsigned new_file_mode = 0600;  // a file that did not exist (the umask still applies)
+  unsigned new_file_mode = 0600;  // a file that did not exist (the umask still applies; ignored on Windows)
   hard_link_policy hard_links = hard_link_policy::refuse;
   unsigned threads = 1;  // >= 2: save_file overlaps the payload CRC with the writes (writer::set_threads)
 };
@@ -3683,6 +3790,105 @@ struct appended_changes {
   std::optional<std::string> title;              // the new title
   bool remove_title = false;                     // drop the title (title must be unset)
 };
+
+// A leftover temporary file (see list_temporaries).
+struct temporary_file {
+  std::string path;
+  std::uint64_t bytes = 0;
+  std::int64_t modified_unix = 0;  // mtime, seconds since the epoch
+};
+
+namespace detail {
+inline error os_failure(int os_error) noexcept { return make_error(errc::io_error, section::none, 0, os_error); }
+
+// The path names something other than a regular file (or a symlink that
+// leads nowhere: os_error says why).
+inline error not_regular(int os_error = 0) noexcept {
+  return make_error(errc::invalid_argument, section::name, 0, os_error);
+}
+
+enum class file_access : std::uint8_t { read, read_write };
+
+// The file a write to path replaces: path itself, or where a symlink at path
+// leads (a dangling symlink or a loop is refused: resolve_target). exists is
+// false when nothing is at path yet.
+struct write_target {
+  std::string path;
+  bool exists = false;
+};
+
+inline constexpr const char* temporary_infix = ".tmp.";
+
+#if defined(_WIN32)
+inline constexpr const char* path_separators = "/\\";
+#else
+inline constexpr const char* path_separators = "/";
+#endif
+
+inline std::string directory_of(const std::string& path) {
+  const std::size_t slash = path.find_last_of(path_separators);
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? path.substr(0, 1) : path.substr(0, slash);
+}
+
+inline std::string_view file_name_of(std::string_view path) noexcept {
+  const std::size_t slash = path.find_last_of(path_separators);
+  return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
+
+// True for a file name (no directory) of the temporaries pattern
+// "<name>.kv.tmp.<anything>", which covers kvc's "<target>.tmp.<pid>.<suffix>"
+// and ds4's "<target>.tmp.<pid>" for targets named "<name>.kv".
+constexpr bool is_temporary_name(std::string_view name) noexcept {
+  constexpr std::string_view marker = ".kv.tmp.";
+  const std::size_t at = name.find(marker);
+  return at != std::string_view::npos && at > 0 && name.size() > at + marker.size();
+}
+
+// A fresh suffix for each attempt: mixes the clock, a process-wide counter
+// and the pid (splitmix64 finaliser), so names left by a killed process with
+// the same pid are not retried in the same order.
+inline std::string temporary_suffix(std::uint64_t clock, std::uint64_t pid) {
+  static std::atomic<std::uint64_t> counter{0};
+  std::uint64_t x = clock ^ (counter.fetch_add(1) * 0x9E3779B97F4A7C15ull) ^ (pid << 40);
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  x ^= x >> 31;
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out(12, '0');
+  for (char& c : out) {
+    c = hex[x & 15];
+    x >>= 4;
+  }
+  return out;
+}
+
+// Copies bytes [done, n) of in to the same offsets of out through a 1 MiB
+// buffer; 0 or the OS error number (short_read when in ends early).
+template <class File>
+int copy_through_memory(File in, File out, std::uint64_t done, std::uint64_t n, int short_read) {
+  std::vector<std::uint8_t> buf(clamp_size(n - done, std::size_t{1} << 20));
+  cursor<File> from(in, done);
+  while (done < n) {
+    const std::size_t k = clamp_size(n - done, buf.size());
+    const io_result r = read_fully(from, buf.data(), k);
+    if (r.status != io_status::ok) return r.os_error != 0 ? r.os_error : short_read;
+    if (r.bytes < k) return short_read;
+    const io_result w = write_fully_at(out, buf.data(), k, done);
+    if (w.status != io_status::ok) return w.os_error != 0 ? w.os_error : short_read;
+    done += k;
+  }
+  return 0;
+}
+}  // namespace detail
+}  // namespace KVC_ABI_NAMESPACE
+}  // namespace kvc
+#endif
+
+#if KVC_POSIX
+namespace kvc {
+inline namespace KVC_ABI_NAMESPACE {
+using file_stream = fd_stream;
 
 namespace detail {
 // Owns a file descriptor; closes it on destruction.
@@ -3716,12 +3922,23 @@ class unique_fd {
   int fd_;
 };
 
-inline error os_failure(int os_error) noexcept { return make_error(errc::io_error, section::none, 0, os_error); }
+// ---- Platform pieces (POSIX) -------------------------------------------------
 
-// The path names something other than a regular file (or a symlink that
-// leads nowhere: os_error says why).
-inline error not_regular(int os_error = 0) noexcept {
-  return make_error(errc::invalid_argument, section::name, 0, os_error);
+using unique_file = unique_fd;
+using file_status = struct stat;
+
+inline int last_os_error() noexcept { return errno; }
+inline constexpr int name_taken_error = EEXIST;
+inline constexpr int not_found_error = ENOENT;
+inline bool is_not_found(int os_error) noexcept { return os_error == ENOENT; }
+inline bool remove_file(const std::string& path) noexcept { return ::unlink(path.c_str()) == 0; }
+// The status of the file at path, following a symlink; 0 or the OS error number.
+inline int status_of(const std::string& path, struct stat& st) noexcept {
+  return ::stat(path.c_str(), &st) == 0 ? 0 : errno;
+}
+inline bool name_exists(const std::string& path) noexcept {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0;
 }
 
 inline unique_fd open_file(const std::string& path, int flags, mode_t mode = 0) {
@@ -3730,21 +3947,6 @@ inline unique_fd open_file(const std::string& path, int flags, mode_t mode = 0) 
   while (fd < 0 && errno == EINTR);
   return unique_fd(fd);
 }
-
-inline constexpr const char* temporary_infix = ".tmp.";
-
-inline std::string directory_of(const std::string& path) {
-  const std::size_t slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
-
-inline std::string_view file_name_of(std::string_view path) noexcept {
-  const std::size_t slash = path.find_last_of('/');
-  return slash == std::string_view::npos ? path : path.substr(slash + 1);
-}
-
-// ---- Platform pieces (POSIX) -------------------------------------------------
 
 // Waits for an advisory lock on the whole file, shared or exclusive; 0 or
 // the OS error number. Open file description locks belong to the descriptor
@@ -3762,6 +3964,14 @@ inline int lock_file(int fd, bool exclusive) noexcept {
 #endif
   return 0;
 }
+
+// A file system without locks (ENOLCK, EOPNOTSUPP, EINVAL) is read unlocked.
+inline bool locks_unsupported(int os_error) noexcept {
+  return os_error == ENOLCK || os_error == EOPNOTSUPP || os_error == EINVAL;
+}
+
+// rename(2) replaces a file that is open: a writer keeps its lock over it.
+inline void release_before_replace(unique_fd&) noexcept {}
 
 // Copies the first n bytes of src into the empty file dst on the same file
 // system: a reflink clone where the file system shares blocks (FICLONE:
@@ -3790,18 +4000,7 @@ inline int copy_prefix(int src, int dst, std::uint64_t n) {
     break;  // not supported between these files: copy through memory
   }
 #endif
-  std::vector<std::uint8_t> buf(clamp_size(n - done, std::size_t{1} << 20));
-  fd_stream in{src}, out{dst};
-  while (done < n) {
-    const std::size_t k = clamp_size(n - done, buf.size());
-    const io_result r = read_fully(in, buf.data(), k);
-    if (r.status != io_status::ok) return r.os_error != 0 ? r.os_error : EIO;
-    if (r.bytes < k) return EIO;
-    const io_result w = write_fully_at(out, buf.data(), k, done);
-    if (w.status != io_status::ok) return w.os_error != 0 ? w.os_error : EIO;
-    done += k;
-  }
-  return 0;
+  return copy_through_memory(fd_stream{src}, fd_stream{dst}, done, n, EIO);
 }
 
 // ---- Opening -------------------------------------------------------------------
@@ -3811,8 +4010,9 @@ inline int copy_prefix(int src, int dst, std::uint64_t n) {
 // status. What stat already shows to be something else is not opened at all
 // (opening a device can act on it); the check on the descriptor is the one
 // that counts.
-inline result<unique_fd> open_regular(const std::string& path, int flags, struct stat& st) {
+inline result<unique_fd> open_regular(const std::string& path, file_access access, struct stat& st) {
   if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) return not_regular();
+  const int flags = access == file_access::read_write ? O_RDWR : O_RDONLY;
   unique_fd fd = open_file(path, flags | O_NONBLOCK | O_NOCTTY);
   if (!fd) return os_failure(errno);
   if (::fstat(fd.get(), &st) != 0) return os_failure(errno);
@@ -3821,14 +4021,6 @@ inline result<unique_fd> open_regular(const std::string& path, int flags, struct
   if (fl < 0 || ::fcntl(fd.get(), F_SETFL, fl & ~O_NONBLOCK) != 0) return os_failure(errno);
   return result<unique_fd>(std::move(fd));
 }
-
-// The file a write to path replaces: path itself, or where a symlink at path
-// leads (a dangling symlink or a loop is refused). exists is false when
-// nothing is at path yet.
-struct write_target {
-  std::string path;
-  bool exists = false;
-};
 
 inline result<write_target> resolve_target(const std::string& path) {
   write_target t{path, false};
@@ -3858,7 +4050,7 @@ inline error check_links(const struct stat& st, const file_options& opt) noexcep
 inline result<unique_fd> open_locked(const std::string& path, struct stat& st) {
   constexpr int attempts = 100;
   for (int i = 0; i < attempts; ++i) {
-    auto fd = open_regular(path, O_RDWR, st);
+    auto fd = open_regular(path, file_access::read_write, st);
     if (!fd) return fd.error();
     if (const int err = lock_file(fd->get(), true)) return os_failure(err);
     struct stat now {};
@@ -3881,34 +4073,22 @@ inline error sync_directory(const std::string& path) {
 
 // ---- Temporaries -----------------------------------------------------------------
 
-// A fresh suffix for each attempt: mixes the clock, a process-wide counter
-// and the pid (splitmix64 finaliser), so names left by a killed process with
-// the same pid are not retried in the same order.
-inline std::string temporary_suffix() {
-  static std::atomic<std::uint64_t> counter{0};
+inline std::uint64_t process_id() noexcept { return static_cast<std::uint64_t>(::getpid()); }
+
+inline std::uint64_t clock_bits() noexcept {
   struct timespec ts {};
   ::clock_gettime(CLOCK_REALTIME, &ts);
-  std::uint64_t x = (static_cast<std::uint64_t>(ts.tv_sec) << 30) ^ static_cast<std::uint64_t>(ts.tv_nsec) ^
-                    (counter.fetch_add(1) * 0x9E3779B97F4A7C15ull) ^ (static_cast<std::uint64_t>(::getpid()) << 40);
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  x ^= x >> 31;
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out(12, '0');
-  for (char& c : out) {
-    c = hex[x & 15];
-    x >>= 4;
-  }
-  return out;
+  return (static_cast<std::uint64_t>(ts.tv_sec) << 30) ^ static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
-// True for a file name (no directory) of the temporaries pattern
-// "<name>.kv.tmp.<anything>", which covers kvc's "<target>.tmp.<pid>.<suffix>"
-// and ds4's "<target>.tmp.<pid>" for targets named "<name>.kv".
-constexpr bool is_temporary_name(std::string_view name) noexcept {
-  constexpr std::string_view marker = ".kv.tmp.";
-  const std::size_t at = name.find(marker);
-  return at != std::string_view::npos && at > 0 && name.size() > at + marker.size();
+inline mode_t temporary_mode(const struct stat* old, unsigned new_file_mode) noexcept {
+  return static_cast<mode_t>((old != nullptr ? old->st_mode : new_file_mode) & 0777);
+}
+
+// Creates the temporary with O_EXCL and its final mode (the umask may narrow
+// it; keep_metadata sets it exactly).
+inline unique_fd create_exclusive(const std::string& name, const struct stat* old, unsigned new_file_mode) {
+  return open_file(name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, temporary_mode(old, new_file_mode));
 }
 
 // Gives the temporary the owner and group of the file it replaces where
@@ -3922,122 +4102,19 @@ inline int copy_owner(int fd, const struct stat& old) noexcept {
   return errno;
 }
 
-// A temporary "<target>.tmp.<pid>.<suffix>", created with O_EXCL (a taken
-// name is retried with a new suffix) and with its final mode and owner
-// before any byte is written. Removed on destruction unless committed.
-class temporary {
- public:
-  temporary() = default;
-  temporary(temporary&& o) noexcept : fd_(std::move(o.fd_)), name_(std::move(o.name_)) { o.name_.clear(); }
-  temporary& operator=(temporary&& o) noexcept {
-    std::swap(fd_, o.fd_);
-    std::swap(name_, o.name_);
-    return *this;
-  }
-  temporary(const temporary&) = delete;
-  temporary& operator=(const temporary&) = delete;
-  ~temporary() {
-    if (name_.empty()) return;
-    fd_.close();
-    ::unlink(name_.c_str());
-  }
-
-  // old: the file it will replace (its mode and owner are kept), or nullptr.
-  static result<temporary> create(const std::string& target, const struct stat* old, unsigned new_file_mode) {
-    const mode_t mode = static_cast<mode_t>((old != nullptr ? old->st_mode : new_file_mode) & 0777);
-    constexpr int attempts = 16;
-    temporary t;
-    for (int i = 0; i < attempts && !t.fd_; ++i) {
-      const std::string name = target + temporary_infix + std::to_string(::getpid()) + "." + temporary_suffix();
-      t.fd_ = open_file(name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
-      if (t.fd_)
-        t.name_ = name;
-      else if (errno != EEXIST)
-        return os_failure(errno);
-    }
-    if (!t.fd_) return os_failure(EEXIST);
-    if (old != nullptr) {
-      // The umask may have narrowed the mode; the owner change comes first
-      // because it clears set-id bits.
-      if (const int err = copy_owner(t.fd_.get(), *old)) return os_failure(err);
-      if (::fchmod(t.fd_.get(), mode) != 0) return os_failure(errno);
-    }
-    return result<temporary>(std::move(t));
-  }
-
-  int fd() const noexcept { return fd_.get(); }
-
-  // fsync, close and rename over path; the temporary is gone afterwards
-  // whatever happens.
-  error commit(const std::string& path) {
-    if (const int err = full_sync(fd_.get())) return os_failure(err);
-    if (!fd_.close()) return os_failure(errno);
-    if (::rename(name_.c_str(), path.c_str()) != 0) return os_failure(errno);
-    name_.clear();
-    return {};
-  }
-
- private:
-  unique_fd fd_;
-  std::string name_;
-};
-
-// The outcome of a committed replacement at path: the directory fsync that
-// makes the rename durable is the step that may still fail.
-inline stored_file committed(const header& h, const std::string& path) { return {h, path, sync_directory(path)}; }
-
-// A save in progress: where it goes, the file it replaces and its temporary.
-struct pending_save {
-  std::string path;    // as the caller named it
-  std::string target;  // what the rename replaces: path, or a symlink's target
-  bool replaces = false;
-  struct stat old {};
-  temporary tmp;
-};
-
-// Resolves path, checks the file it replaces (a regular file; links) and
-// creates the temporary with that file's mode and owner, or the new-file mode.
-inline result<pending_save> begin_save(const std::string& path, const file_options& opt) {
-  auto target = resolve_target(path);
-  if (!target) return target.error();
-  pending_save s;
-  s.path = path;
-  s.target = target->path;
-  s.replaces = target->exists;
-  if (s.replaces) {
-    if (::stat(s.target.c_str(), &s.old) != 0) return os_failure(errno);
-    if (error e = check_links(s.old, opt)) return e;
-  }
-  auto tmp = temporary::create(s.target, s.replaces ? &s.old : nullptr, opt.new_file_mode);
-  if (!tmp) return tmp.error();
-  s.tmp = std::move(tmp).value();
-  return result<pending_save>(std::move(s));
+// The mode and owner of the file the temporary replaces, before any byte is
+// written: the umask may have narrowed the mode; the owner change comes
+// first because it clears set-id bits. 0 or the OS error number.
+inline int keep_metadata(int fd, const struct stat& old) noexcept {
+  if (const int err = copy_owner(fd, old)) return err;
+  return ::fchmod(fd, temporary_mode(&old, 0)) == 0 ? 0 : errno;
 }
 
-// Commits a written save. The lock on the file it replaces is taken only
-// for the rename, so a long save does not hold back touches of the old file.
-inline result<stored_file> finish_save(pending_save& s, const header& stored, const file_options& opt) {
-  unique_fd lock;
-  if (s.replaces) {
-    auto locked = open_locked(s.target, s.old);
-    // Removed meanwhile: the save creates it anew.
-    if (!locked && locked.error().os_error != ENOENT) return locked.error();
-    if (locked) {
-      if (error e = check_links(s.old, opt)) return e;
-      lock = std::move(locked).value();
-    }
-  }
-  if (error e = s.tmp.commit(s.target)) return e;
-  return committed(stored, s.path);
+// rename(2) of from over to; 0 or the OS error number.
+inline int rename_over(const std::string& from, const std::string& to) noexcept {
+  return ::rename(from.c_str(), to.c_str()) == 0 ? 0 : errno;
 }
 }  // namespace detail
-
-// A leftover temporary file (see list_temporaries).
-struct temporary_file {
-  std::string path;
-  std::uint64_t bytes = 0;
-  std::int64_t modified_unix = 0;  // mtime, seconds since the epoch
-};
 
 // The temporaries in directory that are regular files named by the pattern
 // "<name>.kv.tmp.*" (kvc's "<target>.tmp.<pid>.<suffix>", ds4's
@@ -4071,6 +4148,410 @@ inline result<std::vector<temporary_file>> list_temporaries(const std::string& d
   if (os_error != 0) return detail::os_failure(os_error);
   return found;
 }
+}  // namespace KVC_ABI_NAMESPACE
+}  // namespace kvc
+#elif defined(_WIN32)
+namespace kvc {
+inline namespace KVC_ABI_NAMESPACE {
+using file_stream = win32_file;
+
+namespace detail {
+// Owns a file handle; closes it on destruction.
+class unique_handle {
+ public:
+  explicit unique_handle(HANDLE h = INVALID_HANDLE_VALUE) noexcept : h_(h) {}
+  unique_handle(unique_handle&& o) noexcept : h_(o.h_) { o.h_ = INVALID_HANDLE_VALUE; }
+  unique_handle& operator=(unique_handle&& o) noexcept {
+    std::swap(h_, o.h_);
+    return *this;
+  }
+  unique_handle(const unique_handle&) = delete;
+  unique_handle& operator=(const unique_handle&) = delete;
+  ~unique_handle() { close(); }
+  HANDLE get() const noexcept { return h_; }
+  explicit operator bool() const noexcept { return h_ != INVALID_HANDLE_VALUE; }
+  bool close() noexcept {
+    const HANDLE h = h_;
+    h_ = INVALID_HANDLE_VALUE;
+    return h == INVALID_HANDLE_VALUE || CloseHandle(h) != 0;
+  }
+
+ private:
+  HANDLE h_;
+};
+
+// ---- Platform pieces (Windows) -----------------------------------------------
+
+using unique_file = unique_handle;
+using file_status = BY_HANDLE_FILE_INFORMATION;
+
+inline int last_os_error() noexcept { return static_cast<int>(GetLastError()); }
+inline constexpr int name_taken_error = ERROR_FILE_EXISTS;
+inline constexpr int not_found_error = ERROR_FILE_NOT_FOUND;
+inline bool is_not_found(int os_error) noexcept {
+  return os_error == ERROR_FILE_NOT_FOUND || os_error == ERROR_PATH_NOT_FOUND;
+}
+
+// UTF-8 to UTF-16 for the W functions; false (ERROR_NO_UNICODE_TRANSLATION)
+// for bytes that are not UTF-8.
+inline bool widen(const std::string& utf8, std::wstring& out) {
+  out.clear();
+  if (utf8.empty()) return true;
+  if (utf8.size() > static_cast<std::size_t>(INT_MAX)) {
+    SetLastError(ERROR_FILENAME_EXCED_RANGE);
+    return false;
+  }
+  const int in = static_cast<int>(utf8.size());
+  const int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, utf8.data(), in, nullptr, 0);
+  if (n <= 0) return false;
+  out.resize(static_cast<std::size_t>(n));
+  return MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, utf8.data(), in, &out[0], n) == n;
+}
+
+// UTF-16 to UTF-8, for names the system gives back.
+inline std::string narrow(const wchar_t* utf16) {
+  const int n = WideCharToMultiByte(CP_UTF8, 0, utf16, -1, nullptr, 0, nullptr, nullptr);
+  if (n <= 1) return {};
+  std::string out(static_cast<std::size_t>(n), '\0');
+  WideCharToMultiByte(CP_UTF8, 0, utf16, -1, &out[0], n, nullptr, nullptr);
+  out.pop_back();  // the terminating NUL
+  return out;
+}
+
+// INVALID_FILE_ATTRIBUTES when path cannot be examined (GetLastError says why).
+inline DWORD attributes_of(const std::string& path) {
+  std::wstring wide;
+  if (!widen(path, wide)) return INVALID_FILE_ATTRIBUTES;
+  return GetFileAttributesW(wide.c_str());
+}
+
+inline bool remove_file(const std::string& path) {
+  std::wstring wide;
+  return widen(path, wide) && DeleteFileW(wide.c_str()) != 0;
+}
+inline bool name_exists(const std::string& path) { return attributes_of(path) != INVALID_FILE_ATTRIBUTES; }
+
+// Windows refuses to write to or replace a file with the read-only
+// attribute. kvc checks the attribute itself as well, so the rule holds where
+// the file system would not enforce it (Wine run by root); sets
+// ERROR_ACCESS_DENIED.
+inline bool refuse_read_only(const std::string& path) {
+  const DWORD attributes = attributes_of(path);
+  if (attributes == INVALID_FILE_ATTRIBUTES || (attributes & FILE_ATTRIBUTE_READONLY) == 0) return false;
+  SetLastError(ERROR_ACCESS_DENIED);
+  return true;
+}
+
+// Every sharing mode, as POSIX behaves. access: GENERIC_READ and/or
+// GENERIC_WRITE (or 0 to query); disposition: OPEN_EXISTING or CREATE_NEW
+// (the O_EXCL of a temporary).
+inline unique_handle open_file(const std::string& path, DWORD access, DWORD disposition) {
+  std::wstring wide;
+  if (!widen(path, wide) || ((access & GENERIC_WRITE) != 0 && refuse_read_only(path))) return unique_handle();
+  return unique_handle(CreateFileW(wide.c_str(), access, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                                   nullptr, disposition, FILE_ATTRIBUTE_NORMAL, nullptr));
+}
+
+// The status of the file at path, following a symlink; 0 or the OS error number.
+inline int status_of(const std::string& path, BY_HANDLE_FILE_INFORMATION& st) {
+  const unique_handle h = open_file(path, 0, OPEN_EXISTING);
+  return h && GetFileInformationByHandle(h.get(), &st) ? 0 : last_os_error();
+}
+
+inline int full_sync(HANDLE h) noexcept { return FlushFileBuffers(h) ? 0 : last_os_error(); }
+
+// Windows locks are mandatory: a lock on the data would make plain reads of
+// it fail. kvc locks one byte far past any file's end instead, which only
+// kvc's own lock calls see. Waits; 0 or the OS error number. The lock goes
+// with the handle.
+inline int lock_file(HANDLE h, bool exclusive) noexcept {
+  OVERLAPPED where{};
+  where.Offset = 0xFFFFFFFEu;  // byte 2^63 - 2
+  where.OffsetHigh = 0x7FFFFFFFu;
+  if (LockFileEx(h, exclusive ? LOCKFILE_EXCLUSIVE_LOCK : 0, 0, 1, 0, &where)) return 0;
+  return last_os_error();
+}
+
+// A file system without byte-range locks is read unlocked.
+inline bool locks_unsupported(int os_error) noexcept {
+  return os_error == ERROR_NOT_SUPPORTED || os_error == ERROR_INVALID_FUNCTION;
+}
+
+// MoveFileExW does not replace a file that is open, the handle holding the
+// lock included: the lock is released just before the rename.
+inline void release_before_replace(unique_handle& locked) noexcept { locked.close(); }
+
+// No reflink or in-kernel copy is used: through memory.
+inline int copy_prefix(HANDLE src, HANDLE dst, std::uint64_t n) {
+  return copy_through_memory(win32_file{src}, win32_file{dst}, 0, n, ERROR_HANDLE_EOF);
+}
+
+// ---- Opening -------------------------------------------------------------------
+
+constexpr DWORD not_regular_attributes = FILE_ATTRIBUTE_DIRECTORY | FILE_ATTRIBUTE_DEVICE;
+
+inline bool is_regular(const BY_HANDLE_FILE_INFORMATION& st) noexcept {
+  return (st.dwFileAttributes & not_regular_attributes) == 0;
+}
+
+// Opens path and accepts it only when the handle is a file on disk (not a
+// pipe, console or device: GetFileType) and not a directory; st gets its
+// status. CreateFileW does not wait for the other end of a pipe. What the
+// attributes already show to be a directory or device is not opened at all.
+inline result<unique_handle> open_regular(const std::string& path, file_access access, BY_HANDLE_FILE_INFORMATION& st) {
+  const DWORD attributes = attributes_of(path);
+  if (attributes != INVALID_FILE_ATTRIBUTES && (attributes & not_regular_attributes) != 0) return not_regular();
+  unique_handle h =
+      open_file(path, GENERIC_READ | (access == file_access::read_write ? GENERIC_WRITE : 0), OPEN_EXISTING);
+  if (!h) return os_failure(last_os_error());
+  if (GetFileType(h.get()) != FILE_TYPE_DISK) return not_regular();
+  if (!GetFileInformationByHandle(h.get(), &st)) return os_failure(last_os_error());
+  if (!is_regular(st)) return not_regular();
+  return result<unique_handle>(std::move(h));
+}
+
+inline result<write_target> resolve_target(const std::string& path) {
+  write_target t{path, false};
+  const DWORD attributes = attributes_of(path);
+  if (attributes == INVALID_FILE_ATTRIBUTES) {
+    const int err = last_os_error();
+    return is_not_found(err) ? result<write_target>(t) : os_failure(err);
+  }
+  if ((attributes & FILE_ATTRIBUTE_REPARSE_POINT) != 0) {
+    unique_handle h = open_file(path, 0, OPEN_EXISTING);  // follows the link
+    if (!h) return not_regular(last_os_error());
+    std::wstring real(MAX_PATH, L'\0');
+    DWORD n = GetFinalPathNameByHandleW(h.get(), &real[0], static_cast<DWORD>(real.size()), FILE_NAME_NORMALIZED);
+    if (n >= real.size()) {
+      real.resize(n);
+      n = GetFinalPathNameByHandleW(h.get(), &real[0], static_cast<DWORD>(real.size()), FILE_NAME_NORMALIZED);
+    }
+    if (n == 0 || n >= real.size()) return os_failure(last_os_error());
+    real.resize(n);
+    t.path = narrow(real.c_str());
+  }
+  if ((attributes_of(t.path) & not_regular_attributes) != 0) return not_regular();
+  t.exists = true;
+  return t;
+}
+
+inline error check_links(const BY_HANDLE_FILE_INFORMATION& st, const file_options& opt) noexcept {
+  if (st.nNumberOfLinks > 1 && opt.hard_links == hard_link_policy::refuse) return not_regular(ERROR_TOO_MANY_LINKS);
+  return {};
+}
+
+// Opens the regular file at path for writing and waits for the exclusive
+// lock, then checks that path still names the file it locked (same volume
+// and file index): when another writer renamed a new file over path
+// meanwhile, it tries again on that one. st gets the locked file's status.
+inline result<unique_handle> open_locked(const std::string& path, BY_HANDLE_FILE_INFORMATION& st) {
+  constexpr int attempts = 100;
+  for (int i = 0; i < attempts; ++i) {
+    auto h = open_regular(path, file_access::read_write, st);
+    if (!h) return h.error();
+    if (const int err = lock_file(h->get(), true)) return os_failure(err);
+    unique_handle again = open_file(path, 0, OPEN_EXISTING);
+    BY_HANDLE_FILE_INFORMATION now{};
+    if (!again || !GetFileInformationByHandle(again.get(), &now)) return os_failure(last_os_error());
+    if (now.dwVolumeSerialNumber == st.dwVolumeSerialNumber && now.nFileIndexHigh == st.nFileIndexHigh &&
+        now.nFileIndexLow == st.nFileIndexLow) {
+      st = now;
+      return h;
+    }
+  }
+  return os_failure(ERROR_SHARING_VIOLATION);
+}
+
+// MOVEFILE_WRITE_THROUGH already returned once the rename was on disk; there
+// is no directory to flush.
+inline error sync_directory(const std::string&) { return {}; }
+
+// ---- Temporaries -----------------------------------------------------------------
+
+inline std::uint64_t process_id() noexcept { return GetCurrentProcessId(); }
+
+inline std::uint64_t clock_bits() noexcept {
+  FILETIME now{};
+  GetSystemTimeAsFileTime(&now);
+  return (static_cast<std::uint64_t>(now.dwHighDateTime) << 32) | now.dwLowDateTime;
+}
+
+// CREATE_NEW is the O_EXCL; Windows has no mode bits to give it.
+inline unique_handle create_exclusive(const std::string& name, const BY_HANDLE_FILE_INFORMATION*, unsigned) {
+  return open_file(name, GENERIC_READ | GENERIC_WRITE, CREATE_NEW);
+}
+
+// No mode or owner is carried over (nor attributes or ACL).
+inline int keep_metadata(HANDLE, const BY_HANDLE_FILE_INFORMATION&) noexcept { return 0; }
+
+// MOVEFILE_WRITE_THROUGH returns once the rename is on disk. Fails (to left
+// alone) when to is read-only or open (see release_before_replace). 0 or the
+// OS error number.
+inline int rename_over(const std::string& from, const std::string& to) {
+  std::wstring wide_from, wide_to;
+  if (!widen(from, wide_from) || !widen(to, wide_to) || refuse_read_only(to) ||
+      !MoveFileExW(wide_from.c_str(), wide_to.c_str(), MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH))
+    return last_os_error();
+  return 0;
+}
+
+// FILETIME (100 ns ticks since 1601) as Unix seconds.
+inline std::int64_t unix_seconds(const FILETIME& t) noexcept {
+  const std::uint64_t ticks = (static_cast<std::uint64_t>(t.dwHighDateTime) << 32) | t.dwLowDateTime;
+  return static_cast<std::int64_t>(ticks / 10000000u) - 11644473600;
+}
+}  // namespace detail
+
+// The temporaries in directory that are regular files named by the pattern
+// "<name>.kv.tmp.*" (kvc's "<target>.tmp.<pid>.<suffix>", ds4's
+// "<target>.tmp.<pid>") and were last modified at least min_age_seconds ago.
+// A temporary younger than a save takes may belong to a writer still running.
+inline result<std::vector<temporary_file>> list_temporaries(const std::string& directory,
+                                                            std::uint64_t min_age_seconds) {
+  std::wstring pattern;
+  if (!detail::widen(directory.empty() ? std::string(".") : directory, pattern))
+    return detail::os_failure(detail::last_os_error());
+  pattern += L"\\*";
+  WIN32_FIND_DATAW entry{};
+  const HANDLE find = FindFirstFileW(pattern.c_str(), &entry);
+  if (find == INVALID_HANDLE_VALUE) return detail::os_failure(detail::last_os_error());
+  FILETIME now_ft{};
+  GetSystemTimeAsFileTime(&now_ft);
+  const std::int64_t now = detail::unix_seconds(now_ft);
+  const std::string prefix =
+      directory.empty() || directory.back() == '/' || directory.back() == '\\' ? directory : directory + "/";
+  std::vector<temporary_file> found;
+  do {
+    constexpr DWORD not_regular = detail::not_regular_attributes | FILE_ATTRIBUTE_REPARSE_POINT;
+    const std::string name = detail::narrow(entry.cFileName);
+    if ((entry.dwFileAttributes & not_regular) != 0 || !detail::is_temporary_name(name)) continue;
+    const std::int64_t mtime = detail::unix_seconds(entry.ftLastWriteTime);
+    const std::int64_t age = now - mtime;
+    if (age < 0 || static_cast<std::uint64_t>(age) < min_age_seconds) continue;
+    const std::uint64_t bytes = (static_cast<std::uint64_t>(entry.nFileSizeHigh) << 32) | entry.nFileSizeLow;
+    found.push_back({prefix + name, bytes, mtime});
+  } while (FindNextFileW(find, &entry));
+  const DWORD err = GetLastError();
+  FindClose(find);
+  if (err != ERROR_NO_MORE_FILES) return detail::os_failure(static_cast<int>(err));
+  return found;
+}
+}  // namespace KVC_ABI_NAMESPACE
+}  // namespace kvc
+#endif
+
+// ---- Path-level operations, over the platform pieces --------------------------
+
+#if KVC_POSIX || defined(_WIN32)
+namespace kvc {
+inline namespace KVC_ABI_NAMESPACE {
+namespace detail {
+// A temporary "<target>.tmp.<pid>.<suffix>", created exclusively (a taken
+// name is retried with a new suffix) and with its final mode and owner
+// before any byte is written. Removed on destruction unless committed.
+class temporary {
+ public:
+  temporary() = default;
+  temporary(temporary&& o) noexcept : file_(std::move(o.file_)), name_(std::move(o.name_)) { o.name_.clear(); }
+  temporary& operator=(temporary&& o) noexcept {
+    std::swap(file_, o.file_);
+    std::swap(name_, o.name_);
+    return *this;
+  }
+  temporary(const temporary&) = delete;
+  temporary& operator=(const temporary&) = delete;
+  ~temporary() {
+    if (name_.empty()) return;
+    file_.close();
+    remove_file(name_);
+  }
+
+  // old: the file it will replace (its mode and owner are kept), or nullptr.
+  static result<temporary> create(const std::string& target, const file_status* old, unsigned new_file_mode) {
+    constexpr int attempts = 16;
+    temporary t;
+    for (int i = 0; i < attempts && !t.file_; ++i) {
+      const std::string name =
+          target + temporary_infix + std::to_string(process_id()) + "." + temporary_suffix(clock_bits(), process_id());
+      t.file_ = create_exclusive(name, old, new_file_mode);
+      if (t.file_)
+        t.name_ = name;
+      else if (const int err = last_os_error(); err != name_taken_error)
+        return os_failure(err);
+    }
+    if (!t.file_) return os_failure(name_taken_error);
+    if (old != nullptr)
+      if (const int err = keep_metadata(t.file_.get(), *old)) return os_failure(err);
+    return result<temporary>(std::move(t));
+  }
+
+  auto get() const noexcept { return file_.get(); }
+
+  // Flush, close and rename over path; the temporary is gone afterwards
+  // whatever happens.
+  error commit(const std::string& path) {
+    if (const int err = full_sync(file_.get())) return os_failure(err);
+    if (!file_.close()) return os_failure(last_os_error());
+    if (const int err = rename_over(name_, path)) return os_failure(err);
+    name_.clear();
+    return {};
+  }
+
+ private:
+  unique_file file_;
+  std::string name_;
+};
+
+// The outcome of a committed replacement at path: the directory fsync that
+// makes the rename durable is the step that may still fail.
+inline stored_file committed(const header& h, const std::string& path) { return {h, path, sync_directory(path)}; }
+
+// A save in progress: where it goes, the file it replaces and its temporary.
+struct pending_save {
+  std::string path;    // as the caller named it
+  std::string target;  // what the rename replaces: path, or a symlink's target
+  bool replaces = false;
+  file_status old{};
+  temporary tmp;
+};
+
+// Resolves path, checks the file it replaces (a regular file; links) and
+// creates the temporary with that file's mode and owner, or the new-file mode.
+inline result<pending_save> begin_save(const std::string& path, const file_options& opt) {
+  auto target = resolve_target(path);
+  if (!target) return target.error();
+  pending_save s;
+  s.path = path;
+  s.target = target->path;
+  s.replaces = target->exists;
+  if (s.replaces) {
+    if (const int err = status_of(s.target, s.old)) return os_failure(err);
+    if (error e = check_links(s.old, opt)) return e;
+  }
+  auto tmp = temporary::create(s.target, s.replaces ? &s.old : nullptr, opt.new_file_mode);
+  if (!tmp) return tmp.error();
+  s.tmp = std::move(tmp).value();
+  return result<pending_save>(std::move(s));
+}
+
+// Commits a written save. The lock on the file it replaces is taken only
+// for the rename, so a long save does not hold back touches of the old file.
+inline result<stored_file> finish_save(pending_save& s, const header& stored, const file_options& opt) {
+  unique_file lock;
+  if (s.replaces) {
+    auto locked = open_locked(s.target, s.old);
+    // Removed meanwhile: the save creates it anew.
+    if (!locked && !is_not_found(locked.error().os_error)) return locked.error();
+    if (locked) {
+      if (error e = check_links(s.old, opt)) return e;
+      lock = std::move(locked).value();
+    }
+  }
+  release_before_replace(lock);
+  if (error e = s.tmp.commit(s.target)) return e;
+  return committed(stored, s.path);
+}
+}  // namespace detail
 
 // Removes what list_temporaries(directory, min_age_seconds) finds; returns
 // how many were removed. One that vanished meanwhile is not an error.
@@ -4079,15 +4560,15 @@ inline result<std::uint64_t> remove_temporaries(const std::string& directory, st
   if (!found) return found.error();
   std::uint64_t removed = 0;
   for (const temporary_file& t : *found) {
-    if (::unlink(t.path.c_str()) == 0)
+    if (detail::remove_file(t.path))
       ++removed;
-    else if (errno != ENOENT)
-      return detail::os_failure(errno);
+    else if (const int err = detail::last_os_error(); !detail::is_not_found(err))
+      return detail::os_failure(err);
   }
   return removed;
 }
 
-// Saves a checkpoint to path atomically. produce(kvc::writer<kvc::fd_stream>&)
+// Saves a checkpoint to path atomically. produce(kvc::writer<kvc::file_stream>&)
 // -> kvc::error writes the payload (layer by layer, as it is produced); the
 // sections in a follow it. The header and sections are checked before the
 // first byte is written. An existing file at path (or a symlink's target) is
@@ -4100,7 +4581,7 @@ result<stored_file> save_file(const std::string& path, const header& h, std::str
   if (error e = validate_appended(a)) return e;
   auto save = detail::begin_save(path, opt);
   if (!save) return save.error();
-  fd_stream s{save->tmp.fd()};
+  file_stream s{save->tmp.get()};
   auto w = begin_write(s, h, text);
   if (!w) return w.error();
   w->set_threads(opt.threads);
@@ -4113,21 +4594,26 @@ result<stored_file> save_file(const std::string& path, const header& h, std::str
 namespace detail {
 // Opens path (a regular file, without blocking), takes the shared lock that
 // keeps a cooperating touch from being seen half-written, and runs
-// use(kvc::file_source&) on it; `map` as in file_source.
+// use(source) on it: a kvc::file_source on POSIX (`level` and `map` as
+// there), the platform's kvc::file_stream elsewhere.
 template <class Use>
 error with_file_source(const std::string& path, verify_level level, bool map, Use&& use) {
-  struct stat st {};
-  auto fd = open_regular(path, O_RDONLY, st);
-  if (!fd) {
-    error e = fd.error();
+  file_status st{};
+  auto f = open_regular(path, file_access::read, st);
+  if (!f) {
+    error e = f.error();
     if (e.code == errc::io_error) e.where = section::header;  // the header read is what failed
     return e;
   }
-  // A file system without locks (ENOLCK, EOPNOTSUPP, EINVAL) is read unlocked.
-  const int err = lock_file(fd->get(), false);
-  if (err != 0 && err != ENOLCK && err != EOPNOTSUPP && err != EINVAL)
-    return make_error(errc::io_error, section::header, 0, err);
-  file_source s(fd->get(), level, map);
+  const int err = lock_file(f->get(), false);
+  if (err != 0 && !locks_unsupported(err)) return make_error(errc::io_error, section::header, 0, err);
+#if KVC_POSIX
+  file_source s(f->get(), level, map);
+#else
+  (void)level;
+  (void)map;
+  file_stream s{f->get()};
+#endif
   return use(s);
 }
 }  // namespace detail
@@ -4138,31 +4624,30 @@ error with_file_source(const std::string& path, verify_level level, bool map, Us
 // maps (consume is the caller's code; see file_source).
 template <class Consumer>
 error read_file(const std::string& path, file_info& info, Consumer&& consume, const read_options& opt = {}) {
-  return detail::with_file_source(path, opt.level, false, [&](file_source& s) { return read(s, info, consume, opt); });
+  return detail::with_file_source(path, opt.level, false, [&](auto& s) { return read(s, info, consume, opt); });
 }
 
 // Verifies the file at path, as read_file does. Maps a large file's payload
 // when kvc::enable_sigbus_recovery() is in force (see kvc::file_source).
 inline error verify_file(const std::string& path, file_info& info, const read_options& opt = {}) {
-  return detail::with_file_source(path, opt.level, true, [&](file_source& s) { return verify(s, info, opt); });
+  return detail::with_file_source(path, opt.level, true, [&](auto& s) { return verify(s, info, opt); });
 }
 
 // kvc::load on the file at path, as read_file opens it: the payload goes
 // straight from the page cache into the memory place() returns, one copy.
 template <class Place>
 error load_file(const std::string& path, file_info& info, Place&& place, const read_options& opt = {}) {
-  return detail::with_file_source(path, verify_level::full, false,
-                                  [&](file_source& s) { return load(s, info, place, opt); });
+  return detail::with_file_source(path, verify_level::full, false, [&](auto& s) { return load(s, info, place, opt); });
 }
 
 // touch() on the file at path under the exclusive lock: the header is read
 // after the lock is held, so a concurrent touch or rewrite is never undone.
 // One positioned write of the header, then fsync (unconfirmed if it fails).
 inline result<stored_file> touch_file(const std::string& path, std::uint64_t now) {
-  struct stat st {};
-  auto fd = detail::open_locked(path, st);
-  if (!fd) return fd.error();
-  fd_stream s{fd->get()};
+  detail::file_status st{};
+  auto f = detail::open_locked(path, st);
+  if (!f) return f.error();
+  file_stream s{f->get()};
   file_info info;
   if (error e = detail::read_header_at(s, info)) return e;
   const header h = detail::touched(info.hdr, now);
@@ -4170,7 +4655,7 @@ inline result<stored_file> touch_file(const std::string& path, std::uint64_t now
   const io_result r = detail::write_fully_at(s, hb.data(), hb.size(), 0);
   if (r.status != io_status::ok) return make_error(errc::io_error, section::header, r.bytes, r.os_error);
   stored_file out{h, path, {}};
-  if (const int err = detail::full_sync(fd->get()))
+  if (const int err = detail::full_sync(f->get()))
     out.unconfirmed = make_error(errc::io_error, section::header, 0, err);
   return out;
 }
@@ -4187,17 +4672,17 @@ inline result<stored_file> rewrite_appended_file(const std::string& path, const 
   if (c.title && c.remove_title) return make_error(errc::invalid_argument, section::title, 0);
   auto target = detail::resolve_target(path);
   if (!target) return target.error();
-  if (!target->exists) return detail::os_failure(ENOENT);
-  struct stat old {};
-  auto fd = detail::open_locked(target->path, old);
-  if (!fd) return fd.error();
+  if (!target->exists) return detail::os_failure(detail::not_found_error);
+  detail::file_status old{};
+  auto f = detail::open_locked(target->path, old);
+  if (!f) return f.error();
   if (error e = detail::check_links(old, opt)) return e;
-  fd_stream src{fd->get()};
+  file_stream src{f->get()};
   file_info info;
   read_options check;
   check.level = verify_level::text;
   check.keep_sections = false;
-  cursor<fd_stream> whole(src);
+  cursor<file_stream> whole(src);
   if (error e = verify(whole, info, check)) return e;
   appended a;
   file_info kept;
@@ -4222,26 +4707,26 @@ inline result<stored_file> rewrite_appended_file(const std::string& path, const 
         a.title ? identity_name_for_title(*a.title, h.created_at) : identity_name_for_text(info.text);
     if (name != detail::file_name_of(into)) {
       into = detail::directory_of(into) + "/" + name;
-      struct stat there {};
-      if (::lstat(into.c_str(), &there) == 0) return detail::os_failure(EEXIST);
+      if (detail::name_exists(into)) return detail::os_failure(detail::name_taken_error);
     }
   }
   auto tmp = detail::temporary::create(into, &old, opt.new_file_mode);
   if (!tmp) return tmp.error();
-  fd_stream dst{tmp->fd()};
+  file_stream dst{tmp->get()};
   const std::uint64_t at = h.sections_offset();
-  if (const int err = detail::copy_prefix(fd->get(), tmp->fd(), at))
+  if (const int err = detail::copy_prefix(f->get(), tmp->get(), at))
     return make_error(errc::io_error, section::payload, 0, err);
   const header_bytes hb = encode_header(h);
   io_result r = detail::write_fully_at(dst, hb.data(), hb.size(), 0);
   if (r.status != io_status::ok) return make_error(errc::io_error, section::header, r.bytes, r.os_error);
   r = detail::write_fully_at(dst, bytes->data(), bytes->size(), at);
   if (r.status != io_status::ok) return make_error(errc::io_error, section::appended, at + r.bytes, r.os_error);
+  detail::release_before_replace(*f);
   if (error e = tmp->commit(into)) return e;
   stored_file out = detail::committed(h, into == target->path ? path : into);
   if (into != target->path) {
-    if (::unlink(target->path.c_str()) != 0) {
-      if (!out.unconfirmed) out.unconfirmed = detail::os_failure(errno);
+    if (!detail::remove_file(target->path)) {
+      if (!out.unconfirmed) out.unconfirmed = detail::os_failure(detail::last_os_error());
     } else if (!out.unconfirmed) {
       out.unconfirmed = detail::sync_directory(target->path);
     }
@@ -4255,36 +4740,37 @@ inline result<stored_file> rewrite_appended_file(const std::string& path, const 
 inline result<stored_file> upgrade_file(const std::string& path, const file_options& opt = {}) {
   auto target = detail::resolve_target(path);
   if (!target) return target.error();
-  if (!target->exists) return detail::os_failure(ENOENT);
+  if (!target->exists) return detail::os_failure(detail::not_found_error);
   file_info info;
   {
-    struct stat st {};
-    auto fd = detail::open_regular(target->path, O_RDONLY, st);
-    if (!fd) return fd.error();
-    fd_stream s{fd->get()};
+    detail::file_status st{};
+    auto f = detail::open_regular(target->path, detail::file_access::read, st);
+    if (!f) return f.error();
+    file_stream s{f->get()};
     if (error e = detail::read_header_at(s, info)) return e;
     if (info.hdr.version == 2) return stored_file{info.hdr, path, {}};
   }
-  struct stat old {};
-  auto fd = detail::open_locked(target->path, old);
-  if (!fd) return fd.error();
-  fd_stream src{fd->get()};
+  detail::file_status old{};
+  auto f = detail::open_locked(target->path, old);
+  if (!f) return f.error();
+  file_stream src{f->get()};
   if (error e = detail::read_header_at(src, info)) return e;  // again, under the lock
   if (info.hdr.version == 2) return stored_file{info.hdr, path, {}};
   if (error e = detail::check_links(old, opt)) return e;
   auto tmp = detail::temporary::create(target->path, &old, opt.new_file_mode);
   if (!tmp) return tmp.error();
-  fd_stream dst{tmp->fd()};
-  cursor<fd_stream> whole(src);
+  file_stream dst{tmp->get()};
+  cursor<file_stream> whole(src);
   auto h = upgrade(whole, dst);
   if (!h) return h.error();
+  detail::release_before_replace(*f);
   if (error e = tmp->commit(target->path)) return e;
   return detail::committed(*h, path);
 }
 
 }  // namespace KVC_ABI_NAMESPACE
 }  // namespace kvc
-#endif  // KVC_POSIX
+#endif
 
 // ===========================================================================
 // C interface
@@ -4461,7 +4947,7 @@ inline bool from_c(const kvc_read_options* c, read_options& opt, model_desc& mod
     copy_model(*c->dsv4_model, model);
     opt.dsv4_model = &model;
   }
-  opt.chunk_bytes = detail::clamp_size(c->chunk_bytes, std::numeric_limits<std::size_t>::max());
+  opt.chunk_bytes = detail::clamp_size(c->chunk_bytes, (std::numeric_limits<std::size_t>::max)());
   return true;
 }
 
@@ -4661,21 +5147,21 @@ std::int32_t kvc_check_identity(const char* path, const kvc_info* info, kvc_erro
 
 }  // extern "C"
 
-#if KVC_POSIX
+#if KVC_POSIX || defined(_WIN32)
 // A save in progress. In the begin/finish form it owns the temporary file
 // and the writer; in the callback form it only points at kvc::save_file's.
 struct kvc_writer {
-  kvc::writer<kvc::fd_stream>* active = nullptr;
+  kvc::writer<kvc::file_stream>* active = nullptr;
   kvc::error failed{};  // the last write failure, for the callback form
   // The begin/finish form only (the temporary is removed with it unless committed):
   std::optional<kvc::detail::pending_save> save;
-  kvc::fd_stream stream;
-  std::optional<kvc::writer<kvc::fd_stream>> owned;
+  kvc::file_stream stream;
+  std::optional<kvc::writer<kvc::file_stream>> owned;
 };
 
 // A load between its two stages.
 struct kvc_load {
-  kvc::detail::unique_fd fd;
+  kvc::detail::unique_file file;
   kvc::read_options opt;
   kvc::model_desc model;  // opt.dsv4_model points here when set
   kvc_info* info = nullptr;
@@ -4686,8 +5172,8 @@ struct kvc_load {
   kvc::error read_payload(Consume&& consume) {
     if (payload_read) return kvc::c_api::bad_argument();
     payload_read = true;
-    kvc::fd_stream s{fd.get()};
-    kvc::cursor<kvc::fd_stream> c(s);
+    kvc::file_stream s{file.get()};
+    kvc::cursor<kvc::file_stream> c(s);
     kvc::read_options full = opt;
     full.level = kvc::verify_level::full;
     const kvc::error e = kvc::read(c, info->info, consume, full);
@@ -4724,7 +5210,7 @@ std::int32_t kvc_writer_begin(const char* path, const kvc_header* h, const char*
     auto save = kvc::detail::begin_save(path, kvc::file_options{});
     if (!save) return save.error();
     w->save.emplace(std::move(save).value());
-    w->stream.fd = w->save->tmp.fd();
+    w->stream = kvc::file_stream{w->save->tmp.get()};
     auto begun = kvc::begin_write(w->stream, kvc::c_api::from_c(*h), t);
     if (!begun) return begun.error();
     w->owned.emplace(std::move(begun).value());
@@ -4774,7 +5260,7 @@ std::int32_t kvc_save_file(const char* path, const kvc_header* h, const char* te
         !kvc::c_api::from_c(a, sections))
       return kvc::c_api::bad_argument();
     const auto r = kvc::save_file(path, kvc::c_api::from_c(*h), t, sections,
-                                  [&](kvc::writer<kvc::fd_stream>& cpp_writer) -> kvc::error {
+                                  [&](kvc::writer<kvc::file_stream>& cpp_writer) -> kvc::error {
                                     kvc_writer w;
                                     w.active = &cpp_writer;
                                     const std::int32_t code = produce(ctx, &w);
@@ -4795,16 +5281,16 @@ std::int32_t kvc_load_open(const char* path, const kvc_read_options* c_opt, kvc_
     if (!l) return kvc::c_api::out_of_memory();
     if (!kvc::c_api::from_c(c_opt, l->opt, l->model)) return kvc::c_api::bad_argument();
     l->info = info;
-    struct stat st {};
-    auto fd = kvc::detail::open_regular(path, O_RDONLY, st);  // never blocks on a FIFO
-    if (!fd) {
-      kvc::error e = fd.error();
+    kvc::detail::file_status st{};
+    auto f = kvc::detail::open_regular(path, kvc::detail::file_access::read, st);  // never blocks on a FIFO
+    if (!f) {
+      kvc::error e = f.error();
       if (e.code == kvc::errc::io_error) e.where = kvc::section::header;  // as kvc::read_file reports it
       return e;
     }
-    l->fd = std::move(fd).value();
-    kvc::fd_stream s{l->fd.get()};
-    kvc::cursor<kvc::fd_stream> c(s);
+    l->file = std::move(f).value();
+    kvc::file_stream s{l->file.get()};
+    kvc::cursor<kvc::file_stream> c(s);
     kvc::read_options text = l->opt;
     text.level = kvc::verify_level::text;
     const kvc::error e = kvc::verify(c, info->info, text);
@@ -4892,7 +5378,7 @@ std::int32_t kvc_check_compatible_file(const char* path, const char* text, std::
 }
 
 }  // extern "C"
-#endif  // KVC_POSIX
+#endif  // KVC_POSIX || _WIN32
 #endif  // KVC_C_IMPLEMENTATION
 
 // Internal macros end here; KVC_VERSION_* and KVC_ABI_NAMESPACE stay defined.
