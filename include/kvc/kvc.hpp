@@ -13,7 +13,8 @@
 //               level (header, text, full) in one pass; consume(p, n) gets
 //               the payload in chunks and may return kvc::error to stop.
 //               kvc::verify(stream, info, opt) is the same without a
-//               consumer. info.stage says how far the read got.
+//               consumer. info.stage says how far the read got;
+//               info.computed holds the CRC of each region it read.
 //   Writing     kvc::begin_write(sink, header, text) -> writer (move-only);
 //               w.write_payload(p, n) as often as needed; w.finish(sections).
 //               begin_write_sequential for sinks that cannot seek.
