@@ -1,5 +1,6 @@
-// files_windows.cpp - files.hpp on Windows. Paths are in the ANSI code page,
-// as main's argv gives them, so the A functions are used throughout.
+// files_windows.cpp - files.hpp on Windows. Paths are UTF-8, as main gives
+// them and as kvc.hpp takes them; the W functions are used throughout, with
+// kvc.hpp's own conversions.
 //
 // SPDX-License-Identifier: MIT
 #include <io.h>
@@ -8,7 +9,6 @@
 #include <cstdio>
 #include <ctime>
 #include <set>
-#include <string_view>
 
 #include "files.hpp"  // kvc.hpp includes <windows.h>
 
@@ -17,6 +17,13 @@ namespace kvc_tool {
 namespace {
 
 int last_error() { return static_cast<int>(GetLastError()); }
+
+// path as UTF-16; empty (with the reason in GetLastError) when it is not UTF-8.
+std::wstring wide(const std::string& path) {
+  std::wstring w;
+  if (!kvc::detail::widen(path, w)) w.clear();
+  return w;
+}
 
 std::uint64_t size_of(DWORD high, DWORD low) { return (static_cast<std::uint64_t>(high) << 32) | low; }
 
@@ -27,14 +34,14 @@ std::int64_t unix_seconds(const FILETIME& t) {
 
 // A "*.kv" entry: a cache file when it is, or leads by symbolic link to, a
 // regular file.
-dir_entry classify_cache_name(const std::string& path, const WIN32_FIND_DATAA& own) {
+dir_entry classify_cache_name(const std::string& path, const WIN32_FIND_DATAW& own) {
   WIN32_FILE_ATTRIBUTE_DATA target{};
   target.dwFileAttributes = own.dwFileAttributes;
   target.nFileSizeHigh = own.nFileSizeHigh;
   target.nFileSizeLow = own.nFileSizeLow;
   target.ftLastWriteTime = own.ftLastWriteTime;
   const bool link = (own.dwFileAttributes & FILE_ATTRIBUTE_REPARSE_POINT) != 0;
-  if (link && !GetFileAttributesExA(path.c_str(), GetFileExInfoStandard, &target)) {
+  if (link && !GetFileAttributesExW(wide(path).c_str(), GetFileExInfoStandard, &target)) {
     const int err = last_error();
     if (err == ERROR_FILE_NOT_FOUND || err == ERROR_PATH_NOT_FOUND)
       return odd_entry(path, "dangling_symlink", "dangling symbolic link, not checked");
@@ -59,8 +66,9 @@ void walk(const std::string& dir, bool recursive, std::int64_t now, std::vector<
   // The prefix kvc::list_temporaries uses, so its paths match.
   const std::string prefix = !dir.empty() && (dir.back() == '/' || dir.back() == '\\') ? dir : dir + "/";
 
-  WIN32_FIND_DATAA entry{};
-  const HANDLE find = FindFirstFileA((prefix + "*").c_str(), &entry);
+  WIN32_FIND_DATAW entry{};
+  const std::wstring pattern = wide(prefix + "*");
+  const HANDLE find = pattern.empty() ? INVALID_HANDLE_VALUE : FindFirstFileW(pattern.c_str(), &entry);
   if (find == INVALID_HANDLE_VALUE) {
     out.push_back(unreadable_directory_entry(dir, os_error_text(last_error())));
     return;
@@ -68,8 +76,8 @@ void walk(const std::string& dir, bool recursive, std::int64_t now, std::vector<
   const std::set<std::string> temporaries = add_temporaries(dir, now, out);
   std::vector<std::string> subdirectories;
   do {
-    const std::string_view name = entry.cFileName;
-    const std::string path = prefix + entry.cFileName;
+    const std::string name = kvc::detail::narrow(entry.cFileName);
+    const std::string path = prefix + name;
     if (name == "." || name == ".." || temporaries.count(path) != 0) continue;
     if (has_kv_extension(name)) {
       out.push_back(classify_cache_name(path, entry));
@@ -82,7 +90,7 @@ void walk(const std::string& dir, bool recursive, std::int64_t now, std::vector<
     } else {
       ++other_files;
     }
-  } while (FindNextFileA(find, &entry));
+  } while (FindNextFileW(find, &entry));
   const int err = last_error();
   FindClose(find);
   if (err != ERROR_NO_MORE_FILES) out.push_back(unreadable_directory_entry(dir, os_error_text(err)));
@@ -93,7 +101,8 @@ void walk(const std::string& dir, bool recursive, std::int64_t now, std::vector<
 // writing, replacing or deleting the file it reads.
 input_file::input_file(const std::string& path) {
   WIN32_FILE_ATTRIBUTE_DATA d{};
-  if (!GetFileAttributesExA(path.c_str(), GetFileExInfoStandard, &d)) {
+  const std::wstring w = wide(path);
+  if (w.empty() || !GetFileAttributesExW(w.c_str(), GetFileExInfoStandard, &d)) {
     problem_ = os_error_text(last_error());
     return;
   }
@@ -101,8 +110,8 @@ input_file::input_file(const std::string& path) {
     problem_ = "is a directory";
     return;
   }
-  const HANDLE h = CreateFileA(path.c_str(), GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
-                               nullptr, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, nullptr);
+  const HANDLE h = CreateFileW(w.c_str(), GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, nullptr,
+                               OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, nullptr);
   if (h == INVALID_HANDLE_VALUE) {
     problem_ = os_error_text(last_error());
     return;
@@ -138,15 +147,17 @@ long long input_file::read_at(void* p, std::size_t n, std::uint64_t offset) {
 }
 
 bool is_directory(const std::string& path) {
-  const DWORD a = GetFileAttributesA(path.c_str());
+  const std::wstring w = wide(path);
+  const DWORD a = w.empty() ? INVALID_FILE_ATTRIBUTES : GetFileAttributesW(w.c_str());
   return a != INVALID_FILE_ATTRIBUTES && (a & FILE_ATTRIBUTE_DIRECTORY) != 0;
 }
 
 std::string os_error_text(int os_error) {
-  char buf[512];
-  const DWORD n = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, nullptr,
-                                 static_cast<DWORD>(os_error), 0, buf, sizeof buf, nullptr);
-  std::string s(buf, n);
+  wchar_t buf[512];
+  const DWORD n = FormatMessageW(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, nullptr,
+                                 static_cast<DWORD>(os_error), 0, buf, sizeof buf / sizeof buf[0], nullptr);
+  buf[n < sizeof buf / sizeof buf[0] ? n : 0] = L'\0';
+  std::string s = kvc::detail::narrow(buf);
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' || s.back() == '.')) s.pop_back();
   return s.empty() ? "Windows error " + std::to_string(os_error) : s;
 }
@@ -157,7 +168,8 @@ bool stderr_is_terminal() { return _isatty(_fileno(stderr)) != 0; }
 // Without MOVEFILE_REPLACE_EXISTING an existing target is refused; without
 // MOVEFILE_COPY_ALLOWED a move to another volume is refused, never copied.
 std::string move_file(const std::string& from, const std::string& to) {
-  if (MoveFileExA(from.c_str(), to.c_str(), MOVEFILE_WRITE_THROUGH)) return "";
+  const std::wstring wfrom = wide(from), wto = wide(to);
+  if (!wfrom.empty() && !wto.empty() && MoveFileExW(wfrom.c_str(), wto.c_str(), MOVEFILE_WRITE_THROUGH)) return "";
   const int err = last_error();
   if (err == ERROR_ALREADY_EXISTS || err == ERROR_FILE_EXISTS) return "the target exists";
   if (err == ERROR_NOT_SAME_DEVICE)
@@ -166,11 +178,12 @@ std::string move_file(const std::string& from, const std::string& to) {
 }
 
 std::string remove_regular_file(const std::string& path) {
-  const DWORD a = GetFileAttributesA(path.c_str());
+  const std::wstring w = wide(path);
+  const DWORD a = w.empty() ? INVALID_FILE_ATTRIBUTES : GetFileAttributesW(w.c_str());
   if (a == INVALID_FILE_ATTRIBUTES) return os_error_text(last_error());
   if (a & (FILE_ATTRIBUTE_DIRECTORY | FILE_ATTRIBUTE_DEVICE | FILE_ATTRIBUTE_REPARSE_POINT))
     return "not a regular file";
-  if (!DeleteFileA(path.c_str())) return os_error_text(last_error());
+  if (!DeleteFileW(w.c_str())) return os_error_text(last_error());
   return "";
 }
 

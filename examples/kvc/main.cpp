@@ -18,6 +18,11 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#if defined(_WIN32)
+#include <shellapi.h>  // CommandLineToArgvW
+#endif
 
 #include "files.hpp"
 #include "output.hpp"
@@ -389,23 +394,23 @@ int parse_args(const command& c, int argc, char** argv, int first, args& a) {
   return -1;
 }
 
-// A KVC_CRC32C value that names no kernel of this build, or one this CPU
-// lacks, is ignored by the library; say so rather than measure the wrong kernel.
-void warn_about_crc32c_choice() {
-  const char* env = std::getenv("KVC_CRC32C");
+// A KVC_CRC32C or KVC_SHA1 value that names no kernel of this build, or one
+// this CPU lacks, is ignored by the library; say so rather than measure the
+// wrong kernel.
+void warn_about_kernel_choice(const char* env_var, kvc::kernel_list kernels, const char* active) {
+  const char* env = std::getenv(env_var);
   if (env == nullptr) return;
   std::string names;
-  for (const kvc::kernel& k : kvc::crc32c_kernels()) {
+  for (const kvc::kernel& k : kernels) {
     if (std::strcmp(env, k.name) == 0) {
       if (!k.supported)
-        tool_message(std::string("warning: KVC_CRC32C=") + escaped(env) + ": this CPU lacks it; using " +
-                     kvc::crc32c_active_kernel());
+        tool_message(std::string("warning: ") + env_var + "=" + escaped(env) + ": this CPU lacks it; using " + active);
       return;
     }
     names += std::string(names.empty() ? "" : ", ") + k.name;
   }
-  tool_message(std::string("warning: KVC_CRC32C=") + escaped(env) + " is not a kernel of this build (" + names +
-               "); using " + kvc::crc32c_active_kernel());
+  tool_message(std::string("warning: ") + env_var + "=" + escaped(env) + " is not a kernel of this build (" + names +
+               "); using " + active);
 }
 
 int run(int argc, char** argv) {
@@ -413,7 +418,8 @@ int run(int argc, char** argv) {
     print_overview(stderr);
     return exit_usage;
   }
-  warn_about_crc32c_choice();
+  warn_about_kernel_choice("KVC_CRC32C", kvc::crc32c_kernels(), kvc::crc32c_active_kernel());
+  warn_about_kernel_choice("KVC_SHA1", kvc::sha1_kernels(), kvc::sha1_active_kernel());
   const std::string_view first = argv[1];
   if (first == "--version") {
     std::printf("kvc %s (crc32c kernel: %s)\n", KVC_VERSION_STRING, kvc::crc32c_active_kernel());
@@ -445,8 +451,27 @@ int main(int argc, char** argv) {
   // Large payloads are read from a mapping; a file shortened meanwhile is
   // then reported as truncated instead of killing the tool.
   kvc::enable_sigbus_recovery();
-  const int status = kvc_tool::run(argc, argv);
+#if defined(_WIN32)
+  // argv is in the ANSI code page, which cannot name every file; the tool
+  // and kvc.hpp speak UTF-8, so take the UTF-16 command line instead, and
+  // print UTF-8 to a console too.
+  std::vector<std::string> utf8_args;
+  std::vector<char*> utf8_argv;
+  if (wchar_t** wide = CommandLineToArgvW(GetCommandLineW(), &argc)) {
+    for (int i = 0; i < argc; ++i) utf8_args.push_back(kvc::detail::narrow(wide[i]));
+    LocalFree(wide);
+    for (std::string& a : utf8_args) utf8_argv.push_back(&a[0]);
+    utf8_argv.push_back(nullptr);
+    argv = utf8_argv.data();
+  }
+  const UINT console_cp = GetConsoleOutputCP();  // the console's, restored on exit
+  SetConsoleOutputCP(CP_UTF8);
+#endif
+  int status = kvc_tool::run(argc, argv);
   // Every command's output ends here: a lost write is never exit status 0.
-  if (!kvc_tool::flush_stdout()) return kvc_tool::exit_usage;
+  if (!kvc_tool::flush_stdout()) status = kvc_tool::exit_usage;
+#if defined(_WIN32)
+  if (console_cp != 0) SetConsoleOutputCP(console_cp);
+#endif
   return status;
 }

@@ -3,7 +3,7 @@
 # lookup, prune, name, verify's -r, -j, --quarantine, --delete-failed,
 # --fix-names, touch and upgrade on directories), its reporting of odd
 # entries and its output safety (/dev/full, control characters and non-UTF-8
-# bytes in names, terminal escaping, KVC_CRC32C).
+# bytes in names, terminal escaping, KVC_CRC32C and KVC_SHA1).
 #
 #   cache_dir_test.sh KVC FIXTURES_DIR
 #
@@ -364,6 +364,11 @@ expect_rc 0 "unknown KVC_CRC32C"
 expect_err "^kvc: warning: KVC_CRC32C=bogus is not a kernel of this build" "unknown KVC_CRC32C warning"
 run env KVC_CRC32C=portable "$KVC" verify "$FIX/v2-plain.kv"
 [ ! -s "$tmp/err" ] || fail "KVC_CRC32C=portable warned: $(cat "$tmp/err")"
+run env KVC_SHA1=bogus "$KVC" verify "$FIX/v2-plain.kv"
+expect_rc 0 "unknown KVC_SHA1"
+expect_err "^kvc: warning: KVC_SHA1=bogus is not a kernel of this build" "unknown KVC_SHA1 warning"
+run env KVC_SHA1=portable "$KVC" verify "$FIX/v2-plain.kv"
+[ ! -s "$tmp/err" ] || fail "KVC_SHA1=portable warned: $(cat "$tmp/err")"
 
 # ---- a FIFO named *.kv is refused without waiting for a writer ---------------------------------
 # (Named directly, stat already sees the FIFO; the swap between stat and
