@@ -339,8 +339,11 @@ int32_t kvc_load_open(const char* path, const kvc_read_options* opt, kvc_info* i
 typedef int32_t (*kvc_payload_fn)(void* ctx, const uint8_t* data, size_t size);
 int32_t kvc_load_payload(kvc_load* l, kvc_payload_fn consume, void* ctx, kvc_error* err);
 
-/* Copies the payload into buf (capacity bytes, caller-owned). A payload
- * larger than capacity is KVC_ERR_INVALID_ARGUMENT (section payload). */
+/* Reads the payload straight into buf (capacity bytes, caller-owned): one
+ * copy, each slice checksummed while it is in cache. A payload larger than
+ * capacity is KVC_ERR_INVALID_ARGUMENT (section payload) before any payload
+ * byte is read. buf holds the file's payload only when this returns
+ * KVC_ERR_OK; on any error its bytes are partial or unverified. */
 int32_t kvc_load_payload_into(kvc_load* l, void* buf, uint64_t capacity, kvc_error* err);
 void kvc_load_close(kvc_load* l);
 

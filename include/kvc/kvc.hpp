@@ -5168,16 +5168,32 @@ struct kvc_load {
   kvc_info* info = nullptr;
   bool payload_read = false;
 
-  // Stage 2: the whole file at level full, the payload to consume.
+  // Stage 2: the whole file at level full, the payload to a consumer, or
+  // with kvc::load straight into the caller's memory.
   template <class Consume>
   kvc::error read_payload(Consume&& consume) {
+    return stage_two([&](kvc::cursor<kvc::file_stream>& c, const kvc::read_options& full) {
+      return kvc::read(c, info->info, consume, full);
+    });
+  }
+  kvc::error load_payload(std::uint8_t* buf, std::uint64_t capacity) {
+    return stage_two([&](kvc::cursor<kvc::file_stream>& c, const kvc::read_options& full) {
+      return kvc::load(
+          c, info->info, [&](const kvc::file_info& i) { return i.hdr.payload_bytes <= capacity ? buf : nullptr; },
+          full);
+    });
+  }
+
+ private:
+  template <class Run>
+  kvc::error stage_two(Run&& run) {
     if (payload_read) return kvc::c_api::bad_argument();
     payload_read = true;
     kvc::file_stream s{file.get()};
     kvc::cursor<kvc::file_stream> c(s);
     kvc::read_options full = opt;
     full.level = kvc::verify_level::full;
-    const kvc::error e = kvc::read(c, info->info, consume, full);
+    const kvc::error e = run(c, full);
     info->settle();
     return e;
   }
@@ -5317,17 +5333,11 @@ std::int32_t kvc_load_payload(kvc_load* l, kvc_payload_fn consume, void* ctx, kv
 std::int32_t kvc_load_payload_into(kvc_load* l, void* buf, std::uint64_t capacity, kvc_error* err) {
   return kvc::c_api::guarded(err, [&]() -> kvc::error {
     if (l == nullptr || (buf == nullptr && capacity != 0)) return kvc::c_api::bad_argument();
-    const kvc::header& h = l->info->info.hdr;
-    const auto too_small = kvc::make_error(kvc::errc::invalid_argument, kvc::section::payload, h.payload_offset());
-    if (h.payload_bytes > capacity) return too_small;
-    auto* out = static_cast<std::uint8_t*>(buf);
-    std::uint64_t got = 0;
-    return l->read_payload([&](const std::uint8_t* p, std::size_t n) -> kvc::error {
-      if (n > capacity - got) return too_small;  // the file grew since stage 1
-      if (n != 0) std::memcpy(out + got, p, n);
-      got += n;
-      return {};
-    });
+    // A buffer too small is refused before a payload byte is read. With no
+    // buffer (capacity 0) only an empty payload fits; kvc::load needs a
+    // non-null destination even for zero bytes.
+    std::uint8_t none = 0;
+    return l->load_payload(buf != nullptr ? static_cast<std::uint8_t*>(buf) : &none, capacity);
   });
 }
 
