@@ -10,7 +10,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <kvc/kvc.hpp>
-#include <random>
 #include <string>
 #include <vector>
 
