@@ -2,7 +2,6 @@
 // API: the same verdicts on every fixture, the same bytes written, and the
 // fault paths the C layer adds (NULL arguments, handles, staged loads).
 #include <kvc/kvc.h>
-#include <unistd.h>
 
 #include <cctype>
 #include <cerrno>
@@ -12,17 +11,16 @@
 #include <string>
 #include <vector>
 
-#include "files/files_util.hpp"
+#include "file_bytes.hpp"
 #include "json_mini.hpp"
 #include "kvc_test.hpp"
+#include "temp_dir.hpp"
 
 #ifndef KVC_FIXTURES_DIR
 #define KVC_FIXTURES_DIR "../spec/fixtures"
 #endif
 
 namespace {
-using kvc_files_test::listing;
-using kvc_files_test::scratch_dir;
 using kvc_files_test::write_bytes;
 
 std::string read_bytes(const std::string& path) {
@@ -30,7 +28,15 @@ std::string read_bytes(const std::string& path) {
   return std::string(b.begin(), b.end());
 }
 
-std::string file_in(const scratch_dir& d, const char* name) { return d.path + "/" + name; }
+// os_error for a missing file and for a missing directory on the way to one:
+// errno, or GetLastError() on Windows.
+#if defined(_WIN32)
+constexpr std::int32_t no_such_file = ERROR_FILE_NOT_FOUND, no_such_directory = ERROR_PATH_NOT_FOUND;
+#else
+constexpr std::int32_t no_such_file = ENOENT, no_such_directory = ENOENT;
+#endif
+
+std::string file_in(const temp_dir& d, const char* name) { return d.str() + "/" + name; }
 
 std::string describe(const kvc::error& e) {
   if (!e) return "ok";
@@ -149,7 +155,7 @@ kvc::appended cpp_sections() {
 // The same checkpoint through the C++ API, for byte comparisons.
 void save_cpp(const std::string& path, std::uint8_t version) {
   const kvc::header h = with_test_fields(kvc::header{}, version);
-  auto r = kvc::save_file(path, h, text, cpp_sections(), [](kvc::writer<kvc::fd_stream>& w) {
+  auto r = kvc::save_file(path, h, text, cpp_sections(), [](kvc::writer<kvc::file_stream>& w) {
     for (unsigned i = 0; i < 3; ++i) {
       const std::string c = chunk(i);
       if (kvc::error e = w.write_payload(c.data(), c.size())) return e;
@@ -360,7 +366,7 @@ TEST_CASE("C API: every fixture gives the C++ verdict and facts", "[c_api][confo
 }
 
 TEST_CASE("C API: a chunked save writes the C++ API's bytes", "[c_api]") {
-  scratch_dir d;
+  const temp_dir d;
   for (std::uint8_t version : {std::uint8_t{1}, std::uint8_t{2}}) {
     INFO("version " << int(version));
     const std::string c_path = file_in(d, "c.kv"), cpp_path = file_in(d, "cpp.kv");
@@ -371,7 +377,7 @@ TEST_CASE("C API: a chunked save writes the C++ API's bytes", "[c_api]") {
     kvc::file_info info;
     CHECK_FALSE(kvc::verify_file(c_path, info));
     CHECK(info.hdr.version == version);
-    CHECK(listing(d.path).size() == 2);  // no temporary left behind
+    CHECK(d.names().size() == 2);  // no temporary left behind
   }
 }
 
@@ -398,7 +404,7 @@ std::int32_t produce_chunks(void* ctx, kvc_writer* w) {
 }  // namespace
 
 TEST_CASE("C API: the callback save", "[c_api]") {
-  scratch_dir d;
+  const temp_dir d;
   const std::string path = file_in(d, "cb.kv"), cpp_path = file_in(d, "cpp.kv");
   const kvc_header h = c_header(2);
   producer_state ok;
@@ -426,7 +432,7 @@ TEST_CASE("C API: the callback save", "[c_api]") {
     CHECK(kvc_save_file(path.c_str(), &h, text.data(), text.size(), nullptr, produce_chunks, &quit, nullptr, &err) ==
           KVC_ERR_INVALID_ARGUMENT);
     CHECK(read_bytes(path) == before);
-    CHECK(listing(d.path).size() == 2);
+    CHECK(d.names().size() == 2);
   }
   SECTION("the producer cannot finish or abort kvc_save_file's writer") {
     producer_state sneaky;
@@ -439,7 +445,7 @@ TEST_CASE("C API: the callback save", "[c_api]") {
 }
 
 TEST_CASE("C API: save fault paths leave nothing behind", "[c_api]") {
-  scratch_dir d;
+  const temp_dir d;
   const std::string path = file_in(d, "x.kv");
   kvc_header h = c_header(2);
   kvc_writer* w = reinterpret_cast<kvc_writer*>(&h);  // must be reset to NULL on failure
@@ -449,7 +455,7 @@ TEST_CASE("C API: save fault paths leave nothing behind", "[c_api]") {
   const std::string nowhere = file_in(d, "missing/x.kv");
   CHECK(kvc_writer_begin(nowhere.c_str(), &h, text.data(), text.size(), &w, &err) == KVC_ERR_IO_ERROR);
   CHECK(w == nullptr);
-  CHECK(err.os_error == ENOENT);
+  CHECK(err.os_error == no_such_directory);
 
   // A header the writer refuses.
   h.tokens = 0;
@@ -466,25 +472,25 @@ TEST_CASE("C API: save fault paths leave nothing behind", "[c_api]") {
 
   // Sections that break the KTM rules: the save fails at finish.
   REQUIRE(kvc_writer_begin(path.c_str(), &h, text.data(), text.size(), &w, &err) == KVC_ERR_OK);
-  CHECK(listing(d.path).size() == 1);  // the temporary
+  CHECK(d.names().size() == 1);  // the temporary
   CHECK(kvc_writer_write(w, "abc", 3, &err) == KVC_ERR_OK);
   CHECK(kvc_writer_write(w, nullptr, 3, &err) == KVC_ERR_INVALID_ARGUMENT);
   const kvc_tool_entry empty_id{"", 0, "x", 1};
   const kvc_appended bad{&empty_id, 1, nullptr, 0};
   CHECK(kvc_writer_finish(w, &bad, nullptr, &err) == KVC_ERR_MALFORMED_TOOL_MAP);
   CHECK(describe(err) == "malformed_tool_map tool_map 0");
-  CHECK(listing(d.path).empty());
+  CHECK(d.names().empty());
 
   // A title pointer that is NULL with a size.
   REQUIRE(kvc_writer_begin(path.c_str(), &h, text.data(), text.size(), &w, &err) == KVC_ERR_OK);
   const kvc_appended null_title{nullptr, 0, nullptr, 4};
   CHECK(kvc_writer_finish(w, &null_title, nullptr, &err) == KVC_ERR_INVALID_ARGUMENT);
-  CHECK(listing(d.path).empty());
+  CHECK(d.names().empty());
 
   // Abort, and the NULL handles every free function accepts.
   REQUIRE(kvc_writer_begin(path.c_str(), &h, text.data(), text.size(), &w, &err) == KVC_ERR_OK);
   kvc_writer_abort(w);
-  CHECK(listing(d.path).empty());
+  CHECK(d.names().empty());
   kvc_writer_abort(nullptr);
   kvc_info_free(nullptr);
   kvc_load_close(nullptr);
@@ -496,7 +502,7 @@ TEST_CASE("C API: save fault paths leave nothing behind", "[c_api]") {
 }
 
 TEST_CASE("C API: staged load", "[c_api]") {
-  scratch_dir d;
+  const temp_dir d;
   const std::string path = file_in(d, "s.kv");
   REQUIRE(save_c(path, 2, nullptr) == KVC_ERR_OK);
   const std::string payload = payload_of_chunks();
@@ -571,7 +577,7 @@ TEST_CASE("C API: staged load", "[c_api]") {
   SECTION("a missing file and bad arguments") {
     const std::string missing = file_in(d, "none.kv");
     CHECK(kvc_load_open(missing.c_str(), nullptr, info, &l, &err) == KVC_ERR_IO_ERROR);
-    CHECK(err.os_error == ENOENT);
+    CHECK(err.os_error == no_such_file);
     CHECK(kvc_load_open(path.c_str(), nullptr, nullptr, &l, &err) == KVC_ERR_INVALID_ARGUMENT);
     opt.level = 7;
     CHECK(kvc_load_open(path.c_str(), &opt, info, &l, &err) == KVC_ERR_INVALID_ARGUMENT);
@@ -582,7 +588,7 @@ TEST_CASE("C API: staged load", "[c_api]") {
 }
 
 TEST_CASE("C API: touch, rewrite and upgrade do what the C++ API does", "[c_api]") {
-  scratch_dir d;
+  const temp_dir d;
   const std::string c_path = file_in(d, "c.kv"), cpp_path = file_in(d, "cpp.kv");
   REQUIRE(save_c(c_path, 1, nullptr) == KVC_ERR_OK);
   save_cpp(cpp_path, 1);
@@ -626,7 +632,7 @@ TEST_CASE("C API: touch, rewrite and upgrade do what the C++ API does", "[c_api]
 }
 
 TEST_CASE("C API: a title change renames an identity-named file, and says so", "[c_api]") {
-  scratch_dir d;
+  const temp_dir d;
   const std::string tmp_path = file_in(d, "any.kv");
   REQUIRE(save_c(tmp_path, 2, nullptr) == KVC_ERR_OK);  // titled "Chat title"
   kvc::file_info info;
@@ -649,7 +655,7 @@ TEST_CASE("C API: a title change renames an identity-named file, and says so", "
 }
 
 TEST_CASE("C API: compatibility check and identity names", "[c_api]") {
-  scratch_dir d;
+  const temp_dir d;
   const std::string path = file_in(d, "c.kv");
   REQUIRE(save_c(path, 2, nullptr) == KVC_ERR_OK);
   kvc_error err{};
@@ -659,7 +665,7 @@ TEST_CASE("C API: compatibility check and identity names", "[c_api]") {
   const std::string missing = file_in(d, "none.kv");
   CHECK(kvc_check_compatible_file(missing.c_str(), text.data(), text.size(), 2, 4096, &err) == KVC_CORRUPT);
   CHECK(err.code == KVC_ERR_IO_ERROR);
-  CHECK(err.os_error == ENOENT);
+  CHECK(err.os_error == no_such_file);
   std::string bytes = read_bytes(path);
   bytes[70] = static_cast<char>(bytes[70] ^ 1);
   write_bytes(path, bytes);
@@ -681,7 +687,7 @@ TEST_CASE("C API: compatibility check and identity names", "[c_api]") {
   // A file under an identity name that is not its own.
   REQUIRE(save_c(path, 2, nullptr) == KVC_ERR_OK);
   const std::string wrong = file_in(d, "a9993e364706816aba3e25717850c26c9cd0d89d.kv");
-  REQUIRE(::rename(path.c_str(), wrong.c_str()) == 0);
+  REQUIRE(std::rename(path.c_str(), wrong.c_str()) == 0);
   kvc_info* info = kvc_info_new();
   REQUIRE(kvc_verify_file(wrong.c_str(), nullptr, info, &err) == KVC_ERR_OK);
   CHECK(kvc_check_identity(wrong.c_str(), info, &err) == KVC_ERR_IDENTITY_MISMATCH);

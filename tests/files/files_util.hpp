@@ -8,10 +8,11 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <kvc/kvc.hpp>
 #include <string>
 #include <vector>
+
+#include "../file_bytes.hpp"
 
 namespace kvc_files_test {
 
@@ -28,21 +29,6 @@ struct scratch_dir {
   scratch_dir(const scratch_dir&) = delete;
   scratch_dir& operator=(const scratch_dir&) = delete;
 };
-
-inline std::vector<std::uint8_t> read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  std::vector<std::uint8_t> out(in ? static_cast<std::size_t>(in.tellg()) : 0);
-  in.seekg(0);
-  in.read(reinterpret_cast<char*>(out.data()), static_cast<std::streamsize>(out.size()));
-  return out;
-}
-
-template <class Bytes>
-inline void write_bytes(const std::string& path, const Bytes& b) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
-}
-inline void write_bytes(const std::string& path, const char* s) { write_bytes(path, std::string(s)); }
 
 inline void set_mtime(const std::string& path, long seconds) {
   const struct timeval tv[2] = {{seconds, 0}, {seconds, 0}};
