@@ -48,13 +48,14 @@ struct args {
   std::vector<std::string> operands;
 
   kvc::verify_level level_or(kvc::verify_level fallback) const { return level.value_or(fallback); }
-  kvc::read_options read_options(kvc::verify_level fallback) const {
+  // For checking `files` files: one at a time (the default), each payload
+  // CRC on every core; with -j N, N files at a time on one thread each, or
+  // a single file's CRC on N threads.
+  kvc::read_options read_options(kvc::verify_level fallback, std::size_t files = 1) const {
     kvc::read_options opt;
     opt.level = level_or(fallback);
     opt.dsv4_model = model ? &*model : nullptr;
-    // One file at a time: its payload CRC on every core; with -j N the
-    // files share the cores instead.
-    opt.threads = jobs > 1 ? 1u : online_cores();
+    opt.threads = jobs <= 1 ? online_cores() : files <= 1 ? jobs : 1u;
     return opt;
   }
   std::uint64_t now_or_clock() const;

@@ -200,8 +200,6 @@ int cmd_verify(const args& a) {
     return usage_error(a.command, "verify: --quarantine " + escaped(a.quarantine) + ": not a directory");
   const targets t = collect_targets(a.operands, a.recursive);
   const kvc::verify_level level = a.level_or(kvc::verify_level::full);
-  kvc::read_options opt = a.read_options(kvc::verify_level::full);
-  opt.keep_sections = false;       // a verdict never shows the tool map: memory stays one chunk
   std::vector<std::size_t> files;  // indexes of the entries to check
   std::uint64_t total = 0;
   for (std::size_t i = 0; i < t.entries.size(); ++i)
@@ -209,6 +207,8 @@ int cmd_verify(const args& a) {
       files.push_back(i);
       total += t.entries[i].bytes;
     }
+  kvc::read_options opt = a.read_options(kvc::verify_level::full, files.size());
+  opt.keep_sections = false;  // a verdict never shows the tool map: memory stays one chunk
   progress bar(total, level == kvc::verify_level::full && total > progress_threshold && stderr_is_terminal());
   std::atomic<std::uint64_t> bytes_done{0};
   const bool serial = a.jobs <= 1;
