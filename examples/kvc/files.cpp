@@ -22,6 +22,7 @@ dir_entry odd_entry(const std::string& path, const char* reason, const std::stri
   return e;
 }
 
+namespace {
 dir_entry subdirectory_entry(const std::string& path) {
   dir_entry e;
   e.path = path;
@@ -30,6 +31,7 @@ dir_entry subdirectory_entry(const std::string& path) {
   e.detail = "subdirectory not checked (use -r)";
   return e;
 }
+}  // namespace
 
 dir_entry unreadable_directory_entry(const std::string& dir, const std::string& why) {
   dir_entry e;
@@ -61,7 +63,21 @@ std::set<std::string> add_temporaries(const std::string& dir, std::int64_t now, 
 
 void walk_directory(const std::string& dir, bool recursive, std::vector<dir_entry>& out, std::size_t& other_files) {
   const std::size_t first = out.size();
-  walk(dir, recursive, static_cast<std::int64_t>(unix_now()), out, other_files);
+  const auto now = static_cast<std::int64_t>(unix_now());
+  std::vector<std::string> pending{dir};
+  while (!pending.empty()) {
+    const std::string d = std::move(pending.back());
+    pending.pop_back();
+    std::vector<std::string> subdirectories;
+    list_directory(d, now, out, subdirectories, other_files);
+    for (std::string& sub : subdirectories) {
+      if (recursive) {
+        pending.push_back(std::move(sub));
+      } else {
+        out.push_back(subdirectory_entry(sub));
+      }
+    }
+  }
   std::sort(out.begin() + static_cast<std::ptrdiff_t>(first), out.end(),
             [](const dir_entry& a, const dir_entry& b) { return a.path < b.path; });
 }

@@ -76,15 +76,15 @@ constexpr std::uint64_t stale_temporary_seconds = 3600;
 // A directory that cannot be read is an unreadable_directory entry.
 void walk_directory(const std::string& dir, bool recursive, std::vector<dir_entry>& out, std::size_t& other_files);
 
-// The entries of dir (and of its subdirectories when recursive), unsorted;
-// once per platform, for walk_directory.
-void walk(const std::string& dir, bool recursive, std::int64_t now, std::vector<dir_entry>& out,
-          std::size_t& other_files);
+// The entries of dir itself, unsorted, except its subdirectories, whose
+// paths go to subdirectories (walk_directory descends into them or reports
+// them); once per platform, for walk_directory.
+void list_directory(const std::string& dir, std::int64_t now, std::vector<dir_entry>& out,
+                    std::vector<std::string>& subdirectories, std::size_t& other_files);
 
 // Shared by both implementations (files.cpp):
 bool has_kv_extension(std::string_view name);  // "*.kv", more than the extension
 dir_entry odd_entry(const std::string& path, const char* reason, const std::string& detail);
-dir_entry subdirectory_entry(const std::string& path);
 dir_entry unreadable_directory_entry(const std::string& dir, const std::string& why);
 // Appends the temporaries kvc::list_temporaries finds directly in dir (the
 // library knows their name pattern, "<name>.kv.tmp.*"), stale or young as of

@@ -86,8 +86,8 @@ dir_entry classify_cache_name(int dir_fd, const char* name, const std::string& p
 
 }  // namespace
 
-void walk(const std::string& dir, bool recursive, std::int64_t now, std::vector<dir_entry>& out,
-          std::size_t& other_files) {
+void list_directory(const std::string& dir, std::int64_t now, std::vector<dir_entry>& out,
+                    std::vector<std::string>& subdirectories, std::size_t& other_files) {
   const std::string prefix = !dir.empty() && dir.back() == '/' ? dir : dir + "/";
   DIR* d = ::opendir(dir.c_str());
 
@@ -96,7 +96,6 @@ void walk(const std::string& dir, bool recursive, std::int64_t now, std::vector<
     return;
   }
   const std::set<std::string> temporaries = add_temporaries(dir, now, out);
-  std::vector<std::string> subdirectories;
   for (;;) {
     errno = 0;
     const dirent* entry = ::readdir(d);
@@ -113,17 +112,12 @@ void walk(const std::string& dir, bool recursive, std::int64_t now, std::vector<
       out.push_back(examined ? classify_cache_name(::dirfd(d), entry->d_name, path, st)
                              : odd_entry(path, "unreadable", std::string("cannot examine: ") + std::strerror(errno)));
     } else if (examined && S_ISDIR(st.st_mode)) {
-      if (recursive) {
-        subdirectories.push_back(path);
-      } else {
-        out.push_back(subdirectory_entry(path));
-      }
+      subdirectories.push_back(path);
     } else {
       ++other_files;
     }
   }
   ::closedir(d);
-  for (const std::string& sub : subdirectories) walk(sub, recursive, now, out, other_files);
 }
 
 bool is_directory(const std::string& path) {

@@ -61,8 +61,8 @@ dir_entry classify_cache_name(const std::string& path, const WIN32_FIND_DATAW& o
 
 }  // namespace
 
-void walk(const std::string& dir, bool recursive, std::int64_t now, std::vector<dir_entry>& out,
-          std::size_t& other_files) {
+void list_directory(const std::string& dir, std::int64_t now, std::vector<dir_entry>& out,
+                    std::vector<std::string>& subdirectories, std::size_t& other_files) {
   // The prefix kvc::list_temporaries uses, so its paths match.
   const std::string prefix = !dir.empty() && (dir.back() == '/' || dir.back() == '\\') ? dir : dir + "/";
 
@@ -74,7 +74,6 @@ void walk(const std::string& dir, bool recursive, std::int64_t now, std::vector<
     return;
   }
   const std::set<std::string> temporaries = add_temporaries(dir, now, out);
-  std::vector<std::string> subdirectories;
   do {
     const std::string name = kvc::detail::narrow(entry.cFileName);
     const std::string path = prefix + name;
@@ -82,11 +81,7 @@ void walk(const std::string& dir, bool recursive, std::int64_t now, std::vector<
     if (has_kv_extension(name)) {
       out.push_back(classify_cache_name(path, entry));
     } else if (entry.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) {
-      if (recursive) {
-        subdirectories.push_back(path);
-      } else {
-        out.push_back(subdirectory_entry(path));
-      }
+      subdirectories.push_back(path);
     } else {
       ++other_files;
     }
@@ -94,7 +89,6 @@ void walk(const std::string& dir, bool recursive, std::int64_t now, std::vector<
   const int err = last_error();
   FindClose(find);
   if (err != ERROR_NO_MORE_FILES) out.push_back(unreadable_directory_entry(dir, os_error_text(err)));
-  for (const std::string& sub : subdirectories) walk(sub, recursive, now, out, other_files);
 }
 
 // Opened with every sharing mode: the tool never stops another program from
