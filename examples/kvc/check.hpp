@@ -41,24 +41,23 @@ std::string os_message(const kvc::error& e);
 // identity_mismatch when the name is wrong.
 void apply_identity(const std::string& path, kvc::verify_level level, outcome& out);
 
-// Reads src through kvc::read at opt.level, then, when check_name is set and
-// the level allows, checks the file name's identity (spec section 9).
-// consume sees the payload as it streams.
-template <class Source, class Consumer>
+// Verifies src through kvc::verify at opt.level, then, when check_name is
+// set and the level allows, checks the file name's identity (spec section 9).
+// progress(n) hears of every n more payload bytes checked (from any thread).
+template <class Source, class Progress>
 void check_source(Source& src, const std::string& path, const kvc::read_options& opt, bool check_name,
-                  Consumer&& consume, outcome& out) {
-  out.err = kvc::read(src, out.info, consume, opt);
+                  Progress&& progress, outcome& out) {
+  out.err = kvc::verify(src, out.info, opt, progress);
   if (out.err.code == kvc::errc::io_error) out.os_problem = os_message(out.err);
   out.decoded = out.info.stage != kvc::read_stage::none;
   if (check_name) apply_identity(path, opt.level, out);
 }
 
 // check_source on the file at path, opened read-only and read through
-// kvc::file_source: one read for a small file, a mapped payload for a large
-// one (kvc::enable_sigbus_recovery is in force). consume must own no
-// resources, as it may see mapped bytes (see kvc::file_source).
-template <class Consumer>
-outcome check_path(const std::string& path, const kvc::read_options& opt, bool check_name, Consumer&& consume) {
+// kvc::file_source: one read for a small file, a large payload in parts on
+// opt.threads threads.
+template <class Progress>
+outcome check_path(const std::string& path, const kvc::read_options& opt, bool check_name, Progress&& progress) {
   outcome out;
   input_file file(path);
   if (!file.ok()) {
@@ -69,9 +68,9 @@ outcome check_path(const std::string& path, const kvc::read_options& opt, bool c
 #if defined(_WIN32)
   kvc::file_stream s = file.stream();
 #else
-  kvc::file_source s(file.stream().fd, opt.level, true);
+  kvc::file_source s(file.stream().fd, opt.level);
 #endif
-  check_source(s, path, opt, check_name, consume, out);
+  check_source(s, path, opt, check_name, progress, out);
   return out;
 }
 

@@ -17,7 +17,7 @@ using kvc_examples::size_text;
 int load_verified(const std::string& path, kvc::verify_level level, kvc::file_info& info) {
   kvc::read_options opt;
   opt.level = level;
-  outcome o = check_path(path, opt, false, [](const std::uint8_t*, std::size_t) {});
+  outcome o = check_path(path, opt, false, [](std::uint64_t) {});
   info = std::move(o.info);
   if (o.io_failure()) {
     file_error(path, io_problem_text(o));

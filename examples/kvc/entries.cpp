@@ -51,7 +51,7 @@ header_view view_header(const std::string& path, bool with_text_and_title) {
   opt.level = kvc::verify_level::header;
   kvc::file_stream s = f.stream();
   check_source(
-      s, path, opt, false, [](const std::uint8_t*, std::size_t) {}, v.o);
+      s, path, opt, false, [](std::uint64_t) {}, v.o);
   if (!v.o.passed() || !with_text_and_title) return v;
   const kvc::header& h = v.o.info.hdr;
   v.text_head.resize(static_cast<std::size_t>(h.text_bytes < text_head_bytes ? h.text_bytes : text_head_bytes));

@@ -152,7 +152,7 @@ bool inspect_file(const std::string& path, const args& a, inspection& in) {
   kvc::read_options opt = a.read_options(kvc::verify_level::full);
   opt.level = kvc::verify_level::full;
   check_source(
-      in.tap, path, opt, true, [](const std::uint8_t*, std::size_t) {}, in.o);
+      in.tap, path, opt, true, [](std::uint64_t) {}, in.o);
   if (in.o.io_failure()) return false;
   if (in.regions_valid && !finish_regions(file, in)) {
     in.o.os_problem = file.problem();

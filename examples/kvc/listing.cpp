@@ -281,7 +281,7 @@ int cmd_stats(const args& a) {
         continue;
     }
     ++files;
-    const outcome o = check_path(e.path, opt, true, [](const std::uint8_t*, std::size_t) {});
+    const outcome o = check_path(e.path, opt, true, [](std::uint64_t) {});
     if (o.io_failure()) {
       ++unreadable;
       file_error(e.path, io_problem_text(o));

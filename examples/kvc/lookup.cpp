@@ -127,7 +127,7 @@ int cmd_lookup(const args& a) {
       c.excluded = "quant bits " + std::to_string(c.hdr.quant_bits) + ", not " + std::to_string(*a.quant);
     if (c.excluded.empty()) {
       // The name matched; the text itself must be a byte prefix and intact.
-      const outcome o = check_path(c.path, text_level, false, [](const std::uint8_t*, std::size_t) {});
+      const outcome o = check_path(c.path, text_level, false, [](std::uint64_t) {});
       if (!o.passed())
         c.excluded = o.io_failure() ? io_problem_text(o) : "does not load: " + describe(o.err);
       else if (prompt.compare(0, o.info.text.size(), o.info.text) != 0)

@@ -116,8 +116,8 @@ const command commands[] = {
      "--payload-model ds4-flash (or KEY=VALUE,... overriding its layers, head_dim,\n"
      "indexer_dim, vocab, sliding_window, uncompressed_layers, even_ratio,\n"
      "odd_ratio, indexed_ratio) adds the DSV4 payload check at level full.\n"
-     "-j N checks N files at a time, or one file's payload CRC on N threads (by\n"
-     "default, files one at a time, each CRC on every core). --quarantine DIR\n"
+     "-j N checks N files at a time, or one file on N threads (-j 1: one thread;\n"
+     "by default, files one at a time, each on every core). --quarantine DIR\n"
      "moves each file that failed (a content failure or a read error) into DIR\n"
      "under the same name, by rename only: never across file systems, never over\n"
      "an existing file.\n"
@@ -450,9 +450,6 @@ int run(int argc, char** argv) {
 }  // namespace kvc_tool
 
 int main(int argc, char** argv) {
-  // Large payloads are read from a mapping; a file shortened meanwhile is
-  // then reported as truncated instead of killing the tool.
-  kvc::enable_sigbus_recovery();
 #if defined(_WIN32)
   // argv is in the ANSI code page, which cannot name every file; the tool
   // and kvc.hpp speak UTF-8, so take the UTF-16 command line instead, and

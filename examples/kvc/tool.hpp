@@ -35,7 +35,7 @@ struct args {
   bool delete_failed = false;
   std::optional<kvc::verify_level> level;  // --level; each command has its default
   std::optional<kvc::model_desc> model;    // --payload-model
-  unsigned jobs = 1;                       // -j
+  unsigned jobs = 0;                       // -j; 0: not given
   std::string quarantine;                  // --quarantine DIR
   sort_key sort = sort_key::name;
   std::optional<std::uint8_t> quant;       // lookup --quant
@@ -49,13 +49,13 @@ struct args {
 
   kvc::verify_level level_or(kvc::verify_level fallback) const { return level.value_or(fallback); }
   // For checking `files` files: one at a time (the default), each payload
-  // CRC on every core; with -j N, N files at a time on one thread each, or
-  // a single file's CRC on N threads.
+  // read and checked on every core; with -j N, N files at a time on one
+  // thread each, or a single file on N threads (-j 1: one thread).
   kvc::read_options read_options(kvc::verify_level fallback, std::size_t files = 1) const {
     kvc::read_options opt;
     opt.level = level_or(fallback);
     opt.dsv4_model = model ? &*model : nullptr;
-    opt.threads = jobs <= 1 ? online_cores() : files <= 1 ? jobs : 1u;
+    opt.threads = jobs == 0 ? online_cores() : files <= 1 ? jobs : 1u;
     return opt;
   }
   std::uint64_t now_or_clock() const;

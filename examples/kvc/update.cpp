@@ -90,7 +90,7 @@ int cmd_upgrade(const args& a) {
     // upgrade_file returns a v2 file's header unchanged, so ask first.
     kvc::read_options opt;
     opt.level = kvc::verify_level::header;
-    const outcome before = check_path(path, opt, false, [](const std::uint8_t*, std::size_t) {});
+    const outcome before = check_path(path, opt, false, [](std::uint64_t) {});
     if (before.io_failure() || before.err) {
       ++failed;
       file_error(path, before.io_failure() ? io_problem_text(before) : error_message(before.err));

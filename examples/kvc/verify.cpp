@@ -212,6 +212,7 @@ int cmd_verify(const args& a) {
   progress bar(total, level == kvc::verify_level::full && total > progress_threshold && stderr_is_terminal());
   std::atomic<std::uint64_t> bytes_done{0};
   const bool serial = a.jobs <= 1;
+  const std::thread::id main_thread = std::this_thread::get_id();  // the only one that draws the bar
   bool any_io = t.any_unreadable, write_failed = false;
   std::size_t ok = 0, failed = 0, renamed = 0, not_checked = 0;
 
@@ -230,9 +231,9 @@ int cmd_verify(const args& a) {
   ordered_parallel<outcome>(
       files.size(), a.jobs,
       [&](std::size_t k) {
-        return check_path(t.entries[files[k]].path, opt, true, [&](const std::uint8_t*, std::size_t n) {
+        return check_path(t.entries[files[k]].path, opt, true, [&](std::uint64_t n) {
           bytes_done += n;
-          if (serial) bar.set(bytes_done);
+          if (serial && std::this_thread::get_id() == main_thread) bar.set(bytes_done);
         });
       },
       [&](std::size_t k, outcome o) {

@@ -29,9 +29,8 @@
 //               load_file, touch_file, rewrite_appended_file, upgrade_file:
 //               atomic where they replace a file; kvc::file_stream is the
 //               platform's file. On POSIX kvc::file_source reads a regular
-//               file with one fstat; after kvc::enable_sigbus_recovery()
-//               verify_file maps large payloads, checksummed on
-//               read_options::threads threads.
+//               file with one fstat; verify_file and load_file read a large
+//               payload in parts on read_options::threads threads.
 //   Layout      encode_/decode_/validate_ functions for every structure,
 //               usable in constant expressions; layout:: field tables.
 //   CRC32C      crc32c, crc32c_extend(crc, p, n), crc32c_combine,
@@ -92,10 +91,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <setjmp.h>
-#include <signal.h>
 #include <sys/file.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1980,6 +1976,13 @@ struct [[nodiscard]] io_result {
   int os_error = 0;
 };
 
+// A zero-copy sequential read: up to n bytes at the stream position, valid
+// until the next call; bytes == 0 with io_status::ok is the end of the data.
+struct io_view {
+  const std::uint8_t* data = nullptr;
+  io_result r{};
+};
+
 // Specialise for your stream type; the primary template supports nothing.
 template <class S, class Enable = void>
 struct stream_traits {};
@@ -2123,6 +2126,11 @@ struct stream_traits<memory_stream> {
     const io_result r = read_at(m, p, n, m.pos_);
     m.pos_ += r.bytes;
     return r;
+  }
+  static io_view view(memory_stream& m, std::size_t n) noexcept {
+    const io_view v{m.data_ + m.pos_, {m.pos_ < m.size_ ? detail::clamp_size(m.size_ - m.pos_, n) : 0, io_status::ok}};
+    m.pos_ += v.r.bytes;
+    return v;
   }
   static std::uint64_t size(memory_stream& m) noexcept { return m.size_; }
 };
@@ -2437,16 +2445,7 @@ struct stream_traits<win32_file> {
 };
 #endif
 
-// ---- Buffers, threads and mapped-read recovery ------------------------------
-
-// A zero-copy sequential read: up to n bytes at the stream position, valid
-// until the next call; bytes == 0 with io_status::ok is the end of the data.
-// mapped marks bytes that live in a file mapping (read under SIGBUS recovery).
-struct io_view {
-  const std::uint8_t* data = nullptr;
-  io_result r{};
-  bool mapped = false;
-};
+// ---- Buffers and threads ----------------------------------------------------
 
 namespace detail {
 template <class S, class = void>
@@ -2518,118 +2517,48 @@ class worker_thread {
 #endif
 };
 
-#if KVC_POSIX
-// SIGBUS recovery for mapped reads. A thread inside run_guarded points
-// sigbus_jump at its jump buffer; the handler jumps back there, so the read
-// fails instead of the process. Faults anywhere else go to the handler that
-// was installed before kvc's.
-inline thread_local sigjmp_buf* sigbus_jump = nullptr;
-inline struct sigaction sigbus_previous {};
-
-inline void sigbus_handler(int sig, siginfo_t* info, void* context) {
-  if (sigbus_jump != nullptr) siglongjmp(*sigbus_jump, 1);
-  if (sigbus_previous.sa_flags & SA_SIGINFO) {
-    sigbus_previous.sa_sigaction(sig, info, context);
-  } else if (sigbus_previous.sa_handler == SIG_DFL || sigbus_previous.sa_handler == SIG_IGN) {
-    // Not kvc's fault: restore the default and return, so the faulting
-    // instruction runs again and the signal takes its default action.
-    ::sigaction(SIGBUS, &sigbus_previous, nullptr);
-  } else {
-    sigbus_previous.sa_handler(sig);
-  }
-}
-
-inline bool& sigbus_recovery_enabled() noexcept {
-  static bool enabled = false;
-  return enabled;
-}
-
-// Runs job() and returns true, or returns false when a SIGBUS from a mapped
-// read cut it short. job must own no resources (no destructor is run when it
-// is cut short): kvc passes only CRC and copy loops over mapped bytes.
-template <class Job>
-bool run_guarded(Job& job) noexcept {
-  sigjmp_buf jump;
-  sigjmp_buf* const outer = sigbus_jump;
-  if (sigsetjmp(jump, 1) != 0) {
-    sigbus_jump = outer;
-    return false;
-  }
-  sigbus_jump = &jump;
-  job();
-  sigbus_jump = outer;
-  return true;
-}
-#else
-template <class Job>
-bool run_guarded(Job& job) noexcept {
-  job();
-  return true;
-}
-#endif
-
 // Parts smaller than this are not worth a thread.
-inline constexpr std::size_t parallel_crc_min_part = std::size_t{4} << 20;
+inline constexpr std::size_t parallel_min_part = std::size_t{4} << 20;
 
-// crc32c_extend(crc, p, n) computed by up to `threads` threads on equal
-// parts joined with crc32c_combine. False when a mapped read failed (SIGBUS).
-inline bool crc32c_parallel(std::uint32_t& crc, const std::uint8_t* p, std::size_t n, unsigned threads) noexcept {
+// How many parts of at least parallel_min_part bytes n bytes make for
+// `threads` threads (1 to 64).
+inline std::size_t parallel_parts(std::uint64_t n, unsigned threads) noexcept {
   constexpr unsigned max_threads = 64;
-  std::size_t parts = threads == 0 ? 1 : (threads < max_threads ? threads : max_threads);
-  if (n / parts < parallel_crc_min_part) parts = n / parallel_crc_min_part == 0 ? 1 : n / parallel_crc_min_part;
-  const std::size_t part = n / parts;
-  struct slice_job {
-    const std::uint8_t* p;
-    std::size_t n;
-    std::uint32_t crc;
-    bool ok;
-    void operator()() noexcept {
-      auto body = [this] { crc = crc32c(p, n); };
-      ok = run_guarded(body);
-    }
+  std::uint64_t parts = threads == 0 ? 1 : (threads < max_threads ? threads : max_threads);
+  if (n / parts < parallel_min_part) parts = n / parallel_min_part == 0 ? 1 : n / parallel_min_part;
+  return static_cast<std::size_t>(parts);
+}
+
+// Runs job(i) for every part i < parts: parts 1.. on threads of their own
+// (a part whose thread cannot start runs here), part 0 on this thread.
+template <class Job>
+void run_parts(std::size_t parts, Job& job) noexcept {
+  struct one {
+    Job* job;
+    std::size_t i;
+    void operator()() noexcept { (*job)(i); }
   };
-  slice_job jobs[max_threads];
-  worker_thread workers[max_threads];
-  for (std::size_t i = 0; i < parts; ++i) jobs[i] = {p + i * part, i + 1 == parts ? n - i * part : part, 0, false};
-  for (std::size_t i = 1; i < parts; ++i)
+  constexpr std::size_t max_parts = 64;
+  one jobs[max_parts]{};
+  worker_thread workers[max_parts];
+  for (std::size_t i = 0; i < parts && i < max_parts; ++i) jobs[i] = {&job, i};
+  for (std::size_t i = 1; i < parts && i < max_parts; ++i)
     if (!workers[i].start(jobs[i])) jobs[i]();
   jobs[0]();
-  bool ok = true;
-  std::uint32_t out = crc;
-  for (std::size_t i = 0; i < parts; ++i) {
-    workers[i].join();
-    ok = ok && jobs[i].ok;
-    out = crc32c_combine(out, jobs[i].crc, jobs[i].n);
-  }
-  if (ok) crc = out;
-  return ok;
+  for (std::size_t i = 1; i < parts && i < max_parts; ++i) workers[i].join();
+}
+
+// crc32c_extend(crc, p, n) computed by up to `threads` threads on equal
+// parts joined with crc32c_combine.
+inline void crc32c_parallel(std::uint32_t& crc, const std::uint8_t* p, std::size_t n, unsigned threads) noexcept {
+  const std::size_t parts = parallel_parts(n, threads);
+  const std::size_t part = n / parts;
+  std::uint32_t crcs[64];
+  auto job = [&](std::size_t i) { crcs[i] = crc32c(p + i * part, i + 1 == parts ? n - i * part : part); };
+  run_parts(parts, job);
+  for (std::size_t i = 0; i < parts; ++i) crc = crc32c_combine(crc, crcs[i], i + 1 == parts ? n - i * part : part);
 }
 }  // namespace detail
-
-#if KVC_POSIX
-// Installs, once per process, the SIGBUS handler that lets kvc map files
-// (POSIX; false elsewhere, where kvc never maps):
-// if another process shortens a mapped file below its payload end, the
-// read reports `truncated` instead of the process dying. Every SIGBUS that
-// is not from a kvc mapped read goes to the handler that was installed
-// before. Call it at start-up, before threads that read files start; a
-// program that installs its own SIGBUS handler later must chain to the one
-// it replaces. Without it, kvc reads files with pread and never maps.
-inline bool enable_sigbus_recovery() noexcept {
-  static const bool installed = [] {
-    struct sigaction sa {};
-    sa.sa_sigaction = &detail::sigbus_handler;
-    sa.sa_flags = SA_SIGINFO;
-    sigemptyset(&sa.sa_mask);
-    return ::sigaction(SIGBUS, &sa, &detail::sigbus_previous) == 0;
-  }();
-  detail::sigbus_recovery_enabled() = installed;
-  return installed;
-}
-#else
-// Files are never mapped on this platform: nothing to install.
-inline bool enable_sigbus_recovery() noexcept { return false; }
-#endif
 
 // ---- Reading ----------------------------------------------------------------
 
@@ -2657,9 +2586,11 @@ struct read_options {
   const model_desc* dsv4_model = nullptr;
   // Payload bytes handed to the consumer per call.
   std::size_t chunk_bytes = std::size_t{1} << 20;
-  // Threads that checksum a mapped payload (kvc::file_source), each taking
-  // an equal part of at least 4 MiB; the parts' CRCs are joined with
-  // crc32c_combine. 1 keeps the read on the calling thread.
+  // Threads that read and checksum the payload when it is verified or
+  // loaded from a source that can read in parallel (kvc::file_source), or
+  // that checksum bytes a source hands over in memory: each takes an equal
+  // part of at least 4 MiB, the parts' CRCs are joined with crc32c_combine.
+  // 1 keeps the read on the calling thread.
   unsigned threads = 1;
   // false: the tool map is parsed and checksummed but not kept
   // (file_info::tools stays empty), so a level full read holds one chunk of
@@ -2715,20 +2646,35 @@ class dsv4_scanner {
  public:
   dsv4_scanner(const model_desc& m, const header& h) : model_(m), kvc_(h) {}
 
+  // The next n payload bytes, in order.
   void feed(const std::uint8_t* p, std::size_t n) {
-    capture(p, n, 0, head_, layout::dsv4::size);
-    if (!decoded_ && seen_ + n >= layout::dsv4::size) {
+    take_head(seen_, p, n);
+    take_counts(seen_, p, n);
+    seen_ += n;
+  }
+
+  // For a payload read out of order (kvc's parallel reads): the payload's
+  // first bytes (take_head(0, ...)), then the bytes counts() locates
+  // (take_counts), then skip_to(payload size).
+  void take_head(std::uint64_t at, const std::uint8_t* p, std::size_t n) {
+    capture(at, p, n, 0, head_, layout::dsv4::size);
+    if (!decoded_ && at + n >= layout::dsv4::size) {
       decoded_ = true;
       d_ = decode_dsv4_header(head_);
       err_ = validate_dsv4_header(d_, kvc_, model_);
       if (!err_) counts_.resize(8 * std::size_t{d_.layers});  // layers == model.layers here
     }
-    if (decoded_ && !err_) {
-      const std::uint64_t from = dsv4_counts_offset(d_);
-      capture(p, n, from, counts_.data(), counts_.size());
-    }
-    seen_ += n;
   }
+  void take_counts(std::uint64_t at, const std::uint8_t* p, std::size_t n) {
+    if (decoded_ && !err_) capture(at, p, n, dsv4_counts_offset(d_), counts_.data(), counts_.size());
+  }
+  // Where the two count arrays are, once the header was taken and passed
+  // (else length 0).
+  std::pair<std::uint64_t, std::size_t> counts() const noexcept {
+    if (!decoded_ || err_) return {0, 0};
+    return {dsv4_counts_offset(d_), counts_.size()};
+  }
+  void skip_to(std::uint64_t payload_bytes) noexcept { seen_ = payload_bytes; }
 
   // The verdict once every payload byte was fed; offsets are file offsets.
   error finish(dsv4_header& out) {
@@ -2749,12 +2695,13 @@ class dsv4_scanner {
   }
 
  private:
-  // Copies the part of [seen_, seen_ + n) that falls in [from, from + len).
-  void capture(const std::uint8_t* p, std::size_t n, std::uint64_t from, std::uint8_t* dst, std::size_t len) {
-    const std::uint64_t lo = seen_ > from ? seen_ : from;
-    const std::uint64_t hi_in = seen_ + n, hi_want = from + len;
+  // Copies the part of [at, at + n) that falls in [from, from + len).
+  static void capture(std::uint64_t at, const std::uint8_t* p, std::size_t n, std::uint64_t from, std::uint8_t* dst,
+                      std::size_t len) {
+    const std::uint64_t lo = at > from ? at : from;
+    const std::uint64_t hi_in = at + n, hi_want = from + len;
     const std::uint64_t hi = hi_in < hi_want ? hi_in : hi_want;
-    if (lo < hi) std::memcpy(dst + (lo - from), p + (lo - seen_), static_cast<std::size_t>(hi - lo));
+    if (lo < hi) std::memcpy(dst + (lo - from), p + (lo - at), static_cast<std::size_t>(hi - lo));
   }
 
   const model_desc& model_;
@@ -2767,11 +2714,26 @@ class dsv4_scanner {
   error err_{};
 };
 
+// The consumer of kvc::verify: the payload is checked, not kept;
+// progress(std::uint64_t n) hears of every n more bytes checked, possibly
+// from several threads at once.
+template <class Progress>
+struct payload_progress {
+  Progress& progress;
+};
+template <class T>
+struct is_payload_progress : std::false_type {};
+template <class Progress>
+struct is_payload_progress<payload_progress<Progress>> : std::true_type {};
+
 // Hands n bytes to f(const std::uint8_t*, std::size_t), which returns void or
 // kvc::error; an error stops the read that called it.
 template <class F>
 error deliver(F& f, const std::uint8_t* p, std::size_t n) {
-  if constexpr (std::is_void_v<std::invoke_result_t<F&, const std::uint8_t*, std::size_t>>) {
+  if constexpr (is_payload_progress<F>::value) {
+    f.progress(std::uint64_t{n});
+    return {};
+  } else if constexpr (std::is_void_v<std::invoke_result_t<F&, const std::uint8_t*, std::size_t>>) {
     f(p, n);
     return {};
   } else {
@@ -2789,6 +2751,24 @@ template <class T>
 struct is_payload_placement : std::false_type {};
 template <class Place>
 struct is_payload_placement<payload_placement<Place>> : std::true_type {};
+
+// A source that can read the payload on several threads at once declares
+// parallel_reads(S&) -> bool (true when read_at may run concurrently on it
+// right now) and skip(S&, n) (moves its sequential position past bytes read
+// with read_at).
+template <class S, class = void>
+struct has_parallel_reads : std::false_type {};
+template <class S>
+struct has_parallel_reads<S, std::void_t<decltype(stream_traits<S>::parallel_reads(std::declval<S&>())),
+                                         decltype(stream_traits<S>::skip(std::declval<S&>(), std::uint64_t{}))>>
+    : std::true_type {};
+
+template <class S>
+io_result read_fully_at(S& s, void* p, std::size_t n, std::uint64_t at) {
+  return transfer_all(n, true, [&](std::size_t done) {
+    return stream_traits<S>::read_at(s, static_cast<std::uint8_t*>(p) + done, n - done, at + done);
+  });
+}
 
 // One read of one file, in the spec's order. S is a sequential source.
 template <class S>
@@ -2844,14 +2824,12 @@ class file_reader {
         want = static_cast<std::size_t>(info_.file_size - pos_) + 1;
       const io_result r = read_fully(s_, buf_.reserve(want), want);
       ended = r.bytes < want;
-      return {buf_.data(), r, false};
+      return {buf_.data(), r};
     }
   }
 
   // Reads up to n bytes, folding them into the running CRC state and handing
   // them to sink at most one chunk at a time. got < n means the data ended.
-  // Mapped bytes are checksummed (by opt.threads threads) and handed on under
-  // SIGBUS recovery: a file shortened meanwhile is reported as truncated.
   template <class Sink>
   error pump(std::uint64_t n, std::uint64_t& got, Sink&& sink) {
     got = 0;
@@ -2870,24 +2848,14 @@ class file_reader {
         pos_ += k;
         return make_error(errc::limit_exceeded, section::appended, appended_limit_);
       }
+      // A large view (bytes in memory) is checksummed on opt.threads threads.
+      if (opt_.threads > 1)
+        crc32c_parallel(crc_, v.data, k, opt_.threads);
+      else
+        crc_ = crc32c_extend(crc_, v.data, k);
       error stopped{};  // what the sink returned
-      auto checksum_and_hand_on = [&] {
-        if (!v.mapped || opt_.threads <= 1)
-          crc_ = crc32c_extend(crc_, v.data, k);
-        else if (!crc32c_parallel(crc_, v.data, k, opt_.threads))
-          return false;
-        for (std::size_t off = 0; off < k && !stopped; off += chunk_)
-          stopped = deliver(sink, v.data + off, clamp_size(k - off, chunk_));
-        return true;
-      };
-      bool ok = true;
-      if (v.mapped) {
-        auto job = [&] { ok = checksum_and_hand_on(); };
-        ok = run_guarded(job) && ok;
-      } else {
-        checksum_and_hand_on();
-      }
-      if (!ok) return make_error(errc::truncated, where_, pos_);
+      for (std::size_t off = 0; off < k && !stopped; off += chunk_)
+        stopped = deliver(sink, v.data + off, clamp_size(k - off, chunk_));
       count(k);
       if (stopped) return stopped;
       pos_ += k;
@@ -2912,6 +2880,92 @@ class file_reader {
       got += r.bytes;
       if (r.bytes < want) break;
     }
+    return {};
+  }
+
+  // Reads the n payload bytes at pos_ in parts on threads of their own (see
+  // parallel_parts), each with positioned reads of parallel_read_bytes into
+  // dst + its offset (loading) or into a buffer of its own (verifying),
+  // checksummed while they are in cache; the parts' CRCs are joined with
+  // crc32c_combine. got < n: the data ended.
+  template <class Tick>
+  error pump_parallel(std::uint8_t* dst, std::uint64_t n, std::uint64_t& got, Tick&& tick) {
+    constexpr std::size_t parallel_read_bytes = std::size_t{256} << 10;
+    struct part {
+      std::uint64_t from = 0, length = 0, got = 0;
+      std::uint32_t crc = 0;
+      io_result failed{};
+      byte_buffer buf;
+    };
+    const std::size_t parts = parallel_parts(n, opt_.threads);
+    part p[64];
+    const std::uint64_t base = pos_;
+    for (std::size_t i = 0; i < parts; ++i) {
+      p[i].from = i * (n / parts);
+      p[i].length = i + 1 == parts ? n - p[i].from : n / parts;
+      if (dst == nullptr) p[i].buf.reserve(parallel_read_bytes);  // here: a job must not allocate
+    }
+    auto job = [&](std::size_t i) {
+      part& q = p[i];
+      while (q.got < q.length) {
+        const std::size_t k = clamp_size(q.length - q.got, parallel_read_bytes);
+        std::uint8_t* at = dst != nullptr ? dst + q.from + q.got : q.buf.data();
+        const io_result r = read_fully_at(s_, at, k, base + q.from + q.got);
+        q.crc = crc32c_extend(q.crc, at, r.bytes);
+        q.got += r.bytes;
+        tick(std::uint64_t{r.bytes});
+        if (r.status != io_status::ok) q.failed = r;
+        if (r.status != io_status::ok || r.bytes < k) break;
+      }
+    };
+    run_parts(parts, job);
+    got = 0;
+    for (std::size_t i = 0; i < parts; ++i) {
+      crc_ = crc32c_combine(crc_, p[i].crc, p[i].got);
+      count(static_cast<std::size_t>(p[i].got));
+      got += p[i].got;
+      if (p[i].failed.status != io_status::ok)
+        return io_failure(section::payload, base + got - p[i].failed.bytes, p[i].failed);
+      if (p[i].got < p[i].length) break;  // the data ended: no byte of a later part counts
+    }
+    pos_ += got;
+    stream_traits<S>::skip(s_, got);
+    return {};
+  }
+
+  // Verifying and loading read the payload in parallel parts from a source
+  // that can; a consumer gets the bytes in order.
+  template <class Consumer>
+  static constexpr bool parts_possible = has_parallel_reads<S>::value && (is_payload_progress<Consumer>::value ||
+                                                                          is_payload_placement<Consumer>::value);
+
+  // True when the payload is read in parts: possible, more than one thread
+  // asked for, and a payload large enough for two parts.
+  template <class Consumer>
+  bool payload_in_parts(const Consumer&) {
+    if constexpr (parts_possible<Consumer>)
+      return opt_.threads > 1 && parallel_parts(h().payload_bytes, opt_.threads) > 1 &&
+             stream_traits<S>::parallel_reads(s_);
+    else
+      return false;
+  }
+
+  template <class Consumer>
+  error read_payload_in_parts(Consumer& consume, std::optional<dsv4_scanner>& scan, std::uint64_t& got) {
+    if constexpr (parts_possible<Consumer>) {
+      std::uint8_t* dst = nullptr;
+      if constexpr (is_payload_placement<Consumer>::value) {
+        dst = consume.place(static_cast<const file_info&>(info_));
+        if (dst == nullptr) return make_error(errc::invalid_argument, section::payload, h().payload_offset());
+      }
+      auto tick = [&](std::uint64_t k) {
+        if constexpr (is_payload_progress<Consumer>::value) consume.progress(k);
+        (void)k;
+      };
+      if (error e = pump_parallel(dst, h().payload_bytes, got, tick)) return e;
+      if (scan && got == h().payload_bytes) return scan_at(*scan);
+    }
+    (void)consume, (void)scan, (void)got;
     return {};
   }
 
@@ -2998,7 +3052,9 @@ class file_reader {
     std::optional<dsv4_scanner> scan;
     if (check) scan.emplace(*opt_.dsv4_model, h());
     std::uint64_t got = 0;
-    if constexpr (is_payload_placement<Consumer>::value) {
+    if (payload_in_parts(consume)) {
+      if (error e = read_payload_in_parts(consume, scan, got)) return e;
+    } else if constexpr (is_payload_placement<Consumer>::value) {
       std::uint8_t* dst = consume.place(static_cast<const file_info&>(info_));
       if (dst == nullptr) return make_error(errc::invalid_argument, section::payload, h().payload_offset());
       if (error e = pump_into(dst, h().payload_bytes, got)) return e;
@@ -3017,6 +3073,25 @@ class file_reader {
       if (error e = scan->finish(info_.dsv4)) return e;
       info_.dsv4_checked = true;
     }
+    return {};
+  }
+
+  // The DSV4 check of a payload read in parts: its header and count arrays
+  // read again with read_at (they are in the page cache), the rest skipped.
+  error scan_at(dsv4_scanner& scan) {
+    const std::uint64_t base = h().payload_offset(), n = h().payload_bytes;
+    std::vector<std::uint8_t> head(clamp_size(n, layout::dsv4::size));
+    io_result r = read_fully_at(s_, head.data(), head.size(), base);
+    if (r.status != io_status::ok) return io_failure(section::payload, base, r);
+    scan.take_head(0, head.data(), r.bytes);
+    const auto [at, length] = scan.counts();
+    if (length != 0 && at < n) {
+      std::vector<std::uint8_t> counts(clamp_size(n - at, length));
+      r = read_fully_at(s_, counts.data(), counts.size(), base + at);
+      if (r.status != io_status::ok) return io_failure(section::payload, base + at, r);
+      scan.take_counts(at, counts.data(), r.bytes);
+    }
+    scan.skip_to(n);
     return {};
   }
 
@@ -3117,11 +3192,19 @@ error read(Source& src, file_info& info, Consumer&& consume, const read_options&
   return r.run(consume);
 }
 
-// Verifies a file at opt.level without keeping the payload.
+// Verifies a file at opt.level without keeping the payload; a large payload
+// from a source that can read in parallel (kvc::file_source) is read in
+// parts on opt.threads threads. progress(std::uint64_t n), when given, hears
+// of every n more payload bytes checked, possibly from several threads at
+// once (say, for a progress bar).
+template <class Source, class Progress>
+error verify(Source& src, file_info& info, const read_options& opt, Progress&& progress) {
+  detail::payload_progress<std::remove_reference_t<Progress>> counted{progress};
+  return read(src, info, counted, opt);
+}
 template <class Source>
 error verify(Source& src, file_info& info, const read_options& opt = {}) {
-  return read(
-      src, info, [](const std::uint8_t*, std::size_t) {}, opt);
+  return verify(src, info, opt, [](std::uint64_t) noexcept {});
 }
 
 #if KVC_POSIX
@@ -3131,20 +3214,16 @@ error verify(Source& src, file_info& info, const read_options& opt = {}) {
 // kvc::read, verify or load, from offset 0, with one fstat and as few reads
 // as the level needs. The first read takes the header (level header), or up
 // to small_file_bytes of the file, into a buffer no larger than the file.
-// With map set and kvc::enable_sigbus_recovery() in force, a larger file's
-// payload is mapped, from the page that holds its first byte through its
-// last (in-place writers shorten a file only after the payload), and read
-// from the mapping, checksummed by read_options::threads threads; the rest
-// is read with pread. Pipes, sockets and other non-regular files are read
-// with read(). A file shortened while it is read is reported as truncated
-// (or io_error), mapped or not. A consumer handed mapped bytes runs while
-// SIGBUS recovery is armed: it must not own resources across the call (a
-// fault skips destructors), so read_file never maps; verify_file does.
+// A regular file is read with pread; a larger file's payload, when verified
+// or loaded with read_options::threads above 1, in parts on that many
+// threads at once (see kvc::read_options::threads). Pipes, sockets and other
+// non-regular files are read with read(). A file shortened while it is read
+// is reported as truncated; one that grows is read as fstat saw it.
 class file_source {
  public:
   static constexpr std::size_t small_file_bytes = std::size_t{1} << 20;
 
-  file_source(int fd, verify_level level, bool map) noexcept : fd_(fd) {
+  file_source(int fd, verify_level level) noexcept : fd_(fd) {
     struct stat st {};
     if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) size_ = static_cast<std::uint64_t>(st.st_size);
     if (size_ == unknown_size) return;
@@ -3152,103 +3231,74 @@ class file_source {
                                 : size_ <= small_file_bytes   ? size_
                                                               : std::uint64_t{64} << 10;
     fill(0, detail::clamp_size(first < size_ ? first : size_, small_file_bytes));
-    if (map && level == verify_level::full && size_ > small_file_bytes && detail::sigbus_recovery_enabled())
-      map_payload();
-  }
-  ~file_source() {
-    if (map_ != nullptr) ::munmap(map_, map_len_);
   }
   file_source(const file_source&) = delete;
   file_source& operator=(const file_source&) = delete;
 
   bool regular() const noexcept { return size_ != unknown_size; }
-  bool mapped() const noexcept { return map_ != nullptr; }
 
  private:
   friend struct stream_traits<file_source>;
   static constexpr std::size_t read_bytes = std::size_t{1} << 20;  // one pread or read() at most
 
-  // Reads up to n bytes at `at` (a regular file) or at the stream position
-  // into buf_, replacing what it held.
+  static io_result done(ssize_t r) noexcept {
+    if (r >= 0) return {static_cast<std::size_t>(r), io_status::ok};
+    return {0, errno == EINTR ? io_status::interrupted : io_status::failed, errno};
+  }
+  // Up to n bytes at `at` (a regular file) or at the stream position.
+  io_result read_raw(void* p, std::size_t n, std::uint64_t at) const noexcept {
+    return done(size_ == unknown_size ? ::read(fd_, p, n) : ::pread(fd_, p, n, static_cast<off_t>(at)));
+  }
+
+  // Reads up to n bytes at `at` into buf_, replacing what it held.
   void fill(std::uint64_t at, std::size_t n) noexcept {
     std::uint8_t* p = buf_.reserve(n);
     buf_at_ = at;
-    failed_ = detail::transfer_all(n, true, [&](std::size_t done) -> io_result {
-      const ssize_t r = size_ == unknown_size ? ::read(fd_, p + done, n - done)
-                                              : ::pread(fd_, p + done, n - done, static_cast<off_t>(at + done));
-      if (r >= 0) return {static_cast<std::size_t>(r), io_status::ok};
-      return {0, errno == EINTR ? io_status::interrupted : io_status::failed, errno};
-    });
+    failed_ = detail::transfer_all(n, true, [&](std::size_t done) { return read_raw(p + done, n - done, at + done); });
     buf_len_ = failed_.bytes;
   }
 
-  void map_payload() noexcept {
-    if (buf_len_ < 4) return;
-    const std::size_t need = header_size_for(buf_.data());
-    if (need == 0 || buf_len_ < need) return;
-    const auto h = decode_header(buf_.data(), need);
-    if (!h) return;
-    const std::uint64_t from = h->payload_offset();
-    if (from >= size_) return;
-    const std::uint64_t end = size_ - from < h->payload_bytes ? size_ : from + h->payload_bytes;
-    const std::uint64_t page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
-    const std::uint64_t base = from - from % page;
-    if (end - base > std::numeric_limits<std::size_t>::max()) return;
-    const auto len = static_cast<std::size_t>(end - base);
-    // No MAP_POPULATE: it sets up every page on this thread before the CRC
-    // threads start; faulting them in from those threads measured faster.
-    void* m = ::mmap(nullptr, len, PROT_READ, MAP_SHARED, fd_, static_cast<off_t>(base));
-    if (m == MAP_FAILED) return;  // pread then
-    map_ = m;
-    map_len_ = len;
-    map_data_ = static_cast<const std::uint8_t*>(m) + (from - base);
-    map_from_ = from;
-    map_end_ = end;
-  }
+  bool buffered(std::uint64_t at) const noexcept { return at >= buf_at_ && at - buf_at_ < buf_len_; }
 
   // Up to n bytes at pos_; advances pos_.
   io_view view(std::size_t n) noexcept {
     if (failed_.status != io_status::ok) return {nullptr, failed_};
-    io_view v;
-    if (pos_ >= buf_at_ && pos_ - buf_at_ < buf_len_) {
-      v = {buf_.data() + (pos_ - buf_at_), {detail::clamp_size(buf_len_ - (pos_ - buf_at_), n), io_status::ok}};
-    } else if (map_ != nullptr && pos_ >= map_from_ && pos_ < map_end_) {
-      v = {map_data_ + (pos_ - map_from_), {detail::clamp_size(map_end_ - pos_, n), io_status::ok}, true};
-    } else {
+    if (!buffered(pos_)) {
       std::uint64_t want = n < read_bytes ? n : read_bytes;
-      if (size_ != unknown_size) {
-        // A regular file is read up to its size as fstat saw it, and up
-        // to the mapping, which takes over there.
-        const std::uint64_t stop = map_ != nullptr && pos_ < map_from_ ? map_from_ : size_;
-        want = pos_ < stop ? (stop - pos_ < want ? stop - pos_ : want) : 0;
-      }
+      // A regular file is read up to its size as fstat saw it.
+      if (size_ != unknown_size) want = pos_ < size_ ? (size_ - pos_ < want ? size_ - pos_ : want) : 0;
       fill(pos_, static_cast<std::size_t>(want));
       if (failed_.status != io_status::ok) return {nullptr, failed_};
-      v = {buf_.data(), {buf_len_, io_status::ok}};
     }
+    const io_view v{buf_.data() + (pos_ - buf_at_),
+                    {detail::clamp_size(buf_len_ - (pos_ - buf_at_), n), io_status::ok}};
     pos_ += v.r.bytes;
     return v;
   }
 
-  // Up to n bytes at pos_ into p: from the buffer or the mapping if they
-  // hold pos_, else one pread or read() straight into p.
+  // Up to n bytes at pos_ into p: from the buffer if it holds pos_, else
+  // one pread or read() straight into p.
   io_result read(void* p, std::size_t n) noexcept {
     if (failed_.status != io_status::ok) return failed_;
-    const bool held =
-        (pos_ >= buf_at_ && pos_ - buf_at_ < buf_len_) || (map_ != nullptr && pos_ >= map_from_ && pos_ < map_end_);
-    if (held) {
+    if (buffered(pos_)) {
       const io_view v = view(n);
-      auto copy = [&] { std::memcpy(p, v.data, v.r.bytes); };
-      if (!v.mapped)
-        copy();
-      else if (!detail::run_guarded(copy))
-        return failed_ = {0, io_status::failed, EFAULT};
+      std::memcpy(p, v.data, v.r.bytes);
       return v.r;
     }
-    const ssize_t r = size_ == unknown_size ? ::read(fd_, p, n) : ::pread(fd_, p, n, static_cast<off_t>(pos_));
-    if (r < 0) return {0, errno == EINTR ? io_status::interrupted : io_status::failed, errno};
-    pos_ += static_cast<std::uint64_t>(r);
-    return {static_cast<std::size_t>(r), io_status::ok};
+    const io_result r = read_raw(p, n, pos_);
+    pos_ += r.bytes;
+    return r;
+  }
+
+  // Up to n bytes at `at`, from the buffer or with pread; safe on several
+  // threads at once (the buffer is only read here).
+  io_result read_at(void* p, std::size_t n, std::uint64_t at) const noexcept {
+    if (buffered(at)) {
+      const std::size_t k = detail::clamp_size(buf_len_ - (at - buf_at_), n);
+      std::memcpy(p, buf_.data() + (at - buf_at_), k);
+      return {k, io_status::ok};
+    }
+    return read_raw(p, n, at);
   }
 
   int fd_;
@@ -3258,10 +3308,6 @@ class file_source {
   std::uint64_t buf_at_ = 0;
   std::size_t buf_len_ = 0;
   io_result failed_{};
-  void* map_ = nullptr;
-  std::size_t map_len_ = 0;
-  const std::uint8_t* map_data_ = nullptr;  // the payload's first byte
-  std::uint64_t map_from_ = 0, map_end_ = 0;
 };
 
 template <>
@@ -3269,6 +3315,11 @@ struct stream_traits<file_source> {
   static io_view view(file_source& s, std::size_t n) noexcept { return s.view(n); }
   static io_result read(file_source& s, void* p, std::size_t n) noexcept { return s.read(p, n); }
   static std::uint64_t size(file_source& s) noexcept { return s.size_; }
+  static io_result read_at(file_source& s, void* p, std::size_t n, std::uint64_t at) noexcept {
+    return s.size_ == unknown_size ? io_result{0, io_status::failed} : s.read_at(p, n, at);
+  }
+  static bool parallel_reads(file_source& s) noexcept { return s.regular() && s.failed_.status == io_status::ok; }
+  static void skip(file_source& s, std::uint64_t n) noexcept { s.pos_ += n; }
 };
 #endif  // KVC_POSIX
 
@@ -4598,7 +4649,7 @@ namespace detail {
 // use(source) on it: a kvc::file_source on POSIX (`level` and `map` as
 // there), the platform's kvc::file_stream elsewhere.
 template <class Use>
-error with_file_source(const std::string& path, verify_level level, bool map, Use&& use) {
+error with_file_source(const std::string& path, verify_level level, Use&& use) {
   file_status st{};
   auto f = open_regular(path, file_access::read, st);
   if (!f) {
@@ -4609,10 +4660,9 @@ error with_file_source(const std::string& path, verify_level level, bool map, Us
   const int err = lock_file(f->get(), false);
   if (err != 0 && !locks_unsupported(err)) return make_error(errc::io_error, section::header, 0, err);
 #if KVC_POSIX
-  file_source s(f->get(), level, map);
+  file_source s(f->get(), level);
 #else
   (void)level;
-  (void)map;
   file_stream s{f->get()};
 #endif
   return use(s);
@@ -4621,24 +4671,23 @@ error with_file_source(const std::string& path, verify_level level, bool map, Us
 
 // Reads the file at path; see kvc::read for the payload consumer. The file
 // must be a regular file (a FIFO or device is refused without blocking); a
-// shared lock keeps a cooperating touch from being seen half-written. Never
-// maps (consume is the caller's code; see file_source).
+// shared lock keeps a cooperating touch from being seen half-written.
 template <class Consumer>
 error read_file(const std::string& path, file_info& info, Consumer&& consume, const read_options& opt = {}) {
-  return detail::with_file_source(path, opt.level, false, [&](auto& s) { return read(s, info, consume, opt); });
+  return detail::with_file_source(path, opt.level, [&](auto& s) { return read(s, info, consume, opt); });
 }
 
-// Verifies the file at path, as read_file does. Maps a large file's payload
-// when kvc::enable_sigbus_recovery() is in force (see kvc::file_source).
+// Verifies the file at path, as read_file does; a large payload is read in
+// parts on opt.threads threads (see kvc::file_source).
 inline error verify_file(const std::string& path, file_info& info, const read_options& opt = {}) {
-  return detail::with_file_source(path, opt.level, true, [&](auto& s) { return verify(s, info, opt); });
+  return detail::with_file_source(path, opt.level, [&](auto& s) { return verify(s, info, opt); });
 }
 
 // kvc::load on the file at path, as read_file opens it: the payload goes
 // straight from the page cache into the memory place() returns, one copy.
 template <class Place>
 error load_file(const std::string& path, file_info& info, Place&& place, const read_options& opt = {}) {
-  return detail::with_file_source(path, verify_level::full, false, [&](auto& s) { return load(s, info, place, opt); });
+  return detail::with_file_source(path, verify_level::full, [&](auto& s) { return load(s, info, place, opt); });
 }
 
 // touch() on the file at path under the exclusive lock: the header is read
