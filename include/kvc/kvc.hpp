@@ -12,74 +12,93 @@
 //   Reading     kvc::read(stream, info, consume, opt) verifies a file at a
 //               level (header, text, full) in one pass; consume(p, n) gets
 //               the payload in chunks and may return kvc::error to stop.
-//               kvc::verify(stream, info, opt) is the same without a
-//               consumer. info.stage says how far the read got;
+//               kvc::verify(stream, info, opt[, progress]) checks without
+//               keeping the payload. info.stage says how far the read got;
 //               info.computed holds the CRC of each region it read.
+//   Loading     kvc::load(stream, info, place, opt) / load_file(path, ...):
+//               the payload straight into memory place(info) returns, one
+//               copy, success only when every CRC matched.
 //   Writing     kvc::begin_write(sink, header, text) -> writer (move-only);
 //               w.write_payload(p, n) as often as needed; w.finish(sections).
 //               begin_write_sequential for sinks that cannot seek.
 //   Updating    kvc::touch, kvc::rewrite_appended, kvc::upgrade (v1 -> v2).
-//   Checking    kvc::check_compatible(stream, ...), check_compatible_file(
-//               path, ...), compatibility_name, kvc::check_identity(path,
-//               info), identity_name.
-//   Loading     kvc::load(stream, info, place, opt) / load_file(path, ...):
-//               the payload straight into memory place(info) returns, one
-//               copy, success only when every CRC matched.
-//   Files       (POSIX, Windows) save_file, read_file, verify_file,
-//               load_file, touch_file, rewrite_appended_file, upgrade_file:
-//               atomic where they replace a file; kvc::file_stream is the
-//               platform's file. On POSIX kvc::file_source reads a regular
-//               file with one fstat; verify_file and load_file read a large
-//               payload in parts on read_options::threads threads.
+//   Checking    kvc::check_compatible(stream, ...), check_compatible_file,
+//               compatibility_name, kvc::check_identity(path, info),
+//               identity_name.
+//   Files       save_file, read_file, verify_file, load_file, touch_file,
+//               rewrite_appended_file, upgrade_file, list_temporaries,
+//               remove_temporaries (POSIX, Windows): atomic where they
+//               replace a file. kvc::file_source reads an open file: one
+//               fstat, one read for a small file, a large payload in parts
+//               on read_options::threads threads.
 //   Layout      encode_/decode_/validate_ functions for every structure,
-//               usable in constant expressions; layout:: field tables.
+//               usable in constant expressions; layout:: byte tables;
+//               for_each_field(header, f).
 //   CRC32C      crc32c, crc32c_extend(crc, p, n), crc32c_combine,
-//               crc32c_extend_zeros, crc32c_constexpr, crc32c_extend_constexpr;
-//               crc32c_kernels() (a range), crc32c_active_kernel,
-//               crc32c_force_kernel; KVC_CRC32C=<kernel> in the environment.
-//   SHA-1       kvc::sha1 (constexpr too); sha1_kernels() (a range),
-//               sha1_active_kernel, sha1_force_kernel; KVC_SHA1=<kernel>.
+//               crc32c_extend_zeros, crc32c_constexpr; crc32c_kernels() (a
+//               range), crc32c_active_kernel, crc32c_force_kernel;
+//               KVC_CRC32C=<kernel> in the environment.
+//   SHA-1       kvc::sha1 (constexpr too); sha1_kernels(), sha1_active_kernel,
+//               sha1_force_kernel; KVC_SHA1=<kernel>.
+//   Streams     specialise kvc::stream_traits<S> (see "Streams"); adapters ship
+//               for memory, std::vector/std::string, iostreams, FILE*, POSIX
+//               file descriptors (kvc::fd_stream) and Windows handles
+//               (kvc::win32_file).
 //   C           include/kvc/kvc.h; its implementation is the "C interface"
-//               section, compiled where KVC_C_IMPLEMENTATION is defined.
-//   Streams     specialise kvc::stream_traits<S> (see "I/O"); adapters ship
-//               for memory, std::vector/std::string, iostreams, FILE*,
-//               POSIX file descriptors (kvc::fd_stream) and Windows file
-//               handles (kvc::win32_file).
+//               part, compiled where KVC_C_IMPLEMENTATION is defined.
 //
 // CONFIGURATION
 //
-//   KVC_CRC32C_NO_HW   build the portable CRC32C kernel only.
+//   KVC_CORE_ONLY          define before including to get the format core
+//                          alone: errors, layout, codec, the portable CRC32C
+//                          and SHA-1, streams, reader, writer, updates.
+//                          Standard headers only, no platform header, no
+//                          intrinsics. Its CRC32C and SHA-1 use the CPU's
+//                          kernels once any unit of the program includes the
+//                          whole header (they register themselves), else the
+//                          portable ones; it starts threads only then too.
+//                          Including kvc.hpp again without it adds the rest.
+//   KVC_CRC32C_NO_HW       build the portable CRC32C kernel only.
+//   KVC_C_IMPLEMENTATION   compile the C interface (one C++ file).
 //   No other macro and no compiler flag changes kvc: CPU features are
 //   detected at run time. Everything lives in the inline namespace
 //   kvc::KVC_ABI_NAMESPACE, named for the configuration, so translation units
 //   configured differently can be linked into one program.
+//   KVC_VERSION_MAJOR/MINOR/PATCH/STRING/NUMBER give the version.
 //
-// SECTIONS, in order: Errors; Layout (byte tables, encode/decode/validate,
-// the DSV4 payload, the portable CRC32C the layout needs); CRC32C (hardware
-// kernels and dispatch); SHA-1 (identity names); I/O (streams, reader,
-// writer, in-place updates, checks); Files (path-level operations, POSIX
-// and Windows);
-// C interface (the implementation of kvc/kvc.h, stb style).
+// PARTS, in order (this file is generated from include/kvc/parts/ by
+// cmake/amalgamate.cmake; edit the parts):
+//   the format core: Errors; Layout (byte tables, field tables, structs);
+//   CRC32C (portable kernel, combine, dispatch); Codec; SHA-1; Streams;
+//   Reader; Writer; Updates and checks;
+//   then: CPU kernels; Files (types); Platform (the contract), Platform:
+//   POSIX, Platform: Windows; File operations; C interface.
 //
 // SPDX-License-Identifier: MIT
-#ifndef KVC_KVC_HPP
-#define KVC_KVC_HPP
+//
+// GENERATED from include/kvc/parts/ by cmake/amalgamate.cmake: do not edit
+// this file, edit the parts and run `cmake -P cmake/amalgamate.cmake`.
+
+// ---- begin parts/begin_core.hpp
+// ===========================================================================
+// The format core
+//
+// Everything up to "End of the format core" uses the standard library only:
+// no platform header, no intrinsics, no threads. A unit that defines
+// KVC_CORE_ONLY before including kvc.hpp stops there.
+// ===========================================================================
+#ifndef KVC_KVC_HPP_CORE
+#define KVC_KVC_HPP_CORE
 
 #include <array>
 #include <atomic>
 #include <cassert>
-#include <cerrno>
-#include <climits>
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
-#include <istream>
+#include <iosfwd>
 #include <limits>
-#include <memory>
 #include <optional>
-#include <ostream>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -87,51 +106,21 @@
 #include <utility>
 #include <vector>
 
-#if defined(__unix__) || defined(__APPLE__)
-#include <dirent.h>
-#include <fcntl.h>
-#include <pthread.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
-#define KVC_POSIX 1
-#if defined(__linux__)
-#include <sys/ioctl.h>
-#if __has_include(<linux/fs.h>)
-#include <linux/fs.h>  // FICLONE
-#endif
-#endif
-#else
-#define KVC_POSIX 0
-#endif
-// <windows.h> comes in with NOMINMAX (unless the includer already included it
-// without), so it defines no min/max macros; kvc itself writes
-// (std::numeric_limits<T>::max)() so that it compiles either way.
-#if defined(_WIN32)
-#include <sys/stat.h>
-#ifndef NOMINMAX
-#define NOMINMAX
-#define KVC_DEFINED_NOMINMAX
-#endif
-#include <windows.h>
-#ifdef KVC_DEFINED_NOMINMAX
-#undef NOMINMAX
-#undef KVC_DEFINED_NOMINMAX
-#endif
-#endif
-
 #define KVC_VERSION_MAJOR 0
 #define KVC_VERSION_MINOR 1
 #define KVC_VERSION_PATCH 0
 #define KVC_VERSION_STRING "0.1.0"
+// MAJOR * 10000 + MINOR * 100 + PATCH, for #if (as SQLITE_VERSION_NUMBER).
+#define KVC_VERSION_NUMBER 100
 
 // Everything kvc defines lives in an inline namespace named for the
 // configuration macros that change its code or types (today KVC_CRC32C_NO_HW),
 // so translation units built with different settings link into one program
-// in which each keeps its own definitions. Compiler flags such as -msse4.2 or
-// -march=native change nothing: CPU features are detected at run time and
-// every kernel carries its own target attribute.
+// in which each keeps its own definitions. KVC_CORE_ONLY changes no
+// definition (it only leaves some out), so it does not name a namespace.
+// Compiler flags such as -msse4.2 or -march=native change nothing: CPU
+// features are detected at run time and every kernel carries its own target
+// attribute.
 #if defined(KVC_CRC32C_NO_HW)
 #define KVC_ABI_NAMESPACE abi_v0_portable_crc
 #elif (defined(__aarch64__) || defined(_M_ARM64)) && !defined(__linux__) && !defined(__ANDROID__) && \
@@ -141,34 +130,9 @@
 #else
 #define KVC_ABI_NAMESPACE abi_v0
 #endif
+// ---- end parts/begin_core.hpp
 
-// CRC32C kernels compiled into this build (see "CRC32C" below).
-#if defined(_MSC_VER) && !defined(__clang__)
-#define KVC_CRC32C_MSVC 1
-#else
-#define KVC_CRC32C_MSVC 0
-#endif
-
-#if !defined(KVC_CRC32C_NO_HW) && (defined(__x86_64__) || defined(_M_X64)) && !defined(_M_ARM64EC)
-#define KVC_CRC32C_X86 1
-#if KVC_CRC32C_MSVC
-#include <immintrin.h>
-#include <intrin.h>
-#else
-#include <cpuid.h>
-#include <immintrin.h>
-#endif
-#elif !defined(KVC_CRC32C_NO_HW) && ((defined(__aarch64__) && defined(__AARCH64EL__)) || defined(_M_ARM64))
-#define KVC_CRC32C_ARM64 1
-#include <arm_acle.h>
-#include <arm_neon.h>
-#if defined(__linux__) || defined(__ANDROID__)
-#include <sys/auxv.h>
-#elif defined(__APPLE__)
-#include <sys/sysctl.h>
-#endif
-#endif
-
+// ---- begin parts/errors.hpp
 namespace kvc {
 inline namespace KVC_ABI_NAMESPACE {
 
@@ -349,36 +313,31 @@ class [[nodiscard]] result {
 
 template <>
 struct std::is_error_code_enum<kvc::errc> : std::true_type {};
+// ---- end parts/errors.hpp
+
+// ---- begin parts/layout.hpp
+// ===========================================================================
+// Layout
+//
+// Every on-disk structure as a table of (offset, size) fields, and every
+// struct of decoded fields as one X-macro table (KVC_HEADER_FIELDS,
+// KVC_DSV4_FIELDS, KVC_LIMIT_FIELDS, KVC_MODEL_FIELDS): the struct, the
+// codec, equality, kvc::for_each_field and the C interface's copies are all
+// made from it, and compile-time checks tie it to the byte tables. All
+// integers are little-endian on disk on every host; bytes are assembled with
+// shifts, never by struct punning.
+// ===========================================================================
 
 namespace kvc {
 inline namespace KVC_ABI_NAMESPACE {
 
-// ===========================================================================
-// Layout
-//
-// Every on-disk structure as a table of (offset, size) fields, checked at
-// compile time to be contiguous. All integers are little-endian on disk on
-// every host; bytes are assembled with shifts, never by struct punning.
-// ===========================================================================
-
 struct field {
   std::size_t offset;
-  std::size_t size;
+  std::size_t size;  // 0: the structure has no such field (see layout::absent)
   constexpr std::size_t end() const noexcept { return offset + size; }
 };
 
 namespace detail {
-// True when fields tile [first.offset, total) with no gap or overlap.
-template <std::size_t N>
-constexpr bool contiguous(const std::array<field, N>& fields, std::size_t start, std::size_t total) {
-  std::size_t at = start;
-  for (const field& f : fields) {
-    if (f.offset != at || f.size == 0) return false;
-    at = f.end();
-  }
-  return at == total;
-}
-
 template <class U>
 constexpr U load_le(const std::uint8_t* p) noexcept {
   U v = 0;
@@ -389,41 +348,6 @@ constexpr U load_le(const std::uint8_t* p) noexcept {
 template <class U>
 constexpr void store_le(std::uint8_t* p, U v) noexcept {
   for (std::size_t i = 0; i < sizeof(U); ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * i));
-}
-
-// CRC32C, portable slicing-by-8 over compile-time tables, on the raw register
-// state (see "CRC32C" below for the definition and the hardware kernels). It
-// is here because the v2 header CRC needs it in constant expressions.
-constexpr std::uint32_t crc32c_poly = 0x82F63B78u;
-
-struct crc32c_tables_t {
-  std::uint32_t t[8][256];
-};
-
-constexpr crc32c_tables_t make_crc32c_tables() noexcept {
-  crc32c_tables_t tables{};
-  for (std::uint32_t i = 0; i < 256; ++i) {
-    std::uint32_t c = i;
-    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ ((c & 1u) ? crc32c_poly : 0u);
-    tables.t[0][i] = c;
-  }
-  for (std::uint32_t i = 0; i < 256; ++i)
-    for (int s = 1; s < 8; ++s) tables.t[s][i] = (tables.t[s - 1][i] >> 8) ^ tables.t[0][tables.t[s - 1][i] & 0xFFu];
-  return tables;
-}
-
-inline constexpr crc32c_tables_t crc32c_tables = make_crc32c_tables();
-
-constexpr std::uint32_t crc32c_portable(std::uint32_t state, const unsigned char* p, std::size_t n) noexcept {
-  const auto& t = crc32c_tables.t;
-  for (; n >= 8; n -= 8, p += 8) {
-    const std::uint32_t lo = state ^ load_le<std::uint32_t>(p);
-    const std::uint32_t hi = load_le<std::uint32_t>(p + 4);
-    state = t[7][lo & 0xFFu] ^ t[6][(lo >> 8) & 0xFFu] ^ t[5][(lo >> 16) & 0xFFu] ^ t[4][lo >> 24] ^ t[3][hi & 0xFFu] ^
-            t[2][(hi >> 8) & 0xFFu] ^ t[1][(hi >> 16) & 0xFFu] ^ t[0][hi >> 24];
-  }
-  for (; n > 0; --n, ++p) state = (state >> 8) ^ t[0][(state ^ *p) & 0xFFu];
-  return state;
 }
 
 template <class U>
@@ -437,6 +361,19 @@ constexpr void store(std::uint8_t* base, field f, U v) noexcept {
   store_le<U>(base + f.offset, v);
 }
 
+// a == b for the value types of the field tables (std::array's == is not
+// constexpr before C++20).
+template <class T>
+constexpr bool same_value(const T& a, const T& b) noexcept {
+  if constexpr (std::is_integral_v<T>) {
+    return a == b;
+  } else {
+    for (std::size_t i = 0; i < a.size(); ++i)
+      if (a[i] != b[i]) return false;
+    return true;
+  }
+}
+
 // a + b, or false when it does not fit in 64 bits.
 constexpr bool add_overflows(std::uint64_t a, std::uint64_t b, std::uint64_t& out) noexcept {
   out = a + b;
@@ -444,11 +381,15 @@ constexpr bool add_overflows(std::uint64_t a, std::uint64_t b, std::uint64_t& ou
 }
 }  // namespace detail
 
-// ---- KVC file header ------------------------------------------------------
+// ---- Byte tables ------------------------------------------------------------
 // Bytes 0..47 are shared by both versions. Version 1 puts the text length at
 // 48; version 2 puts four CRC32C values at 48..63 and the text length at 64.
+// header_v1 and header_v2 name every field of their version (the shared
+// ones through header_common); a field a version lacks is `absent`.
 
 namespace layout {
+constexpr field absent{0, 0};
+
 namespace header_common {
 constexpr field magic{0, 3};           // "KVC"
 constexpr field version{3, 1};         // 1 or 2
@@ -465,26 +406,26 @@ constexpr field created_at{24, 8};     // Unix seconds
 constexpr field last_used{32, 8};      // Unix seconds
 constexpr field payload_bytes{40, 8};  // payload byte count
 constexpr std::size_t size = 48;
-constexpr std::array<field, 14> fields{magic, version, quant_bits,  save_reason, ext_flags,  model_id,  tokens,
-                                       hits,  context, payload_abi, reserved,    created_at, last_used, payload_bytes};
-static_assert(detail::contiguous(fields, 0, size));
 }  // namespace header_common
 
 namespace header_v1 {
+using namespace header_common;
 constexpr field text_bytes{48, 4};
+constexpr field header_crc = absent;  // version 1 has no CRCs
+constexpr field text_crc = absent;
+constexpr field payload_crc = absent;
+constexpr field sections_crc = absent;
 constexpr std::size_t size = 52;  // text starts here
-static_assert(text_bytes.offset == header_common::size && text_bytes.end() == size);
 }  // namespace header_v1
 
 namespace header_v2 {
+using namespace header_common;
 constexpr field header_crc{48, 4};    // over bytes 0..63 with 48..51 zero, then 64..67
 constexpr field text_crc{52, 4};      // CRC32C of the text
 constexpr field payload_crc{56, 4};   // CRC32C of the payload
 constexpr field sections_crc{60, 4};  // CRC32C of every byte after the payload (0 if none)
 constexpr field text_bytes{64, 4};
 constexpr std::size_t size = 68;  // text starts here
-constexpr std::array<field, 5> fields{header_crc, text_crc, payload_crc, sections_crc, text_bytes};
-static_assert(detail::contiguous(fields, header_common::size, size));
 }  // namespace header_v2
 
 // KTM tool-id map section (appended when ext::tool_map is set).
@@ -493,8 +434,6 @@ constexpr field magic{0, 3};    // "KTM"
 constexpr field version{3, 1};  // 1
 constexpr field count{4, 4};    // entry count
 constexpr std::size_t size = 8;
-constexpr std::array<field, 3> fields{magic, version, count};
-static_assert(detail::contiguous(fields, 0, size));
 }  // namespace tool_map
 
 // The start of each KTM entry: the two lengths; the id bytes, then the DSML
@@ -503,39 +442,13 @@ namespace tool_entry_header {
 constexpr field id_bytes{0, 4};
 constexpr field dsml_bytes{4, 4};
 constexpr std::size_t size = 8;
-constexpr std::array<field, 2> fields{id_bytes, dsml_bytes};
-static_assert(detail::contiguous(fields, 0, size));
 }  // namespace tool_entry_header
 
 // Session-title section (appended when ext::title is set): length, then UTF-8.
 namespace title {
 constexpr field title_bytes{0, 4};
 constexpr std::size_t size = 4;
-static_assert(title_bytes.end() == size);
 }  // namespace title
-
-// DS4 session payload header: thirteen u32 fields at the start of the payload.
-namespace dsv4 {
-constexpr field magic{0, 4};           // 0x34565344 "DSV4"
-constexpr field version{4, 4};         // 1 or 2
-constexpr field context{8, 4};         // saved context size
-constexpr field prefill_chunk{12, 4};  // prefill chunk size
-constexpr field raw_capacity{16, 4};   // raw KV ring capacity
-constexpr field raw_window{20, 4};     // raw sliding-window length
-constexpr field comp_capacity{24, 4};  // compressed KV capacity
-constexpr field tokens{28, 4};         // checkpoint token count
-constexpr field layers{32, 4};         // layer count
-constexpr field head_dim{36, 4};       // raw/head KV dimension
-constexpr field indexer_dim{40, 4};    // indexer head dimension
-constexpr field vocab{44, 4};          // vocabulary size
-constexpr field raw_live{48, 4};       // live raw rows serialized per layer
-constexpr std::size_t size = 52;
-constexpr std::array<field, 13> fields{magic,       version,       context, prefill_chunk, raw_capacity,
-                                       raw_window,  comp_capacity, tokens,  layers,        head_dim,
-                                       indexer_dim, vocab,         raw_live};
-static_assert(detail::contiguous(fields, 0, size));
-constexpr std::uint32_t magic_value = 0x34565344u;
-}  // namespace dsv4
 }  // namespace layout
 
 constexpr std::uint8_t kvc_magic[3] = {'K', 'V', 'C'};
@@ -568,48 +481,44 @@ enum class save_reason : std::uint8_t {
 };
 
 constexpr const char* save_reason_name(std::uint8_t raw) noexcept {
-  switch (raw) {
-    case 1:
-      return "cold";
-    case 2:
-      return "continued";
-    case 3:
-      return "evict";
-    case 4:
-      return "shutdown";
-    case 5:
-      return "agent-system";
-    case 6:
-      return "agent-session";
-    case 7:
-      return "sys-prefix";
-    default:
-      return "unknown";
-  }
+  constexpr const char* names[] = {"unknown",  "cold",         "continued",     "evict",
+                                   "shutdown", "agent-system", "agent-session", "sys-prefix"};
+  return raw < sizeof names / sizeof names[0] ? names[raw] : names[0];
 }
 
-// The decoded fixed header of either version. Fields are raw values: the
-// save reason keeps its byte so an unknown value can be reported as is.
+// ---- The fixed header ---------------------------------------------------------
+
+using reserved_bytes = std::array<std::uint8_t, 3>;
+
+// The fixed header's fields, in kvc.h's and the manifest's names:
+// X(member, type, default). Where each version stores a field is
+// layout::header_v1::<member> and layout::header_v2::<member>.
+#define KVC_HEADER_FIELDS(X)                                                                    \
+  X(version, std::uint8_t, 2)     /* 1 or 2 */                                                  \
+  X(quant_bits, std::uint8_t, 2)  /* 2 or 4 */                                                  \
+  X(save_reason, std::uint8_t, 0) /* the raw byte, so an unknown value can be shown as it is */ \
+  X(ext_flags, std::uint8_t, 0)                                                                 \
+  X(model_id, std::uint8_t, 0)                                                                  \
+  X(tokens, std::uint32_t, 0)                                                                   \
+  X(hits, std::uint32_t, 0)                                                                     \
+  X(context, std::uint32_t, 0)                                                                  \
+  X(payload_abi, std::uint8_t, payload_abi_ds4)                                                 \
+  X(reserved, reserved_bytes, {})                                                               \
+  X(created_at, std::uint64_t, 0)                                                               \
+  X(last_used, std::uint64_t, 0)                                                                \
+  X(payload_bytes, std::uint64_t, 0)                                                            \
+  X(text_bytes, std::uint32_t, 0)                                                               \
+  X(header_crc, std::uint32_t, 0) /* version 2 only; 0 in version 1 */                          \
+  X(text_crc, std::uint32_t, 0)                                                                 \
+  X(payload_crc, std::uint32_t, 0)                                                              \
+  X(sections_crc, std::uint32_t, 0)
+
+#define KVC_DECLARE_MEMBER(member, type, default_value) type member = default_value;
+#define KVC_SAME_MEMBER(member, type, default_value) &&detail::same_value(a.member, b.member)
+
+// The decoded fixed header of either version: raw stored values.
 struct header {
-  std::uint8_t version = 2;
-  std::uint8_t quant_bits = 2;
-  std::uint8_t save_reason = 0;
-  std::uint8_t ext_flags = 0;
-  std::uint8_t model_id = 0;
-  std::uint32_t tokens = 0;
-  std::uint32_t hits = 0;
-  std::uint32_t context = 0;
-  std::uint8_t payload_abi = payload_abi_ds4;
-  std::array<std::uint8_t, 3> reserved{};
-  std::uint64_t created_at = 0;
-  std::uint64_t last_used = 0;
-  std::uint64_t payload_bytes = 0;
-  std::uint32_t text_bytes = 0;
-  // Version 2 only; zero in version 1.
-  std::uint32_t header_crc = 0;
-  std::uint32_t text_crc = 0;
-  std::uint32_t payload_crc = 0;
-  std::uint32_t sections_crc = 0;
+  KVC_HEADER_FIELDS(KVC_DECLARE_MEMBER)
 
   constexpr std::size_t size() const noexcept {
     return version == 1 ? layout::header_v1::size : layout::header_v2::size;
@@ -620,13 +529,7 @@ struct header {
   constexpr std::uint64_t sections_offset() const noexcept { return payload_offset() + payload_bytes; }
 
   friend constexpr bool operator==(const header& a, const header& b) noexcept {
-    return a.version == b.version && a.quant_bits == b.quant_bits && a.save_reason == b.save_reason &&
-           a.ext_flags == b.ext_flags && a.model_id == b.model_id && a.tokens == b.tokens && a.hits == b.hits &&
-           a.context == b.context && a.payload_abi == b.payload_abi && a.reserved[0] == b.reserved[0] &&
-           a.reserved[1] == b.reserved[1] && a.reserved[2] == b.reserved[2] && a.created_at == b.created_at &&
-           a.last_used == b.last_used && a.payload_bytes == b.payload_bytes && a.text_bytes == b.text_bytes &&
-           a.header_crc == b.header_crc && a.text_crc == b.text_crc && a.payload_crc == b.payload_crc &&
-           a.sections_crc == b.sections_crc;
+    return true KVC_HEADER_FIELDS(KVC_SAME_MEMBER);
   }
   friend constexpr bool operator!=(const header& a, const header& b) noexcept { return !(a == b); }
 };
@@ -639,6 +542,410 @@ struct header_bytes {
   constexpr std::uint8_t* data() noexcept { return bytes.data(); }
   constexpr std::size_t size() const noexcept { return length; }
 };
+
+// Calls f(name, value) for every field of h, in KVC_HEADER_FIELDS order;
+// value is an unsigned integer, or reserved_bytes for "reserved".
+template <class F>
+constexpr void for_each_field(const header& h, F&& f) {
+#define KVC_VISIT_MEMBER(member, type, default_value) f(#member, h.member);
+  KVC_HEADER_FIELDS(KVC_VISIT_MEMBER)
+#undef KVC_VISIT_MEMBER
+}
+
+namespace detail {
+// Checks that the byte tables store every field of KVC_HEADER_FIELDS in the
+// type's size (or not at all) and, with the magic, tile the header of
+// each version without a gap or an overlap.
+constexpr bool header_table_tiles(std::size_t version) {
+  bool covered[layout::header_v2::size] = {};
+  bool ok = true;
+  auto cover = [&](field f, std::size_t size) {
+    if (f.size == 0) return;
+    ok = ok && f.size == size && f.end() <= (version == 1 ? layout::header_v1::size : layout::header_v2::size);
+    for (std::size_t i = f.offset; ok && i < f.end(); ++i) {
+      ok = !covered[i];
+      covered[i] = true;
+    }
+  };
+  cover(layout::header_common::magic, 3);
+#define KVC_COVER_MEMBER(member, type, default_value) \
+  cover(version == 1 ? layout::header_v1::member : layout::header_v2::member, sizeof(type));
+  KVC_HEADER_FIELDS(KVC_COVER_MEMBER)
+#undef KVC_COVER_MEMBER
+  const std::size_t n = version == 1 ? layout::header_v1::size : layout::header_v2::size;
+  for (std::size_t i = 0; i < n; ++i) ok = ok && covered[i];
+  return ok;
+}
+static_assert(header_table_tiles(1) && header_table_tiles(2),
+              "KVC_HEADER_FIELDS and layout::header_v1/v2 must describe every header byte once");
+}  // namespace detail
+
+// ---- Reader limits --------------------------------------------------------------
+
+// Field limits a reader enforces: X(member, type, default). Defaults follow
+// what ds4 accepts.
+#define KVC_LIMIT_FIELDS(X)                                                         \
+  X(max_text_bytes, std::uint64_t, 256ull << 20)    /* rendered text */             \
+  X(max_payload_bytes, std::uint64_t, 1ull << 40)   /* streamed, never allocated */ \
+  X(max_appended_bytes, std::uint64_t, 1ull << 30)  /* everything after it */       \
+  X(max_tool_entries, std::uint32_t, 400000)        /* 4 x ds4's 100000 ids */      \
+  X(max_tool_id_bytes, std::uint32_t, 256)          /* ds4 accepts 1..256 */        \
+  X(max_tool_dsml_bytes, std::uint32_t, 512u << 20) /* ds4 accepts 1..512 MiB */    \
+  X(max_title_bytes, std::uint32_t, 1u << 20)
+
+struct limits {
+  KVC_LIMIT_FIELDS(KVC_DECLARE_MEMBER)
+};
+
+// ---- Appended sections ----------------------------------------------------------
+
+struct tool_map_header {
+  std::uint8_t version = ktm_version;
+  std::uint32_t count = 0;
+};
+
+struct tool_entry_header {
+  std::uint32_t id_bytes = 0;
+  std::uint32_t dsml_bytes = 0;
+};
+
+// ---- DS4 session payload --------------------------------------------------------
+
+// The DSV4 header: thirteen u32 fields at the start of the payload,
+// X(member, offset, default).
+#define KVC_DSV4_FIELDS(X)                                               \
+  X(magic, 0, layout::dsv4::magic_value) /* 0x34565344 "DSV4" */         \
+  X(version, 4, 1)                       /* 1 or 2 */                    \
+  X(context, 8, 0)                       /* saved context size */        \
+  X(prefill_chunk, 12, 0)                /* prefill chunk size */        \
+  X(raw_capacity, 16, 0)                 /* raw KV ring capacity */      \
+  X(raw_window, 20, 0)                   /* raw sliding-window length */ \
+  X(comp_capacity, 24, 0)                /* compressed KV capacity */    \
+  X(tokens, 28, 0)                       /* checkpoint token count */    \
+  X(layers, 32, 0)                       /* layer count */               \
+  X(head_dim, 36, 0)                     /* raw/head KV dimension */     \
+  X(indexer_dim, 40, 0)                  /* indexer head dimension */    \
+  X(vocab, 44, 0)                        /* vocabulary size */           \
+  X(raw_live, 48, 0)                     /* live raw rows per layer */
+
+namespace layout {
+namespace dsv4 {
+constexpr std::uint32_t magic_value = 0x34565344u;
+#define KVC_DSV4_LAYOUT(member, offset, default_value) constexpr field member{offset, 4};
+KVC_DSV4_FIELDS(KVC_DSV4_LAYOUT)
+#undef KVC_DSV4_LAYOUT
+constexpr std::size_t size = 52;
+}  // namespace dsv4
+}  // namespace layout
+
+struct dsv4_header {
+#define KVC_DSV4_MEMBER(member, offset, default_value) std::uint32_t member = default_value;
+  KVC_DSV4_FIELDS(KVC_DSV4_MEMBER)
+#undef KVC_DSV4_MEMBER
+};
+
+namespace detail {
+constexpr bool dsv4_table_tiles() {
+  std::size_t at = 0;
+#define KVC_DSV4_NEXT(member, offset, default_value) at = at == offset ? at + 4 : layout::dsv4::size + 1;
+  KVC_DSV4_FIELDS(KVC_DSV4_NEXT)
+#undef KVC_DSV4_NEXT
+  return at == layout::dsv4::size;
+}
+static_assert(dsv4_table_tiles(), "KVC_DSV4_FIELDS must tile the 52-byte DSV4 header in order");
+}  // namespace detail
+
+// The model a DSV4 payload was made for: X(member, type, default). Layers
+// below uncompressed_layers keep raw rows only; from there even layers
+// compress by even_ratio (with an indexer) and odd layers by odd_ratio.
+#define KVC_MODEL_FIELDS(X)                \
+  X(name, const char*, "ds4-flash")        \
+  X(layers, std::uint32_t, 43)             \
+  X(head_dim, std::uint32_t, 512)          \
+  X(indexer_dim, std::uint32_t, 128)       \
+  X(vocab, std::uint32_t, 129280)          \
+  X(sliding_window, std::uint32_t, 128)    \
+  X(uncompressed_layers, std::uint32_t, 2) \
+  X(even_ratio, std::uint32_t, 4)          \
+  X(odd_ratio, std::uint32_t, 128)         \
+  X(indexed_ratio, std::uint32_t, 4) /* layers with this ratio carry indexer rows */
+
+struct model_desc {
+  KVC_MODEL_FIELDS(KVC_DECLARE_MEMBER)
+
+  constexpr std::uint32_t ratio(std::uint32_t layer) const noexcept {
+    if (layer < uncompressed_layers) return 0;
+    return layer % 2 == 0 ? even_ratio : odd_ratio;
+  }
+
+  // A reader refuses a description that cannot describe a payload (spec "Model description").
+  constexpr bool usable() const noexcept { return indexed_ratio != 0 && layers != 0 && uncompressed_layers <= layers; }
+};
+
+constexpr model_desc deepseek_v4_flash{};
+
+// ---- File identity ----------------------------------------------------------
+// Files are named <sha1-hex>.kv: the SHA-1 of the text, or, when ext::title is
+// set, of the title bytes followed by created_at as u64 little-endian.
+constexpr std::string_view file_extension = ".kv";
+constexpr std::size_t identity_name_size = 40 + 3;
+
+// Unknown file size, for a stream that cannot tell.
+constexpr std::uint64_t unknown_size = ~std::uint64_t{0};
+
+}  // namespace KVC_ABI_NAMESPACE
+}  // namespace kvc
+// ---- end parts/layout.hpp
+
+// ---- begin parts/crc32c.hpp
+// ===========================================================================
+// CRC32C
+//
+// Castagnoli CRC: reflected polynomial 0x82F63B78, initial value and final
+// xor 0xFFFFFFFF, stored unmasked. Kernels work on the raw register state
+// (the complement of the CRC) so they can be chained without re-inverting.
+// This part holds the portable kernel (slicing-by-8 over compile-time
+// tables, also constexpr: the v2 header CRC needs it in constant
+// expressions), the GF(2) arithmetic behind crc32c_combine and
+// crc32c_extend_zeros (O(log n)), and the dispatch. The CPU kernels (sse42,
+// avx512, armv8) live in the "CPU kernels" part after the format core, which
+// registers them here (see kernel_dispatch).
+// ===========================================================================
+
+namespace kvc {
+inline namespace KVC_ABI_NAMESPACE {
+
+// A CRC32C or SHA-1 implementation compiled into this build.
+struct kernel {
+  const char* name;
+  const char* description;
+  bool supported;  // usable on the running CPU/OS
+};
+
+// The kernels of one algorithm, best first, portable last:
+// for (const kvc::kernel& k : kvc::crc32c_kernels()).
+struct kernel_list {
+  const kernel* first;
+  std::size_t count;
+  constexpr const kernel* begin() const noexcept { return first; }
+  constexpr const kernel* end() const noexcept { return first + count; }
+  constexpr std::size_t size() const noexcept { return count; }
+  constexpr const kernel& operator[](std::size_t i) const noexcept { return first[i]; }
+};
+
+namespace detail {
+// The kernels of one algorithm that the program has, built once on first use
+// by the "CPU kernels" part (CPU detection, then the environment variable).
+template <class Fn>
+struct kernel_set {
+  const kernel* kernels;
+  const Fn* fns;
+  std::size_t count;
+  std::size_t initial;  // the best supported kernel, or the environment's choice
+};
+
+// The dispatch of one algorithm (CRC32C, SHA-1). The format core knows only
+// the portable kernel; the "CPU kernels" part sets `source` during static
+// initialisation of any unit that includes the whole header, so from then on
+// every unit of the program, KVC_CORE_ONLY ones too, uses the CPU's kernels.
+// Without it (a program of core-only units, or a call made before static
+// initialisation ran) the portable kernel answers and nothing is cached: the
+// result is the same, only slower. Constant-initialised.
+template <class Fn>
+struct kernel_dispatch {
+  kernel portable_info;
+  Fn portable;
+  std::atomic<const kernel_set<Fn>* (*)() noexcept> source{nullptr};
+  std::atomic<Fn> active{nullptr};  // the kernel in use, once chosen or forced
+
+  const kernel_set<Fn>* set() const noexcept {
+    const auto s = source.load(std::memory_order_acquire);
+    return s != nullptr ? s() : nullptr;
+  }
+  Fn get() noexcept {
+    const Fn f = active.load(std::memory_order_acquire);
+    if (f != nullptr) return f;
+    const kernel_set<Fn>* s = set();
+    if (s == nullptr) return portable;
+    Fn expected = nullptr;
+    const Fn chosen = s->fns[s->initial];
+    if (active.compare_exchange_strong(expected, chosen, std::memory_order_acq_rel, std::memory_order_acquire))
+      return chosen;
+    return expected;  // another thread chose or forced first
+  }
+  kernel_list list() const noexcept {
+    const kernel_set<Fn>* s = set();
+    return s != nullptr ? kernel_list{s->kernels, s->count} : kernel_list{&portable_info, 1};
+  }
+  const char* name_of(Fn f) const noexcept {
+    if (const kernel_set<Fn>* s = set())
+      for (std::size_t j = 0; j < s->count; ++j)
+        if (s->fns[j] == f) return s->kernels[j].name;
+    return f == portable ? portable_info.name : "unknown";
+  }
+  // Selects a kernel by name for the whole process; false if unknown or
+  // unsupported.
+  bool force(const char* name) noexcept {
+    if (name == nullptr) return false;
+    const kernel_set<Fn>* s = set();
+    const kernel_list l = list();
+    for (std::size_t j = 0; j < l.size(); ++j) {
+      if (std::strcmp(name, l[j].name) != 0) continue;
+      if (!l[j].supported) return false;
+      active.store(s != nullptr ? s->fns[j] : portable, std::memory_order_release);
+      return true;
+    }
+    return false;
+  }
+};
+
+using crc32c_fn = std::uint32_t (*)(std::uint32_t, const unsigned char*, std::size_t) noexcept;
+
+// ---- The portable kernel ----------------------------------------------------
+constexpr std::uint32_t crc32c_poly = 0x82F63B78u;
+
+struct crc32c_tables_t {
+  std::uint32_t t[8][256];
+};
+
+constexpr crc32c_tables_t make_crc32c_tables() noexcept {
+  crc32c_tables_t tables{};
+  for (std::uint32_t i = 0; i < 256; ++i) {
+    std::uint32_t c = i;
+    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ ((c & 1u) ? crc32c_poly : 0u);
+    tables.t[0][i] = c;
+  }
+  for (std::uint32_t i = 0; i < 256; ++i)
+    for (int s = 1; s < 8; ++s) tables.t[s][i] = (tables.t[s - 1][i] >> 8) ^ tables.t[0][tables.t[s - 1][i] & 0xFFu];
+  return tables;
+}
+
+inline constexpr crc32c_tables_t crc32c_tables = make_crc32c_tables();
+
+constexpr std::uint32_t crc32c_portable(std::uint32_t state, const unsigned char* p, std::size_t n) noexcept {
+  const auto& t = crc32c_tables.t;
+  for (; n >= 8; n -= 8, p += 8) {
+    const std::uint32_t lo = state ^ load_le<std::uint32_t>(p);
+    const std::uint32_t hi = load_le<std::uint32_t>(p + 4);
+    state = t[7][lo & 0xFFu] ^ t[6][(lo >> 8) & 0xFFu] ^ t[5][(lo >> 16) & 0xFFu] ^ t[4][lo >> 24] ^ t[3][hi & 0xFFu] ^
+            t[2][(hi >> 8) & 0xFFu] ^ t[1][(hi >> 16) & 0xFFu] ^ t[0][hi >> 24];
+  }
+  for (; n > 0; --n, ++p) state = (state >> 8) ^ t[0][(state ^ *p) & 0xFFu];
+  return state;
+}
+
+// ---------------------------------------------------------------------------
+// GF(2)[x] / P arithmetic in the reflected representation used by CRC32C:
+// bit 31 holds the coefficient of x^0, bit 0 the coefficient of x^31.
+// ---------------------------------------------------------------------------
+inline constexpr std::uint32_t crc32c_x0 = 0x80000000u;  // the polynomial 1
+
+constexpr std::uint32_t crc32c_mulmod(std::uint32_t a, std::uint32_t b) noexcept {
+  std::uint32_t r = 0;
+  for (int i = 0; i < 32; ++i) {
+    if (a & (crc32c_x0 >> i)) r ^= b;                    // a_i * b * x^i
+    b = (b & 1u) ? ((b >> 1) ^ crc32c_poly) : (b >> 1);  // b *= x
+  }
+  return r;
+}
+
+// x^(2^k) mod P for k = 0..30.  For CRC32C x^(2^31) == x (mod P), so the
+// sequence repeats with period 31 (checked below); index with k % 31.
+struct crc32c_x2n_t {
+  std::uint32_t v[31];
+};
+constexpr crc32c_x2n_t crc32c_make_x2n() noexcept {
+  crc32c_x2n_t t{};
+  std::uint32_t p = crc32c_x0 >> 1;  // x^1
+  for (int k = 0; k < 31; ++k) {
+    t.v[k] = p;
+    p = crc32c_mulmod(p, p);
+  }
+  return t;
+}
+inline constexpr crc32c_x2n_t crc32c_x2n = crc32c_make_x2n();
+static_assert(crc32c_mulmod(crc32c_x2n.v[30], crc32c_x2n.v[30]) == crc32c_x2n.v[0],
+              "CRC32C: x^(2^31) must equal x mod P (period 31)");
+
+// x^(e * 2^k0) mod P, O(log e) multiplications; valid for every 64-bit e.
+constexpr std::uint32_t crc32c_xpow(std::uint64_t e, unsigned k0 = 0) noexcept {
+  std::uint32_t r = crc32c_x0;
+  unsigned k = k0 % 31u;
+  while (e != 0) {
+    if (e & 1u) r = crc32c_mulmod(crc32c_x2n.v[k], r);
+    e >>= 1;
+    k = (k == 30u) ? 0u : k + 1u;
+  }
+  return r;
+}
+// x^(8n) mod P: multiplying the raw state by it == appending n zero bytes.
+constexpr std::uint32_t crc32c_xpow8n(std::uint64_t n) noexcept { return crc32c_xpow(n, 3); }
+static_assert(crc32c_xpow(0x7FFFFFFFu) == crc32c_x0, "CRC32C: order of x divides 2^31-1");
+
+// Raw state after appending n zero bytes.
+constexpr std::uint32_t crc32c_shift(std::uint32_t state, std::uint64_t n) noexcept {
+  return crc32c_mulmod(crc32c_xpow8n(n), state);
+}
+
+inline kernel_dispatch<crc32c_fn> crc32c_dispatch{{"portable", "portable table-driven", true}, &crc32c_portable};
+
+}  // namespace detail
+
+inline kernel_list crc32c_kernels() noexcept { return detail::crc32c_dispatch.list(); }
+
+inline const char* crc32c_active_kernel() noexcept {
+  return detail::crc32c_dispatch.name_of(detail::crc32c_dispatch.get());
+}
+
+// Selects a kernel by name for the whole process; false if unknown or
+// unsupported. KVC_CRC32C=<name> in the environment chooses the first one.
+[[nodiscard]] inline bool crc32c_force_kernel(const char* name) noexcept { return detail::crc32c_dispatch.force(name); }
+
+// Standard CRC32C (init/final xor 0xFFFFFFFF): crc32c_extend(crc32c(A), B) == crc32c(A||B).
+inline std::uint32_t crc32c_extend(std::uint32_t crc, const void* data, std::size_t size) noexcept {
+  // Every kernel starts with a scalar path for small sizes.
+  return ~detail::crc32c_dispatch.get()(~crc, static_cast<const unsigned char*>(data), size);
+}
+
+inline std::uint32_t crc32c(const void* data, std::size_t size) noexcept { return crc32c_extend(0, data, size); }
+
+// crc32c(A||B) from crc32c(A), crc32c(B) and |B|; O(log |B|).
+constexpr std::uint32_t crc32c_combine(std::uint32_t crc_a, std::uint32_t crc_b, std::uint64_t len_b) noexcept {
+  return detail::crc32c_shift(crc_a, len_b) ^ crc_b;
+}
+
+// crc32c(A || n zero bytes) from crc32c(A); O(log n).
+constexpr std::uint32_t crc32c_extend_zeros(std::uint32_t crc, std::uint64_t n_zero_bytes) noexcept {
+  return ~detail::crc32c_shift(~crc, n_zero_bytes);
+}
+
+// crc32c_extend and crc32c for constant expressions, over the bytes of s.
+constexpr std::uint32_t crc32c_extend_constexpr(std::uint32_t crc, std::string_view s) noexcept {
+  std::uint32_t state = ~crc;
+  for (char ch : s) {
+    const unsigned char b = static_cast<unsigned char>(ch);
+    state = detail::crc32c_portable(state, &b, 1);
+  }
+  return ~state;
+}
+
+constexpr std::uint32_t crc32c_constexpr(std::string_view s) noexcept { return crc32c_extend_constexpr(0, s); }
+
+}  // namespace KVC_ABI_NAMESPACE
+}  // namespace kvc
+// ---- end parts/crc32c.hpp
+
+// ---- begin parts/codec.hpp
+// ===========================================================================
+// Codec
+//
+// encode_/decode_/validate_ functions for every structure of the layout,
+// usable in constant expressions. decode_ takes what is stored; validate_
+// applies the spec's rules in the spec's order (spec 12.7).
+// ===========================================================================
+
+namespace kvc {
+inline namespace KVC_ABI_NAMESPACE {
 
 namespace detail {
 // The header CRC: CRC32C over bytes 0..63 with 48..51 taken as zero, then over
@@ -654,40 +961,40 @@ constexpr std::uint32_t header_v2_crc(const std::uint8_t* bytes) noexcept {
 }
 }  // namespace detail
 
+namespace detail {
+// One field of a table between its struct member and its stored bytes; a
+// field a structure lacks (size 0) is neither written nor read.
+template <class T>
+constexpr void put_field(std::uint8_t* b, field f, const T& v) noexcept {
+  if constexpr (std::is_integral_v<T>) {
+    if (f.size != 0) store<T>(b, f, v);
+  } else {
+    for (std::size_t i = 0; i < f.size; ++i) b[f.offset + i] = v[i];
+  }
+}
+template <class T>
+constexpr void get_field(const std::uint8_t* b, field f, T& v) noexcept {
+  if constexpr (std::is_integral_v<T>) {
+    v = f.size != 0 ? load<T>(b, f) : T{0};
+  } else {
+    for (std::size_t i = 0; i < f.size; ++i) v[i] = b[f.offset + i];
+  }
+}
+}  // namespace detail
+
 // Encodes every field of h as stored bytes. For version 2 the header CRC is
 // computed from the other 64 bytes; h.header_crc is ignored.
 constexpr header_bytes encode_header(const header& h) noexcept {
-  namespace c = layout::header_common;
-  using detail::store;
   header_bytes out;
   std::uint8_t* b = out.data();
-  for (std::size_t i = 0; i < c::magic.size; ++i) b[c::magic.offset + i] = kvc_magic[i];
-  store<std::uint8_t>(b, c::version, h.version);
-  store<std::uint8_t>(b, c::quant_bits, h.quant_bits);
-  store<std::uint8_t>(b, c::save_reason, h.save_reason);
-  store<std::uint8_t>(b, c::ext_flags, h.ext_flags);
-  store<std::uint8_t>(b, c::model_id, h.model_id);
-  store<std::uint32_t>(b, c::tokens, h.tokens);
-  store<std::uint32_t>(b, c::hits, h.hits);
-  store<std::uint32_t>(b, c::context, h.context);
-  store<std::uint8_t>(b, c::payload_abi, h.payload_abi);
-  for (std::size_t i = 0; i < c::reserved.size; ++i) b[c::reserved.offset + i] = h.reserved[i];
-  store<std::uint64_t>(b, c::created_at, h.created_at);
-  store<std::uint64_t>(b, c::last_used, h.last_used);
-  store<std::uint64_t>(b, c::payload_bytes, h.payload_bytes);
-  if (h.version == 1) {
-    store<std::uint32_t>(b, layout::header_v1::text_bytes, h.text_bytes);
-    out.length = layout::header_v1::size;
-  } else {
-    namespace v2 = layout::header_v2;
-    store<std::uint32_t>(b, v2::header_crc, 0u);
-    store<std::uint32_t>(b, v2::text_crc, h.text_crc);
-    store<std::uint32_t>(b, v2::payload_crc, h.payload_crc);
-    store<std::uint32_t>(b, v2::sections_crc, h.sections_crc);
-    store<std::uint32_t>(b, v2::text_bytes, h.text_bytes);
-    store<std::uint32_t>(b, v2::header_crc, detail::header_v2_crc(b));
-    out.length = v2::size;
-  }
+  for (std::size_t i = 0; i < layout::header_common::magic.size; ++i)
+    b[layout::header_common::magic.offset + i] = kvc_magic[i];
+#define KVC_ENCODE_MEMBER(member, type, default_value) \
+  detail::put_field(b, h.version == 1 ? layout::header_v1::member : layout::header_v2::member, h.member);
+  KVC_HEADER_FIELDS(KVC_ENCODE_MEMBER)
+#undef KVC_ENCODE_MEMBER
+  out.length = h.size();
+  if (h.version != 1) detail::store<std::uint32_t>(b, layout::header_v2::header_crc, detail::header_v2_crc(b));
   return out;
 }
 
@@ -712,7 +1019,6 @@ constexpr std::size_t header_size_for(const std::uint8_t* first4) noexcept {
 // header CRC are validate_header's job, so a damaged header can still be shown.
 constexpr result<header> decode_header(const std::uint8_t* b, std::size_t n) noexcept {
   namespace c = layout::header_common;
-  using detail::load;
   for (std::size_t i = 0; i < c::magic.size; ++i) {
     if (i >= n) return make_error(errc::truncated, section::header, n);
     if (b[c::magic.offset + i] != kvc_magic[i]) return make_error(errc::bad_magic, section::header, i);
@@ -723,28 +1029,11 @@ constexpr result<header> decode_header(const std::uint8_t* b, std::size_t n) noe
   if (h.version != 1 && h.version != 2)
     return make_error(errc::unsupported_version, section::header, c::version.offset);
   if (n < h.size()) return make_error(errc::truncated, section::header, n);
-  h.quant_bits = load<std::uint8_t>(b, c::quant_bits);
-  h.save_reason = load<std::uint8_t>(b, c::save_reason);
-  h.ext_flags = load<std::uint8_t>(b, c::ext_flags);
-  h.model_id = load<std::uint8_t>(b, c::model_id);
-  h.tokens = load<std::uint32_t>(b, c::tokens);
-  h.hits = load<std::uint32_t>(b, c::hits);
-  h.context = load<std::uint32_t>(b, c::context);
-  h.payload_abi = load<std::uint8_t>(b, c::payload_abi);
-  for (std::size_t i = 0; i < c::reserved.size; ++i) h.reserved[i] = b[c::reserved.offset + i];
-  h.created_at = load<std::uint64_t>(b, c::created_at);
-  h.last_used = load<std::uint64_t>(b, c::last_used);
-  h.payload_bytes = load<std::uint64_t>(b, c::payload_bytes);
-  if (h.version == 1) {
-    h.text_bytes = load<std::uint32_t>(b, layout::header_v1::text_bytes);
-  } else {
-    namespace v2 = layout::header_v2;
-    h.header_crc = load<std::uint32_t>(b, v2::header_crc);
-    h.text_crc = load<std::uint32_t>(b, v2::text_crc);
-    h.payload_crc = load<std::uint32_t>(b, v2::payload_crc);
-    h.sections_crc = load<std::uint32_t>(b, v2::sections_crc);
-    h.text_bytes = load<std::uint32_t>(b, v2::text_bytes);
-  }
+  const bool v1 = h.version == 1;
+#define KVC_DECODE_MEMBER(member, type, default_value) \
+  detail::get_field(b, v1 ? layout::header_v1::member : layout::header_v2::member, h.member);
+  KVC_HEADER_FIELDS(KVC_DECODE_MEMBER)
+#undef KVC_DECODE_MEMBER
   return h;
 }
 
@@ -755,9 +1044,6 @@ constexpr header sealed(header h) noexcept {
     h.header_crc = detail::load<std::uint32_t>(encode_header(h).data(), layout::header_v2::header_crc);
   return h;
 }
-
-// Unknown file size, for validate_header on a stream that cannot tell.
-constexpr std::uint64_t unknown_size = ~std::uint64_t{0};
 
 namespace detail {
 // A header whose CRC failed is a foreign variant when it carries values in
@@ -773,17 +1059,6 @@ constexpr bool looks_foreign(const header& h, const std::uint8_t* b, std::uint64
   return !add_overflows(layout::header_v1::size + text48, h.payload_bytes, end) && end == file_size;
 }
 }  // namespace detail
-
-// Field limits a reader enforces. Defaults follow what ds4 accepts.
-struct limits {
-  std::uint64_t max_text_bytes = 256ull << 20;     // rendered text
-  std::uint64_t max_payload_bytes = 1ull << 40;    // streamed, never allocated whole
-  std::uint32_t max_tool_entries = 400000;         // 4 x ds4's default 100000 ids
-  std::uint32_t max_tool_id_bytes = 256;           // ds4 accepts 1..256
-  std::uint32_t max_tool_dsml_bytes = 512u << 20;  // ds4 accepts 1..512 MiB
-  std::uint32_t max_title_bytes = 1u << 20;
-  std::uint64_t max_appended_bytes = 1ull << 30;  // everything after the payload
-};
 
 // Validates a decoded header against the spec's header rules, in the spec's
 // order: header CRC (v2), quant bits, token count, reserved bytes, lengths
@@ -819,11 +1094,6 @@ constexpr error validate_header(const header& h, const std::uint8_t* b, std::uin
 
 // ---- Appended sections ----------------------------------------------------
 
-struct tool_map_header {
-  std::uint8_t version = ktm_version;
-  std::uint32_t count = 0;
-};
-
 constexpr std::array<std::uint8_t, layout::tool_map::size> encode_tool_map_header(const tool_map_header& t) noexcept {
   std::array<std::uint8_t, layout::tool_map::size> out{};
   for (std::size_t i = 0; i < 3; ++i) out[layout::tool_map::magic.offset + i] = ktm_magic[i];
@@ -848,11 +1118,6 @@ constexpr result<tool_map_header> decode_tool_map_header(const std::uint8_t* b, 
     return make_error(errc::limit_exceeded, section::tool_map, at + layout::tool_map::count.offset);
   return t;
 }
-
-struct tool_entry_header {
-  std::uint32_t id_bytes = 0;
-  std::uint32_t dsml_bytes = 0;
-};
 
 constexpr std::array<std::uint8_t, layout::tool_entry_header::size> encode_tool_entry_header(
     const tool_entry_header& e) noexcept {
@@ -891,68 +1156,20 @@ constexpr result<std::uint32_t> decode_title_header(const std::uint8_t* b, std::
 
 // ---- DS4 session payload --------------------------------------------------
 
-// The model a DSV4 payload was made for. Layers below uncompressed_layers keep
-// raw rows only; from there even layers compress by even_ratio (with an
-// indexer) and odd layers by odd_ratio.
-struct model_desc {
-  const char* name = "ds4-flash";
-  std::uint32_t layers = 43;
-  std::uint32_t head_dim = 512;
-  std::uint32_t indexer_dim = 128;
-  std::uint32_t vocab = 129280;
-  std::uint32_t sliding_window = 128;
-  std::uint32_t uncompressed_layers = 2;
-  std::uint32_t even_ratio = 4;
-  std::uint32_t odd_ratio = 128;
-  std::uint32_t indexed_ratio = 4;  // layers with this ratio also carry indexer rows
-
-  constexpr std::uint32_t ratio(std::uint32_t layer) const noexcept {
-    if (layer < uncompressed_layers) return 0;
-    return layer % 2 == 0 ? even_ratio : odd_ratio;
-  }
-
-  // A reader refuses a description that cannot describe a payload (spec "Model description").
-  constexpr bool usable() const noexcept { return indexed_ratio != 0 && layers != 0 && uncompressed_layers <= layers; }
-};
-
-constexpr model_desc deepseek_v4_flash{};
-
-struct dsv4_header {
-  std::uint32_t magic = layout::dsv4::magic_value;
-  std::uint32_t version = 1;
-  std::uint32_t context = 0;
-  std::uint32_t prefill_chunk = 0;
-  std::uint32_t raw_capacity = 0;
-  std::uint32_t raw_window = 0;
-  std::uint32_t comp_capacity = 0;
-  std::uint32_t tokens = 0;
-  std::uint32_t layers = 0;
-  std::uint32_t head_dim = 0;
-  std::uint32_t indexer_dim = 0;
-  std::uint32_t vocab = 0;
-  std::uint32_t raw_live = 0;
-};
-
-namespace detail {
-// The dsv4 table in the order of dsv4_header's members, for loops.
-constexpr std::uint32_t dsv4_header::*dsv4_members[13] = {
-    &dsv4_header::magic,        &dsv4_header::version,    &dsv4_header::context,       &dsv4_header::prefill_chunk,
-    &dsv4_header::raw_capacity, &dsv4_header::raw_window, &dsv4_header::comp_capacity, &dsv4_header::tokens,
-    &dsv4_header::layers,       &dsv4_header::head_dim,   &dsv4_header::indexer_dim,   &dsv4_header::vocab,
-    &dsv4_header::raw_live};
-}  // namespace detail
-
 constexpr std::array<std::uint8_t, layout::dsv4::size> encode_dsv4_header(const dsv4_header& d) noexcept {
   std::array<std::uint8_t, layout::dsv4::size> out{};
-  for (std::size_t i = 0; i < layout::dsv4::fields.size(); ++i)
-    detail::store<std::uint32_t>(out.data(), layout::dsv4::fields[i], d.*detail::dsv4_members[i]);
+#define KVC_ENCODE_DSV4(member, offset, default_value) \
+  detail::store<std::uint32_t>(out.data(), layout::dsv4::member, d.member);
+  KVC_DSV4_FIELDS(KVC_ENCODE_DSV4)
+#undef KVC_ENCODE_DSV4
   return out;
 }
 
 constexpr dsv4_header decode_dsv4_header(const std::uint8_t* b) noexcept {
   dsv4_header d;
-  for (std::size_t i = 0; i < layout::dsv4::fields.size(); ++i)
-    d.*detail::dsv4_members[i] = detail::load<std::uint32_t>(b, layout::dsv4::fields[i]);
+#define KVC_DECODE_DSV4(member, offset, default_value) d.member = detail::load<std::uint32_t>(b, layout::dsv4::member);
+  KVC_DSV4_FIELDS(KVC_DECODE_DSV4)
+#undef KVC_DECODE_DSV4
   return d;
 }
 
@@ -1019,169 +1236,1955 @@ constexpr result<std::uint64_t> dsv4_expected_size(const dsv4_header& d, const s
   return total;
 }
 
-// ---- File identity ----------------------------------------------------------
-// Files are named <sha1-hex>.kv: the SHA-1 of the text, or, when ext::title is
-// set, of the title bytes followed by created_at as u64 little-endian.
-constexpr std::string_view file_extension = ".kv";
-constexpr std::size_t identity_name_size = 40 + 3;
+}  // namespace KVC_ABI_NAMESPACE
+}  // namespace kvc
+// ---- end parts/codec.hpp
+
+// ---- begin parts/sha1.hpp
+// ===========================================================================
+// SHA-1
+//
+// FIPS 180-4 SHA-1, used only for file identity names (not for security).
+// Kernels compress whole 64-byte blocks, chosen like the CRC32C kernels:
+//   shani     x86-64 SHA extensions (sha1rnds4, sha1nexte, sha1msg1/2)
+//   armv8     Arm64 SHA1 instructions (sha1c/p/m, sha1h, sha1su0/1)
+//   portable  rolled into four 20-round loops over a 16-word schedule;
+//             also constexpr
+// The CPU kernels live in the "CPU kernels" part and are registered here as
+// the CRC32C kernels are (see kernel_dispatch): the best supported one is
+// chosen once, on first use; the environment variable KVC_SHA1 or
+// sha1_force_kernel() overrides it. Constant evaluation always uses the
+// portable kernel.
+// ===========================================================================
+
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_is_constant_evaluated)
+#define KVC_CONSTANT_EVALUATED() __builtin_is_constant_evaluated()
+#endif
+#endif
+#if !defined(KVC_CONSTANT_EVALUATED) && \
+    ((defined(__GNUC__) && __GNUC__ >= 9) || (defined(_MSC_VER) && _MSC_VER >= 1925))
+#define KVC_CONSTANT_EVALUATED() __builtin_is_constant_evaluated()
+#endif
+#if !defined(KVC_CONSTANT_EVALUATED)
+#define KVC_CONSTANT_EVALUATED() true  // no way to tell: always the portable kernel
+#endif
+
+namespace kvc {
+inline namespace KVC_ABI_NAMESPACE {
+
+namespace detail {
+// state[5] += compress(nblocks 64-byte blocks at p).
+using sha1_fn = void (*)(std::uint32_t*, const std::uint8_t*, std::size_t) noexcept;
+
+constexpr std::uint32_t sha1_rotl(std::uint32_t x, int r) noexcept { return (x << r) | (x >> (32 - r)); }
+
+constexpr void sha1_portable(std::uint32_t* state, const std::uint8_t* p, std::size_t nblocks) noexcept {
+  for (; nblocks > 0; --nblocks, p += 64) {
+    std::uint32_t w[16]{};
+    for (std::size_t i = 0; i < 16; ++i)
+      w[i] = (std::uint32_t{p[4 * i]} << 24) | (std::uint32_t{p[4 * i + 1]} << 16) |
+             (std::uint32_t{p[4 * i + 2]} << 8) | std::uint32_t{p[4 * i + 3]};
+    std::uint32_t a = state[0], b = state[1], c = state[2], d = state[3], e = state[4];
+    // Word i of the schedule, computed in place in the 16-word ring.
+    auto word = [&w](std::size_t i) {
+      if (i < 16) return w[i];
+      const std::uint32_t v = sha1_rotl(w[(i + 13) & 15] ^ w[(i + 8) & 15] ^ w[(i + 2) & 15] ^ w[i & 15], 1);
+      w[i & 15] = v;
+      return v;
+    };
+    auto round = [&](std::uint32_t f, std::uint32_t k, std::uint32_t wi) {
+      const std::uint32_t t = sha1_rotl(a, 5) + f + e + k + wi;
+      e = d;
+      d = c;
+      c = sha1_rotl(b, 30);
+      b = a;
+      a = t;
+    };
+    std::size_t i = 0;
+    for (; i < 20; ++i) round(d ^ (b & (c ^ d)), 0x5A827999u, word(i));
+    for (; i < 40; ++i) round(b ^ c ^ d, 0x6ED9EBA1u, word(i));
+    for (; i < 60; ++i) round((b & c) | (d & (b | c)), 0x8F1BBCDCu, word(i));
+    for (; i < 80; ++i) round(b ^ c ^ d, 0xCA62C1D6u, word(i));
+    state[0] += a;
+    state[1] += b;
+    state[2] += c;
+    state[3] += d;
+    state[4] += e;
+  }
+}
+
+inline kernel_dispatch<sha1_fn> sha1_dispatch{{"portable", "portable, four 20-round loops", true}, &sha1_portable};
+}  // namespace detail
+
+inline kernel_list sha1_kernels() noexcept { return detail::sha1_dispatch.list(); }
+
+inline const char* sha1_active_kernel() noexcept { return detail::sha1_dispatch.name_of(detail::sha1_dispatch.get()); }
+
+// Selects a SHA-1 kernel by name for the whole process; false if unknown or
+// unsupported. KVC_SHA1=<name> in the environment chooses the first one.
+[[nodiscard]] inline bool sha1_force_kernel(const char* name) noexcept { return detail::sha1_dispatch.force(name); }
+
+class sha1 {
+ public:
+  using digest = std::array<std::uint8_t, 20>;
+
+  constexpr sha1() noexcept = default;
+
+  constexpr sha1& update(const std::uint8_t* p, std::size_t n) noexcept {
+    length_ += n;
+    if (used_ > 0) {
+      const std::size_t take = n < 64 - used_ ? n : 64 - used_;
+      for (std::size_t i = 0; i < take; ++i) block_[used_ + i] = p[i];
+      used_ += take;
+      p += take;
+      n -= take;
+      if (used_ < 64) return *this;
+      compress(block_, 1);
+      used_ = 0;
+    }
+    compress(p, n / 64);  // whole blocks straight from the input
+    p += n / 64 * 64;
+    n %= 64;
+    for (std::size_t i = 0; i < n; ++i) block_[i] = p[i];
+    used_ = n;
+    return *this;
+  }
+  sha1& update(const void* p, std::size_t n) noexcept { return update(static_cast<const std::uint8_t*>(p), n); }
+  sha1& update(std::string_view s) noexcept { return update(s.data(), s.size()); }
+
+  // Finishes the hash; the object must not be updated afterwards.
+  constexpr digest finish() noexcept {
+    const std::uint64_t bits = length_ * 8;
+    std::uint8_t tail[128]{};
+    for (std::size_t i = 0; i < used_; ++i) tail[i] = block_[i];
+    tail[used_] = 0x80;
+    const std::size_t blocks = used_ < 56 ? 1 : 2;
+    for (int i = 0; i < 8; ++i)
+      tail[64 * blocks - 1 - static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(bits >> (8 * i));
+    compress(tail, blocks);
+    digest out{};
+    for (std::size_t i = 0; i < 5; ++i)
+      for (std::size_t k = 0; k < 4; ++k) out[4 * i + k] = static_cast<std::uint8_t>(h_[i] >> (24 - 8 * k));
+    return out;
+  }
+
+  static std::string hex(const digest& d) {
+    constexpr char digits[] = "0123456789abcdef";
+    std::string s(40, '0');
+    for (std::size_t i = 0; i < d.size(); ++i) {
+      s[2 * i] = digits[d[i] >> 4];
+      s[2 * i + 1] = digits[d[i] & 0xF];
+    }
+    return s;
+  }
+
+ private:
+  constexpr void compress(const std::uint8_t* p, std::size_t nblocks) noexcept {
+    if (nblocks == 0) return;
+    if (KVC_CONSTANT_EVALUATED())
+      detail::sha1_portable(h_, p, nblocks);
+    else
+      detail::sha1_dispatch.get()(h_, p, nblocks);
+  }
+
+  std::uint32_t h_[5] = {0x67452301u, 0xEFCDAB89u, 0x98BADCFEu, 0x10325476u, 0xC3D2E1F0u};
+  std::uint8_t block_[64]{};
+  std::size_t used_ = 0;
+  std::uint64_t length_ = 0;
+};
+
+// The identity name ("<40 hex>.kv") a file with this text, or with this title
+// and creation time when ext::title is set, must carry.
+inline std::string identity_name_for_text(std::string_view text) {
+  return sha1::hex(sha1{}.update(text).finish()) + std::string(file_extension);
+}
+
+inline std::string identity_name_for_title(std::string_view title, std::uint64_t created_at) {
+  std::uint8_t t[8]{};
+  detail::store_le<std::uint64_t>(t, created_at);
+  return sha1::hex(sha1{}.update(title).update(t, 8).finish()) + std::string(file_extension);
+}
 
 }  // namespace KVC_ABI_NAMESPACE
 }  // namespace kvc
+// ---- end parts/sha1.hpp
 
+// ---- begin parts/streams.hpp
 // ===========================================================================
-// CRC32C
+// I/O
 //
-// Castagnoli CRC: reflected polynomial 0x82F63B78, initial value and final
-// xor 0xFFFFFFFF, stored unmasked. Kernels work on the raw register state
-// (the complement of the CRC) so they can be chained without re-inverting:
-//   portable  slicing-by-8 over compile-time tables; also constexpr
-//   sse42     x86-64 crc32 on three streams merged with PCLMULQDQ
-//   avx512    x86-64 VPCLMULQDQ folding fused with crc32 streams
-//   armv8     Arm64 CRC32C instructions on three streams merged with PMULL
-// The best kernel the CPU and OS support is chosen once, on first use; the
-// environment variable KVC_CRC32C or crc32c_force_kernel() overrides it.
-// Per-function target attributes mean no -m flags are needed. Define
-// KVC_CRC32C_NO_HW to build the portable kernel only. crc32c_combine and
-// crc32c_extend_zeros shift a CRC past n bytes in O(log n).
+// Streams plug in through one customisation point, kvc::stream_traits<S>.
+// An operation uses only the static functions it needs:
+//
+//   read(S&, void*, size_t) -> io_result                 sequential source
+//   write(S&, const void*, size_t) -> io_result          sequential sink
+//   read_at(S&, void*, size_t, uint64_t) -> io_result    random access
+//   write_at(S&, const void*, size_t, uint64_t) -> io_result
+//   size(S&) -> uint64_t        whole file size, or kvc::unknown_size
+//   truncate(S&, uint64_t) -> io_result
+//   sync(S&) -> io_result       optional: make written bytes durable
+//   view(S&, size_t) -> io_view optional: the next bytes without a copy
+//
+// A stream is positioned at the file's first byte. A short count is not an
+// error (kvc loops); bytes == 0 with io_status::ok is the end of the data;
+// io_status::interrupted (EINTR) makes kvc retry. Adapters ship here for
+// memory, std::vector / std::string and std::istream / std::ostream; the
+// platform layer adds FILE*, POSIX file descriptors (fd_stream) and Windows
+// file handles (win32_file).
 // ===========================================================================
 
 namespace kvc {
 inline namespace KVC_ABI_NAMESPACE {
 
-// A CRC32C or SHA-1 implementation compiled into this build.
-struct kernel {
-  const char* name;
-  const char* description;
-  bool supported;  // usable on the running CPU/OS
+enum class io_status : std::uint8_t { ok, interrupted, failed };
+
+// os_error: the OS error number behind a failed status, 0 when unknown.
+struct [[nodiscard]] io_result {
+  std::size_t bytes = 0;
+  io_status status = io_status::ok;
+  int os_error = 0;
 };
 
-// The kernels of one algorithm, best first, portable last:
-// for (const kvc::kernel& k : kvc::crc32c_kernels()).
-struct kernel_list {
-  const kernel* first;
-  std::size_t count;
-  constexpr const kernel* begin() const noexcept { return first; }
-  constexpr const kernel* end() const noexcept { return first + count; }
-  constexpr std::size_t size() const noexcept { return count; }
-  constexpr const kernel& operator[](std::size_t i) const noexcept { return first[i]; }
+// A zero-copy sequential read: up to n bytes at the stream position, valid
+// until the next call; bytes == 0 with io_status::ok is the end of the data.
+struct io_view {
+  const std::uint8_t* data = nullptr;
+  io_result r{};
+};
+
+// Specialise for your stream type; the primary template supports nothing.
+template <class S, class Enable = void>
+struct stream_traits {};
+
+namespace detail {
+// has_X<S> is true when stream_traits<S>::X can be called as documented and
+// returns what kvc expects; a function of that name returning something else
+// does not count, so KVC_REQUIRE_STREAM names it instead of a conversion error
+// deep inside kvc.
+#define KVC_STREAM_TRAIT(trait, returns, call)                   \
+  template <class S, class = void>                               \
+  struct trait : std::false_type {};                             \
+  template <class S>                                             \
+  struct trait<S, std::void_t<decltype(stream_traits<S>::call)>> \
+      : std::is_convertible<decltype(stream_traits<S>::call), returns> {}
+KVC_STREAM_TRAIT(has_read, io_result, read(std::declval<S&>(), std::declval<void*>(), std::size_t{}));
+KVC_STREAM_TRAIT(has_write, io_result, write(std::declval<S&>(), std::declval<const void*>(), std::size_t{}));
+KVC_STREAM_TRAIT(has_read_at, io_result,
+                 read_at(std::declval<S&>(), std::declval<void*>(), std::size_t{}, std::uint64_t{}));
+KVC_STREAM_TRAIT(has_write_at, io_result,
+                 write_at(std::declval<S&>(), std::declval<const void*>(), std::size_t{}, std::uint64_t{}));
+KVC_STREAM_TRAIT(has_size, std::uint64_t, size(std::declval<S&>()));
+KVC_STREAM_TRAIT(has_truncate, io_result, truncate(std::declval<S&>(), std::uint64_t{}));
+KVC_STREAM_TRAIT(has_sync, io_result, sync(std::declval<S&>()));
+#undef KVC_STREAM_TRAIT
+
+#define KVC_REQUIRE_STREAM(trait, S, what)                                                               \
+  static_assert(::kvc::detail::trait<S>::value, "kvc: this operation needs kvc::stream_traits<S>::" what \
+                                                ", which your stream type does not provide with that signature")
+
+// A stream that keeps being interrupted is treated as failed.
+constexpr int max_interrupts = 1000;
+
+// Calls once(done) until n bytes moved, the data ends (a zero count when
+// zero_is_end) or the stream fails. Returns the bytes moved.
+template <class Once>
+io_result transfer_all(std::size_t n, bool zero_is_end, Once&& once) {
+  std::size_t done = 0;
+  int interrupts = 0;
+  while (done < n) {
+    const io_result r = once(done);
+    if (r.status == io_status::interrupted) {
+      if (++interrupts > max_interrupts) return {done, io_status::failed};
+      continue;
+    }
+    if (r.status == io_status::failed || r.bytes > n - done) return {done, io_status::failed, r.os_error};
+    if (r.bytes == 0) {
+      if (zero_is_end) break;
+      return {done, io_status::failed};  // a sink that accepts nothing
+    }
+    done += r.bytes;
+    interrupts = 0;
+  }
+  return {done, io_status::ok};
+}
+
+// The io_error of a transfer that began at file offset `at` and failed after
+// r.bytes bytes, with the OS cause the stream gave.
+constexpr error io_failure(section where, std::uint64_t at, const io_result& r) noexcept {
+  return make_error(errc::io_error, where, at + r.bytes, r.os_error);
+}
+
+template <class S>
+io_result read_fully(S& s, void* p, std::size_t n) {
+  return transfer_all(n, true, [&](std::size_t done) {
+    return stream_traits<S>::read(s, static_cast<std::uint8_t*>(p) + done, n - done);
+  });
+}
+template <class S>
+io_result write_fully(S& s, const void* p, std::size_t n) {
+  return transfer_all(n, false, [&](std::size_t done) {
+    return stream_traits<S>::write(s, static_cast<const std::uint8_t*>(p) + done, n - done);
+  });
+}
+template <class S>
+io_result write_fully_at(S& s, const void* p, std::size_t n, std::uint64_t at) {
+  return transfer_all(n, false, [&](std::size_t done) {
+    return stream_traits<S>::write_at(s, static_cast<const std::uint8_t*>(p) + done, n - done, at + done);
+  });
+}
+
+template <class S>
+std::uint64_t size_of(S& s) {
+  if constexpr (has_size<S>::value)
+    return stream_traits<S>::size(s);
+  else
+    return unknown_size;
+}
+
+template <class S>
+error sync_if_supported(S& s, std::uint64_t at) {
+  if constexpr (has_sync<S>::value) {
+    const io_result r = stream_traits<S>::sync(s);
+    if (r.status != io_status::ok) return io_failure(section::none, at, r);
+  }
+  return {};
+}
+
+inline std::size_t clamp_size(std::uint64_t v, std::size_t cap) noexcept {
+  return v < cap ? static_cast<std::size_t>(v) : cap;
+}
+
+// Copies up to n bytes at offset `at` out of size in-memory bytes.
+inline io_result read_bytes_at(const void* data, std::size_t size, void* p, std::size_t n, std::uint64_t at) noexcept {
+  if (at >= size) return {};
+  const std::size_t take = clamp_size(size - at, n);
+  std::memcpy(p, static_cast<const std::uint8_t*>(data) + at, take);
+  return {take, io_status::ok};
+}
+}  // namespace detail
+
+// ---- Memory ---------------------------------------------------------------
+
+// A read-only view of bytes with a read position.
+class memory_stream {
+ public:
+  memory_stream(const void* data, std::size_t size) noexcept
+      : data_(static_cast<const std::uint8_t*>(data)), size_(size) {}
+  template <class Container, class = decltype(std::declval<const Container&>().data())>
+  explicit memory_stream(const Container& c) noexcept : memory_stream(c.data(), c.size()) {}
+
+ private:
+  friend struct stream_traits<memory_stream>;
+  const std::uint8_t* data_;
+  std::size_t size_;
+  std::size_t pos_ = 0;
+};
+
+template <>
+struct stream_traits<memory_stream> {
+  static io_result read_at(memory_stream& m, void* p, std::size_t n, std::uint64_t at) noexcept {
+    return detail::read_bytes_at(m.data_, m.size_, p, n, at);
+  }
+  static io_result read(memory_stream& m, void* p, std::size_t n) noexcept {
+    const io_result r = read_at(m, p, n, m.pos_);
+    m.pos_ += r.bytes;
+    return r;
+  }
+  static io_view view(memory_stream& m, std::size_t n) noexcept {
+    const io_view v{m.data_ + m.pos_, {m.pos_ < m.size_ ? detail::clamp_size(m.size_ - m.pos_, n) : 0, io_status::ok}};
+    m.pos_ += v.r.bytes;
+    return v;
+  }
+  static std::uint64_t size(memory_stream& m) noexcept { return m.size_; }
+};
+
+// std::vector<std::uint8_t> and std::string are growable files: write appends,
+// the positioned functions address the whole buffer.
+namespace detail {
+template <class C>
+struct container_traits {
+  static io_result write(C& c, const void* p, std::size_t n) {
+    const auto* b = static_cast<const typename C::value_type*>(p);
+    c.insert(c.end(), b, b + n);
+    return {n, io_status::ok};
+  }
+  static io_result write_at(C& c, const void* p, std::size_t n, std::uint64_t at) {
+    if (at > c.max_size() || n > c.max_size() - at) return {0, io_status::failed};  // at + n would wrap
+    const auto end = static_cast<std::size_t>(at) + n;
+    if (c.size() < end) c.resize(end);
+    std::memcpy(&c[static_cast<std::size_t>(at)], p, n);
+    return {n, io_status::ok};
+  }
+  static io_result read_at(C& c, void* p, std::size_t n, std::uint64_t at) noexcept {
+    return read_bytes_at(c.data(), c.size(), p, n, at);
+  }
+  static std::uint64_t size(C& c) noexcept { return c.size(); }
+  static io_result truncate(C& c, std::uint64_t n) {
+    if (n > c.size()) return {0, io_status::failed};
+    c.resize(static_cast<std::size_t>(n));
+    return {};
+  }
+};
+}  // namespace detail
+
+template <>
+struct stream_traits<std::vector<std::uint8_t>> : detail::container_traits<std::vector<std::uint8_t>> {};
+template <>
+struct stream_traits<std::string> : detail::container_traits<std::string> {};
+
+// Reads a random-access stream sequentially from offset 0, for the reader.
+template <class S>
+class cursor {
+ public:
+  explicit cursor(S& s, std::uint64_t at = 0) noexcept : s_(&s), pos_(at) {}
+
+ private:
+  friend struct stream_traits<cursor<S>>;
+  S* s_;
+  std::uint64_t pos_;
+};
+
+template <class S>
+struct stream_traits<cursor<S>> {
+  static io_result read(cursor<S>& c, void* p, std::size_t n) {
+    const io_result r = stream_traits<S>::read_at(*c.s_, p, n, c.pos_);
+    c.pos_ += r.bytes;
+    return r;
+  }
+  static std::uint64_t size(cursor<S>& c) { return detail::size_of(*c.s_); }
+};
+
+// ---- std::istream / std::ostream ------------------------------------------
+// Written against <iosfwd> only: every use of a stream is a member of the
+// dependent type, so a unit that never passes an iostream pays nothing.
+
+template <class S>
+struct stream_traits<S, std::enable_if_t<std::is_base_of_v<std::ios_base, S>>> {
+  template <class T = S, std::enable_if_t<std::is_base_of_v<std::istream, T>, int> = 0>
+  static io_result read(T& s, void* p, std::size_t n) {
+    s.read(static_cast<char*>(p), static_cast<std::streamsize>(n));
+    if (s.bad()) return {0, io_status::failed};
+    return {static_cast<std::size_t>(s.gcount()), io_status::ok};
+  }
+  template <class T = S, std::enable_if_t<std::is_base_of_v<std::istream, T>, int> = 0>
+  static io_result read_at(T& s, void* p, std::size_t n, std::uint64_t at) {
+    s.clear();
+    if (!s.seekg(static_cast<std::streamoff>(at))) return {0, io_status::failed};
+    return read(s, p, n);
+  }
+  template <class T = S, std::enable_if_t<std::is_base_of_v<std::istream, T>, int> = 0>
+  static std::uint64_t size(T& s) {
+    const auto here = s.tellg();
+    if (here < 0 || !s.seekg(0, T::end)) {
+      s.clear();
+      return unknown_size;
+    }
+    const auto end = s.tellg();
+    s.seekg(here);
+    return end < 0 ? unknown_size : static_cast<std::uint64_t>(end);
+  }
+  template <class T = S, std::enable_if_t<std::is_base_of_v<std::ostream, T>, int> = 0>
+  static io_result write(T& s, const void* p, std::size_t n) {
+    s.write(static_cast<const char*>(p), static_cast<std::streamsize>(n));
+    return s ? io_result{n, io_status::ok} : io_result{0, io_status::failed};
+  }
+  template <class T = S, std::enable_if_t<std::is_base_of_v<std::ostream, T>, int> = 0>
+  static io_result write_at(T& s, const void* p, std::size_t n, std::uint64_t at) {
+    const auto back = s.tellp();
+    if (!s.seekp(static_cast<std::streamoff>(at))) return {0, io_status::failed};
+    const io_result r = write(s, p, n);
+    s.seekp(back);
+    return r;
+  }
+  template <class T = S, std::enable_if_t<std::is_base_of_v<std::ostream, T>, int> = 0>
+  static io_result sync(T& s) {
+    return s.flush() ? io_result{} : io_result{0, io_status::failed};
+  }
+};
+
+// ---- Buffers and threads ----------------------------------------------------
+
+namespace detail {
+template <class S, class = void>
+struct has_view : std::false_type {};
+template <class S>
+struct has_view<S, std::void_t<decltype(stream_traits<S>::view(std::declval<S&>(), std::size_t{}))>> : std::true_type {
+};
+
+// Bytes that grow without being zero-filled: a buffer holds only what a
+// read put there, so growing it must not cost a memset of its capacity.
+class byte_buffer {
+ public:
+  byte_buffer() = default;
+  byte_buffer(byte_buffer&& o) noexcept : p_(o.p_), cap_(o.cap_) { o.p_ = nullptr, o.cap_ = 0; }
+  byte_buffer& operator=(byte_buffer&& o) noexcept {
+    std::swap(p_, o.p_);
+    std::swap(cap_, o.cap_);
+    return *this;
+  }
+  ~byte_buffer() { delete[] p_; }
+
+  std::uint8_t* data() const noexcept { return p_; }
+  std::size_t capacity() const noexcept { return cap_; }
+  // At least n bytes; the old contents are dropped when it grows.
+  std::uint8_t* reserve(std::size_t n) {
+    if (n > cap_) {
+      delete[] p_;
+      p_ = nullptr;
+      cap_ = 0;
+      p_ = new std::uint8_t[n];
+      cap_ = n;
+    }
+    return p_;
+  }
+
+ private:
+  std::uint8_t* p_ = nullptr;
+  std::size_t cap_ = 0;
+};
+
+// ---- Threads --------------------------------------------------------------
+// The format core starts no thread itself: the platform layer (after the
+// core) registers how to start and join one during static initialisation
+// of any unit that includes the whole header. In a program of core-only
+// units, or before that initialisation ran, every job runs on the calling
+// thread; results never depend on getting a thread.
+
+// One thread: the job it runs, and the platform's handle for it.
+struct thread_slot {
+  void (*run)(void*) = nullptr;
+  void* job = nullptr;
+  alignas(8) unsigned char handle[16] = {};  // a pthread_t or a HANDLE
+};
+
+struct thread_functions {
+  bool (*start)(thread_slot&) noexcept;  // runs slot.run(slot.job) on a new thread
+  void (*join)(thread_slot&) noexcept;
+};
+
+inline std::atomic<const thread_functions*> installed_threads{nullptr};
+
+// Runs one job on a second thread. start() returns false when no thread
+// could be made; the caller then runs the job itself.
+class worker_thread {
+ public:
+  worker_thread() = default;
+  worker_thread(const worker_thread&) = delete;
+  worker_thread& operator=(const worker_thread&) = delete;
+  ~worker_thread() { join(); }
+
+  template <class Job>
+  bool start(Job& job) noexcept {
+    threads_ = installed_threads.load(std::memory_order_acquire);
+    if (threads_ == nullptr) return false;
+    slot_.run = [](void* j) { (*static_cast<Job*>(j))(); };
+    slot_.job = &job;
+    started_ = threads_->start(slot_);
+    return started_;
+  }
+  void join() noexcept {
+    if (started_) threads_->join(slot_);
+    started_ = false;
+  }
+
+ private:
+  thread_slot slot_;
+  const thread_functions* threads_ = nullptr;
+  bool started_ = false;
+};
+
+// Parts smaller than this are not worth a thread.
+inline constexpr std::size_t parallel_min_part = std::size_t{4} << 20;
+
+// How many parts of at least parallel_min_part bytes n bytes make for
+// `threads` threads (1 to 64).
+inline std::size_t parallel_parts(std::uint64_t n, unsigned threads) noexcept {
+  constexpr unsigned max_threads = 64;
+  std::uint64_t parts = threads == 0 ? 1 : (threads < max_threads ? threads : max_threads);
+  if (n / parts < parallel_min_part) parts = n / parallel_min_part == 0 ? 1 : n / parallel_min_part;
+  return static_cast<std::size_t>(parts);
+}
+
+// Runs job(i) for every part i < parts: parts 1.. on threads of their own
+// (a part whose thread cannot start runs here), part 0 on this thread.
+template <class Job>
+void run_parts(std::size_t parts, Job& job) noexcept {
+  struct one {
+    Job* job;
+    std::size_t i;
+    void operator()() noexcept { (*job)(i); }
+  };
+  constexpr std::size_t max_parts = 64;
+  one jobs[max_parts]{};
+  worker_thread workers[max_parts];
+  for (std::size_t i = 0; i < parts && i < max_parts; ++i) jobs[i] = {&job, i};
+  for (std::size_t i = 1; i < parts && i < max_parts; ++i)
+    if (!workers[i].start(jobs[i])) jobs[i]();
+  jobs[0]();
+  for (std::size_t i = 1; i < parts && i < max_parts; ++i) workers[i].join();
+}
+
+// crc32c_extend(crc, p, n) computed by up to `threads` threads on equal
+// parts joined with crc32c_combine.
+inline void crc32c_parallel(std::uint32_t& crc, const std::uint8_t* p, std::size_t n, unsigned threads) noexcept {
+  const std::size_t parts = parallel_parts(n, threads);
+  const std::size_t part = n / parts;
+  std::uint32_t crcs[64];
+  auto job = [&](std::size_t i) { crcs[i] = crc32c(p + i * part, i + 1 == parts ? n - i * part : part); };
+  run_parts(parts, job);
+  for (std::size_t i = 0; i < parts; ++i) crc = crc32c_combine(crc, crcs[i], i + 1 == parts ? n - i * part : part);
+}
+}  // namespace detail
+
+}  // namespace KVC_ABI_NAMESPACE
+}  // namespace kvc
+// ---- end parts/streams.hpp
+
+// ---- begin parts/reader.hpp
+// ===========================================================================
+// Reader
+//
+// One pass over a file in the spec's order (spec 12.7), in three pieces:
+//   byte_source  the next bytes of a stream (a view of its memory, or read
+//                into a buffer bounded by the file size), or bytes read
+//                straight into the caller's memory;
+//   region_crc   the CRC32C of the region being read, recorded in
+//                file_info::computed as it grows;
+//   file_reader  the checks, section by section, over the two; a payload
+//                that is only verified or loaded, from a source that can,
+//                is read in parts on several threads.
+// kvc::read, verify and load are its entry points.
+// ===========================================================================
+
+namespace kvc {
+inline namespace KVC_ABI_NAMESPACE {
+
+// ---- Reading ----------------------------------------------------------------
+
+// How much of a file a read checks (spec "Reading and verification").
+enum class verify_level : std::uint8_t {
+  header,  // the fixed header: fields, v2 header CRC, sizes against the file
+  text,    // and the text with its CRC: enough for a same-text check
+  full,    // every byte: payload CRC, appended sections and their CRC
+};
+
+constexpr const char* verify_level_name(verify_level l) noexcept {
+  return l == verify_level::header ? "header" : l == verify_level::text ? "text" : "full";
+}
+
+struct tool_entry {
+  std::string id;
+  std::string dsml;
+  friend bool operator==(const tool_entry& a, const tool_entry& b) { return a.id == b.id && a.dsml == b.dsml; }
+};
+
+struct read_options {
+  verify_level level = verify_level::full;
+  kvc::limits limits{};
+  // When set, the DSV4 payload check runs against this model (level full).
+  const model_desc* dsv4_model = nullptr;
+  // Payload bytes handed to the consumer per call.
+  std::size_t chunk_bytes = std::size_t{1} << 20;
+  // Threads that read and checksum the payload when it is verified or
+  // loaded from a source that can read in parallel (kvc::file_source), or
+  // that checksum bytes a source hands over in memory: each takes an equal
+  // part of at least 4 MiB, the parts' CRCs are joined with crc32c_combine.
+  // 1 keeps the read on the calling thread.
+  unsigned threads = 1;
+  // false: the tool map is parsed and checksummed but not kept
+  // (file_info::tools stays empty), so a level full read holds one chunk of
+  // memory whatever the map holds. The title (at most max_title_bytes) is
+  // kept either way: identity_name needs it.
+  bool keep_sections = true;
+};
+
+// How far a read got. A read that fails stops at the stage before the one
+// whose check failed: header_decoded means hdr holds the stored fields but they
+// broke a header rule (CRC, quant bits, limits...), so they can be shown.
+enum class read_stage : std::uint8_t {
+  none,            // nothing decoded: I/O error, bad magic or version, short header
+  header_decoded,  // hdr decoded
+  header,          // and valid
+  text,            // and the text read and checked
+  payload,         // and the payload (CRC, DSV4 check when asked for)
+  full,            // and the appended sections: every byte checked
+};
+
+// What a read found. Fields past the stage that was reached stay empty.
+// A CRC32C the reader computed over the first `bytes` bytes of one region.
+struct computed_crc {
+  std::uint32_t crc = 0;
+  std::uint64_t bytes = 0;
+};
+
+struct file_info {
+  read_stage stage = read_stage::none;
+  header hdr;
+  std::uint64_t file_size = unknown_size;  // as the stream reported it
+  std::string text;                        // level text and full
+  bool has_tool_map = false;               // level full
+  std::vector<tool_entry> tools;
+  bool has_title = false;
+  std::string title;
+  bool unknown_sections = false;     // extension bits 4..7 set: opaque bytes follow
+  std::uint64_t unknown_offset = 0;  // where the opaque area starts (level full)
+  std::uint64_t unknown_bytes = 0;   // and its length
+  bool dsv4_checked = false;         // the DSV4 check ran and passed
+  dsv4_header dsv4{};
+  // What the reader checksummed (any version) of the text, payload and
+  // appended area, even when it stopped in or before a region (then bytes is
+  // short of the region's length): a tool reports computed against stored
+  // CRCs, or finishes a region's CRC, without reading the bytes again.
+  std::array<computed_crc, 3> computed{};
 };
 
 namespace detail {
+// Runs the DSV4 check over payload bytes as they stream by: captures the
+// 52-byte header and the two per-layer count arrays, nothing else.
+class dsv4_scanner {
+ public:
+  dsv4_scanner(const model_desc& m, const header& h) : model_(m), kvc_(h) {}
 
-// One registry per algorithm (CRC32C, SHA-1), built once on first use: the
-// kernels with their entry points, and the one in use. The environment
-// variable names a kernel to start with; an unknown or unsupported name is
-// ignored (the kvc tool warns about it).
-template <class Fn, std::size_t N>
-struct kernel_registry {
-  kernel kernels[N];
-  Fn fns[N];
-  Fn initial;  // best supported, or the environment's choice
+  // The next n payload bytes, in order.
+  void feed(const std::uint8_t* p, std::size_t n) {
+    take_head(seen_, p, n);
+    take_counts(seen_, p, n);
+    seen_ += n;
+  }
 
-  void choose_initial(const char* env_var) noexcept {
-    std::size_t pick = N - 1;
-    for (std::size_t j = N; j-- > 0;)
-      if (kernels[j].supported) pick = j;
-#if defined(_MSC_VER) && !defined(__clang__)
-#pragma warning(push)
-#pragma warning(disable : 4996)  // getenv
-#endif
-    const char* env = std::getenv(env_var);
-#if defined(_MSC_VER) && !defined(__clang__)
-#pragma warning(pop)
-#endif
-    if (env != nullptr)
-      for (std::size_t j = 0; j < N; ++j)
-        if (kernels[j].supported && std::strcmp(env, kernels[j].name) == 0) pick = j;
-    initial = fns[pick];
-  }
-  kernel_list list() const noexcept { return {kernels, N}; }
-  const char* name_of(Fn f) const noexcept {
-    for (std::size_t j = 0; j < N; ++j)
-      if (fns[j] == f) return kernels[j].name;
-    return "unknown";
-  }
-  bool force(const char* name, std::atomic<Fn>& active) const noexcept {
-    if (name == nullptr) return false;
-    for (std::size_t j = 0; j < N; ++j) {
-      if (std::strcmp(name, kernels[j].name) != 0) continue;
-      if (!kernels[j].supported) return false;
-      active.store(fns[j], std::memory_order_release);
-      return true;
+  // For a payload read out of order (kvc's parallel reads): the payload's
+  // first bytes (take_head(0, ...)), then the bytes counts() locates
+  // (take_counts), then skip_to(payload size).
+  void take_head(std::uint64_t at, const std::uint8_t* p, std::size_t n) {
+    capture(at, p, n, 0, head_, layout::dsv4::size);
+    if (!decoded_ && at + n >= layout::dsv4::size) {
+      decoded_ = true;
+      d_ = decode_dsv4_header(head_);
+      err_ = validate_dsv4_header(d_, kvc_, model_);
+      if (!err_) counts_.resize(8 * std::size_t{d_.layers});  // layers == model.layers here
     }
-    return false;
   }
-  // The kernel in use: active, or the initial choice on first use.
-  Fn get(std::atomic<Fn>& active) const noexcept {
-    const Fn f = active.load(std::memory_order_acquire);
-    if (f != nullptr) return f;
-    Fn expected = nullptr;
-    if (active.compare_exchange_strong(expected, initial, std::memory_order_acq_rel, std::memory_order_acquire))
-      return initial;
-    return expected;  // another thread chose or forced first
+  void take_counts(std::uint64_t at, const std::uint8_t* p, std::size_t n) {
+    if (decoded_ && !err_) capture(at, p, n, dsv4_counts_offset(d_), counts_.data(), counts_.size());
   }
+  // Where the two count arrays are, once the header was taken and passed
+  // (else length 0).
+  std::pair<std::uint64_t, std::size_t> counts() const noexcept {
+    if (!decoded_ || err_) return {0, 0};
+    return {dsv4_counts_offset(d_), counts_.size()};
+  }
+  void skip_to(std::uint64_t payload_bytes) noexcept { seen_ = payload_bytes; }
+
+  // The verdict once every payload byte was fed; offsets are file offsets.
+  error finish(dsv4_header& out) {
+    const std::uint64_t base = kvc_.payload_offset();
+    if (!decoded_) return make_error(errc::payload_malformed, section::payload, base + seen_);
+    if (err_) return make_error(err_.code, err_.where, base + err_.offset);
+    if (seen_ < dsv4_prefix_bytes(d_)) return make_error(errc::payload_malformed, section::payload, base + seen_);
+    std::vector<std::uint32_t> comp(d_.layers), index(d_.layers);
+    for (std::uint32_t l = 0; l < d_.layers; ++l) {
+      comp[l] = load_le<std::uint32_t>(counts_.data() + 4 * l);
+      index[l] = load_le<std::uint32_t>(counts_.data() + 4 * (d_.layers + l));
+    }
+    const auto expected = dsv4_expected_size(d_, comp.data(), index.data(), model_);
+    if (!expected) return make_error(expected.error().code, section::payload, base + expected.error().offset);
+    if (*expected != seen_) return make_error(errc::payload_mismatch, section::payload, base);
+    out = d_;
+    return {};
+  }
+
+ private:
+  // Copies the part of [at, at + n) that falls in [from, from + len).
+  static void capture(std::uint64_t at, const std::uint8_t* p, std::size_t n, std::uint64_t from, std::uint8_t* dst,
+                      std::size_t len) {
+    const std::uint64_t lo = at > from ? at : from;
+    const std::uint64_t hi_in = at + n, hi_want = from + len;
+    const std::uint64_t hi = hi_in < hi_want ? hi_in : hi_want;
+    if (lo < hi) std::memcpy(dst + (lo - from), p + (lo - at), static_cast<std::size_t>(hi - lo));
+  }
+
+  const model_desc& model_;
+  const header& kvc_;
+  std::uint8_t head_[layout::dsv4::size]{};
+  std::vector<std::uint8_t> counts_;  // the two u32[layers] arrays, as stored
+  std::uint64_t seen_ = 0;
+  bool decoded_ = false;
+  dsv4_header d_{};
+  error err_{};
 };
 
-using crc32c_fn = std::uint32_t (*)(std::uint32_t, const unsigned char*, std::size_t) noexcept;
-
-// ---------------------------------------------------------------------------
-// GF(2)[x] / P arithmetic in the reflected representation used by CRC32C:
-// bit 31 holds the coefficient of x^0, bit 0 the coefficient of x^31.
-// ---------------------------------------------------------------------------
-inline constexpr std::uint32_t crc32c_x0 = 0x80000000u;  // the polynomial 1
-
-constexpr std::uint32_t crc32c_mulmod(std::uint32_t a, std::uint32_t b) noexcept {
-  std::uint32_t r = 0;
-  for (int i = 0; i < 32; ++i) {
-    if (a & (crc32c_x0 >> i)) r ^= b;                    // a_i * b * x^i
-    b = (b & 1u) ? ((b >> 1) ^ crc32c_poly) : (b >> 1);  // b *= x
-  }
-  return r;
-}
-
-// x^(2^k) mod P for k = 0..30.  For CRC32C x^(2^31) == x (mod P), so the
-// sequence repeats with period 31 (checked below); index with k % 31.
-struct crc32c_x2n_t {
-  std::uint32_t v[31];
+// The consumer of kvc::verify: the payload is checked, not kept;
+// progress(std::uint64_t n) hears of every n more bytes checked, possibly
+// from several threads at once.
+template <class Progress>
+struct payload_progress {
+  Progress& progress;
 };
-constexpr crc32c_x2n_t crc32c_make_x2n() noexcept {
-  crc32c_x2n_t t{};
-  std::uint32_t p = crc32c_x0 >> 1;  // x^1
-  for (int k = 0; k < 31; ++k) {
-    t.v[k] = p;
-    p = crc32c_mulmod(p, p);
-  }
-  return t;
-}
-inline constexpr crc32c_x2n_t crc32c_x2n = crc32c_make_x2n();
-static_assert(crc32c_mulmod(crc32c_x2n.v[30], crc32c_x2n.v[30]) == crc32c_x2n.v[0],
-              "CRC32C: x^(2^31) must equal x mod P (period 31)");
+template <class T>
+struct is_payload_progress : std::false_type {};
+template <class Progress>
+struct is_payload_progress<payload_progress<Progress>> : std::true_type {};
 
-// x^(e * 2^k0) mod P, O(log e) multiplications; valid for every 64-bit e.
-constexpr std::uint32_t crc32c_xpow(std::uint64_t e, unsigned k0 = 0) noexcept {
-  std::uint32_t r = crc32c_x0;
-  unsigned k = k0 % 31u;
-  while (e != 0) {
-    if (e & 1u) r = crc32c_mulmod(crc32c_x2n.v[k], r);
-    e >>= 1;
-    k = (k == 30u) ? 0u : k + 1u;
+// Hands n bytes to f(const std::uint8_t*, std::size_t), which returns void or
+// kvc::error; an error stops the read that called it.
+template <class F>
+error deliver(F& f, const std::uint8_t* p, std::size_t n) {
+  if constexpr (is_payload_progress<F>::value) {
+    f.progress(std::uint64_t{n});
+    return {};
+  } else if constexpr (std::is_void_v<std::invoke_result_t<F&, const std::uint8_t*, std::size_t>>) {
+    f(p, n);
+    return {};
+  } else {
+    return f(p, n);
   }
-  return r;
 }
-// x^(8n) mod P: multiplying the raw state by it == appending n zero bytes.
-constexpr std::uint32_t crc32c_xpow8n(std::uint64_t n) noexcept { return crc32c_xpow(n, 3); }
+
+// A callable f(const std::uint8_t*, std::size_t), returning void or
+// kvc::error, by reference: the reader's byte pump is compiled once per
+// source type, not once per sink. f must outlive the sink_ref.
+class sink_ref {
+ public:
+  template <class F, class = std::enable_if_t<!std::is_same_v<std::decay_t<F>, sink_ref>>>
+  sink_ref(F&& f) noexcept  // NOLINT: implicit by design
+      : f_(const_cast<void*>(static_cast<const void*>(&f))), call_([](void* g, const std::uint8_t* p, std::size_t n) {
+          return deliver(*static_cast<std::remove_reference_t<F>*>(g), p, n);
+        }) {}
+  error operator()(const std::uint8_t* p, std::size_t n) const { return call_(f_, p, n); }
+
+ private:
+  void* f_;
+  error (*call_)(void*, const std::uint8_t*, std::size_t);
+};
+
+// Wraps place(const file_info&) -> std::uint8_t*: the reader asks it for the
+// payload's destination once and reads the payload straight into it.
+template <class Place>
+struct payload_placement {
+  Place& place;
+};
+template <class T>
+struct is_payload_placement : std::false_type {};
+template <class Place>
+struct is_payload_placement<payload_placement<Place>> : std::true_type {};
+
+// A source that can read the payload on several threads at once declares
+// parallel_reads(S&) -> bool (true when read_at may run concurrently on it
+// right now) and skip(S&, n) (moves its sequential position past bytes read
+// with read_at).
+template <class S, class = void>
+struct has_parallel_reads : std::false_type {};
+template <class S>
+struct has_parallel_reads<S, std::void_t<decltype(stream_traits<S>::parallel_reads(std::declval<S&>())),
+                                         decltype(stream_traits<S>::skip(std::declval<S&>(), std::uint64_t{}))>>
+    : std::true_type {};
+
+template <class S>
+io_result read_fully_at(S& s, void* p, std::size_t n, std::uint64_t at) {
+  return transfer_all(n, true, [&](std::size_t done) {
+    return stream_traits<S>::read_at(s, static_cast<std::uint8_t*>(p) + done, n - done, at + done);
+  });
+}
+
+// ---- The byte source ---------------------------------------------------------
+
+// The next bytes of a sequential source S, counted from the file offset it
+// starts at. A view of the stream's memory when it offers views, else a
+// read into a buffer of its own of at most `chunk` bytes; a known file size
+// bounds that read, so the buffer never grows beyond what the file holds
+// (plus the one byte that finds its end). A failed read does not move pos().
+template <class S>
+class byte_source {
+ public:
+  byte_source(S& s, std::size_t chunk, std::uint64_t at = 0)
+      : s_(s), chunk_(chunk == 0 ? 1 : chunk), size_(size_of(s)), pos_(at) {}
+
+  std::uint64_t size() const noexcept { return size_; }  // as the stream reported it
+  std::uint64_t pos() const noexcept { return pos_; }
+  S& stream() noexcept { return s_; }
+
+  // Up to n of the next bytes; r.bytes == 0 with io_status::ok: the data ended.
+  io_view next(std::uint64_t n) {
+    io_view v;
+    if constexpr (has_view<S>::value) {
+      v = stream_traits<S>::view(s_, clamp_size(n, (std::numeric_limits<std::size_t>::max)()));
+    } else {
+      if (ended_) return {};
+      std::size_t want = clamp_size(n, chunk_);
+      if (size_ != unknown_size && size_ >= pos_ && size_ - pos_ < want)
+        want = static_cast<std::size_t>(size_ - pos_) + 1;
+      const io_result r = read_fully(s_, buf_.reserve(want), want);
+      ended_ = r.bytes < want;
+      v = {buf_.data(), r};
+    }
+    if (v.r.status == io_status::ok) pos_ += v.r.bytes;
+    return v;
+  }
+
+  // Up to n bytes straight into dst, fewer only where the data ends.
+  io_result read_into(std::uint8_t* dst, std::size_t n) {
+    const io_result r = read_fully(s_, dst, n);
+    if (r.status == io_status::ok) pos_ += r.bytes;
+    return r;
+  }
+
+  // Moves past n bytes that were read with read_at (parallel reads).
+  void skip(std::uint64_t n) {
+    stream_traits<S>::skip(s_, n);
+    pos_ += n;
+  }
+
+ private:
+  S& s_;
+  std::size_t chunk_;
+  std::uint64_t size_;
+  std::uint64_t pos_;
+  byte_buffer buf_;
+  bool ended_ = false;  // a short buffered read showed the end of the data
+};
+
+// ---- CRC accounting ------------------------------------------------------------
+
+// The CRC32C of the region being read, and its record (file_info::computed,
+// when the region has one) kept up to date as bytes are added.
+class region_crc {
+ public:
+  void begin(computed_crc* record) noexcept {
+    crc_ = 0;
+    record_ = record;
+  }
+  // n more bytes of the region, checksummed on `threads` threads when many.
+  void add(const std::uint8_t* p, std::size_t n, unsigned threads = 1) noexcept {
+    if (threads > 1)
+      crc32c_parallel(crc_, p, n, threads);
+    else
+      crc_ = crc32c_extend(crc_, p, n);
+    counted(n);
+  }
+  // The CRC of the region's next n bytes, computed elsewhere.
+  void join(std::uint32_t crc, std::uint64_t n) noexcept {
+    crc_ = crc32c_combine(crc_, crc, n);
+    counted(n);
+  }
+  std::uint32_t value() const noexcept { return crc_; }
+
+ private:
+  void counted(std::uint64_t n) noexcept {
+    if (record_ == nullptr) return;
+    record_->crc = crc_;
+    record_->bytes += n;
+  }
+  std::uint32_t crc_ = 0;
+  computed_crc* record_ = nullptr;
+};
+
+// ---- The checks ------------------------------------------------------------------
+
+// One read of one file, in the spec's order. S is a sequential source whose
+// first byte is file offset `at`.
+template <class S>
+class file_reader {
+ public:
+  file_reader(S& s, const read_options& opt, file_info& info, std::uint64_t at = 0)
+      : src_(s, opt.chunk_bytes, at), opt_(opt), info_(info), chunk_(opt.chunk_bytes == 0 ? 1 : opt.chunk_bytes) {}
+
+  template <class Consumer>
+  error run(Consumer& consume) {
+    info_ = file_info{};
+    if (opt_.dsv4_model != nullptr && !opt_.dsv4_model->usable())
+      return make_error(errc::invalid_argument, section::none, 0);  // spec "Model description"
+    info_.file_size = src_.size();
+    if (error e = read_header()) return e;
+    info_.stage = read_stage::header;
+    if (opt_.level == verify_level::header) return {};
+    if (error e = read_text()) return e;
+    info_.stage = read_stage::text;
+    if (opt_.level == verify_level::text) return {};
+    if (error e = read_payload(consume)) return e;
+    info_.stage = read_stage::payload;
+    if (error e = read_appended()) return e;
+    info_.stage = read_stage::full;
+    return {};
+  }
+
+  // Reads only the appended sections of a file whose header h was already
+  // read and checked; the source starts at h.sections_offset().
+  error run_sections(const header& h) {
+    info_ = file_info{};
+    info_.hdr = h;
+    info_.file_size = src_.size();
+    return read_appended();
+  }
+
+ private:
+  const header& h() const { return info_.hdr; }
+
+  // Reads up to n bytes, folding them into the running CRC state and handing
+  // them to sink at most one chunk at a time. got < n means the data ended.
+  error pump(std::uint64_t n, std::uint64_t& got, sink_ref sink) {
+    got = 0;
+    while (got < n) {
+      // In the appended area no more than one byte past the limit is read.
+      const std::uint64_t at = src_.pos();
+      std::uint64_t ask = n - got;
+      if (appended_limit_ != no_limit && appended_limit_ + 1 - at < ask) ask = appended_limit_ + 1 - at;
+      const io_view v = src_.next(ask);
+      if (v.r.status != io_status::ok) return io_failure(where_, at, v.r);
+      const std::size_t k = v.r.bytes;
+      if (k == 0) break;
+      // The appended-area limit fires as soon as it is passed, before the
+      // bytes are kept, whichever section is being parsed.
+      if (src_.pos() > appended_limit_) return make_error(errc::limit_exceeded, section::appended, appended_limit_);
+      crc_.add(v.data, k, opt_.threads);  // a large view (bytes in memory) on opt.threads threads
+      error stopped{};                    // what the sink returned
+      for (std::size_t off = 0; off < k && !stopped; off += chunk_)
+        stopped = deliver(sink, v.data + off, clamp_size(k - off, chunk_));
+      if (stopped) return stopped;
+      got += k;
+    }
+    return {};
+  }
+
+  // Reads n payload bytes straight into dst, one slice at a time, and
+  // checksums each slice while it is still in cache. got < n: data ended.
+  error pump_into(std::uint8_t* dst, std::uint64_t n, std::uint64_t& got) {
+    constexpr std::size_t slice = std::size_t{256} << 10;
+    got = 0;
+    while (got < n) {
+      const std::size_t want = clamp_size(n - got, slice);
+      std::uint8_t* at = dst + got;
+      const io_result r = src_.read_into(at, want);
+      if (r.status != io_status::ok) return io_failure(where_, src_.pos(), r);
+      crc_.add(at, r.bytes);
+      got += r.bytes;
+      if (r.bytes < want) break;
+    }
+    return {};
+  }
+
+  // Reads the n payload bytes at src_.pos() in parts on threads of their own (see
+  // parallel_parts), each with positioned reads of parallel_read_bytes into
+  // dst + its offset (loading) or into a buffer of its own (verifying),
+  // checksummed while they are in cache; the parts' CRCs are joined with
+  // crc32c_combine. got < n: the data ended.
+  template <class Tick>
+  error pump_parallel(std::uint8_t* dst, std::uint64_t n, std::uint64_t& got, Tick&& tick) {
+    constexpr std::size_t parallel_read_bytes = std::size_t{256} << 10;
+    struct part {
+      std::uint64_t from = 0, length = 0, got = 0;
+      std::uint32_t crc = 0;
+      io_result failed{};
+      byte_buffer buf;
+    };
+    const std::size_t parts = parallel_parts(n, opt_.threads);
+    part p[64];
+    const std::uint64_t base = src_.pos();
+    S& s = src_.stream();
+    for (std::size_t i = 0; i < parts; ++i) {
+      p[i].from = i * (n / parts);
+      p[i].length = i + 1 == parts ? n - p[i].from : n / parts;
+      if (dst == nullptr) p[i].buf.reserve(parallel_read_bytes);  // here: a job must not allocate
+    }
+    auto job = [&](std::size_t i) {
+      part& q = p[i];
+      while (q.got < q.length) {
+        const std::size_t k = clamp_size(q.length - q.got, parallel_read_bytes);
+        std::uint8_t* at = dst != nullptr ? dst + q.from + q.got : q.buf.data();
+        const io_result r = read_fully_at(s, at, k, base + q.from + q.got);
+        q.crc = crc32c_extend(q.crc, at, r.bytes);
+        q.got += r.bytes;
+        tick(std::uint64_t{r.bytes});
+        if (r.status != io_status::ok) q.failed = r;
+        if (r.status != io_status::ok || r.bytes < k) break;
+      }
+    };
+    run_parts(parts, job);
+    got = 0;
+    for (std::size_t i = 0; i < parts; ++i) {
+      crc_.join(p[i].crc, p[i].got);
+      got += p[i].got;
+      if (p[i].failed.status != io_status::ok)
+        return io_failure(section::payload, base + got - p[i].failed.bytes, p[i].failed);
+      if (p[i].got < p[i].length) break;  // the data ended: no byte of a later part counts
+    }
+    src_.skip(got);
+    return {};
+  }
+
+  // Verifying and loading read the payload in parallel parts from a source
+  // that can; a consumer gets the bytes in order.
+  template <class Consumer>
+  static constexpr bool parts_possible = has_parallel_reads<S>::value && (is_payload_progress<Consumer>::value ||
+                                                                          is_payload_placement<Consumer>::value);
+
+  // True when the payload is read in parts: possible, more than one thread
+  // asked for, and a payload large enough for two parts.
+  template <class Consumer>
+  bool payload_in_parts(const Consumer&) {
+    if constexpr (parts_possible<Consumer>)
+      return opt_.threads > 1 && parallel_parts(h().payload_bytes, opt_.threads) > 1 &&
+             stream_traits<S>::parallel_reads(src_.stream());
+    else
+      return false;
+  }
+
+  template <class Consumer>
+  error read_payload_in_parts(Consumer& consume, std::optional<dsv4_scanner>& scan, std::uint64_t& got) {
+    if constexpr (parts_possible<Consumer>) {
+      std::uint8_t* dst = nullptr;
+      if constexpr (is_payload_placement<Consumer>::value) {
+        dst = consume.place(static_cast<const file_info&>(info_));
+        if (dst == nullptr) return make_error(errc::invalid_argument, section::payload, h().payload_offset());
+      }
+      auto tick = [&](std::uint64_t k) {
+        if constexpr (is_payload_progress<Consumer>::value) consume.progress(k);
+        (void)k;
+      };
+      if (error e = pump_parallel(dst, h().payload_bytes, got, tick)) return e;
+      if (scan && got == h().payload_bytes) return scan_at(*scan);
+    }
+    (void)consume, (void)scan, (void)got;
+    return {};
+  }
+
+  // Reads exactly n bytes into dst, or reports truncated at the end of data.
+  error take(void* dst, std::size_t n) {
+    std::uint64_t got = 0;
+    auto* out = static_cast<std::uint8_t*>(dst);
+    if (error e = pump(n, got, [&](const std::uint8_t* p, std::size_t k) {
+          std::memcpy(out, p, k);
+          out += k;
+        }))
+      return e;
+    return got < n ? make_error(errc::truncated, where_, src_.pos()) : error{};
+  }
+
+  // Reads exactly n bytes appended to str (grown as bytes arrive, so a lying
+  // length never allocates more than the data holds).
+  error take(std::string& str, std::uint64_t n) {
+    std::uint64_t got = 0;
+    if (error e = pump(n, got,
+                       [&](const std::uint8_t* p, std::size_t k) { str.append(reinterpret_cast<const char*>(p), k); }))
+      return e;
+    return got < n ? make_error(errc::truncated, where_, src_.pos()) : error{};
+  }
+
+  // Reads exactly n bytes of a tool-map string into str when the caller
+  // keeps sections, else checksums and drops them.
+  error take_section_bytes(std::string& str, std::uint64_t n) {
+    if (opt_.keep_sections) return take(str, n);
+    std::uint64_t got = 0;
+    if (error e = pump(n, got, [](const std::uint8_t*, std::size_t) {})) return e;
+    return got < n ? make_error(errc::truncated, where_, src_.pos()) : error{};
+  }
+
+  void begin(section where) {
+    where_ = where;
+    crc_.begin(where == section::text       ? &info_.computed[0]
+               : where == section::payload  ? &info_.computed[1]
+               : where == section::appended ? &info_.computed[2]
+                                            : nullptr);
+  }
+
+  error read_header() {
+    begin(section::header);
+    std::uint8_t b[layout::header_v2::size];
+    std::size_t have = 0;
+    auto into = [&](const std::uint8_t* p, std::size_t k) {
+      std::memcpy(b + have, p, k);
+      have += k;
+    };
+    std::uint64_t got = 0;
+    if (error e = pump(4, got, into)) return e;
+    const std::size_t need = have == 4 ? header_size_for(b) : 0;
+    if (need != 0)
+      if (error e = pump(need - 4, got, into)) return e;
+    auto decoded = decode_header(b, have);
+    if (!decoded) return decoded.error();
+    info_.hdr = *decoded;
+    info_.stage = read_stage::header_decoded;
+    return validate_header(h(), b, info_.file_size, opt_.limits);
+  }
+
+  error read_text() {
+    begin(section::text);
+    if (info_.file_size != unknown_size) info_.text.reserve(h().text_bytes);  // checked against the size
+    if (error e = take(info_.text, h().text_bytes)) return e;
+    if (h().version == 2 && crc_.value() != h().text_crc)
+      return make_error(errc::text_crc_mismatch, section::text, h().text_offset());
+    return {};
+  }
+
+  template <class Consumer>
+  error read_payload(Consumer& consume) {
+    begin(section::payload);
+    const bool check = opt_.dsv4_model != nullptr && (h().payload_abi == 0 || h().payload_abi == payload_abi_ds4);
+    std::optional<dsv4_scanner> scan;
+    if (check) scan.emplace(*opt_.dsv4_model, h());
+    std::uint64_t got = 0;
+    if (payload_in_parts(consume)) {
+      if (error e = read_payload_in_parts(consume, scan, got)) return e;
+    } else if constexpr (is_payload_placement<Consumer>::value) {
+      std::uint8_t* dst = consume.place(static_cast<const file_info&>(info_));
+      if (dst == nullptr) return make_error(errc::invalid_argument, section::payload, h().payload_offset());
+      if (error e = pump_into(dst, h().payload_bytes, got)) return e;
+      if (scan) scan->feed(dst, static_cast<std::size_t>(got));
+    } else {
+      if (error e = pump(h().payload_bytes, got, [&](const std::uint8_t* p, std::size_t k) {
+            if (scan) scan->feed(p, k);
+            return deliver(consume, p, k);
+          }))
+        return e;
+    }
+    if (got < h().payload_bytes) return make_error(errc::truncated, section::payload, src_.pos());
+    if (h().version == 2 && crc_.value() != h().payload_crc)
+      return make_error(errc::payload_crc_mismatch, section::payload, h().payload_offset());
+    if (scan) {
+      if (error e = scan->finish(info_.dsv4)) return e;
+      info_.dsv4_checked = true;
+    }
+    return {};
+  }
+
+  // The DSV4 check of a payload read in parts: its header and count arrays
+  // read again with read_at (they are in the page cache), the rest skipped.
+  error scan_at(dsv4_scanner& scan) {
+    const std::uint64_t base = h().payload_offset(), n = h().payload_bytes;
+    std::vector<std::uint8_t> head(clamp_size(n, layout::dsv4::size));
+    io_result r = read_fully_at(src_.stream(), head.data(), head.size(), base);
+    if (r.status != io_status::ok) return io_failure(section::payload, base, r);
+    scan.take_head(0, head.data(), r.bytes);
+    const auto [at, length] = scan.counts();
+    if (length != 0 && at < n) {
+      std::vector<std::uint8_t> counts(clamp_size(n - at, length));
+      r = read_fully_at(src_.stream(), counts.data(), counts.size(), base + at);
+      if (r.status != io_status::ok) return io_failure(section::payload, base + at, r);
+      scan.take_counts(at, counts.data(), r.bytes);
+    }
+    scan.skip_to(n);
+    return {};
+  }
+
+  error read_tool_map() {
+    const limits& lim = opt_.limits;
+    where_ = section::tool_map;
+    info_.has_tool_map = true;
+    std::uint8_t b[layout::tool_map::size];
+    const std::uint64_t at = src_.pos();
+    if (error e = take(b, sizeof b)) return e;
+    const auto tm = decode_tool_map_header(b, at, lim);
+    if (!tm) return tm.error();
+    for (std::uint32_t i = 0; i < tm->count; ++i) {
+      std::uint8_t eb[layout::tool_entry_header::size];
+      const std::uint64_t entry_at = src_.pos();
+      if (error e = take(eb, sizeof eb)) return e;
+      const auto te = decode_tool_entry_header(eb, entry_at, lim);
+      if (!te) return te.error();
+      tool_entry entry;
+      if (error e = take_section_bytes(entry.id, te->id_bytes)) return e;
+      if (error e = take_section_bytes(entry.dsml, te->dsml_bytes)) return e;
+      if (opt_.keep_sections) info_.tools.push_back(std::move(entry));
+    }
+    return {};
+  }
+
+  error read_title() {
+    where_ = section::title;
+    info_.has_title = true;
+    std::uint8_t b[layout::title::size];
+    const std::uint64_t at = src_.pos();
+    if (error e = take(b, sizeof b)) return e;
+    const auto n = decode_title_header(b, at, opt_.limits);
+    if (!n) return n.error();
+    return take(info_.title, *n);  // kept always: a titled file's identity needs it
+  }
+
+  // Parses the sections in bit order while the sections CRC runs over every
+  // byte to the end; in v2 a CRC mismatch outranks any structural error.
+  error read_appended() {
+    begin(section::appended);
+    const std::uint64_t start = src_.pos();
+    const std::uint64_t max = opt_.limits.max_appended_bytes;
+    const auto too_big = make_error(errc::limit_exceeded, section::appended, start + max);
+    if (info_.file_size != unknown_size && info_.file_size - start > max) return too_big;
+    appended_limit_ = max >= no_limit - start ? no_limit : start + max;
+    const std::uint8_t flags = h().ext_flags;
+    info_.unknown_sections = (flags & ~ext::known) != 0;
+    error found{};
+    if (flags & ext::tool_map) found = read_tool_map();
+    if (!found && (flags & ext::title)) found = read_title();
+    if (found.code == errc::io_error || found == too_big) return found;
+    if (h().version == 1 && found) return found;
+    // Drain to the end: trailing bytes, the opaque unknown sections, or the
+    // rest of a damaged area whose CRC decides the verdict.
+    where_ = section::appended;
+    const std::uint64_t rest_at = src_.pos();
+    // Up to the end of the data; pump stops at the appended-area limit.
+    const std::uint64_t want = h().version == 1 && !info_.unknown_sections ? 1 : no_limit;
+    std::uint64_t got = 0;
+    if (error e = pump(want, got, [](const std::uint8_t*, std::size_t) {})) return e;
+    if (info_.unknown_sections && !found) {
+      info_.unknown_offset = rest_at;
+      info_.unknown_bytes = got;
+    }
+    if (h().version == 2 && crc_.value() != h().sections_crc)
+      return make_error(errc::sections_crc_mismatch, section::appended, start);
+    if (found) return found;
+    if (got > 0 && !info_.unknown_sections) return make_error(errc::trailing_bytes, section::appended, rest_at);
+    return {};
+  }
+
+  byte_source<S> src_;
+  const read_options& opt_;
+  file_info& info_;
+  std::size_t chunk_;  // payload bytes per consumer call
+  region_crc crc_;
+  static constexpr std::uint64_t no_limit = (std::numeric_limits<std::uint64_t>::max)();
+  std::uint64_t appended_limit_ = no_limit;  // the last byte allowed, set in the appended area
+  section where_ = section::header;
+};
+}  // namespace detail
+
+// Reads a file from a sequential source at opt.level, handing the payload to
+// consume(const std::uint8_t*, std::size_t) chunk by chunk (level full only).
+// consume returns void, or kvc::error: an error stops the read, and read
+// returns that error as it is.
+// For a v2 file the payload CRC is known only when read returns: a consumer
+// that loads live state must stage it and commit only on success (spec
+// "Restoring state"); to load in a second pass instead, call verify first.
+template <class Source, class Consumer>
+error read(Source& src, file_info& info, Consumer&& consume, const read_options& opt = {}) {
+  KVC_REQUIRE_STREAM(has_read, Source, "read(S&, void*, std::size_t) -> kvc::io_result");
+  detail::file_reader<Source> r(src, opt, info);
+  return r.run(consume);
+}
+
+// Verifies a file at opt.level without keeping the payload; a large payload
+// from a source that can read in parallel (kvc::file_source) is read in
+// parts on opt.threads threads. progress(std::uint64_t n), when given, hears
+// of every n more payload bytes checked, possibly from several threads at
+// once (say, for a progress bar).
+template <class Source, class Progress>
+error verify(Source& src, file_info& info, const read_options& opt, Progress&& progress) {
+  detail::payload_progress<std::remove_reference_t<Progress>> counted{progress};
+  return read(src, info, counted, opt);
+}
+template <class Source>
+error verify(Source& src, file_info& info, const read_options& opt = {}) {
+  return verify(src, info, opt, [](std::uint64_t) noexcept {});
+}
+
+// Loads a file's payload straight into memory the caller provides: one copy
+// (each slice is checksummed while it is still in cache) instead of a copy
+// into kvc's buffer and another into the caller's. Once the header and text
+// passed, place(const file_info&) -> std::uint8_t* returns where the
+// info.hdr.payload_bytes bytes go (already checked against the file size
+// and opt.limits), or nullptr to stop with invalid_argument. Reads level
+// full whatever opt.level says. The bytes in that memory are the file's
+// only when this returns no error: stage them there, commit on success
+// (spec "Restoring state"); on error they are partial or unverified.
+template <class Source, class Place>
+error load(Source& src, file_info& info, Place&& place, const read_options& opt = {}) {
+  KVC_REQUIRE_STREAM(has_read, Source, "read(S&, void*, std::size_t) -> kvc::io_result");
+  read_options full = opt;
+  full.level = verify_level::full;
+  detail::payload_placement<std::remove_reference_t<Place>> placement{place};
+  detail::file_reader<Source> r(src, full, info);
+  return r.run(placement);
+}
+
+}  // namespace KVC_ABI_NAMESPACE
+}  // namespace kvc
+// ---- end parts/reader.hpp
+
+// ---- begin parts/writer.hpp
+// ===========================================================================
+// Writer
+//
+// A file streamed out: header and text, the payload in any number of
+// write_payload calls (the payload CRC runs as the bytes go out), then the
+// appended sections and, on a random-access sink, the final header.
+// ===========================================================================
+
+namespace kvc {
+inline namespace KVC_ABI_NAMESPACE {
+
+// ---- Writing ----------------------------------------------------------------
+
+// The appended sections a writer puts after the payload, in bit order. A
+// tool map is written (and bit 0 set) only when it has entries.
+struct appended {
+  std::vector<tool_entry> tools;
+  std::optional<std::string> title;
+};
+
+// Checks sections a writer is asked to write, with the code a default reader
+// would give the file: more entries than the limit (limit_exceeded), an id or
+// DSML length outside 1..256 / 1..512 MiB (malformed_tool_map), a title over
+// the limit (limit_exceeded). Offset 0: the sections are not in a file yet.
+inline error validate_appended(const appended& a, const limits& lim = limits{}) noexcept {
+  if (a.tools.size() > lim.max_tool_entries) return make_error(errc::limit_exceeded, section::tool_map, 0);
+  for (const tool_entry& t : a.tools)
+    if (t.id.empty() || t.id.size() > lim.max_tool_id_bytes || t.dsml.empty() ||
+        t.dsml.size() > lim.max_tool_dsml_bytes)
+      return make_error(errc::malformed_tool_map, section::tool_map, 0);
+  if (a.title && a.title->size() > lim.max_title_bytes) return make_error(errc::limit_exceeded, section::title, 0);
+  return {};
+}
+
+// The appended sections as stored bytes, or the validate_appended error.
+inline result<std::vector<std::uint8_t>> encode_appended(const appended& a, const limits& lim = limits{}) {
+  if (error e = validate_appended(a, lim)) return e;
+  std::vector<std::uint8_t> out;
+  auto put = [&out](const auto& bytes) { out.insert(out.end(), bytes.begin(), bytes.end()); };
+  if (!a.tools.empty()) {
+    put(encode_tool_map_header({ktm_version, static_cast<std::uint32_t>(a.tools.size())}));
+    for (const tool_entry& t : a.tools) {
+      put(encode_tool_entry_header(
+          {static_cast<std::uint32_t>(t.id.size()), static_cast<std::uint32_t>(t.dsml.size())}));
+      put(t.id);
+      put(t.dsml);
+    }
+  }
+  if (a.title) {
+    put(encode_title_header(static_cast<std::uint32_t>(a.title->size())));
+    put(*a.title);
+  }
+  return out;
+}
+
+// Checks the fields a writer takes from its caller, with the code a reader
+// would give the file and the field's offset: version, quant bits, token
+// count, reserved bytes (their spec codes), unknown extension bits and, for
+// a new file, a save reason above 7 (invalid_argument). A rewrite of an
+// existing file keeps its save reason whatever it is (spec 4.1).
+constexpr error validate_header_to_write(const header& h, bool new_file = true) noexcept {
+  namespace c = layout::header_common;
+  if (h.version != 1 && h.version != 2)
+    return make_error(errc::unsupported_version, section::header, c::version.offset);
+  if (h.quant_bits != 2 && h.quant_bits != 4)
+    return make_error(errc::invalid_quant_bits, section::header, c::quant_bits.offset);
+  if (h.tokens == 0) return make_error(errc::zero_tokens, section::header, c::tokens.offset);
+  for (std::size_t i = 0; i < c::reserved.size; ++i)
+    if (h.reserved[i] != 0) return make_error(errc::reserved_nonzero, section::header, c::reserved.offset + i);
+  if ((h.ext_flags & ~ext::known) != 0) return make_error(errc::invalid_argument, section::header, c::ext_flags.offset);
+  if (new_file && h.save_reason > static_cast<std::uint8_t>(save_reason::sys_prefix))
+    return make_error(errc::invalid_argument, section::header, c::save_reason.offset);
+  return {};
+}
+
+// The extension flags for h's key bits plus the sections in a.
+inline std::uint8_t flags_for(std::uint8_t key_flags, const appended& a) noexcept {
+  std::uint8_t f = static_cast<std::uint8_t>(key_flags & (ext::responses_key | ext::thinking_key));
+  if (!a.tools.empty()) f = static_cast<std::uint8_t>(f | ext::tool_map);
+  if (a.title) f = static_cast<std::uint8_t>(f | ext::title);
+  return f;
+}
+
+// Streams one file out: header, text, then payload through write_payload,
+// then finish() writes the sections and settles the header. Obtain one from
+// begin_write (random-access sink: the header is patched at the end) or
+// begin_write_sequential (the payload size and CRC are declared up front).
+template <class Sink>
+class writer {
+ public:
+  writer() = default;
+  writer(writer&& o) noexcept { *this = std::move(o); }
+  writer& operator=(writer&& o) noexcept {
+    sink_ = std::exchange(o.sink_, nullptr);
+    threads_ = o.threads_;
+    h_ = o.h_;
+    sections_ = std::move(o.sections_);
+    sequential_ = o.sequential_;
+    payload_crc_ = o.payload_crc_;
+    payload_bytes_ = o.payload_bytes_;
+    pos_ = o.pos_;
+    failed_ = o.failed_;
+    return *this;
+  }
+  writer(const writer&) = delete;
+  writer& operator=(const writer&) = delete;
+
+  // threads >= 2: the v2 payload CRC of each write_payload call of 1 MiB or
+  // more runs on a second thread while this one writes the same bytes.
+  void set_threads(unsigned threads) noexcept { threads_ = threads; }
+
+  // Appends payload bytes, folding them into the payload CRC.
+  error write_payload(const void* data, std::size_t n) {
+    if (sink_ == nullptr || failed_) return failed_ ? failed_ : make_error(errc::invalid_argument, section::none, 0);
+    if (h_.version == 2 && threads_ >= 2 && n >= overlap_min) return write_payload_overlapped(data, n);
+    // v2 writes a slice, then checksums it while the copy has left it in
+    // cache, so the bytes come from memory once (256 KiB measured best in
+    // tests/bench); v1 has nothing to checksum and writes in one call.
+    constexpr std::size_t slice = std::size_t{256} << 10;
+    const std::size_t step = h_.version == 2 ? slice : n;
+    const auto* p = static_cast<const std::uint8_t*>(data);
+    for (std::size_t done = 0; done < n;) {
+      const std::size_t k = n - done < step ? n - done : step;
+      const io_result r = detail::write_fully(*sink_, p + done, k);
+      if (r.status != io_status::ok) return failed_ = detail::io_failure(section::payload, pos_, r);
+      if (h_.version == 2) payload_crc_ = crc32c_extend(payload_crc_, p + done, k);
+      done += k;
+      pos_ += k;
+      payload_bytes_ += k;
+    }
+    return {};
+  }
+
+  // Writes the appended sections and, for a random-access sink, the final
+  // header. Returns the header as stored. A sequential writer's sections were
+  // declared at begin_write_sequential, so it takes none here.
+  result<header> finish(const appended& a = {}) {
+    if (sink_ == nullptr || failed_) return failed_ ? failed_ : make_error(errc::invalid_argument, section::none, 0);
+    if (sequential_) {
+      if (!a.tools.empty() || a.title || payload_bytes_ != h_.payload_bytes ||
+          (h_.version == 2 && payload_crc_ != h_.payload_crc))
+        return failed_ = make_error(errc::invalid_argument, section::payload, pos_);
+    } else {
+      auto sections = encode_appended(a);
+      if (!sections) return failed_ = sections.error();
+      sections_ = std::move(sections).value();
+      h_.ext_flags = flags_for(h_.ext_flags, a);
+      h_.payload_bytes = payload_bytes_;
+      h_.payload_crc = h_.version == 2 ? payload_crc_ : 0;
+      h_.sections_crc = h_.version == 2 ? crc32c(sections_.data(), sections_.size()) : 0;
+    }
+    const io_result r = detail::write_fully(*sink_, sections_.data(), sections_.size());
+    if (r.status != io_status::ok) return failed_ = detail::io_failure(section::appended, pos_, r);
+    pos_ += sections_.size();
+    h_ = sealed(h_);
+    const header_bytes hb = encode_header(h_);
+    if constexpr (detail::has_write_at<Sink>::value) {
+      if (!sequential_) {
+        const io_result hr = detail::write_fully_at(*sink_, hb.data(), hb.size(), 0);
+        if (hr.status != io_status::ok) return failed_ = detail::io_failure(section::header, 0, hr);
+      }
+    }
+    sink_ = nullptr;
+    return h_;
+  }
+
+ private:
+  template <class S>
+  friend result<writer<S>> begin_write(S&, const header&, std::string_view);
+  template <class S>
+  friend result<writer<S>> begin_write_sequential(S&, const header&, std::string_view, const appended&);
+  template <class Source, class S>
+  friend result<header> upgrade(Source&, S&);
+
+  // Checks h, then writes the header and the text. For a sequential sink the
+  // sections a are encoded now because the header carries their CRC.
+  static result<writer> start(Sink& sink, const header& given, std::string_view text, const appended& a,
+                              bool sequential, bool new_file = true) {
+    header h = given;
+    if (error e = validate_header_to_write(h, new_file)) return e;
+    if (text.size() > (std::numeric_limits<std::uint32_t>::max)())
+      return make_error(errc::invalid_argument, section::text, h.text_offset());
+    auto sections = encode_appended(a);
+    if (!sections) return sections.error();
+    writer w;
+    w.sink_ = &sink;
+    w.sequential_ = sequential;
+    h.ext_flags = flags_for(h.ext_flags, a);
+    h.text_bytes = static_cast<std::uint32_t>(text.size());
+    h.text_crc = h.version == 2 ? crc32c(text.data(), text.size()) : 0;
+    h.sections_crc = h.version == 2 ? crc32c(sections->data(), sections->size()) : 0;
+    if (!sequential) h.payload_bytes = h.payload_crc = 0;  // settled by finish()
+    if (h.version == 1) h.payload_crc = 0;
+    w.h_ = h;
+    w.sections_ = std::move(sections).value();
+    const header_bytes hb = encode_header(h);
+    const io_result hr = detail::write_fully(sink, hb.data(), hb.size());
+    if (hr.status != io_status::ok) return detail::io_failure(section::header, 0, hr);
+    const io_result tr = detail::write_fully(sink, text.data(), text.size());
+    if (tr.status != io_status::ok) return detail::io_failure(section::text, hb.size(), tr);
+    w.pos_ = hb.size() + text.size();
+    return w;
+  }
+
+  static constexpr std::size_t overlap_min = std::size_t{1} << 20;
+
+  error write_payload_overlapped(const void* data, std::size_t n) {
+    std::uint32_t part = 0;
+    auto checksum = [&] { part = crc32c(data, n); };
+    detail::worker_thread crc_thread;
+    if (!crc_thread.start(checksum)) checksum();
+    const io_result r = detail::write_fully(*sink_, data, n);
+    crc_thread.join();
+    if (r.status != io_status::ok) return failed_ = detail::io_failure(section::payload, pos_, r);
+    payload_crc_ = crc32c_combine(payload_crc_, part, n);
+    pos_ += n;
+    payload_bytes_ += n;
+    return {};
+  }
+
+  // Move-only: one writer owns the file it is writing, and a moved-from
+  // writer has no sink (its calls fail with invalid_argument).
+  Sink* sink_ = nullptr;
+  unsigned threads_ = 1;
+  header h_{};
+  std::vector<std::uint8_t> sections_;
+  bool sequential_ = false;
+  std::uint32_t payload_crc_ = 0;
+  std::uint64_t payload_bytes_ = 0;
+  std::uint64_t pos_ = 0;
+  error failed_{};
+};
+
+// Starts a file on a random-access sink (write + write_at): the payload size,
+// the CRCs and the sections need not be known; finish(sections) rewrites the
+// header in place. h gives every field but the sizes, CRCs and section bits,
+// which the writer derives.
+template <class Sink>
+result<writer<Sink>> begin_write(Sink& sink, const header& h, std::string_view text) {
+  KVC_REQUIRE_STREAM(has_write, Sink, "write(S&, const void*, std::size_t) -> kvc::io_result");
+  KVC_REQUIRE_STREAM(has_write_at, Sink,
+                     "write_at(S&, const void*, std::size_t, std::uint64_t) -> kvc::io_result "
+                     "(use begin_write_sequential for a sink that cannot seek)");
+  return writer<Sink>::start(sink, h, text, appended{}, false);
+}
+
+// Starts a file on a sequential sink (a pipe, a socket): the header goes out
+// first, so h.payload_bytes and, for v2, h.payload_crc must be declared up
+// front (crc32c over the payload, or crc32c_combine of its parts). finish()
+// fails with invalid_argument if the payload written disagrees.
+template <class Sink>
+result<writer<Sink>> begin_write_sequential(Sink& sink, const header& h, std::string_view text,
+                                            const appended& a = {}) {
+  KVC_REQUIRE_STREAM(has_write, Sink, "write(S&, const void*, std::size_t) -> kvc::io_result");
+  return writer<Sink>::start(sink, h, text, a, true);
+}
+
+}  // namespace KVC_ABI_NAMESPACE
+}  // namespace kvc
+// ---- end parts/writer.hpp
+
+// ---- begin parts/updates.hpp
+// ===========================================================================
+// Updates and checks
+//
+// In-place updates of a stream (touch, rewrite_appended, upgrade), and the
+// checks an engine makes before reusing a file (compatibility, identity).
+// ===========================================================================
+
+namespace kvc {
+inline namespace KVC_ABI_NAMESPACE {
+
+// ---- In-place updates -----------------------------------------------------
+
+namespace detail {
+// Reads and checks the header of a random-access stream (level header).
+template <class S>
+error read_header_at(S& s, file_info& info) {
+  cursor<S> c(s);
+  read_options opt;
+  opt.level = verify_level::header;
+  return verify(c, info, opt);
+}
+
+// The appended sections of a file whose header h was read and checked,
+// parsed and checked (v2: the sections CRC) into out, kept.
+template <class S>
+error read_sections_at(S& s, const header& h, file_info& out) {
+  cursor<S> c(s, h.sections_offset());
+  const read_options opt;
+  file_reader<cursor<S>> r(c, opt, out, h.sections_offset());
+  return r.run_sections(h);
+}
+
+// h after a cache hit: hits + 1 (saturating), last_used = now, new header CRC.
+constexpr header touched(header h, std::uint64_t now) noexcept {
+  if (h.hits != (std::numeric_limits<std::uint32_t>::max)()) ++h.hits;
+  h.last_used = now;
+  return sealed(h);
+}
+
+template <class S>
+error write_header_at(S& s, const header& h) {
+  const header_bytes hb = encode_header(h);
+  const io_result r = write_fully_at(s, hb.data(), hb.size(), 0);
+  if (r.status != io_status::ok) return io_failure(section::header, 0, r);
+  return sync_if_supported(s, 0);
+}
+}  // namespace detail
+
+// After a cache hit: hits + 1 (saturating) and last_used = now, with one
+// positioned write of the header. v1 stays v1; v2 keeps its data CRCs and
+// gets a fresh header CRC.
+template <class S>
+result<header> touch(S& s, std::uint64_t now) {
+  KVC_REQUIRE_STREAM(has_read_at, S, "read_at(S&, void*, std::size_t, std::uint64_t) -> kvc::io_result");
+  KVC_REQUIRE_STREAM(has_write_at, S, "write_at(S&, const void*, std::size_t, std::uint64_t) -> kvc::io_result");
+  file_info info;
+  if (error e = detail::read_header_at(s, info)) return e;
+  const header h = detail::touched(info.hdr, now);
+  if (error e = detail::write_header_at(s, h)) return e;
+  return h;
+}
+
+// Replaces everything after the payload with a's sections, in place:
+// truncate at the payload end, write the sections, then the header (flags,
+// sections CRC, last_used = now). The text is verified first; unknown
+// sections are dropped. A failure midway leaves a stream that fails
+// verification; for files use rewrite_appended_file, which never does.
+template <class S>
+result<header> rewrite_appended(S& s, const appended& a, std::uint64_t now) {
+  KVC_REQUIRE_STREAM(has_read_at, S, "read_at(S&, void*, std::size_t, std::uint64_t) -> kvc::io_result");
+  KVC_REQUIRE_STREAM(has_write_at, S, "write_at(S&, const void*, std::size_t, std::uint64_t) -> kvc::io_result");
+  KVC_REQUIRE_STREAM(has_truncate, S, "truncate(S&, std::uint64_t) -> kvc::io_result");
+  file_info info;
+  cursor<S> c(s);
+  read_options opt;
+  opt.level = verify_level::text;
+  if (error e = verify(c, info, opt)) return e;
+  auto bytes = encode_appended(a);
+  if (!bytes) return bytes.error();
+  header h = info.hdr;
+  const std::uint64_t at = h.sections_offset();
+  const io_result cut = stream_traits<S>::truncate(s, at);
+  if (cut.status != io_status::ok) return detail::io_failure(section::appended, at, cut);
+  const io_result put = detail::write_fully_at(s, bytes->data(), bytes->size(), at);
+  if (put.status != io_status::ok) return detail::io_failure(section::appended, at, put);
+  // The sections are durable before the header that vouches for them.
+  if (error e = detail::sync_if_supported(s, at)) return e;
+  h.ext_flags = flags_for(h.ext_flags, a);
+  h.sections_crc = h.version == 2 ? crc32c(bytes->data(), bytes->size()) : 0;
+  h.last_used = now;
+  if (error e = detail::write_header_at(s, h)) return e;
+  return sealed(h);
+}
+
+// Copies a version 1 file from src to a version 2 file on dst (a random-access
+// sink) in one pass, keeping every field (an empty tool map is dropped with
+// its bit). dst holds a complete file only when this succeeds: src is
+// verified at level full on the way. Unknown sections cannot be carried over.
+template <class Source, class Sink>
+result<header> upgrade(Source& src, Sink& dst) {
+  file_info info;
+  std::optional<writer<Sink>> w;
+  // The reader has filled info.hdr and info.text by the first payload byte.
+  auto start = [&] {
+    if (info.hdr.version != 1) return make_error(errc::invalid_argument, section::header, 3);
+    if (info.hdr.ext_flags & ~ext::known) return make_error(errc::invalid_argument, section::appended, 0);
+    header h = info.hdr;
+    h.version = 2;
+    auto begun = writer<Sink>::start(dst, h, info.text, appended{}, false, false);
+    if (!begun) return begun.error();
+    w.emplace(std::move(begun).value());
+    return error{};
+  };
+  // A writer failure stops the read: nothing more is read from src.
+  if (error e = read(src, info, [&](const std::uint8_t* p, std::size_t n) {
+        if (!w)
+          if (error started = start()) return started;
+        return w->write_payload(p, n);
+      }))
+    return e;
+  if (!w)
+    if (error e = start()) return e;  // an empty payload
+  appended a{std::move(info.tools), std::nullopt};
+  if (info.has_title) a.title = std::move(info.title);
+  return w->finish(a);
+}
+
+// ---- Checks an engine makes before reusing a file -----------------------------
+
+enum class compatibility : std::uint8_t { compatible, incompatible, corrupt };
+
+constexpr const char* compatibility_name(compatibility c) noexcept {
+  switch (c) {
+    case compatibility::compatible:
+      return "compatible";
+    case compatibility::incompatible:
+      return "incompatible";
+    case compatibility::corrupt:
+      return "corrupt";
+  }
+  return "unknown";
+}
+
+struct [[nodiscard]] compat_result {
+  compatibility verdict = compatibility::corrupt;
+  error err{};  // why it is corrupt (or the I/O error that stopped the check)
+};
+
+// Same text, quant bits and context: the file can seed this conversation.
+// Reads at level text, so a v2 header or text CRC failure is `corrupt`.
+template <class Source>
+compat_result check_compatible(Source& src, std::string_view text, std::uint8_t quant_bits, std::uint32_t context) {
+  static_assert(!std::is_convertible_v<Source&, std::string_view> && !std::is_convertible_v<Source&, std::string>,
+                "kvc: check_compatible reads a stream; for a file path use kvc::check_compatible_file, for bytes "
+                "in memory wrap them in kvc::memory_stream");
+  file_info info;
+  read_options opt;
+  opt.level = verify_level::text;
+  if (error e = verify(src, info, opt)) return {compatibility::corrupt, e};
+  const bool same = info.text == text && info.hdr.quant_bits == quant_bits && info.hdr.context == context;
+  return {same ? compatibility::compatible : compatibility::incompatible, {}};
+}
+
+// The identity name a file must carry: from the title and created_at when
+// bit 3 is set (needs a level full read), else from the text (level text, or
+// level header when the text is empty). invalid_argument when the read did
+// not reach those bytes: the identity cannot be checked (spec "File naming").
+inline result<std::string> identity_name(const file_info& info) {
+  if (info.hdr.ext_flags & ext::title) {
+    if (!info.has_title) return make_error(errc::invalid_argument, section::none, 0);
+    return identity_name_for_title(info.title, info.hdr.created_at);
+  }
+  if (info.text.size() != info.hdr.text_bytes) return make_error(errc::invalid_argument, section::none, 0);
+  return identity_name_for_text(info.text);
+}
+
+// True when a file name (no directory) has the "<40 lowercase hex>.kv" form.
+constexpr bool is_identity_name(std::string_view name) noexcept {
+  if (name.size() != identity_name_size || name.substr(40) != file_extension) return false;
+  for (char c : name.substr(0, 40))
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
+// identity_mismatch when path's file name has the identity form but is not
+// this file's identity; files named otherwise are not checked.
+inline error check_identity(std::string_view path, const file_info& info) {
+  // Either separator: an identity name holds neither, so this is right for
+  // POSIX and Windows paths alike.
+  const std::size_t slash = path.find_last_of("/\\");
+  const std::string_view name = slash == std::string_view::npos ? path : path.substr(slash + 1);
+  if (!is_identity_name(name)) return {};
+  auto want = identity_name(info);
+  if (!want) return want.error();
+  return *want == name ? error{} : make_error(errc::identity_mismatch, section::name, 0);
+}
+
+}  // namespace KVC_ABI_NAMESPACE
+}  // namespace kvc
+// ---- end parts/updates.hpp
+
+// ---- begin parts/end_core.hpp
+// End of the format core: its internal macros end here (the field tables
+// KVC_*_FIELDS stay, they are public).
+#undef KVC_REQUIRE_STREAM
+#undef KVC_CONSTANT_EVALUATED
+#undef KVC_DECLARE_MEMBER
+#undef KVC_SAME_MEMBER
+#endif  // KVC_KVC_HPP_CORE
+// ---- end parts/end_core.hpp
+
+// ---- begin parts/begin_full.hpp
+// ===========================================================================
+// Everything past the format core: CPU kernels, the platform layer, the
+// path-level file operations and the C interface. Left out where
+// KVC_CORE_ONLY is defined; a later include without it adds them.
+// ===========================================================================
+#if !defined(KVC_CORE_ONLY) && !defined(KVC_KVC_HPP_FULL)
+#define KVC_KVC_HPP_FULL
+
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#define KVC_POSIX 1
+#if defined(__linux__)
+#include <sys/ioctl.h>
+#if __has_include(<linux/fs.h>)
+#include <linux/fs.h>  // FICLONE
+#endif
+#endif
+#else
+#define KVC_POSIX 0
+#endif
+// <windows.h> comes in with NOMINMAX and WIN32_LEAN_AND_MEAN (each unless the
+// includer defined it or included <windows.h> already), so it defines no
+// min/max macros and pulls in no more than kvc uses; kvc itself writes
+// (std::numeric_limits<T>::max)() so that it compiles either way.
+#if defined(_WIN32)
+#include <sys/stat.h>
+#ifndef NOMINMAX
+#define NOMINMAX
+#define KVC_DEFINED_NOMINMAX
+#endif
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#define KVC_DEFINED_WIN32_LEAN_AND_MEAN
+#endif
+#include <windows.h>
+#ifdef KVC_DEFINED_NOMINMAX
+#undef NOMINMAX
+#undef KVC_DEFINED_NOMINMAX
+#endif
+#ifdef KVC_DEFINED_WIN32_LEAN_AND_MEAN
+#undef WIN32_LEAN_AND_MEAN
+#undef KVC_DEFINED_WIN32_LEAN_AND_MEAN
+#endif
+#endif
+// ---- end parts/begin_full.hpp
+
+// ---- begin parts/kernels.hpp
+// ===========================================================================
+// CPU kernels
+//
+// The CRC32C kernels (x86-64: sse42, three crc32 streams merged with
+// PCLMULQDQ; avx512, VPCLMULQDQ folding fused with crc32 streams; Arm64:
+// armv8, three streams merged with PMULL) and the SHA-1 kernels (x86-64 SHA
+// extensions, Arm64 SHA1 instructions), the run-time CPU detection that
+// chooses among them, and their registration with the format core's
+// dispatch (see kernel_dispatch). Per-function target attributes mean no -m
+// flags are needed. KVC_CRC32C_NO_HW leaves out the CRC32C kernels only.
+// ===========================================================================
+
+#if defined(_MSC_VER) && !defined(__clang__)
+#define KVC_MSVC 1
+#else
+#define KVC_MSVC 0
+#endif
+
+#if (defined(__x86_64__) || defined(_M_X64)) && !defined(_M_ARM64EC)
+#define KVC_ARCH_X86_64 1
+#if KVC_MSVC
+#include <immintrin.h>
+#include <intrin.h>
+#else
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
+#elif (defined(__aarch64__) && defined(__AARCH64EL__)) || defined(_M_ARM64)
+#define KVC_ARCH_ARM64 1
+#include <arm_acle.h>
+#include <arm_neon.h>
+#if defined(__linux__) || defined(__ANDROID__)
+#include <sys/auxv.h>
+#elif defined(__APPLE__)
+#include <sys/sysctl.h>
+#endif
+#endif
+
+// CRC32C kernels compiled into this build.
+#if defined(KVC_ARCH_X86_64) && !defined(KVC_CRC32C_NO_HW)
+#define KVC_CRC32C_X86 1
+#elif defined(KVC_ARCH_ARM64) && !defined(KVC_CRC32C_NO_HW)
+#define KVC_CRC32C_ARM64 1
+#endif
+
+namespace kvc {
+inline namespace KVC_ABI_NAMESPACE {
+namespace detail {
+
+#if defined(KVC_CRC32C_X86) || defined(KVC_CRC32C_ARM64)
 // x^(e - m) mod P, m small; x has order dividing 2^31 - 1, so x^-m == x^(2^31-1-m).
 constexpr std::uint32_t crc32c_xpow_minus(std::uint64_t e, std::uint32_t m) noexcept {
   return crc32c_mulmod(crc32c_xpow(e), crc32c_xpow(0x7FFFFFFFu - m));
 }
-static_assert(crc32c_xpow(0x7FFFFFFFu) == crc32c_x0, "CRC32C: order of x divides 2^31-1");
-
-// Raw state after appending n zero bytes.
-constexpr std::uint32_t crc32c_shift(std::uint32_t state, std::uint64_t n) noexcept {
-  return crc32c_mulmod(crc32c_xpow8n(n), state);
-}
-
-#if defined(KVC_CRC32C_X86) || defined(KVC_CRC32C_ARM64)
 // Multiplying constant for the "clmul, then crc32 of the 64-bit product" step:
 // crc32_u64(0, clmul(a, k)) == a * k * x^33 mod P, so shifting a by L bytes
 // uses k = x^(8L - 33).
@@ -1206,7 +3209,7 @@ inline constexpr std::uint32_t crc32c_xm33 = crc32c_xpow(0x7FFFFFFFu - 33u);
 // multiply that merges streams; the stream code below is shared.
 // ===========================================================================
 #if defined(KVC_CRC32C_X86)
-#if KVC_CRC32C_MSVC
+#if KVC_MSVC
 #define KVC_CRC32C_TARGET_CRC
 #define KVC_CRC32C_TARGET_STREAMS
 #define KVC_CRC32C_TARGET_AVX512
@@ -1228,7 +3231,7 @@ KVC_CRC32C_TARGET_STREAMS inline std::uint32_t crc32c_hw_mul33(std::uint32_t a, 
 }
 
 #elif defined(KVC_CRC32C_ARM64)
-#if KVC_CRC32C_MSVC
+#if KVC_MSVC
 #define KVC_CRC32C_TARGET_CRC
 #define KVC_CRC32C_TARGET_STREAMS
 #elif defined(__clang__)
@@ -1485,16 +3488,16 @@ KVC_CRC32C_TARGET_AVX512 inline std::uint32_t crc32c_avx512(std::uint32_t s, con
 // ===========================================================================
 // CPU feature detection
 // ===========================================================================
-struct crc32c_cpu_features {
+struct cpu_features {
   bool sse42 = false;   // SSE4.2 crc32 + PCLMULQDQ
   bool avx512 = false;  // + AVX-512 F/BW/VL + VPCLMULQDQ, ZMM state enabled by the OS
   bool armv8 = false;   // CRC32 + PMULL
   bool sha1 = false;    // SHA-1 instructions: x86 SHA extensions + SSSE3/SSE4.1, or Arm64 SHA1
 };
 
-#if defined(KVC_CRC32C_X86)
-inline void crc32c_cpuid(unsigned leaf, unsigned sub, unsigned r[4]) noexcept {
-#if KVC_CRC32C_MSVC
+#if defined(KVC_ARCH_X86_64)
+inline void cpuid(unsigned leaf, unsigned sub, unsigned r[4]) noexcept {
+#if KVC_MSVC
   int v[4];
   __cpuidex(v, static_cast<int>(leaf), static_cast<int>(sub));
   for (int i = 0; i < 4; ++i) r[i] = static_cast<unsigned>(v[i]);
@@ -1502,8 +3505,8 @@ inline void crc32c_cpuid(unsigned leaf, unsigned sub, unsigned r[4]) noexcept {
   __cpuid_count(leaf, sub, r[0], r[1], r[2], r[3]);
 #endif
 }
-inline std::uint64_t crc32c_xgetbv0() noexcept {
-#if KVC_CRC32C_MSVC
+inline std::uint64_t xgetbv0() noexcept {
+#if KVC_MSVC
   return static_cast<std::uint64_t>(_xgetbv(0));
 #else
   unsigned lo = 0, hi = 0;
@@ -1513,14 +3516,14 @@ inline std::uint64_t crc32c_xgetbv0() noexcept {
 }
 #endif
 
-inline crc32c_cpu_features crc32c_detect_cpu() noexcept {
-  crc32c_cpu_features f;
-#if defined(KVC_CRC32C_X86)
+inline cpu_features detect_cpu() noexcept {
+  cpu_features f;
+#if defined(KVC_ARCH_X86_64)
   unsigned r[4] = {0, 0, 0, 0};
-  crc32c_cpuid(0, 0, r);
+  cpuid(0, 0, r);
   const unsigned max_leaf = r[0];
   if (max_leaf < 1) return f;
-  crc32c_cpuid(1, 0, r);
+  cpuid(1, 0, r);
   const bool sse42 = (r[2] >> 20) & 1u;
   const bool pclmul = (r[2] >> 1) & 1u;
   const bool osxsave = (r[2] >> 27) & 1u;
@@ -1528,19 +3531,19 @@ inline crc32c_cpu_features crc32c_detect_cpu() noexcept {
   const bool ssse3_sse41 = ((r[2] >> 9) & 1u) && ((r[2] >> 19) & 1u);
   if (max_leaf >= 7) {
     unsigned r7[4] = {0, 0, 0, 0};
-    crc32c_cpuid(7, 0, r7);
+    cpuid(7, 0, r7);
     f.sha1 = ssse3_sse41 && ((r7[1] >> 29) & 1u);
   }
   if (!f.sse42 || !osxsave || max_leaf < 7) return f;
   // XCR0: SSE(1) | AVX(2) | opmask(5) | ZMM_Hi256(6) | Hi16_ZMM(7)
-  const bool os_zmm = (crc32c_xgetbv0() & 0xE6u) == 0xE6u;
-  crc32c_cpuid(7, 0, r);
+  const bool os_zmm = (xgetbv0() & 0xE6u) == 0xE6u;
+  cpuid(7, 0, r);
   const bool avx512f = (r[1] >> 16) & 1u;
   const bool avx512bw = (r[1] >> 30) & 1u;
   const bool avx512vl = (r[1] >> 31) & 1u;
   const bool vpclmul = (r[2] >> 10) & 1u;
   f.avx512 = os_zmm && avx512f && avx512bw && avx512vl && vpclmul;
-#elif defined(KVC_CRC32C_ARM64)
+#elif defined(KVC_ARCH_ARM64)
 #if defined(__linux__) || defined(__ANDROID__)
   // AT_HWCAP bits of the Linux arm64 ABI (HWCAP_PMULL, HWCAP_SHA1, HWCAP_CRC32).
   constexpr unsigned long hwcap_pmull = 1ul << 4, hwcap_sha1 = 1ul << 5, hwcap_crc32 = 1ul << 7;
@@ -1569,173 +3572,10 @@ inline crc32c_cpu_features crc32c_detect_cpu() noexcept {
 }
 
 // ===========================================================================
-// Kernel registry and dispatch
+// SHA-1 kernels
 // ===========================================================================
-inline constexpr std::size_t crc32c_kernel_count =
-#if defined(KVC_CRC32C_X86)
-    3;
-#elif defined(KVC_CRC32C_ARM64)
-    2;
-#else
-    1;
-#endif
-
-using crc32c_registry_t = kernel_registry<crc32c_fn, crc32c_kernel_count>;
-
-inline crc32c_registry_t crc32c_make_registry() noexcept {
-  const crc32c_cpu_features cpu = crc32c_detect_cpu();
-  (void)cpu;
-  crc32c_registry_t r{};
-  std::size_t i = 0;
-#if defined(KVC_CRC32C_X86)
-  r.kernels[i] = {"avx512", "AVX-512 VPCLMULQDQ folding fused with 3-way SSE4.2 crc32", cpu.avx512};
-  r.fns[i++] = &crc32c_avx512;
-  r.kernels[i] = {"sse42", "SSE4.2 crc32, 3 streams merged with PCLMULQDQ", cpu.sse42};
-  r.fns[i++] = &crc32c_hw_streams;
-#elif defined(KVC_CRC32C_ARM64)
-  r.kernels[i] = {"armv8", "ARMv8 CRC32C, 3 streams merged with PMULL", cpu.armv8};
-  r.fns[i++] = &crc32c_hw_streams;
-#endif
-  r.kernels[i] = {"portable", "portable table-driven", true};
-  r.fns[i++] = &crc32c_portable;
-
-  r.choose_initial("KVC_CRC32C");
-  return r;
-}
-
-// Built once, thread-safely, on first use (CPU detection + KVC_CRC32C).
-inline const crc32c_registry_t& crc32c_registry() noexcept {
-  static const crc32c_registry_t r = crc32c_make_registry();
-  return r;
-}
-
-// Constant-initialised; nullptr until the first CRC (or crc32c_force_kernel).
-inline std::atomic<crc32c_fn> crc32c_active_fn{nullptr};
-
-inline crc32c_fn crc32c_get_fn() noexcept { return crc32c_registry().get(crc32c_active_fn); }
-
-}  // namespace detail
-
-// ===========================================================================
-// Public API
-// ===========================================================================
-inline kernel_list crc32c_kernels() noexcept { return detail::crc32c_registry().list(); }
-
-inline const char* crc32c_active_kernel() noexcept {
-  return detail::crc32c_registry().name_of(detail::crc32c_get_fn());
-}
-
-// Select a kernel by name for the whole process; false if unknown/unsupported.
-[[nodiscard]] inline bool crc32c_force_kernel(const char* name) noexcept {
-  return detail::crc32c_registry().force(name, detail::crc32c_active_fn);
-}
-
-// Standard CRC32C (init/final xor 0xFFFFFFFF): crc32c_extend(crc32c(A), B) == crc32c(A||B).
-inline std::uint32_t crc32c_extend(std::uint32_t crc, const void* data, std::size_t size) noexcept {
-  // Every kernel starts with a scalar path for small sizes.
-  return ~detail::crc32c_get_fn()(~crc, static_cast<const unsigned char*>(data), size);
-}
-
-inline std::uint32_t crc32c(const void* data, std::size_t size) noexcept { return crc32c_extend(0, data, size); }
-
-// crc32c(A||B) from crc32c(A), crc32c(B) and |B|; O(log |B|).
-constexpr std::uint32_t crc32c_combine(std::uint32_t crc_a, std::uint32_t crc_b, std::uint64_t len_b) noexcept {
-  return detail::crc32c_shift(crc_a, len_b) ^ crc_b;
-}
-
-// crc32c(A || n zero bytes) from crc32c(A); O(log n).
-constexpr std::uint32_t crc32c_extend_zeros(std::uint32_t crc, std::uint64_t n_zero_bytes) noexcept {
-  return ~detail::crc32c_shift(~crc, n_zero_bytes);
-}
-
-// crc32c_extend and crc32c for constant expressions, over the bytes of s.
-constexpr std::uint32_t crc32c_extend_constexpr(std::uint32_t crc, std::string_view s) noexcept {
-  std::uint32_t state = ~crc;
-  for (char ch : s) {
-    const unsigned char b = static_cast<unsigned char>(ch);
-    state = detail::crc32c_portable(state, &b, 1);
-  }
-  return ~state;
-}
-
-constexpr std::uint32_t crc32c_constexpr(std::string_view s) noexcept { return crc32c_extend_constexpr(0, s); }
-
-}  // namespace KVC_ABI_NAMESPACE
-}  // namespace kvc
-
-// ===========================================================================
-// SHA-1
-//
-// FIPS 180-4 SHA-1, used only for file identity names (not for security).
-// Kernels compress whole 64-byte blocks, chosen like the CRC32C kernels:
-//   shani     x86-64 SHA extensions (sha1rnds4, sha1nexte, sha1msg1/2)
-//   armv8     Arm64 SHA1 instructions (sha1c/p/m, sha1h, sha1su0/1)
-//   portable  rolled into four 20-round loops over a 16-word schedule;
-//             also constexpr
-// The best supported kernel is chosen once, on first use; the environment
-// variable KVC_SHA1 or sha1_force_kernel() overrides it. Constant
-// evaluation always uses the portable kernel.
-// ===========================================================================
-
-#if defined(__has_builtin)
-#if __has_builtin(__builtin_is_constant_evaluated)
-#define KVC_CONSTANT_EVALUATED() __builtin_is_constant_evaluated()
-#endif
-#endif
-#if !defined(KVC_CONSTANT_EVALUATED) && \
-    ((defined(__GNUC__) && __GNUC__ >= 9) || (defined(_MSC_VER) && _MSC_VER >= 1925))
-#define KVC_CONSTANT_EVALUATED() __builtin_is_constant_evaluated()
-#endif
-#if !defined(KVC_CONSTANT_EVALUATED)
-#define KVC_CONSTANT_EVALUATED() true  // no way to tell: always the portable kernel
-#endif
-
-namespace kvc {
-inline namespace KVC_ABI_NAMESPACE {
-
-namespace detail {
-// state[5] += compress(nblocks 64-byte blocks at p).
-using sha1_fn = void (*)(std::uint32_t*, const std::uint8_t*, std::size_t) noexcept;
-
-constexpr std::uint32_t sha1_rotl(std::uint32_t x, int r) noexcept { return (x << r) | (x >> (32 - r)); }
-
-constexpr void sha1_portable(std::uint32_t* state, const std::uint8_t* p, std::size_t nblocks) noexcept {
-  for (; nblocks > 0; --nblocks, p += 64) {
-    std::uint32_t w[16]{};
-    for (std::size_t i = 0; i < 16; ++i)
-      w[i] = (std::uint32_t{p[4 * i]} << 24) | (std::uint32_t{p[4 * i + 1]} << 16) |
-             (std::uint32_t{p[4 * i + 2]} << 8) | std::uint32_t{p[4 * i + 3]};
-    std::uint32_t a = state[0], b = state[1], c = state[2], d = state[3], e = state[4];
-    // Word i of the schedule, computed in place in the 16-word ring.
-    auto word = [&w](std::size_t i) {
-      if (i < 16) return w[i];
-      const std::uint32_t v = sha1_rotl(w[(i + 13) & 15] ^ w[(i + 8) & 15] ^ w[(i + 2) & 15] ^ w[i & 15], 1);
-      w[i & 15] = v;
-      return v;
-    };
-    auto round = [&](std::uint32_t f, std::uint32_t k, std::uint32_t wi) {
-      const std::uint32_t t = sha1_rotl(a, 5) + f + e + k + wi;
-      e = d;
-      d = c;
-      c = sha1_rotl(b, 30);
-      b = a;
-      a = t;
-    };
-    std::size_t i = 0;
-    for (; i < 20; ++i) round(d ^ (b & (c ^ d)), 0x5A827999u, word(i));
-    for (; i < 40; ++i) round(b ^ c ^ d, 0x6ED9EBA1u, word(i));
-    for (; i < 60; ++i) round((b & c) | (d & (b | c)), 0x8F1BBCDCu, word(i));
-    for (; i < 80; ++i) round(b ^ c ^ d, 0xCA62C1D6u, word(i));
-    state[0] += a;
-    state[1] += b;
-    state[2] += c;
-    state[3] += d;
-    state[4] += e;
-  }
-}
-
-#if defined(KVC_CRC32C_X86)
-#if KVC_CRC32C_MSVC
+#if defined(KVC_ARCH_X86_64)
+#if KVC_MSVC
 #define KVC_SHA1_TARGET
 #else
 #define KVC_SHA1_TARGET __attribute__((target("sha,sse4.1,ssse3")))
@@ -1778,8 +3618,8 @@ KVC_SHA1_TARGET inline void sha1_shani(std::uint32_t* state, const std::uint8_t*
   _mm_storeu_si128(reinterpret_cast<__m128i*>(state), _mm_shuffle_epi32(abcd, 0x1B));
   state[4] = static_cast<std::uint32_t>(_mm_extract_epi32(e, 3));
 }
-#elif defined(KVC_CRC32C_ARM64)
-#if KVC_CRC32C_MSVC
+#elif defined(KVC_ARCH_ARM64)
+#if KVC_MSVC
 #define KVC_SHA1_TARGET
 #elif defined(__clang__)
 #define KVC_SHA1_TARGET __attribute__((target("crypto")))
@@ -1811,1971 +3651,117 @@ KVC_SHA1_TARGET inline void sha1_armv8(std::uint32_t* state, const std::uint8_t*
 }
 #endif
 
-inline constexpr std::size_t sha1_kernel_count =
-#if defined(KVC_CRC32C_X86) || defined(KVC_CRC32C_ARM64)
+// ===========================================================================
+// Registration
+// ===========================================================================
+
+// The kernels of one algorithm in this build, best first, portable last,
+// and the one to start with: the best the CPU supports, or the one the
+// environment variable names (an unknown or unsupported name is ignored; the
+// kvc tool warns about it).
+template <class Fn, std::size_t N>
+struct kernel_table {
+  kernel kernels[N];
+  Fn fns[N];
+  std::size_t initial = N - 1;
+
+  void choose_initial(const char* env_var) noexcept {
+    for (std::size_t j = N; j-- > 0;)
+      if (kernels[j].supported) initial = j;
+#if KVC_MSVC
+#pragma warning(push)
+#pragma warning(disable : 4996)  // getenv
+#endif
+    const char* env = std::getenv(env_var);
+#if KVC_MSVC
+#pragma warning(pop)
+#endif
+    if (env != nullptr)
+      for (std::size_t j = 0; j < N; ++j)
+        if (kernels[j].supported && std::strcmp(env, kernels[j].name) == 0) initial = j;
+  }
+};
+
+inline constexpr std::size_t crc32c_kernel_count =
+#if defined(KVC_CRC32C_X86)
+    3;
+#elif defined(KVC_CRC32C_ARM64)
     2;
 #else
     1;
 #endif
 
-using sha1_registry_t = kernel_registry<sha1_fn, sha1_kernel_count>;
-
-inline sha1_registry_t sha1_make_registry() noexcept {
-  const crc32c_cpu_features cpu = crc32c_detect_cpu();
-  (void)cpu;
-  sha1_registry_t r{};
-  std::size_t i = 0;
+// Built once, thread-safely, on first use (CPU detection, then KVC_CRC32C).
+inline const kernel_set<crc32c_fn>* crc32c_kernel_set() noexcept {
+  static const kernel_table<crc32c_fn, crc32c_kernel_count> table = [] {
+    const cpu_features cpu = detect_cpu();
+    (void)cpu;
+    kernel_table<crc32c_fn, crc32c_kernel_count> t{};
+    std::size_t i = 0;
 #if defined(KVC_CRC32C_X86)
-  r.kernels[i] = {"shani", "x86-64 SHA extensions", cpu.sha1};
-  r.fns[i++] = &sha1_shani;
+    t.kernels[i] = {"avx512", "AVX-512 VPCLMULQDQ folding fused with 3-way SSE4.2 crc32", cpu.avx512};
+    t.fns[i++] = &crc32c_avx512;
+    t.kernels[i] = {"sse42", "SSE4.2 crc32, 3 streams merged with PCLMULQDQ", cpu.sse42};
+    t.fns[i++] = &crc32c_hw_streams;
 #elif defined(KVC_CRC32C_ARM64)
-  r.kernels[i] = {"armv8", "Armv8 SHA1 instructions", cpu.sha1};
-  r.fns[i++] = &sha1_armv8;
+    t.kernels[i] = {"armv8", "ARMv8 CRC32C, 3 streams merged with PMULL", cpu.armv8};
+    t.fns[i++] = &crc32c_hw_streams;
 #endif
-  r.kernels[i] = {"portable", "portable, four 20-round loops", true};
-  r.fns[i++] = [](std::uint32_t* s, const std::uint8_t* p, std::size_t n) noexcept { sha1_portable(s, p, n); };
-  r.choose_initial("KVC_SHA1");
-  return r;
+    t.kernels[i] = crc32c_dispatch.portable_info;
+    t.fns[i++] = crc32c_dispatch.portable;
+    t.choose_initial("KVC_CRC32C");
+    return t;
+  }();
+  static const kernel_set<crc32c_fn> set{table.kernels, table.fns, crc32c_kernel_count, table.initial};
+  return &set;
 }
 
-inline const sha1_registry_t& sha1_registry() noexcept {
-  static const sha1_registry_t r = sha1_make_registry();
-  return r;
-}
-
-inline std::atomic<sha1_fn> sha1_active_fn{nullptr};
-
-inline sha1_fn sha1_get_fn() noexcept { return sha1_registry().get(sha1_active_fn); }
-}  // namespace detail
-
-inline kernel_list sha1_kernels() noexcept { return detail::sha1_registry().list(); }
-
-inline const char* sha1_active_kernel() noexcept { return detail::sha1_registry().name_of(detail::sha1_get_fn()); }
-
-// Select a SHA-1 kernel by name for the whole process; false if unknown or
-// unsupported.
-[[nodiscard]] inline bool sha1_force_kernel(const char* name) noexcept {
-  return detail::sha1_registry().force(name, detail::sha1_active_fn);
-}
-
-class sha1 {
- public:
-  using digest = std::array<std::uint8_t, 20>;
-
-  constexpr sha1() noexcept = default;
-
-  constexpr sha1& update(const std::uint8_t* p, std::size_t n) noexcept {
-    length_ += n;
-    if (used_ > 0) {
-      const std::size_t take = n < 64 - used_ ? n : 64 - used_;
-      for (std::size_t i = 0; i < take; ++i) block_[used_ + i] = p[i];
-      used_ += take;
-      p += take;
-      n -= take;
-      if (used_ < 64) return *this;
-      compress(block_, 1);
-      used_ = 0;
-    }
-    compress(p, n / 64);  // whole blocks straight from the input
-    p += n / 64 * 64;
-    n %= 64;
-    for (std::size_t i = 0; i < n; ++i) block_[i] = p[i];
-    used_ = n;
-    return *this;
-  }
-  sha1& update(const void* p, std::size_t n) noexcept { return update(static_cast<const std::uint8_t*>(p), n); }
-  sha1& update(std::string_view s) noexcept { return update(s.data(), s.size()); }
-
-  // Finishes the hash; the object must not be updated afterwards.
-  constexpr digest finish() noexcept {
-    const std::uint64_t bits = length_ * 8;
-    std::uint8_t tail[128]{};
-    for (std::size_t i = 0; i < used_; ++i) tail[i] = block_[i];
-    tail[used_] = 0x80;
-    const std::size_t blocks = used_ < 56 ? 1 : 2;
-    for (int i = 0; i < 8; ++i)
-      tail[64 * blocks - 1 - static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(bits >> (8 * i));
-    compress(tail, blocks);
-    digest out{};
-    for (std::size_t i = 0; i < 5; ++i)
-      for (std::size_t k = 0; k < 4; ++k) out[4 * i + k] = static_cast<std::uint8_t>(h_[i] >> (24 - 8 * k));
-    return out;
-  }
-
-  static std::string hex(const digest& d) {
-    constexpr char digits[] = "0123456789abcdef";
-    std::string s(40, '0');
-    for (std::size_t i = 0; i < d.size(); ++i) {
-      s[2 * i] = digits[d[i] >> 4];
-      s[2 * i + 1] = digits[d[i] & 0xF];
-    }
-    return s;
-  }
-
- private:
-  constexpr void compress(const std::uint8_t* p, std::size_t nblocks) noexcept {
-    if (nblocks == 0) return;
-    if (KVC_CONSTANT_EVALUATED())
-      detail::sha1_portable(h_, p, nblocks);
-    else
-      detail::sha1_get_fn()(h_, p, nblocks);
-  }
-
-  std::uint32_t h_[5] = {0x67452301u, 0xEFCDAB89u, 0x98BADCFEu, 0x10325476u, 0xC3D2E1F0u};
-  std::uint8_t block_[64]{};
-  std::size_t used_ = 0;
-  std::uint64_t length_ = 0;
-};
-
-// The identity name ("<40 hex>.kv") a file with this text, or with this title
-// and creation time when ext::title is set, must carry.
-inline std::string identity_name_for_text(std::string_view text) {
-  return sha1::hex(sha1{}.update(text).finish()) + std::string(file_extension);
-}
-
-inline std::string identity_name_for_title(std::string_view title, std::uint64_t created_at) {
-  std::uint8_t t[8]{};
-  detail::store_le<std::uint64_t>(t, created_at);
-  return sha1::hex(sha1{}.update(title).update(t, 8).finish()) + std::string(file_extension);
-}
-
-}  // namespace KVC_ABI_NAMESPACE
-}  // namespace kvc
-
-// ===========================================================================
-// I/O
-//
-// Streams plug in through one customisation point, kvc::stream_traits<S>.
-// An operation uses only the static functions it needs:
-//
-//   read(S&, void*, size_t) -> io_result                 sequential source
-//   write(S&, const void*, size_t) -> io_result          sequential sink
-//   read_at(S&, void*, size_t, uint64_t) -> io_result    random access
-//   write_at(S&, const void*, size_t, uint64_t) -> io_result
-//   size(S&) -> uint64_t        whole file size, or kvc::unknown_size
-//   truncate(S&, uint64_t) -> io_result
-//   sync(S&) -> io_result       optional: make written bytes durable
-//   view(S&, size_t) -> io_view optional: the next bytes without a copy
-//
-// A stream is positioned at the file's first byte. A short count is not an
-// error (kvc loops); bytes == 0 with io_status::ok is the end of the data;
-// io_status::interrupted (EINTR) makes kvc retry. Adapters ship for memory,
-// std::vector / std::string, std::istream / std::ostream, FILE*, POSIX file
-// descriptors (fd_stream) and Windows file handles (win32_file).
-// ===========================================================================
-
-namespace kvc {
-inline namespace KVC_ABI_NAMESPACE {
-
-enum class io_status : std::uint8_t { ok, interrupted, failed };
-
-// os_error: the OS error number behind a failed status, 0 when unknown.
-struct [[nodiscard]] io_result {
-  std::size_t bytes = 0;
-  io_status status = io_status::ok;
-  int os_error = 0;
-};
-
-// A zero-copy sequential read: up to n bytes at the stream position, valid
-// until the next call; bytes == 0 with io_status::ok is the end of the data.
-struct io_view {
-  const std::uint8_t* data = nullptr;
-  io_result r{};
-};
-
-// Specialise for your stream type; the primary template supports nothing.
-template <class S, class Enable = void>
-struct stream_traits {};
-
-namespace detail {
-// has_X<S> is true when stream_traits<S>::X can be called as documented and
-// returns what kvc expects; a function of that name returning something else
-// does not count, so KVC_REQUIRE_STREAM names it instead of a conversion error
-// deep inside kvc.
-#define KVC_STREAM_TRAIT(trait, returns, call)                   \
-  template <class S, class = void>                               \
-  struct trait : std::false_type {};                             \
-  template <class S>                                             \
-  struct trait<S, std::void_t<decltype(stream_traits<S>::call)>> \
-      : std::is_convertible<decltype(stream_traits<S>::call), returns> {}
-KVC_STREAM_TRAIT(has_read, io_result, read(std::declval<S&>(), std::declval<void*>(), std::size_t{}));
-KVC_STREAM_TRAIT(has_write, io_result, write(std::declval<S&>(), std::declval<const void*>(), std::size_t{}));
-KVC_STREAM_TRAIT(has_read_at, io_result,
-                 read_at(std::declval<S&>(), std::declval<void*>(), std::size_t{}, std::uint64_t{}));
-KVC_STREAM_TRAIT(has_write_at, io_result,
-                 write_at(std::declval<S&>(), std::declval<const void*>(), std::size_t{}, std::uint64_t{}));
-KVC_STREAM_TRAIT(has_size, std::uint64_t, size(std::declval<S&>()));
-KVC_STREAM_TRAIT(has_truncate, io_result, truncate(std::declval<S&>(), std::uint64_t{}));
-KVC_STREAM_TRAIT(has_sync, io_result, sync(std::declval<S&>()));
-#undef KVC_STREAM_TRAIT
-
-#define KVC_REQUIRE_STREAM(trait, S, what)                                                               \
-  static_assert(::kvc::detail::trait<S>::value, "kvc: this operation needs kvc::stream_traits<S>::" what \
-                                                ", which your stream type does not provide with that signature")
-
-// A stream that keeps being interrupted is treated as failed.
-constexpr int max_interrupts = 1000;
-
-// Calls once(done) until n bytes moved, the data ends (a zero count when
-// zero_is_end) or the stream fails. Returns the bytes moved.
-template <class Once>
-io_result transfer_all(std::size_t n, bool zero_is_end, Once&& once) {
-  std::size_t done = 0;
-  int interrupts = 0;
-  while (done < n) {
-    const io_result r = once(done);
-    if (r.status == io_status::interrupted) {
-      if (++interrupts > max_interrupts) return {done, io_status::failed};
-      continue;
-    }
-    if (r.status == io_status::failed || r.bytes > n - done) return {done, io_status::failed, r.os_error};
-    if (r.bytes == 0) {
-      if (zero_is_end) break;
-      return {done, io_status::failed};  // a sink that accepts nothing
-    }
-    done += r.bytes;
-    interrupts = 0;
-  }
-  return {done, io_status::ok};
-}
-
-// The io_error of a transfer that began at file offset `at` and failed after
-// r.bytes bytes, with the OS cause the stream gave.
-constexpr error io_failure(section where, std::uint64_t at, const io_result& r) noexcept {
-  return make_error(errc::io_error, where, at + r.bytes, r.os_error);
-}
-
-template <class S>
-io_result read_fully(S& s, void* p, std::size_t n) {
-  return transfer_all(n, true, [&](std::size_t done) {
-    return stream_traits<S>::read(s, static_cast<std::uint8_t*>(p) + done, n - done);
-  });
-}
-template <class S>
-io_result write_fully(S& s, const void* p, std::size_t n) {
-  return transfer_all(n, false, [&](std::size_t done) {
-    return stream_traits<S>::write(s, static_cast<const std::uint8_t*>(p) + done, n - done);
-  });
-}
-template <class S>
-io_result write_fully_at(S& s, const void* p, std::size_t n, std::uint64_t at) {
-  return transfer_all(n, false, [&](std::size_t done) {
-    return stream_traits<S>::write_at(s, static_cast<const std::uint8_t*>(p) + done, n - done, at + done);
-  });
-}
-
-template <class S>
-std::uint64_t size_of(S& s) {
-  if constexpr (has_size<S>::value)
-    return stream_traits<S>::size(s);
-  else
-    return unknown_size;
-}
-
-template <class S>
-error sync_if_supported(S& s, std::uint64_t at) {
-  if constexpr (has_sync<S>::value) {
-    const io_result r = stream_traits<S>::sync(s);
-    if (r.status != io_status::ok) return io_failure(section::none, at, r);
-  }
-  return {};
-}
-
-// A unique_ptr deleter for a pointer that does not own: moving clears it.
-struct not_owned {
-  template <class T>
-  void operator()(T*) const noexcept {}
-};
-
-inline std::size_t clamp_size(std::uint64_t v, std::size_t cap) noexcept {
-  return v < cap ? static_cast<std::size_t>(v) : cap;
-}
-
-// Copies up to n bytes at offset `at` out of size in-memory bytes.
-inline io_result read_bytes_at(const void* data, std::size_t size, void* p, std::size_t n, std::uint64_t at) noexcept {
-  if (at >= size) return {};
-  const std::size_t take = clamp_size(size - at, n);
-  std::memcpy(p, static_cast<const std::uint8_t*>(data) + at, take);
-  return {take, io_status::ok};
-}
-}  // namespace detail
-
-// ---- Memory ---------------------------------------------------------------
-
-// A read-only view of bytes with a read position.
-class memory_stream {
- public:
-  memory_stream(const void* data, std::size_t size) noexcept
-      : data_(static_cast<const std::uint8_t*>(data)), size_(size) {}
-  template <class Container, class = decltype(std::declval<const Container&>().data())>
-  explicit memory_stream(const Container& c) noexcept : memory_stream(c.data(), c.size()) {}
-
- private:
-  friend struct stream_traits<memory_stream>;
-  const std::uint8_t* data_;
-  std::size_t size_;
-  std::size_t pos_ = 0;
-};
-
-template <>
-struct stream_traits<memory_stream> {
-  static io_result read_at(memory_stream& m, void* p, std::size_t n, std::uint64_t at) noexcept {
-    return detail::read_bytes_at(m.data_, m.size_, p, n, at);
-  }
-  static io_result read(memory_stream& m, void* p, std::size_t n) noexcept {
-    const io_result r = read_at(m, p, n, m.pos_);
-    m.pos_ += r.bytes;
-    return r;
-  }
-  static io_view view(memory_stream& m, std::size_t n) noexcept {
-    const io_view v{m.data_ + m.pos_, {m.pos_ < m.size_ ? detail::clamp_size(m.size_ - m.pos_, n) : 0, io_status::ok}};
-    m.pos_ += v.r.bytes;
-    return v;
-  }
-  static std::uint64_t size(memory_stream& m) noexcept { return m.size_; }
-};
-
-// std::vector<std::uint8_t> and std::string are growable files: write appends,
-// the positioned functions address the whole buffer.
-namespace detail {
-template <class C>
-struct container_traits {
-  static io_result write(C& c, const void* p, std::size_t n) {
-    const auto* b = static_cast<const typename C::value_type*>(p);
-    c.insert(c.end(), b, b + n);
-    return {n, io_status::ok};
-  }
-  static io_result write_at(C& c, const void* p, std::size_t n, std::uint64_t at) {
-    if (at > c.max_size() || n > c.max_size() - at) return {0, io_status::failed};  // at + n would wrap
-    const auto end = static_cast<std::size_t>(at) + n;
-    if (c.size() < end) c.resize(end);
-    std::memcpy(&c[static_cast<std::size_t>(at)], p, n);
-    return {n, io_status::ok};
-  }
-  static io_result read_at(C& c, void* p, std::size_t n, std::uint64_t at) noexcept {
-    return read_bytes_at(c.data(), c.size(), p, n, at);
-  }
-  static std::uint64_t size(C& c) noexcept { return c.size(); }
-  static io_result truncate(C& c, std::uint64_t n) {
-    if (n > c.size()) return {0, io_status::failed};
-    c.resize(static_cast<std::size_t>(n));
-    return {};
-  }
-};
-}  // namespace detail
-
-template <>
-struct stream_traits<std::vector<std::uint8_t>> : detail::container_traits<std::vector<std::uint8_t>> {};
-template <>
-struct stream_traits<std::string> : detail::container_traits<std::string> {};
-
-// Reads a random-access stream sequentially from offset 0, for the reader.
-template <class S>
-class cursor {
- public:
-  explicit cursor(S& s, std::uint64_t at = 0) noexcept : s_(&s), pos_(at) {}
-
- private:
-  friend struct stream_traits<cursor<S>>;
-  S* s_;
-  std::uint64_t pos_;
-};
-
-template <class S>
-struct stream_traits<cursor<S>> {
-  static io_result read(cursor<S>& c, void* p, std::size_t n) {
-    const io_result r = stream_traits<S>::read_at(*c.s_, p, n, c.pos_);
-    c.pos_ += r.bytes;
-    return r;
-  }
-  static std::uint64_t size(cursor<S>& c) { return detail::size_of(*c.s_); }
-};
-
-// ---- std::istream / std::ostream ------------------------------------------
-
-template <class S>
-struct stream_traits<S, std::enable_if_t<std::is_base_of_v<std::ios_base, S>>> {
-  template <class T = S, std::enable_if_t<std::is_base_of_v<std::istream, T>, int> = 0>
-  static io_result read(T& s, void* p, std::size_t n) {
-    s.read(static_cast<char*>(p), static_cast<std::streamsize>(n));
-    if (s.bad()) return {0, io_status::failed};
-    return {static_cast<std::size_t>(s.gcount()), io_status::ok};
-  }
-  template <class T = S, std::enable_if_t<std::is_base_of_v<std::istream, T>, int> = 0>
-  static io_result read_at(T& s, void* p, std::size_t n, std::uint64_t at) {
-    s.clear();
-    if (!s.seekg(static_cast<std::streamoff>(at))) return {0, io_status::failed};
-    return read(s, p, n);
-  }
-  template <class T = S, std::enable_if_t<std::is_base_of_v<std::istream, T>, int> = 0>
-  static std::uint64_t size(T& s) {
-    const auto here = s.tellg();
-    if (here < 0 || !s.seekg(0, std::ios::end)) {
-      s.clear();
-      return unknown_size;
-    }
-    const auto end = s.tellg();
-    s.seekg(here);
-    return end < 0 ? unknown_size : static_cast<std::uint64_t>(end);
-  }
-  template <class T = S, std::enable_if_t<std::is_base_of_v<std::ostream, T>, int> = 0>
-  static io_result write(T& s, const void* p, std::size_t n) {
-    s.write(static_cast<const char*>(p), static_cast<std::streamsize>(n));
-    return s ? io_result{n, io_status::ok} : io_result{0, io_status::failed};
-  }
-  template <class T = S, std::enable_if_t<std::is_base_of_v<std::ostream, T>, int> = 0>
-  static io_result write_at(T& s, const void* p, std::size_t n, std::uint64_t at) {
-    const auto back = s.tellp();
-    if (!s.seekp(static_cast<std::streamoff>(at))) return {0, io_status::failed};
-    const io_result r = write(s, p, n);
-    s.seekp(back);
-    return r;
-  }
-  template <class T = S, std::enable_if_t<std::is_base_of_v<std::ostream, T>, int> = 0>
-  static io_result sync(T& s) {
-    return s.flush() ? io_result{} : io_result{0, io_status::failed};
-  }
-};
-
-// ---- FILE* ----------------------------------------------------------------
-
-template <>
-struct stream_traits<std::FILE*> {
-  static io_result read(std::FILE*& f, void* p, std::size_t n) { return done(f, std::fread(p, 1, n, f)); }
-  static io_result write(std::FILE*& f, const void* p, std::size_t n) { return done(f, std::fwrite(p, 1, n, f)); }
-  static io_result read_at(std::FILE*& f, void* p, std::size_t n, std::uint64_t at) {
-    if (!seek(f, at)) return {0, io_status::failed};
-    return read(f, p, n);
-  }
-  static io_result write_at(std::FILE*& f, const void* p, std::size_t n, std::uint64_t at) {
-    if (!seek(f, at)) return {0, io_status::failed};
-    return write(f, p, n);
-  }
-  static std::uint64_t size(std::FILE*& f);
-  static io_result sync(std::FILE*& f) {
-    return std::fflush(f) == 0 ? io_result{} : io_result{0, io_status::failed, errno};
-  }
-
- private:
-  static bool seek(std::FILE* f, std::uint64_t at);
-  // A zero count with the error flag set is a failure (EINTR: retry).
-  static io_result done(std::FILE* f, std::size_t moved) {
-    if (moved != 0 || !std::ferror(f)) return {moved, io_status::ok};
-    const int err = errno;
-    std::clearerr(f);
-    return {0, err == EINTR ? io_status::interrupted : io_status::failed, err};
-  }
-};
-
-inline bool stream_traits<std::FILE*>::seek(std::FILE* f, std::uint64_t at) {
-#if KVC_POSIX
-  return at <= static_cast<std::uint64_t>((std::numeric_limits<off_t>::max)()) &&
-         fseeko(f, static_cast<off_t>(at), SEEK_SET) == 0;
-#elif defined(_WIN32)
-  return at <= static_cast<std::uint64_t>(INT64_MAX) && _fseeki64(f, static_cast<__int64>(at), SEEK_SET) == 0;
+inline constexpr std::size_t sha1_kernel_count =
+#if defined(KVC_ARCH_X86_64) || defined(KVC_ARCH_ARM64)
+    2;
 #else
-  return at <= static_cast<std::uint64_t>(LONG_MAX) && std::fseek(f, static_cast<long>(at), SEEK_SET) == 0;
-#endif
-}
-
-inline std::uint64_t stream_traits<std::FILE*>::size(std::FILE*& f) {
-#if KVC_POSIX
-  struct stat st {};
-  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) return unknown_size;
-  return static_cast<std::uint64_t>(st.st_size);
-#elif defined(_WIN32)
-  struct _stat64 st {};
-  if (_fstat64(_fileno(f), &st) != 0 || (st.st_mode & _S_IFMT) != _S_IFREG) return unknown_size;
-  return static_cast<std::uint64_t>(st.st_size);
-#else
-  (void)f;
-  return unknown_size;
-#endif
-}
-
-#if KVC_POSIX
-// ---- POSIX file descriptors -------------------------------------------------
-
-#if defined(__GLIBC__) && defined(_GNU_SOURCE) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 27))
-#define KVC_HAVE_COPY_FILE_RANGE 1
+    1;
 #endif
 
-namespace detail {
-// Makes written bytes durable; 0 or the OS error number. On macOS fsync
-// leaves them in the drive's cache and F_FULLFSYNC flushes that too (it is
-// refused by some file systems, which then get fsync).
-inline int full_sync(int fd) noexcept {
-#ifdef F_FULLFSYNC
-  if (::fcntl(fd, F_FULLFSYNC) == 0) return 0;
+// Built once, thread-safely, on first use (CPU detection, then KVC_SHA1).
+inline const kernel_set<sha1_fn>* sha1_kernel_set() noexcept {
+  static const kernel_table<sha1_fn, sha1_kernel_count> table = [] {
+    const cpu_features cpu = detect_cpu();
+    (void)cpu;
+    kernel_table<sha1_fn, sha1_kernel_count> t{};
+    std::size_t i = 0;
+#if defined(KVC_ARCH_X86_64)
+    t.kernels[i] = {"shani", "x86-64 SHA extensions", cpu.sha1};
+    t.fns[i++] = &sha1_shani;
+#elif defined(KVC_ARCH_ARM64)
+    t.kernels[i] = {"armv8", "Armv8 SHA1 instructions", cpu.sha1};
+    t.fns[i++] = &sha1_armv8;
 #endif
-  while (::fsync(fd) != 0)
-    if (errno != EINTR) return errno;
-  return 0;
-}
-}  // namespace detail
-
-// A file descriptor the caller owns; kvc never closes it.
-struct fd_stream {
-  int fd = -1;
-};
-
-template <>
-struct stream_traits<fd_stream> {
-  static io_result read(fd_stream& s, void* p, std::size_t n) noexcept { return done(::read(s.fd, p, n)); }
-  static io_result write(fd_stream& s, const void* p, std::size_t n) noexcept { return done(::write(s.fd, p, n)); }
-  static io_result read_at(fd_stream& s, void* p, std::size_t n, std::uint64_t at) noexcept {
-    if (!fits(at)) return {0, io_status::failed};
-    return done(::pread(s.fd, p, n, static_cast<off_t>(at)));
-  }
-  static io_result write_at(fd_stream& s, const void* p, std::size_t n, std::uint64_t at) noexcept {
-    if (!fits(at)) return {0, io_status::failed};
-    return done(::pwrite(s.fd, p, n, static_cast<off_t>(at)));
-  }
-  static std::uint64_t size(fd_stream& s) noexcept {
-    struct stat st {};
-    if (::fstat(s.fd, &st) != 0 || !S_ISREG(st.st_mode)) return unknown_size;
-    return static_cast<std::uint64_t>(st.st_size);
-  }
-  static io_result truncate(fd_stream& s, std::uint64_t n) noexcept {
-    if (!fits(n)) return {0, io_status::failed};
-    while (::ftruncate(s.fd, static_cast<off_t>(n)) != 0)
-      if (errno != EINTR) return {0, io_status::failed, errno};
-    return {};
-  }
-  static io_result sync(fd_stream& s) noexcept {
-    const int err = detail::full_sync(s.fd);
-    return err == 0 ? io_result{} : io_result{0, io_status::failed, err};
-  }
-
- private:
-  static bool fits(std::uint64_t v) noexcept {
-    return v <= static_cast<std::uint64_t>((std::numeric_limits<off_t>::max)());
-  }
-  static io_result done(ssize_t r) noexcept {
-    if (r >= 0) return {static_cast<std::size_t>(r), io_status::ok};
-    const int err = errno;
-    return {0, err == EINTR ? io_status::interrupted : io_status::failed, err};
-  }
-};
-#elif defined(_WIN32)
-// ---- Windows file handles -----------------------------------------------------
-
-// A file HANDLE the caller owns, opened for synchronous I/O; kvc never closes
-// it. read and write use the file pointer; read_at and write_at leave it
-// where it was, as pread and pwrite do. os_error holds GetLastError().
-struct win32_file {
-  HANDLE handle = INVALID_HANDLE_VALUE;
-};
-
-template <>
-struct stream_traits<win32_file> {
-  static io_result read(win32_file& s, void* p, std::size_t n) noexcept {
-    DWORD got = 0;
-    if (!ReadFile(s.handle, p, chunk(n), &got, nullptr)) return read_failed();
-    return {got, io_status::ok};
-  }
-  static io_result write(win32_file& s, const void* p, std::size_t n) noexcept {
-    DWORD put = 0;
-    if (!WriteFile(s.handle, p, chunk(n), &put, nullptr)) return failed();
-    return {put, io_status::ok};
-  }
-  static io_result read_at(win32_file& s, void* p, std::size_t n, std::uint64_t at) noexcept {
-    return keeping_pointer(s, [&](OVERLAPPED& where) {
-      where = at_offset(at);
-      DWORD got = 0;
-      if (!ReadFile(s.handle, p, chunk(n), &got, &where)) return read_failed();
-      return io_result{got, io_status::ok};
-    });
-  }
-  static io_result write_at(win32_file& s, const void* p, std::size_t n, std::uint64_t at) noexcept {
-    return keeping_pointer(s, [&](OVERLAPPED& where) {
-      where = at_offset(at);
-      DWORD put = 0;
-      if (!WriteFile(s.handle, p, chunk(n), &put, &where)) return failed();
-      return io_result{put, io_status::ok};
-    });
-  }
-  // Only files on disk have a size; pipes and consoles report unknown_size.
-  static std::uint64_t size(win32_file& s) noexcept {
-    LARGE_INTEGER n{};
-    if (GetFileType(s.handle) != FILE_TYPE_DISK || !GetFileSizeEx(s.handle, &n) || n.QuadPart < 0) return unknown_size;
-    return static_cast<std::uint64_t>(n.QuadPart);
-  }
-  static io_result truncate(win32_file& s, std::uint64_t n) noexcept {
-    FILE_END_OF_FILE_INFO end{};
-    if (n > static_cast<std::uint64_t>(INT64_MAX)) return {0, io_status::failed};
-    end.EndOfFile.QuadPart = static_cast<LONGLONG>(n);
-    if (!SetFileInformationByHandle(s.handle, FileEndOfFileInfo, &end, sizeof end)) return failed();
-    return {};
-  }
-  static io_result sync(win32_file& s) noexcept {
-    if (!FlushFileBuffers(s.handle)) return failed();
-    return {};
-  }
-
- private:
-  // ReadFile and WriteFile take a DWORD count; kvc loops over short counts.
-  static DWORD chunk(std::size_t n) noexcept { return n < (DWORD{1} << 30) ? static_cast<DWORD>(n) : DWORD{1} << 30; }
-  // A synchronous ReadFile/WriteFile at an OVERLAPPED offset also moves the
-  // file pointer; this puts it back.
-  template <class Io>
-  static io_result keeping_pointer(win32_file& s, Io&& io) noexcept {
-    LARGE_INTEGER here{};
-    const LARGE_INTEGER zero{};
-    if (!SetFilePointerEx(s.handle, zero, &here, FILE_CURRENT)) return failed();
-    OVERLAPPED where{};
-    const io_result r = io(where);
-    if (!SetFilePointerEx(s.handle, here, nullptr, FILE_BEGIN) && r.status == io_status::ok) return failed();
-    return r;
-  }
-  static OVERLAPPED at_offset(std::uint64_t at) noexcept {
-    OVERLAPPED o{};
-    o.Offset = static_cast<DWORD>(at);
-    o.OffsetHigh = static_cast<DWORD>(at >> 32);
-    return o;
-  }
-  static io_result failed() noexcept { return {0, io_status::failed, static_cast<int>(GetLastError())}; }
-  // Reading at or past the end (ERROR_HANDLE_EOF) or from a pipe whose writer
-  // closed (ERROR_BROKEN_PIPE) is the end of the data, not a failure.
-  static io_result read_failed() noexcept {
-    const DWORD err = GetLastError();
-    if (err == ERROR_HANDLE_EOF || err == ERROR_BROKEN_PIPE) return {};
-    return {0, io_status::failed, static_cast<int>(err)};
-  }
-};
-#endif
-
-// ---- Buffers and threads ----------------------------------------------------
-
-namespace detail {
-template <class S, class = void>
-struct has_view : std::false_type {};
-template <class S>
-struct has_view<S, std::void_t<decltype(stream_traits<S>::view(std::declval<S&>(), std::size_t{}))>> : std::true_type {
-};
-
-// Bytes that grow without being zero-filled: a buffer holds only what a
-// read put there, so growing it must not cost a memset of its capacity.
-class byte_buffer {
- public:
-  std::uint8_t* data() const noexcept { return p_.get(); }
-  std::size_t capacity() const noexcept { return cap_; }
-  // At least n bytes; the old contents are dropped when it grows.
-  std::uint8_t* reserve(std::size_t n) {
-    if (n > cap_) {
-      p_.reset(new std::uint8_t[n]);
-      cap_ = n;
-    }
-    return p_.get();
-  }
-
- private:
-  std::unique_ptr<std::uint8_t[]> p_;
-  std::size_t cap_ = 0;
-};
-
-// Runs one job on a second thread. start() returns false when no thread
-// could be made (or on a platform without threads here); the caller then
-// runs the job itself, so the result never depends on getting a thread.
-class worker_thread {
- public:
-  worker_thread() = default;
-  worker_thread(const worker_thread&) = delete;
-  worker_thread& operator=(const worker_thread&) = delete;
-  ~worker_thread() { join(); }
-
-  template <class Job>
-  bool start(Job& job) noexcept {
-#if KVC_POSIX
-    run_ = [](void* j) { (*static_cast<Job*>(j))(); };
-    job_ = &job;
-    started_ = ::pthread_create(&thread_, nullptr, &entry, this) == 0;
-    return started_;
-#else
-    (void)job;
-    return false;
-#endif
-  }
-  void join() noexcept {
-#if KVC_POSIX
-    if (started_) ::pthread_join(thread_, nullptr);
-    started_ = false;
-#endif
-  }
-
- private:
-#if KVC_POSIX
-  static void* entry(void* self) {
-    auto* w = static_cast<worker_thread*>(self);
-    w->run_(w->job_);
-    return nullptr;
-  }
-  void (*run_)(void*) = nullptr;
-  void* job_ = nullptr;
-  pthread_t thread_{};
-  bool started_ = false;
-#endif
-};
-
-// Parts smaller than this are not worth a thread.
-inline constexpr std::size_t parallel_min_part = std::size_t{4} << 20;
-
-// How many parts of at least parallel_min_part bytes n bytes make for
-// `threads` threads (1 to 64).
-inline std::size_t parallel_parts(std::uint64_t n, unsigned threads) noexcept {
-  constexpr unsigned max_threads = 64;
-  std::uint64_t parts = threads == 0 ? 1 : (threads < max_threads ? threads : max_threads);
-  if (n / parts < parallel_min_part) parts = n / parallel_min_part == 0 ? 1 : n / parallel_min_part;
-  return static_cast<std::size_t>(parts);
+    t.kernels[i] = sha1_dispatch.portable_info;
+    t.fns[i++] = sha1_dispatch.portable;
+    t.choose_initial("KVC_SHA1");
+    return t;
+  }();
+  static const kernel_set<sha1_fn> set{table.kernels, table.fns, sha1_kernel_count, table.initial};
+  return &set;
 }
 
-// Runs job(i) for every part i < parts: parts 1.. on threads of their own
-// (a part whose thread cannot start runs here), part 0 on this thread.
-template <class Job>
-void run_parts(std::size_t parts, Job& job) noexcept {
-  struct one {
-    Job* job;
-    std::size_t i;
-    void operator()() noexcept { (*job)(i); }
-  };
-  constexpr std::size_t max_parts = 64;
-  one jobs[max_parts]{};
-  worker_thread workers[max_parts];
-  for (std::size_t i = 0; i < parts && i < max_parts; ++i) jobs[i] = {&job, i};
-  for (std::size_t i = 1; i < parts && i < max_parts; ++i)
-    if (!workers[i].start(jobs[i])) jobs[i]();
-  jobs[0]();
-  for (std::size_t i = 1; i < parts && i < max_parts; ++i) workers[i].join();
-}
-
-// crc32c_extend(crc, p, n) computed by up to `threads` threads on equal
-// parts joined with crc32c_combine.
-inline void crc32c_parallel(std::uint32_t& crc, const std::uint8_t* p, std::size_t n, unsigned threads) noexcept {
-  const std::size_t parts = parallel_parts(n, threads);
-  const std::size_t part = n / parts;
-  std::uint32_t crcs[64];
-  auto job = [&](std::size_t i) { crcs[i] = crc32c(p + i * part, i + 1 == parts ? n - i * part : part); };
-  run_parts(parts, job);
-  for (std::size_t i = 0; i < parts; ++i) crc = crc32c_combine(crc, crcs[i], i + 1 == parts ? n - i * part : part);
-}
-}  // namespace detail
-
-// ---- Reading ----------------------------------------------------------------
-
-// How much of a file a read checks (spec "Reading and verification").
-enum class verify_level : std::uint8_t {
-  header,  // the fixed header: fields, v2 header CRC, sizes against the file
-  text,    // and the text with its CRC: enough for a same-text check
-  full,    // every byte: payload CRC, appended sections and their CRC
-};
-
-constexpr const char* verify_level_name(verify_level l) noexcept {
-  return l == verify_level::header ? "header" : l == verify_level::text ? "text" : "full";
-}
-
-struct tool_entry {
-  std::string id;
-  std::string dsml;
-  friend bool operator==(const tool_entry& a, const tool_entry& b) { return a.id == b.id && a.dsml == b.dsml; }
-};
-
-struct read_options {
-  verify_level level = verify_level::full;
-  kvc::limits limits{};
-  // When set, the DSV4 payload check runs against this model (level full).
-  const model_desc* dsv4_model = nullptr;
-  // Payload bytes handed to the consumer per call.
-  std::size_t chunk_bytes = std::size_t{1} << 20;
-  // Threads that read and checksum the payload when it is verified or
-  // loaded from a source that can read in parallel (kvc::file_source), or
-  // that checksum bytes a source hands over in memory: each takes an equal
-  // part of at least 4 MiB, the parts' CRCs are joined with crc32c_combine.
-  // 1 keeps the read on the calling thread.
-  unsigned threads = 1;
-  // false: the tool map is parsed and checksummed but not kept
-  // (file_info::tools stays empty), so a level full read holds one chunk of
-  // memory whatever the map holds. The title (at most max_title_bytes) is
-  // kept either way: identity_name needs it.
-  bool keep_sections = true;
-};
-
-// How far a read got. A read that fails stops at the stage before the one
-// whose check failed: header_decoded means hdr holds the stored fields but they
-// broke a header rule (CRC, quant bits, limits...), so they can be shown.
-enum class read_stage : std::uint8_t {
-  none,            // nothing decoded: I/O error, bad magic or version, short header
-  header_decoded,  // hdr decoded
-  header,          // and valid
-  text,            // and the text read and checked
-  payload,         // and the payload (CRC, DSV4 check when asked for)
-  full,            // and the appended sections: every byte checked
-};
-
-// What a read found. Fields past the stage that was reached stay empty.
-// A CRC32C the reader computed over the first `bytes` bytes of one region.
-struct computed_crc {
-  std::uint32_t crc = 0;
-  std::uint64_t bytes = 0;
-};
-
-struct file_info {
-  read_stage stage = read_stage::none;
-  header hdr;
-  std::uint64_t file_size = unknown_size;  // as the stream reported it
-  std::string text;                        // level text and full
-  bool has_tool_map = false;               // level full
-  std::vector<tool_entry> tools;
-  bool has_title = false;
-  std::string title;
-  bool unknown_sections = false;     // extension bits 4..7 set: opaque bytes follow
-  std::uint64_t unknown_offset = 0;  // where the opaque area starts (level full)
-  std::uint64_t unknown_bytes = 0;   // and its length
-  bool dsv4_checked = false;         // the DSV4 check ran and passed
-  dsv4_header dsv4{};
-  // What the reader checksummed (any version) of the text, payload and
-  // appended area, even when it stopped in or before a region (then bytes is
-  // short of the region's length): a tool reports computed against stored
-  // CRCs, or finishes a region's CRC, without reading the bytes again.
-  std::array<computed_crc, 3> computed{};
-};
-
-namespace detail {
-// Runs the DSV4 check over payload bytes as they stream by: captures the
-// 52-byte header and the two per-layer count arrays, nothing else.
-class dsv4_scanner {
- public:
-  dsv4_scanner(const model_desc& m, const header& h) : model_(m), kvc_(h) {}
-
-  // The next n payload bytes, in order.
-  void feed(const std::uint8_t* p, std::size_t n) {
-    take_head(seen_, p, n);
-    take_counts(seen_, p, n);
-    seen_ += n;
-  }
-
-  // For a payload read out of order (kvc's parallel reads): the payload's
-  // first bytes (take_head(0, ...)), then the bytes counts() locates
-  // (take_counts), then skip_to(payload size).
-  void take_head(std::uint64_t at, const std::uint8_t* p, std::size_t n) {
-    capture(at, p, n, 0, head_, layout::dsv4::size);
-    if (!decoded_ && at + n >= layout::dsv4::size) {
-      decoded_ = true;
-      d_ = decode_dsv4_header(head_);
-      err_ = validate_dsv4_header(d_, kvc_, model_);
-      if (!err_) counts_.resize(8 * std::size_t{d_.layers});  // layers == model.layers here
-    }
-  }
-  void take_counts(std::uint64_t at, const std::uint8_t* p, std::size_t n) {
-    if (decoded_ && !err_) capture(at, p, n, dsv4_counts_offset(d_), counts_.data(), counts_.size());
-  }
-  // Where the two count arrays are, once the header was taken and passed
-  // (else length 0).
-  std::pair<std::uint64_t, std::size_t> counts() const noexcept {
-    if (!decoded_ || err_) return {0, 0};
-    return {dsv4_counts_offset(d_), counts_.size()};
-  }
-  void skip_to(std::uint64_t payload_bytes) noexcept { seen_ = payload_bytes; }
-
-  // The verdict once every payload byte was fed; offsets are file offsets.
-  error finish(dsv4_header& out) {
-    const std::uint64_t base = kvc_.payload_offset();
-    if (!decoded_) return make_error(errc::payload_malformed, section::payload, base + seen_);
-    if (err_) return make_error(err_.code, err_.where, base + err_.offset);
-    if (seen_ < dsv4_prefix_bytes(d_)) return make_error(errc::payload_malformed, section::payload, base + seen_);
-    std::vector<std::uint32_t> comp(d_.layers), index(d_.layers);
-    for (std::uint32_t l = 0; l < d_.layers; ++l) {
-      comp[l] = load_le<std::uint32_t>(counts_.data() + 4 * l);
-      index[l] = load_le<std::uint32_t>(counts_.data() + 4 * (d_.layers + l));
-    }
-    const auto expected = dsv4_expected_size(d_, comp.data(), index.data(), model_);
-    if (!expected) return make_error(expected.error().code, section::payload, base + expected.error().offset);
-    if (*expected != seen_) return make_error(errc::payload_mismatch, section::payload, base);
-    out = d_;
-    return {};
-  }
-
- private:
-  // Copies the part of [at, at + n) that falls in [from, from + len).
-  static void capture(std::uint64_t at, const std::uint8_t* p, std::size_t n, std::uint64_t from, std::uint8_t* dst,
-                      std::size_t len) {
-    const std::uint64_t lo = at > from ? at : from;
-    const std::uint64_t hi_in = at + n, hi_want = from + len;
-    const std::uint64_t hi = hi_in < hi_want ? hi_in : hi_want;
-    if (lo < hi) std::memcpy(dst + (lo - from), p + (lo - at), static_cast<std::size_t>(hi - lo));
-  }
-
-  const model_desc& model_;
-  const header& kvc_;
-  std::uint8_t head_[layout::dsv4::size]{};
-  std::vector<std::uint8_t> counts_;  // the two u32[layers] arrays, as stored
-  std::uint64_t seen_ = 0;
-  bool decoded_ = false;
-  dsv4_header d_{};
-  error err_{};
-};
-
-// The consumer of kvc::verify: the payload is checked, not kept;
-// progress(std::uint64_t n) hears of every n more bytes checked, possibly
-// from several threads at once.
-template <class Progress>
-struct payload_progress {
-  Progress& progress;
-};
-template <class T>
-struct is_payload_progress : std::false_type {};
-template <class Progress>
-struct is_payload_progress<payload_progress<Progress>> : std::true_type {};
-
-// Hands n bytes to f(const std::uint8_t*, std::size_t), which returns void or
-// kvc::error; an error stops the read that called it.
-template <class F>
-error deliver(F& f, const std::uint8_t* p, std::size_t n) {
-  if constexpr (is_payload_progress<F>::value) {
-    f.progress(std::uint64_t{n});
-    return {};
-  } else if constexpr (std::is_void_v<std::invoke_result_t<F&, const std::uint8_t*, std::size_t>>) {
-    f(p, n);
-    return {};
-  } else {
-    return f(p, n);
-  }
-}
-
-// Wraps place(const file_info&) -> std::uint8_t*: the reader asks it for the
-// payload's destination once and reads the payload straight into it.
-template <class Place>
-struct payload_placement {
-  Place& place;
-};
-template <class T>
-struct is_payload_placement : std::false_type {};
-template <class Place>
-struct is_payload_placement<payload_placement<Place>> : std::true_type {};
-
-// A source that can read the payload on several threads at once declares
-// parallel_reads(S&) -> bool (true when read_at may run concurrently on it
-// right now) and skip(S&, n) (moves its sequential position past bytes read
-// with read_at).
-template <class S, class = void>
-struct has_parallel_reads : std::false_type {};
-template <class S>
-struct has_parallel_reads<S, std::void_t<decltype(stream_traits<S>::parallel_reads(std::declval<S&>())),
-                                         decltype(stream_traits<S>::skip(std::declval<S&>(), std::uint64_t{}))>>
-    : std::true_type {};
-
-template <class S>
-io_result read_fully_at(S& s, void* p, std::size_t n, std::uint64_t at) {
-  return transfer_all(n, true, [&](std::size_t done) {
-    return stream_traits<S>::read_at(s, static_cast<std::uint8_t*>(p) + done, n - done, at + done);
-  });
-}
-
-// One read of one file, in the spec's order. S is a sequential source.
-template <class S>
-class file_reader {
- public:
-  file_reader(S& s, const read_options& opt, file_info& info)
-      : s_(s), opt_(opt), info_(info), chunk_(opt.chunk_bytes == 0 ? 1 : opt.chunk_bytes) {}
-
-  template <class Consumer>
-  error run(Consumer& consume) {
-    info_ = file_info{};
-    if (opt_.dsv4_model != nullptr && !opt_.dsv4_model->usable())
-      return make_error(errc::invalid_argument, section::none, 0);  // spec "Model description"
-    info_.file_size = size_of(s_);
-    if (error e = read_header()) return e;
-    info_.stage = read_stage::header;
-    if (opt_.level == verify_level::header) return {};
-    if (error e = read_text()) return e;
-    info_.stage = read_stage::text;
-    if (opt_.level == verify_level::text) return {};
-    if (error e = read_payload(consume)) return e;
-    info_.stage = read_stage::payload;
-    if (error e = read_appended()) return e;
-    info_.stage = read_stage::full;
-    return {};
-  }
-
-  // Reads only the appended sections of a file whose header h was already
-  // read and checked; the source is positioned at h.sections_offset().
-  error run_sections(const header& h) {
-    info_ = file_info{};
-    info_.hdr = h;
-    info_.file_size = size_of(s_);
-    pos_ = h.sections_offset();
-    return read_appended();
-  }
-
- private:
-  const header& h() const { return info_.hdr; }
-
-  // The next bytes of the source, at most n: a view of the source's own
-  // memory when it offers one, else a read into buf_. A known file size
-  // bounds the read, so buf_ never grows beyond what the file holds (plus
-  // the one byte that finds its end).
-  // ended is set when a short read showed the data's end.
-  io_view next(std::uint64_t n, bool& ended) {
-    if constexpr (has_view<S>::value) {
-      return stream_traits<S>::view(s_, clamp_size(n, std::numeric_limits<std::size_t>::max()));
-    } else {
-      const std::size_t asked = clamp_size(n, chunk_);
-      std::size_t want = asked;
-      if (info_.file_size != unknown_size && info_.file_size >= pos_ && info_.file_size - pos_ < want)
-        want = static_cast<std::size_t>(info_.file_size - pos_) + 1;
-      const io_result r = read_fully(s_, buf_.reserve(want), want);
-      ended = r.bytes < want;
-      return {buf_.data(), r};
-    }
-  }
-
-  // Reads up to n bytes, folding them into the running CRC state and handing
-  // them to sink at most one chunk at a time. got < n means the data ended.
-  template <class Sink>
-  error pump(std::uint64_t n, std::uint64_t& got, Sink&& sink) {
-    got = 0;
-    bool ended = false;
-    while (got < n && !ended) {
-      // In the appended area no more than one byte past the limit is read.
-      std::uint64_t ask = n - got;
-      if (appended_limit_ != no_limit && appended_limit_ + 1 - pos_ < ask) ask = appended_limit_ + 1 - pos_;
-      const io_view v = next(ask, ended);
-      if (v.r.status != io_status::ok) return io_failure(where_, pos_, v.r);
-      const std::size_t k = v.r.bytes;
-      if (k == 0) break;
-      // The appended-area limit fires as soon as it is passed, before the
-      // bytes are kept, whichever section is being parsed.
-      if (pos_ + k > appended_limit_) {
-        pos_ += k;
-        return make_error(errc::limit_exceeded, section::appended, appended_limit_);
-      }
-      // A large view (bytes in memory) is checksummed on opt.threads threads.
-      if (opt_.threads > 1)
-        crc32c_parallel(crc_, v.data, k, opt_.threads);
-      else
-        crc_ = crc32c_extend(crc_, v.data, k);
-      error stopped{};  // what the sink returned
-      for (std::size_t off = 0; off < k && !stopped; off += chunk_)
-        stopped = deliver(sink, v.data + off, clamp_size(k - off, chunk_));
-      count(k);
-      if (stopped) return stopped;
-      pos_ += k;
-      got += k;
-    }
-    return {};
-  }
-
-  // Reads n payload bytes straight into dst, one slice at a time, and
-  // checksums each slice while it is still in cache. got < n: data ended.
-  error pump_into(std::uint8_t* dst, std::uint64_t n, std::uint64_t& got) {
-    constexpr std::size_t slice = std::size_t{256} << 10;
-    got = 0;
-    while (got < n) {
-      const std::size_t want = clamp_size(n - got, slice);
-      std::uint8_t* at = dst + got;
-      const io_result r = read_fully(s_, at, want);
-      if (r.status != io_status::ok) return io_failure(where_, pos_, r);
-      crc_ = crc32c_extend(crc_, at, r.bytes);
-      count(r.bytes);
-      pos_ += r.bytes;
-      got += r.bytes;
-      if (r.bytes < want) break;
-    }
-    return {};
-  }
-
-  // Reads the n payload bytes at pos_ in parts on threads of their own (see
-  // parallel_parts), each with positioned reads of parallel_read_bytes into
-  // dst + its offset (loading) or into a buffer of its own (verifying),
-  // checksummed while they are in cache; the parts' CRCs are joined with
-  // crc32c_combine. got < n: the data ended.
-  template <class Tick>
-  error pump_parallel(std::uint8_t* dst, std::uint64_t n, std::uint64_t& got, Tick&& tick) {
-    constexpr std::size_t parallel_read_bytes = std::size_t{256} << 10;
-    struct part {
-      std::uint64_t from = 0, length = 0, got = 0;
-      std::uint32_t crc = 0;
-      io_result failed{};
-      byte_buffer buf;
-    };
-    const std::size_t parts = parallel_parts(n, opt_.threads);
-    part p[64];
-    const std::uint64_t base = pos_;
-    for (std::size_t i = 0; i < parts; ++i) {
-      p[i].from = i * (n / parts);
-      p[i].length = i + 1 == parts ? n - p[i].from : n / parts;
-      if (dst == nullptr) p[i].buf.reserve(parallel_read_bytes);  // here: a job must not allocate
-    }
-    auto job = [&](std::size_t i) {
-      part& q = p[i];
-      while (q.got < q.length) {
-        const std::size_t k = clamp_size(q.length - q.got, parallel_read_bytes);
-        std::uint8_t* at = dst != nullptr ? dst + q.from + q.got : q.buf.data();
-        const io_result r = read_fully_at(s_, at, k, base + q.from + q.got);
-        q.crc = crc32c_extend(q.crc, at, r.bytes);
-        q.got += r.bytes;
-        tick(std::uint64_t{r.bytes});
-        if (r.status != io_status::ok) q.failed = r;
-        if (r.status != io_status::ok || r.bytes < k) break;
-      }
-    };
-    run_parts(parts, job);
-    got = 0;
-    for (std::size_t i = 0; i < parts; ++i) {
-      crc_ = crc32c_combine(crc_, p[i].crc, p[i].got);
-      count(static_cast<std::size_t>(p[i].got));
-      got += p[i].got;
-      if (p[i].failed.status != io_status::ok)
-        return io_failure(section::payload, base + got - p[i].failed.bytes, p[i].failed);
-      if (p[i].got < p[i].length) break;  // the data ended: no byte of a later part counts
-    }
-    pos_ += got;
-    stream_traits<S>::skip(s_, got);
-    return {};
-  }
-
-  // Verifying and loading read the payload in parallel parts from a source
-  // that can; a consumer gets the bytes in order.
-  template <class Consumer>
-  static constexpr bool parts_possible = has_parallel_reads<S>::value && (is_payload_progress<Consumer>::value ||
-                                                                          is_payload_placement<Consumer>::value);
-
-  // True when the payload is read in parts: possible, more than one thread
-  // asked for, and a payload large enough for two parts.
-  template <class Consumer>
-  bool payload_in_parts(const Consumer&) {
-    if constexpr (parts_possible<Consumer>)
-      return opt_.threads > 1 && parallel_parts(h().payload_bytes, opt_.threads) > 1 &&
-             stream_traits<S>::parallel_reads(s_);
-    else
-      return false;
-  }
-
-  template <class Consumer>
-  error read_payload_in_parts(Consumer& consume, std::optional<dsv4_scanner>& scan, std::uint64_t& got) {
-    if constexpr (parts_possible<Consumer>) {
-      std::uint8_t* dst = nullptr;
-      if constexpr (is_payload_placement<Consumer>::value) {
-        dst = consume.place(static_cast<const file_info&>(info_));
-        if (dst == nullptr) return make_error(errc::invalid_argument, section::payload, h().payload_offset());
-      }
-      auto tick = [&](std::uint64_t k) {
-        if constexpr (is_payload_progress<Consumer>::value) consume.progress(k);
-        (void)k;
-      };
-      if (error e = pump_parallel(dst, h().payload_bytes, got, tick)) return e;
-      if (scan && got == h().payload_bytes) return scan_at(*scan);
-    }
-    (void)consume, (void)scan, (void)got;
-    return {};
-  }
-
-  // Reads exactly n bytes into dst, or reports truncated at the end of data.
-  error take(void* dst, std::size_t n) {
-    std::uint64_t got = 0;
-    auto* out = static_cast<std::uint8_t*>(dst);
-    if (error e = pump(n, got, [&](const std::uint8_t* p, std::size_t k) {
-          std::memcpy(out, p, k);
-          out += k;
-        }))
-      return e;
-    return got < n ? make_error(errc::truncated, where_, pos_) : error{};
-  }
-
-  // Reads exactly n bytes appended to str (grown as bytes arrive, so a lying
-  // length never allocates more than the data holds).
-  error take(std::string& str, std::uint64_t n) {
-    std::uint64_t got = 0;
-    if (error e = pump(n, got,
-                       [&](const std::uint8_t* p, std::size_t k) { str.append(reinterpret_cast<const char*>(p), k); }))
-      return e;
-    return got < n ? make_error(errc::truncated, where_, pos_) : error{};
-  }
-
-  // Reads exactly n bytes of a tool-map string into str when the caller
-  // keeps sections, else checksums and drops them.
-  error take_section_bytes(std::string& str, std::uint64_t n) {
-    if (opt_.keep_sections) return take(str, n);
-    std::uint64_t got = 0;
-    if (error e = pump(n, got, [](const std::uint8_t*, std::size_t) {})) return e;
-    return got < n ? make_error(errc::truncated, where_, pos_) : error{};
-  }
-
-  void begin(section where) {
-    where_ = where;
-    crc_ = 0;
-    counted_ = where == section::text       ? &info_.computed[0]
-               : where == section::payload  ? &info_.computed[1]
-               : where == section::appended ? &info_.computed[2]
-                                            : nullptr;
-  }
-
-  // Records the running CRC after k more bytes of the current region.
-  void count(std::size_t k) {
-    if (counted_ == nullptr) return;
-    counted_->crc = crc_;
-    counted_->bytes += k;
-  }
-
-  error read_header() {
-    begin(section::header);
-    std::uint8_t b[layout::header_v2::size];
-    std::size_t have = 0;
-    auto into = [&](const std::uint8_t* p, std::size_t k) {
-      std::memcpy(b + have, p, k);
-      have += k;
-    };
-    std::uint64_t got = 0;
-    if (error e = pump(4, got, into)) return e;
-    const std::size_t need = have == 4 ? header_size_for(b) : 0;
-    if (need != 0)
-      if (error e = pump(need - 4, got, into)) return e;
-    auto decoded = decode_header(b, have);
-    if (!decoded) return decoded.error();
-    info_.hdr = *decoded;
-    info_.stage = read_stage::header_decoded;
-    return validate_header(h(), b, info_.file_size, opt_.limits);
-  }
-
-  error read_text() {
-    begin(section::text);
-    if (info_.file_size != unknown_size) info_.text.reserve(h().text_bytes);  // checked against the size
-    if (error e = take(info_.text, h().text_bytes)) return e;
-    if (h().version == 2 && crc_ != h().text_crc)
-      return make_error(errc::text_crc_mismatch, section::text, h().text_offset());
-    return {};
-  }
-
-  template <class Consumer>
-  error read_payload(Consumer& consume) {
-    begin(section::payload);
-    const bool check = opt_.dsv4_model != nullptr && (h().payload_abi == 0 || h().payload_abi == payload_abi_ds4);
-    std::optional<dsv4_scanner> scan;
-    if (check) scan.emplace(*opt_.dsv4_model, h());
-    std::uint64_t got = 0;
-    if (payload_in_parts(consume)) {
-      if (error e = read_payload_in_parts(consume, scan, got)) return e;
-    } else if constexpr (is_payload_placement<Consumer>::value) {
-      std::uint8_t* dst = consume.place(static_cast<const file_info&>(info_));
-      if (dst == nullptr) return make_error(errc::invalid_argument, section::payload, h().payload_offset());
-      if (error e = pump_into(dst, h().payload_bytes, got)) return e;
-      if (scan) scan->feed(dst, static_cast<std::size_t>(got));
-    } else {
-      if (error e = pump(h().payload_bytes, got, [&](const std::uint8_t* p, std::size_t k) {
-            if (scan) scan->feed(p, k);
-            return deliver(consume, p, k);
-          }))
-        return e;
-    }
-    if (got < h().payload_bytes) return make_error(errc::truncated, section::payload, pos_);
-    if (h().version == 2 && crc_ != h().payload_crc)
-      return make_error(errc::payload_crc_mismatch, section::payload, h().payload_offset());
-    if (scan) {
-      if (error e = scan->finish(info_.dsv4)) return e;
-      info_.dsv4_checked = true;
-    }
-    return {};
-  }
-
-  // The DSV4 check of a payload read in parts: its header and count arrays
-  // read again with read_at (they are in the page cache), the rest skipped.
-  error scan_at(dsv4_scanner& scan) {
-    const std::uint64_t base = h().payload_offset(), n = h().payload_bytes;
-    std::vector<std::uint8_t> head(clamp_size(n, layout::dsv4::size));
-    io_result r = read_fully_at(s_, head.data(), head.size(), base);
-    if (r.status != io_status::ok) return io_failure(section::payload, base, r);
-    scan.take_head(0, head.data(), r.bytes);
-    const auto [at, length] = scan.counts();
-    if (length != 0 && at < n) {
-      std::vector<std::uint8_t> counts(clamp_size(n - at, length));
-      r = read_fully_at(s_, counts.data(), counts.size(), base + at);
-      if (r.status != io_status::ok) return io_failure(section::payload, base + at, r);
-      scan.take_counts(at, counts.data(), r.bytes);
-    }
-    scan.skip_to(n);
-    return {};
-  }
-
-  error read_tool_map() {
-    const limits& lim = opt_.limits;
-    where_ = section::tool_map;
-    info_.has_tool_map = true;
-    std::uint8_t b[layout::tool_map::size];
-    const std::uint64_t at = pos_;
-    if (error e = take(b, sizeof b)) return e;
-    const auto tm = decode_tool_map_header(b, at, lim);
-    if (!tm) return tm.error();
-    for (std::uint32_t i = 0; i < tm->count; ++i) {
-      std::uint8_t eb[layout::tool_entry_header::size];
-      const std::uint64_t entry_at = pos_;
-      if (error e = take(eb, sizeof eb)) return e;
-      const auto te = decode_tool_entry_header(eb, entry_at, lim);
-      if (!te) return te.error();
-      tool_entry entry;
-      if (error e = take_section_bytes(entry.id, te->id_bytes)) return e;
-      if (error e = take_section_bytes(entry.dsml, te->dsml_bytes)) return e;
-      if (opt_.keep_sections) info_.tools.push_back(std::move(entry));
-    }
-    return {};
-  }
-
-  error read_title() {
-    where_ = section::title;
-    info_.has_title = true;
-    std::uint8_t b[layout::title::size];
-    const std::uint64_t at = pos_;
-    if (error e = take(b, sizeof b)) return e;
-    const auto n = decode_title_header(b, at, opt_.limits);
-    if (!n) return n.error();
-    return take(info_.title, *n);  // kept always: a titled file's identity needs it
-  }
-
-  // Parses the sections in bit order while the sections CRC runs over every
-  // byte to the end; in v2 a CRC mismatch outranks any structural error.
-  error read_appended() {
-    begin(section::appended);
-    const std::uint64_t start = pos_;
-    const std::uint64_t max = opt_.limits.max_appended_bytes;
-    const auto too_big = make_error(errc::limit_exceeded, section::appended, start + max);
-    if (info_.file_size != unknown_size && info_.file_size - start > max) return too_big;
-    appended_limit_ = max >= no_limit - start ? no_limit : start + max;
-    const std::uint8_t flags = h().ext_flags;
-    info_.unknown_sections = (flags & ~ext::known) != 0;
-    error found{};
-    if (flags & ext::tool_map) found = read_tool_map();
-    if (!found && (flags & ext::title)) found = read_title();
-    if (found.code == errc::io_error || found == too_big) return found;
-    if (h().version == 1 && found) return found;
-    // Drain to the end: trailing bytes, the opaque unknown sections, or the
-    // rest of a damaged area whose CRC decides the verdict.
-    where_ = section::appended;
-    const std::uint64_t rest_at = pos_;
-    // Up to the end of the data; pump stops at the appended-area limit.
-    const std::uint64_t want = h().version == 1 && !info_.unknown_sections ? 1 : no_limit;
-    std::uint64_t got = 0;
-    if (error e = pump(want, got, [](const std::uint8_t*, std::size_t) {})) return e;
-    if (info_.unknown_sections && !found) {
-      info_.unknown_offset = rest_at;
-      info_.unknown_bytes = got;
-    }
-    if (h().version == 2 && crc_ != h().sections_crc)
-      return make_error(errc::sections_crc_mismatch, section::appended, start);
-    if (found) return found;
-    if (got > 0 && !info_.unknown_sections) return make_error(errc::trailing_bytes, section::appended, rest_at);
-    return {};
-  }
-
-  S& s_;
-  const read_options& opt_;
-  file_info& info_;
-  std::size_t chunk_;
-  byte_buffer buf_;
-  std::uint64_t pos_ = 0;
-  static constexpr std::uint64_t no_limit = (std::numeric_limits<std::uint64_t>::max)();
-  std::uint64_t appended_limit_ = no_limit;  // the last byte allowed, set in the appended area
-  std::uint32_t crc_ = 0;
-  computed_crc* counted_ = nullptr;  // the region crc_ runs over, if any
-  section where_ = section::header;
-};
-}  // namespace detail
-
-// Reads a file from a sequential source at opt.level, handing the payload to
-// consume(const std::uint8_t*, std::size_t) chunk by chunk (level full only).
-// consume returns void, or kvc::error: an error stops the read, and read
-// returns that error as it is.
-// For a v2 file the payload CRC is known only when read returns: a consumer
-// that loads live state must stage it and commit only on success (spec
-// "Restoring state"); to load in a second pass instead, call verify first.
-template <class Source, class Consumer>
-error read(Source& src, file_info& info, Consumer&& consume, const read_options& opt = {}) {
-  KVC_REQUIRE_STREAM(has_read, Source, "read(S&, void*, std::size_t) -> kvc::io_result");
-  detail::file_reader<Source> r(src, opt, info);
-  return r.run(consume);
-}
-
-// Verifies a file at opt.level without keeping the payload; a large payload
-// from a source that can read in parallel (kvc::file_source) is read in
-// parts on opt.threads threads. progress(std::uint64_t n), when given, hears
-// of every n more payload bytes checked, possibly from several threads at
-// once (say, for a progress bar).
-template <class Source, class Progress>
-error verify(Source& src, file_info& info, const read_options& opt, Progress&& progress) {
-  detail::payload_progress<std::remove_reference_t<Progress>> counted{progress};
-  return read(src, info, counted, opt);
-}
-template <class Source>
-error verify(Source& src, file_info& info, const read_options& opt = {}) {
-  return verify(src, info, opt, [](std::uint64_t) noexcept {});
-}
-
-#if KVC_POSIX
-// ---- Regular files ------------------------------------------------------------
-
-// Reads a file descriptor the caller owns (kvc never closes it) for one
-// kvc::read, verify or load, from offset 0, with one fstat and as few reads
-// as the level needs. The first read takes the header (level header), or up
-// to small_file_bytes of the file, into a buffer no larger than the file.
-// A regular file is read with pread; a larger file's payload, when verified
-// or loaded with read_options::threads above 1, in parts on that many
-// threads at once (see kvc::read_options::threads). Pipes, sockets and other
-// non-regular files are read with read(). A file shortened while it is read
-// is reported as truncated; one that grows is read as fstat saw it.
-class file_source {
- public:
-  static constexpr std::size_t small_file_bytes = std::size_t{1} << 20;
-
-  file_source(int fd, verify_level level) noexcept : fd_(fd) {
-    struct stat st {};
-    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) size_ = static_cast<std::uint64_t>(st.st_size);
-    if (size_ == unknown_size) return;
-    const std::uint64_t first = level == verify_level::header ? layout::header_v2::size
-                                : size_ <= small_file_bytes   ? size_
-                                                              : std::uint64_t{64} << 10;
-    fill(0, detail::clamp_size(first < size_ ? first : size_, small_file_bytes));
-  }
-  file_source(const file_source&) = delete;
-  file_source& operator=(const file_source&) = delete;
-
-  bool regular() const noexcept { return size_ != unknown_size; }
-
- private:
-  friend struct stream_traits<file_source>;
-  static constexpr std::size_t read_bytes = std::size_t{1} << 20;  // one pread or read() at most
-
-  static io_result done(ssize_t r) noexcept {
-    if (r >= 0) return {static_cast<std::size_t>(r), io_status::ok};
-    return {0, errno == EINTR ? io_status::interrupted : io_status::failed, errno};
-  }
-  // Up to n bytes at `at` (a regular file) or at the stream position.
-  io_result read_raw(void* p, std::size_t n, std::uint64_t at) const noexcept {
-    return done(size_ == unknown_size ? ::read(fd_, p, n) : ::pread(fd_, p, n, static_cast<off_t>(at)));
-  }
-
-  // Reads up to n bytes at `at` into buf_, replacing what it held.
-  void fill(std::uint64_t at, std::size_t n) noexcept {
-    std::uint8_t* p = buf_.reserve(n);
-    buf_at_ = at;
-    failed_ = detail::transfer_all(n, true, [&](std::size_t done) { return read_raw(p + done, n - done, at + done); });
-    buf_len_ = failed_.bytes;
-  }
-
-  bool buffered(std::uint64_t at) const noexcept { return at >= buf_at_ && at - buf_at_ < buf_len_; }
-
-  // Up to n bytes at pos_; advances pos_.
-  io_view view(std::size_t n) noexcept {
-    if (failed_.status != io_status::ok) return {nullptr, failed_};
-    if (!buffered(pos_)) {
-      std::uint64_t want = n < read_bytes ? n : read_bytes;
-      // A regular file is read up to its size as fstat saw it.
-      if (size_ != unknown_size) want = pos_ < size_ ? (size_ - pos_ < want ? size_ - pos_ : want) : 0;
-      fill(pos_, static_cast<std::size_t>(want));
-      if (failed_.status != io_status::ok) return {nullptr, failed_};
-    }
-    const io_view v{buf_.data() + (pos_ - buf_at_),
-                    {detail::clamp_size(buf_len_ - (pos_ - buf_at_), n), io_status::ok}};
-    pos_ += v.r.bytes;
-    return v;
-  }
-
-  // Up to n bytes at pos_ into p: from the buffer if it holds pos_, else
-  // one pread or read() straight into p.
-  io_result read(void* p, std::size_t n) noexcept {
-    if (failed_.status != io_status::ok) return failed_;
-    if (buffered(pos_)) {
-      const io_view v = view(n);
-      std::memcpy(p, v.data, v.r.bytes);
-      return v.r;
-    }
-    const io_result r = read_raw(p, n, pos_);
-    pos_ += r.bytes;
-    return r;
-  }
-
-  // Up to n bytes at `at`, from the buffer or with pread; safe on several
-  // threads at once (the buffer is only read here).
-  io_result read_at(void* p, std::size_t n, std::uint64_t at) const noexcept {
-    if (buffered(at)) {
-      const std::size_t k = detail::clamp_size(buf_len_ - (at - buf_at_), n);
-      std::memcpy(p, buf_.data() + (at - buf_at_), k);
-      return {k, io_status::ok};
-    }
-    return read_raw(p, n, at);
-  }
-
-  int fd_;
-  std::uint64_t size_ = unknown_size;  // unknown_size: not a regular file
-  std::uint64_t pos_ = 0;
-  detail::byte_buffer buf_;
-  std::uint64_t buf_at_ = 0;
-  std::size_t buf_len_ = 0;
-  io_result failed_{};
-};
-
-template <>
-struct stream_traits<file_source> {
-  static io_view view(file_source& s, std::size_t n) noexcept { return s.view(n); }
-  static io_result read(file_source& s, void* p, std::size_t n) noexcept { return s.read(p, n); }
-  static std::uint64_t size(file_source& s) noexcept { return s.size_; }
-  static io_result read_at(file_source& s, void* p, std::size_t n, std::uint64_t at) noexcept {
-    return s.size_ == unknown_size ? io_result{0, io_status::failed} : s.read_at(p, n, at);
-  }
-  static bool parallel_reads(file_source& s) noexcept { return s.regular() && s.failed_.status == io_status::ok; }
-  static void skip(file_source& s, std::uint64_t n) noexcept { s.pos_ += n; }
-};
-#endif  // KVC_POSIX
-
-// Loads a file's payload straight into memory the caller provides: one copy
-// (each slice is checksummed while it is still in cache) instead of a copy
-// into kvc's buffer and another into the caller's. Once the header and text
-// passed, place(const file_info&) -> std::uint8_t* returns where the
-// info.hdr.payload_bytes bytes go (already checked against the file size
-// and opt.limits), or nullptr to stop with invalid_argument. Reads level
-// full whatever opt.level says. The bytes in that memory are the file's
-// only when this returns no error: stage them there, commit on success
-// (spec "Restoring state"); on error they are partial or unverified.
-template <class Source, class Place>
-error load(Source& src, file_info& info, Place&& place, const read_options& opt = {}) {
-  KVC_REQUIRE_STREAM(has_read, Source, "read(S&, void*, std::size_t) -> kvc::io_result");
-  read_options full = opt;
-  full.level = verify_level::full;
-  detail::payload_placement<std::remove_reference_t<Place>> placement{place};
-  detail::file_reader<Source> r(src, full, info);
-  return r.run(placement);
-}
-
-// ---- Writing ----------------------------------------------------------------
-
-// The appended sections a writer puts after the payload, in bit order. A
-// tool map is written (and bit 0 set) only when it has entries.
-struct appended {
-  std::vector<tool_entry> tools;
-  std::optional<std::string> title;
-};
-
-// Checks sections a writer is asked to write, with the code a default reader
-// would give the file: more entries than the limit (limit_exceeded), an id or
-// DSML length outside 1..256 / 1..512 MiB (malformed_tool_map), a title over
-// the limit (limit_exceeded). Offset 0: the sections are not in a file yet.
-inline error validate_appended(const appended& a, const limits& lim = limits{}) noexcept {
-  if (a.tools.size() > lim.max_tool_entries) return make_error(errc::limit_exceeded, section::tool_map, 0);
-  for (const tool_entry& t : a.tools)
-    if (t.id.empty() || t.id.size() > lim.max_tool_id_bytes || t.dsml.empty() ||
-        t.dsml.size() > lim.max_tool_dsml_bytes)
-      return make_error(errc::malformed_tool_map, section::tool_map, 0);
-  if (a.title && a.title->size() > lim.max_title_bytes) return make_error(errc::limit_exceeded, section::title, 0);
-  return {};
-}
-
-// The appended sections as stored bytes, or the validate_appended error.
-inline result<std::vector<std::uint8_t>> encode_appended(const appended& a, const limits& lim = limits{}) {
-  if (error e = validate_appended(a, lim)) return e;
-  std::vector<std::uint8_t> out;
-  auto put = [&out](const auto& bytes) { out.insert(out.end(), bytes.begin(), bytes.end()); };
-  if (!a.tools.empty()) {
-    put(encode_tool_map_header({ktm_version, static_cast<std::uint32_t>(a.tools.size())}));
-    for (const tool_entry& t : a.tools) {
-      put(encode_tool_entry_header(
-          {static_cast<std::uint32_t>(t.id.size()), static_cast<std::uint32_t>(t.dsml.size())}));
-      put(t.id);
-      put(t.dsml);
-    }
-  }
-  if (a.title) {
-    put(encode_title_header(static_cast<std::uint32_t>(a.title->size())));
-    put(*a.title);
-  }
-  return out;
-}
-
-// Checks the fields a writer takes from its caller, with the code a reader
-// would give the file and the field's offset: version, quant bits, token
-// count, reserved bytes (their spec codes), unknown extension bits and, for
-// a new file, a save reason above 7 (invalid_argument). A rewrite of an
-// existing file keeps its save reason whatever it is (spec 4.1).
-constexpr error validate_header_to_write(const header& h, bool new_file = true) noexcept {
-  namespace c = layout::header_common;
-  if (h.version != 1 && h.version != 2)
-    return make_error(errc::unsupported_version, section::header, c::version.offset);
-  if (h.quant_bits != 2 && h.quant_bits != 4)
-    return make_error(errc::invalid_quant_bits, section::header, c::quant_bits.offset);
-  if (h.tokens == 0) return make_error(errc::zero_tokens, section::header, c::tokens.offset);
-  for (std::size_t i = 0; i < c::reserved.size; ++i)
-    if (h.reserved[i] != 0) return make_error(errc::reserved_nonzero, section::header, c::reserved.offset + i);
-  if ((h.ext_flags & ~ext::known) != 0) return make_error(errc::invalid_argument, section::header, c::ext_flags.offset);
-  if (new_file && h.save_reason > static_cast<std::uint8_t>(save_reason::sys_prefix))
-    return make_error(errc::invalid_argument, section::header, c::save_reason.offset);
-  return {};
-}
-
-// The extension flags for h's key bits plus the sections in a.
-inline std::uint8_t flags_for(std::uint8_t key_flags, const appended& a) noexcept {
-  std::uint8_t f = static_cast<std::uint8_t>(key_flags & (ext::responses_key | ext::thinking_key));
-  if (!a.tools.empty()) f = static_cast<std::uint8_t>(f | ext::tool_map);
-  if (a.title) f = static_cast<std::uint8_t>(f | ext::title);
-  return f;
-}
-
-// Streams one file out: header, text, then payload through write_payload,
-// then finish() writes the sections and settles the header. Obtain one from
-// begin_write (random-access sink: the header is patched at the end) or
-// begin_write_sequential (the payload size and CRC are declared up front).
-template <class Sink>
-class writer {
- public:
-  writer() = default;
-
-  // threads >= 2: the v2 payload CRC of each write_payload call of 1 MiB or
-  // more runs on a second thread while this one writes the same bytes.
-  void set_threads(unsigned threads) noexcept { threads_ = threads; }
-
-  // Appends payload bytes, folding them into the payload CRC.
-  error write_payload(const void* data, std::size_t n) {
-    if (sink_ == nullptr || failed_) return failed_ ? failed_ : make_error(errc::invalid_argument, section::none, 0);
-    if (h_.version == 2 && threads_ >= 2 && n >= overlap_min) return write_payload_overlapped(data, n);
-    // v2 writes a slice, then checksums it while the copy has left it in
-    // cache, so the bytes come from memory once (256 KiB measured best in
-    // tests/bench); v1 has nothing to checksum and writes in one call.
-    constexpr std::size_t slice = std::size_t{256} << 10;
-    const std::size_t step = h_.version == 2 ? slice : n;
-    const auto* p = static_cast<const std::uint8_t*>(data);
-    for (std::size_t done = 0; done < n;) {
-      const std::size_t k = n - done < step ? n - done : step;
-      const io_result r = detail::write_fully(*sink_, p + done, k);
-      if (r.status != io_status::ok) return failed_ = detail::io_failure(section::payload, pos_, r);
-      if (h_.version == 2) payload_crc_ = crc32c_extend(payload_crc_, p + done, k);
-      done += k;
-      pos_ += k;
-      payload_bytes_ += k;
-    }
-    return {};
-  }
-
-  // Writes the appended sections and, for a random-access sink, the final
-  // header. Returns the header as stored. A sequential writer's sections were
-  // declared at begin_write_sequential, so it takes none here.
-  result<header> finish(const appended& a = {}) {
-    if (sink_ == nullptr || failed_) return failed_ ? failed_ : make_error(errc::invalid_argument, section::none, 0);
-    if (sequential_) {
-      if (!a.tools.empty() || a.title || payload_bytes_ != h_.payload_bytes ||
-          (h_.version == 2 && payload_crc_ != h_.payload_crc))
-        return failed_ = make_error(errc::invalid_argument, section::payload, pos_);
-    } else {
-      auto sections = encode_appended(a);
-      if (!sections) return failed_ = sections.error();
-      sections_ = std::move(sections).value();
-      h_.ext_flags = flags_for(h_.ext_flags, a);
-      h_.payload_bytes = payload_bytes_;
-      h_.payload_crc = h_.version == 2 ? payload_crc_ : 0;
-      h_.sections_crc = h_.version == 2 ? crc32c(sections_.data(), sections_.size()) : 0;
-    }
-    const io_result r = detail::write_fully(*sink_, sections_.data(), sections_.size());
-    if (r.status != io_status::ok) return failed_ = detail::io_failure(section::appended, pos_, r);
-    pos_ += sections_.size();
-    h_ = sealed(h_);
-    const header_bytes hb = encode_header(h_);
-    if constexpr (detail::has_write_at<Sink>::value) {
-      if (!sequential_) {
-        const io_result hr = detail::write_fully_at(*sink_, hb.data(), hb.size(), 0);
-        if (hr.status != io_status::ok) return failed_ = detail::io_failure(section::header, 0, hr);
-      }
-    }
-    sink_ = nullptr;
-    return h_;
-  }
-
- private:
-  template <class S>
-  friend result<writer<S>> begin_write(S&, const header&, std::string_view);
-  template <class S>
-  friend result<writer<S>> begin_write_sequential(S&, const header&, std::string_view, const appended&);
-  template <class Source, class S>
-  friend result<header> upgrade(Source&, S&);
-
-  // Checks h, then writes the header and the text. For a sequential sink the
-  // sections a are encoded now because the header carries their CRC.
-  static result<writer> start(Sink& sink, const header& given, std::string_view text, const appended& a,
-                              bool sequential, bool new_file = true) {
-    header h = given;
-    if (error e = validate_header_to_write(h, new_file)) return e;
-    if (text.size() > (std::numeric_limits<std::uint32_t>::max)())
-      return make_error(errc::invalid_argument, section::text, h.text_offset());
-    auto sections = encode_appended(a);
-    if (!sections) return sections.error();
-    writer w;
-    w.sink_.reset(&sink);
-    w.sequential_ = sequential;
-    h.ext_flags = flags_for(h.ext_flags, a);
-    h.text_bytes = static_cast<std::uint32_t>(text.size());
-    h.text_crc = h.version == 2 ? crc32c(text.data(), text.size()) : 0;
-    h.sections_crc = h.version == 2 ? crc32c(sections->data(), sections->size()) : 0;
-    if (!sequential) h.payload_bytes = h.payload_crc = 0;  // settled by finish()
-    if (h.version == 1) h.payload_crc = 0;
-    w.h_ = h;
-    w.sections_ = std::move(sections).value();
-    const header_bytes hb = encode_header(h);
-    const io_result hr = detail::write_fully(sink, hb.data(), hb.size());
-    if (hr.status != io_status::ok) return detail::io_failure(section::header, 0, hr);
-    const io_result tr = detail::write_fully(sink, text.data(), text.size());
-    if (tr.status != io_status::ok) return detail::io_failure(section::text, hb.size(), tr);
-    w.pos_ = hb.size() + text.size();
-    return w;
-  }
-
-  static constexpr std::size_t overlap_min = std::size_t{1} << 20;
-
-  error write_payload_overlapped(const void* data, std::size_t n) {
-    std::uint32_t part = 0;
-    auto checksum = [&] { part = crc32c(data, n); };
-    detail::worker_thread crc_thread;
-    if (!crc_thread.start(checksum)) checksum();
-    const io_result r = detail::write_fully(*sink_, data, n);
-    crc_thread.join();
-    if (r.status != io_status::ok) return failed_ = detail::io_failure(section::payload, pos_, r);
-    payload_crc_ = crc32c_combine(payload_crc_, part, n);
-    pos_ += n;
-    payload_bytes_ += n;
-    return {};
-  }
-
-  // Move-only: one writer owns the file it is writing, and a moved-from
-  // writer has no sink (its calls fail with invalid_argument).
-  std::unique_ptr<Sink, detail::not_owned> sink_;
-  unsigned threads_ = 1;
-  header h_{};
-  std::vector<std::uint8_t> sections_;
-  bool sequential_ = false;
-  std::uint32_t payload_crc_ = 0;
-  std::uint64_t payload_bytes_ = 0;
-  std::uint64_t pos_ = 0;
-  error failed_{};
-};
-
-// Starts a file on a random-access sink (write + write_at): the payload size,
-// the CRCs and the sections need not be known; finish(sections) rewrites the
-// header in place. h gives every field but the sizes, CRCs and section bits,
-// which the writer derives.
-template <class Sink>
-result<writer<Sink>> begin_write(Sink& sink, const header& h, std::string_view text) {
-  KVC_REQUIRE_STREAM(has_write, Sink, "write(S&, const void*, std::size_t) -> kvc::io_result");
-  KVC_REQUIRE_STREAM(has_write_at, Sink,
-                     "write_at(S&, const void*, std::size_t, std::uint64_t) -> kvc::io_result "
-                     "(use begin_write_sequential for a sink that cannot seek)");
-  return writer<Sink>::start(sink, h, text, appended{}, false);
-}
-
-// Starts a file on a sequential sink (a pipe, a socket): the header goes out
-// first, so h.payload_bytes and, for v2, h.payload_crc must be declared up
-// front (crc32c over the payload, or crc32c_combine of its parts). finish()
-// fails with invalid_argument if the payload written disagrees.
-template <class Sink>
-result<writer<Sink>> begin_write_sequential(Sink& sink, const header& h, std::string_view text,
-                                            const appended& a = {}) {
-  KVC_REQUIRE_STREAM(has_write, Sink, "write(S&, const void*, std::size_t) -> kvc::io_result");
-  return writer<Sink>::start(sink, h, text, a, true);
-}
-
-// ---- In-place updates -----------------------------------------------------
-
-namespace detail {
-// Reads and checks the header of a random-access stream (level header).
-template <class S>
-error read_header_at(S& s, file_info& info) {
-  cursor<S> c(s);
-  read_options opt;
-  opt.level = verify_level::header;
-  return verify(c, info, opt);
-}
-
-// The appended sections of a file whose header h was read and checked,
-// parsed and checked (v2: the sections CRC) into out, kept.
-template <class S>
-error read_sections_at(S& s, const header& h, file_info& out) {
-  cursor<S> c(s, h.sections_offset());
-  const read_options opt;
-  file_reader<cursor<S>> r(c, opt, out);
-  return r.run_sections(h);
-}
-
-// h after a cache hit: hits + 1 (saturating), last_used = now, new header CRC.
-constexpr header touched(header h, std::uint64_t now) noexcept {
-  if (h.hits != (std::numeric_limits<std::uint32_t>::max)()) ++h.hits;
-  h.last_used = now;
-  return sealed(h);
-}
-
-template <class S>
-error write_header_at(S& s, const header& h) {
-  const header_bytes hb = encode_header(h);
-  const io_result r = write_fully_at(s, hb.data(), hb.size(), 0);
-  if (r.status != io_status::ok) return io_failure(section::header, 0, r);
-  return sync_if_supported(s, 0);
-}
-}  // namespace detail
-
-// After a cache hit: hits + 1 (saturating) and last_used = now, with one
-// positioned write of the header. v1 stays v1; v2 keeps its data CRCs and
-// gets a fresh header CRC.
-template <class S>
-result<header> touch(S& s, std::uint64_t now) {
-  KVC_REQUIRE_STREAM(has_read_at, S, "read_at(S&, void*, std::size_t, std::uint64_t) -> kvc::io_result");
-  KVC_REQUIRE_STREAM(has_write_at, S, "write_at(S&, const void*, std::size_t, std::uint64_t) -> kvc::io_result");
-  file_info info;
-  if (error e = detail::read_header_at(s, info)) return e;
-  const header h = detail::touched(info.hdr, now);
-  if (error e = detail::write_header_at(s, h)) return e;
-  return h;
-}
-
-// Replaces everything after the payload with a's sections, in place:
-// truncate at the payload end, write the sections, then the header (flags,
-// sections CRC, last_used = now). The text is verified first; unknown
-// sections are dropped. A failure midway leaves a stream that fails
-// verification; for files use rewrite_appended_file, which never does.
-template <class S>
-result<header> rewrite_appended(S& s, const appended& a, std::uint64_t now) {
-  KVC_REQUIRE_STREAM(has_read_at, S, "read_at(S&, void*, std::size_t, std::uint64_t) -> kvc::io_result");
-  KVC_REQUIRE_STREAM(has_write_at, S, "write_at(S&, const void*, std::size_t, std::uint64_t) -> kvc::io_result");
-  KVC_REQUIRE_STREAM(has_truncate, S, "truncate(S&, std::uint64_t) -> kvc::io_result");
-  file_info info;
-  cursor<S> c(s);
-  read_options opt;
-  opt.level = verify_level::text;
-  if (error e = verify(c, info, opt)) return e;
-  auto bytes = encode_appended(a);
-  if (!bytes) return bytes.error();
-  header h = info.hdr;
-  const std::uint64_t at = h.sections_offset();
-  const io_result cut = stream_traits<S>::truncate(s, at);
-  if (cut.status != io_status::ok) return detail::io_failure(section::appended, at, cut);
-  const io_result put = detail::write_fully_at(s, bytes->data(), bytes->size(), at);
-  if (put.status != io_status::ok) return detail::io_failure(section::appended, at, put);
-  // The sections are durable before the header that vouches for them.
-  if (error e = detail::sync_if_supported(s, at)) return e;
-  h.ext_flags = flags_for(h.ext_flags, a);
-  h.sections_crc = h.version == 2 ? crc32c(bytes->data(), bytes->size()) : 0;
-  h.last_used = now;
-  if (error e = detail::write_header_at(s, h)) return e;
-  return sealed(h);
-}
-
-// Copies a version 1 file from src to a version 2 file on dst (a random-access
-// sink) in one pass, keeping every field (an empty tool map is dropped with
-// its bit). dst holds a complete file only when this succeeds: src is
-// verified at level full on the way. Unknown sections cannot be carried over.
-template <class Source, class Sink>
-result<header> upgrade(Source& src, Sink& dst) {
-  file_info info;
-  std::optional<writer<Sink>> w;
-  // The reader has filled info.hdr and info.text by the first payload byte.
-  auto start = [&] {
-    if (info.hdr.version != 1) return make_error(errc::invalid_argument, section::header, 3);
-    if (info.hdr.ext_flags & ~ext::known) return make_error(errc::invalid_argument, section::appended, 0);
-    header h = info.hdr;
-    h.version = 2;
-    auto begun = writer<Sink>::start(dst, h, info.text, appended{}, false, false);
-    if (!begun) return begun.error();
-    w.emplace(std::move(begun).value());
-    return error{};
-  };
-  // A writer failure stops the read: nothing more is read from src.
-  if (error e = read(src, info, [&](const std::uint8_t* p, std::size_t n) {
-        if (!w)
-          if (error started = start()) return started;
-        return w->write_payload(p, n);
-      }))
-    return e;
-  if (!w)
-    if (error e = start()) return e;  // an empty payload
-  appended a{std::move(info.tools), std::nullopt};
-  if (info.has_title) a.title = std::move(info.title);
-  return w->finish(a);
-}
-
-// ---- Checks an engine makes before reusing a file -----------------------------
-
-enum class compatibility : std::uint8_t { compatible, incompatible, corrupt };
-
-constexpr const char* compatibility_name(compatibility c) noexcept {
-  switch (c) {
-    case compatibility::compatible:
-      return "compatible";
-    case compatibility::incompatible:
-      return "incompatible";
-    case compatibility::corrupt:
-      return "corrupt";
-  }
-  return "unknown";
-}
-
-struct [[nodiscard]] compat_result {
-  compatibility verdict = compatibility::corrupt;
-  error err{};  // why it is corrupt (or the I/O error that stopped the check)
-};
-
-// Same text, quant bits and context: the file can seed this conversation.
-// Reads at level text, so a v2 header or text CRC failure is `corrupt`.
-template <class Source>
-compat_result check_compatible(Source& src, std::string_view text, std::uint8_t quant_bits, std::uint32_t context) {
-  static_assert(!std::is_convertible_v<Source&, std::string_view> && !std::is_convertible_v<Source&, std::string>,
-                "kvc: check_compatible reads a stream; for a file path use kvc::check_compatible_file, for bytes "
-                "in memory wrap them in kvc::memory_stream");
-  file_info info;
-  read_options opt;
-  opt.level = verify_level::text;
-  if (error e = verify(src, info, opt)) return {compatibility::corrupt, e};
-  const bool same = info.text == text && info.hdr.quant_bits == quant_bits && info.hdr.context == context;
-  return {same ? compatibility::compatible : compatibility::incompatible, {}};
-}
-
-// check_compatible on the file at path, opened read-only through std::FILE*
-// (any platform). A file that cannot be opened is corrupt with an io_error
-// whose os_error says why.
-inline compat_result check_compatible_file(const std::string& path, std::string_view text, std::uint8_t quant_bits,
-                                           std::uint32_t context) {
-  errno = 0;
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) return {compatibility::corrupt, make_error(errc::io_error, section::none, 0, errno)};
-  const compat_result r = check_compatible(f, text, quant_bits, context);
-  std::fclose(f);
-  return r;
-}
-
-// The identity name a file must carry: from the title and created_at when
-// bit 3 is set (needs a level full read), else from the text (level text, or
-// level header when the text is empty). invalid_argument when the read did
-// not reach those bytes: the identity cannot be checked (spec "File naming").
-inline result<std::string> identity_name(const file_info& info) {
-  if (info.hdr.ext_flags & ext::title) {
-    if (!info.has_title) return make_error(errc::invalid_argument, section::none, 0);
-    return identity_name_for_title(info.title, info.hdr.created_at);
-  }
-  if (info.text.size() != info.hdr.text_bytes) return make_error(errc::invalid_argument, section::none, 0);
-  return identity_name_for_text(info.text);
-}
-
-// True when a file name (no directory) has the "<40 lowercase hex>.kv" form.
-constexpr bool is_identity_name(std::string_view name) noexcept {
-  if (name.size() != identity_name_size || name.substr(40) != file_extension) return false;
-  for (char c : name.substr(0, 40))
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+// Hands the kernels to the format core's dispatch during static
+// initialisation of every unit that includes the whole header (the first
+// one does it; the rest store the same pointers). The kernel sets are built
+// on the first CRC or SHA-1, not here.
+inline const bool kernels_registered = [] {
+  crc32c_dispatch.source.store(&crc32c_kernel_set, std::memory_order_release);
+  sha1_dispatch.source.store(&sha1_kernel_set, std::memory_order_release);
   return true;
-}
+}();
 
-// identity_mismatch when path's file name has the identity form but is not
-// this file's identity; files named otherwise are not checked.
-inline error check_identity(std::string_view path, const file_info& info) {
-  // Either separator: an identity name holds neither, so this is right for
-  // POSIX and Windows paths alike.
-  const std::size_t slash = path.find_last_of("/\\");
-  const std::string_view name = slash == std::string_view::npos ? path : path.substr(slash + 1);
-  if (!is_identity_name(name)) return {};
-  auto want = identity_name(info);
-  if (!want) return want.error();
-  return *want == name ? error{} : make_error(errc::identity_mismatch, section::name, 0);
-}
-
+}  // namespace detail
 }  // namespace KVC_ABI_NAMESPACE
 }  // namespace kvc
+// ---- end parts/kernels.hpp
 
+// ---- begin parts/files.hpp
 // ===========================================================================
 // Files
 //
@@ -3806,11 +3792,12 @@ inline error check_identity(std::string_view path, const file_info& info) {
 // replaced, so a writer releases its lock just before the rename; a
 // read-only file is neither written nor replaced; new_file_mode is ignored.
 // kvc::file_stream is the stream these functions write through (fd_stream
-// or win32_file). The platform pieces (sync, lock, open, copy, temporaries)
-// are small functions in detail; the operations are written once over them.
+// or win32_file). This part holds the types they take and return and the
+// helpers that need no platform; the platform layer ("Platform") declares
+// what they need from an operating system, and "File operations" writes
+// each operation once over it.
 // ===========================================================================
 
-#if KVC_POSIX || defined(_WIN32)
 namespace kvc {
 inline namespace KVC_ABI_NAMESPACE {
 
@@ -3935,75 +3922,316 @@ int copy_through_memory(File in, File out, std::uint64_t done, std::uint64_t n, 
 }  // namespace detail
 }  // namespace KVC_ABI_NAMESPACE
 }  // namespace kvc
-#endif
+// ---- end parts/files.hpp
 
-#if KVC_POSIX
+// ---- begin parts/platform.hpp
+// ===========================================================================
+// Platform
+//
+// What the file operations need from an operating system, declared once
+// here with its contract; "Platform: POSIX" and "Platform: Windows" each
+// define every function (a definition that is missing or differs in its
+// signature fails to compile or to link). Paths are UTF-8. Functions that
+// return an int return 0 or the OS error number (errno, GetLastError());
+// those that return a kvc::error report io_error with that number. The
+// stream adapters for FILE* (any platform), POSIX descriptors (fd_stream)
+// and Windows handles (win32_file) are here too.
+// ===========================================================================
+
 namespace kvc {
 inline namespace KVC_ABI_NAMESPACE {
-using file_stream = fd_stream;
 
-namespace detail {
-// Owns a file descriptor; closes it on destruction.
-class unique_fd {
- public:
-  explicit unique_fd(int fd = -1) noexcept : fd_(fd) {}
-  unique_fd(unique_fd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
-  unique_fd& operator=(unique_fd&& o) noexcept {
-    std::swap(fd_, o.fd_);
-    return *this;
+// ---- FILE* ----------------------------------------------------------------
+
+template <>
+struct stream_traits<std::FILE*> {
+  static io_result read(std::FILE*& f, void* p, std::size_t n) { return done(f, std::fread(p, 1, n, f)); }
+  static io_result write(std::FILE*& f, const void* p, std::size_t n) { return done(f, std::fwrite(p, 1, n, f)); }
+  static io_result read_at(std::FILE*& f, void* p, std::size_t n, std::uint64_t at) {
+    if (!seek(f, at)) return {0, io_status::failed};
+    return read(f, p, n);
   }
-  unique_fd(const unique_fd&) = delete;
-  unique_fd& operator=(const unique_fd&) = delete;
-  ~unique_fd() { close(); }
-  int get() const noexcept { return fd_; }
-  explicit operator bool() const noexcept { return fd_ >= 0; }
-  // Gives up ownership: the caller closes the descriptor.
-  int release() noexcept {
-    const int fd = fd_;
-    fd_ = -1;
-    return fd;
+  static io_result write_at(std::FILE*& f, const void* p, std::size_t n, std::uint64_t at) {
+    if (!seek(f, at)) return {0, io_status::failed};
+    return write(f, p, n);
   }
-  // close(2) may report a deferred write error; it is not retried on EINTR.
-  bool close() noexcept {
-    const int fd = fd_;
-    fd_ = -1;
-    return fd < 0 || ::close(fd) == 0;
+  // The size of a regular file, else unknown_size.
+  static std::uint64_t size(std::FILE*& f) {
+#if KVC_POSIX
+    struct stat st {};
+    if (::fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) return unknown_size;
+    return static_cast<std::uint64_t>(st.st_size);
+#elif defined(_WIN32)
+    struct _stat64 st {};
+    if (_fstat64(_fileno(f), &st) != 0 || (st.st_mode & _S_IFMT) != _S_IFREG) return unknown_size;
+    return static_cast<std::uint64_t>(st.st_size);
+#else
+    (void)f;
+    return unknown_size;
+#endif
+  }
+  static io_result sync(std::FILE*& f) {
+    return std::fflush(f) == 0 ? io_result{} : io_result{0, io_status::failed, errno};
   }
 
  private:
-  int fd_;
+  static bool seek(std::FILE* f, std::uint64_t at) {
+#if KVC_POSIX
+    return at <= static_cast<std::uint64_t>((std::numeric_limits<off_t>::max)()) &&
+           ::fseeko(f, static_cast<off_t>(at), SEEK_SET) == 0;
+#elif defined(_WIN32)
+    return at <= static_cast<std::uint64_t>(INT64_MAX) && _fseeki64(f, static_cast<__int64>(at), SEEK_SET) == 0;
+#else
+    return at <= static_cast<std::uint64_t>(LONG_MAX) && std::fseek(f, static_cast<long>(at), SEEK_SET) == 0;
+#endif
+  }
+  // A zero count with the error flag set is a failure (EINTR: retry).
+  static io_result done(std::FILE* f, std::size_t moved) {
+    if (moved != 0 || !std::ferror(f)) return {moved, io_status::ok};
+    const int err = errno;
+    std::clearerr(f);
+    return {0, err == EINTR ? io_status::interrupted : io_status::failed, err};
+  }
 };
 
-// ---- Platform pieces (POSIX) -------------------------------------------------
+#if KVC_POSIX || defined(_WIN32)
+namespace detail {
 
-using unique_file = unique_fd;
-using file_status = struct stat;
+// ---- The platform's types ------------------------------------------------------
 
-inline int last_os_error() noexcept { return errno; }
+#if KVC_POSIX
+using native_file = int;          // a file descriptor
+using file_status = struct stat;  // what fstat gives
 inline constexpr int name_taken_error = EEXIST;
 inline constexpr int not_found_error = ENOENT;
+#else
+using native_file = HANDLE;
+using file_status = BY_HANDLE_FILE_INFORMATION;
+inline constexpr int name_taken_error = ERROR_FILE_EXISTS;
+inline constexpr int not_found_error = ERROR_FILE_NOT_FOUND;
+#endif
+
+// ---- The contract ----------------------------------------------------------------
+
+inline native_file invalid_file() noexcept;
+// Closes f; false when the close reported an error (not retried).
+inline bool close_file(native_file f) noexcept;
+
+// Owns an open file; closes it on destruction.
+class unique_file {
+ public:
+  explicit unique_file(native_file f = invalid_file()) noexcept : f_(f) {}
+  unique_file(unique_file&& o) noexcept : f_(o.f_) { o.f_ = invalid_file(); }
+  unique_file& operator=(unique_file&& o) noexcept {
+    std::swap(f_, o.f_);
+    return *this;
+  }
+  unique_file(const unique_file&) = delete;
+  unique_file& operator=(const unique_file&) = delete;
+  ~unique_file() { close(); }
+  native_file get() const noexcept { return f_; }
+  explicit operator bool() const noexcept { return f_ != invalid_file(); }
+  // Gives up ownership: the caller closes the file.
+  native_file release() noexcept { return std::exchange(f_, invalid_file()); }
+  bool close() noexcept { return !*this || close_file(release()); }
+
+ private:
+  native_file f_;
+};
+
+// Errors.
+inline int last_os_error() noexcept;              // of the call that just failed
+inline bool is_not_found(int os_error) noexcept;  // nothing at that path
+// A file system without locks: a read goes ahead unlocked.
+inline bool locks_unsupported(int os_error) noexcept;
+
+// Reading an open file (file_source). The size of a regular file as it is
+// now, else unknown_size; up to n bytes at `at` (regular files, safe on
+// several threads at once) or at the file position (anything else).
+inline std::uint64_t regular_file_size(native_file f) noexcept;
+inline io_result read_file_at(native_file f, void* p, std::size_t n, std::uint64_t at) noexcept;
+inline io_result read_file_next(native_file f, void* p, std::size_t n) noexcept;
+
+// Makes f's written bytes durable (macOS: F_FULLFSYNC).
+inline int full_sync(native_file f) noexcept;
+// Waits for an advisory lock on f, shared or exclusive, held until f closes.
+inline int lock_file(native_file f, bool exclusive) noexcept;
+// Copies the first n bytes of src into the empty file dst (a clone where the
+// file system can).
+inline int copy_prefix(native_file src, native_file dst, std::uint64_t n);
+
+// Names.
+inline bool remove_file(const std::string& path);
+inline bool name_exists(const std::string& path);                // anything at path, a dangling symlink too
+inline int status_of(const std::string& path, file_status& st);  // following a symlink
+// The regular file at path, opened without blocking (never a FIFO, device or
+// directory: those are not_regular); st gets its status.
+inline result<unique_file> open_regular(const std::string& path, file_access access, file_status& st);
+// The file a write to path replaces (see write_target).
+inline result<write_target> resolve_target(const std::string& path);
+// invalid_argument when st has more than one name and the options refuse that.
+inline error check_links(const file_status& st, const file_options& opt) noexcept;
+// open_regular for writing, then the exclusive lock; tried again when a
+// writer renamed a new file over path meanwhile. st: the locked file's status.
+inline result<unique_file> open_locked(const std::string& path, file_status& st);
+// Makes the rename of the entry at path durable (POSIX: fsync of its directory).
+inline error sync_directory(const std::string& path);
+// Called on the locked file just before a rename replaces it (Windows cannot
+// replace a file that is open).
+inline void release_before_replace(unique_file& locked) noexcept;
+
+// Temporaries.
+inline std::uint64_t process_id() noexcept;
+inline std::uint64_t clock_bits() noexcept;  // changes every time it is read
+// Creates name exclusively (never an existing file or a symlink), with the
+// mode of old (the file it replaces) or new_file_mode.
+inline unique_file create_exclusive(const std::string& name, const file_status* old, unsigned new_file_mode);
+// Gives the new file f the owner, group and mode of old where permitted.
+inline int keep_metadata(native_file f, const file_status& old) noexcept;
+// Renames from over to, replacing a file there.
+inline int rename_over(const std::string& from, const std::string& to);
+
+// Threads (registered with the format core, see worker_thread).
+inline bool start_thread(thread_slot& slot) noexcept;
+inline void join_thread(thread_slot& slot) noexcept;
+inline constexpr thread_functions platform_threads{&start_thread, &join_thread};
+inline const bool threads_registered = (installed_threads.store(&platform_threads, std::memory_order_release), true);
+
+}  // namespace detail
+
+// The temporaries in directory that are regular files named by the pattern
+// "<name>.kv.tmp.*" (kvc's "<target>.tmp.<pid>.<suffix>", ds4's
+// "<target>.tmp.<pid>") and were last modified at least min_age_seconds ago.
+// A temporary younger than a save takes may belong to a writer still running.
+inline result<std::vector<temporary_file>> list_temporaries(const std::string& directory,
+                                                            std::uint64_t min_age_seconds);
+#endif  // KVC_POSIX || _WIN32
+
+}  // namespace KVC_ABI_NAMESPACE
+}  // namespace kvc
+// ---- end parts/platform.hpp
+
+// ---- begin parts/platform_posix.hpp
+// ===========================================================================
+// Platform: POSIX
+//
+// Linux and other POSIX systems (macOS: written for it, not compiled here).
+// fsync (F_FULLFSYNC on macOS), rename(2) and an fsync of the directory;
+// open file description locks where available, flock otherwise; reflink
+// clones (FICLONE) and copy_file_range for copies; pthreads.
+// ===========================================================================
+
+#if KVC_POSIX
+#if defined(__GLIBC__) && defined(_GNU_SOURCE) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 27))
+#define KVC_HAVE_COPY_FILE_RANGE 1
+#endif
+
+namespace kvc {
+inline namespace KVC_ABI_NAMESPACE {
+
+// A file descriptor the caller owns; kvc never closes it.
+struct fd_stream {
+  int fd = -1;
+};
+
+template <>
+struct stream_traits<fd_stream> {
+  static io_result read(fd_stream& s, void* p, std::size_t n) noexcept { return done(::read(s.fd, p, n)); }
+  static io_result write(fd_stream& s, const void* p, std::size_t n) noexcept { return done(::write(s.fd, p, n)); }
+  static io_result read_at(fd_stream& s, void* p, std::size_t n, std::uint64_t at) noexcept {
+    if (!fits(at)) return {0, io_status::failed};
+    return done(::pread(s.fd, p, n, static_cast<off_t>(at)));
+  }
+  static io_result write_at(fd_stream& s, const void* p, std::size_t n, std::uint64_t at) noexcept {
+    if (!fits(at)) return {0, io_status::failed};
+    return done(::pwrite(s.fd, p, n, static_cast<off_t>(at)));
+  }
+  static std::uint64_t size(fd_stream& s) noexcept {
+    struct stat st {};
+    if (::fstat(s.fd, &st) != 0 || !S_ISREG(st.st_mode)) return unknown_size;
+    return static_cast<std::uint64_t>(st.st_size);
+  }
+  static io_result truncate(fd_stream& s, std::uint64_t n) noexcept {
+    if (!fits(n)) return {0, io_status::failed};
+    while (::ftruncate(s.fd, static_cast<off_t>(n)) != 0)
+      if (errno != EINTR) return {0, io_status::failed, errno};
+    return {};
+  }
+  static io_result sync(fd_stream& s) noexcept {
+    const int err = detail::full_sync(s.fd);
+    return err == 0 ? io_result{} : io_result{0, io_status::failed, err};
+  }
+
+ private:
+  static bool fits(std::uint64_t v) noexcept {
+    return v <= static_cast<std::uint64_t>((std::numeric_limits<off_t>::max)());
+  }
+  static io_result done(ssize_t r) noexcept {
+    if (r >= 0) return {static_cast<std::size_t>(r), io_status::ok};
+    const int err = errno;
+    return {0, err == EINTR ? io_status::interrupted : io_status::failed, err};
+  }
+};
+
+using file_stream = fd_stream;
+
+namespace detail {
+// ---- Files and errors ------------------------------------------------------------
+
+inline native_file invalid_file() noexcept { return -1; }
+// close(2) may report a deferred write error; it is not retried on EINTR.
+inline bool close_file(native_file f) noexcept { return ::close(f) == 0; }
+
+inline int last_os_error() noexcept { return errno; }
 inline bool is_not_found(int os_error) noexcept { return os_error == ENOENT; }
-inline bool remove_file(const std::string& path) noexcept { return ::unlink(path.c_str()) == 0; }
-// The status of the file at path, following a symlink; 0 or the OS error number.
-inline int status_of(const std::string& path, struct stat& st) noexcept {
-  return ::stat(path.c_str(), &st) == 0 ? 0 : errno;
+
+inline io_result io_done(ssize_t r) noexcept {
+  if (r >= 0) return {static_cast<std::size_t>(r), io_status::ok};
+  const int err = errno;
+  return {0, err == EINTR ? io_status::interrupted : io_status::failed, err};
 }
-inline bool name_exists(const std::string& path) noexcept {
+
+inline std::uint64_t regular_file_size(native_file f) noexcept {
+  struct stat st {};
+  if (::fstat(f, &st) != 0 || !S_ISREG(st.st_mode)) return unknown_size;
+  return static_cast<std::uint64_t>(st.st_size);
+}
+inline io_result read_file_at(native_file f, void* p, std::size_t n, std::uint64_t at) noexcept {
+  if (at > static_cast<std::uint64_t>((std::numeric_limits<off_t>::max)())) return {0, io_status::failed, EINVAL};
+  return io_done(::pread(f, p, n, static_cast<off_t>(at)));
+}
+inline io_result read_file_next(native_file f, void* p, std::size_t n) noexcept { return io_done(::read(f, p, n)); }
+
+// Makes written bytes durable; 0 or the OS error number. On macOS fsync
+// leaves them in the drive's cache and F_FULLFSYNC flushes that too (it is
+// refused by some file systems, which then get fsync).
+inline int full_sync(int fd) noexcept {
+#ifdef F_FULLFSYNC
+  if (::fcntl(fd, F_FULLFSYNC) == 0) return 0;
+#endif
+  while (::fsync(fd) != 0)
+    if (errno != EINTR) return errno;
+  return 0;
+}
+
+inline bool remove_file(const std::string& path) { return ::unlink(path.c_str()) == 0; }
+inline int status_of(const std::string& path, file_status& st) { return ::stat(path.c_str(), &st) == 0 ? 0 : errno; }
+inline bool name_exists(const std::string& path) {
   struct stat st {};
   return ::lstat(path.c_str(), &st) == 0;
 }
 
-inline unique_fd open_file(const std::string& path, int flags, mode_t mode = 0) {
+inline unique_file open_file(const std::string& path, int flags, mode_t mode = 0) {
   int fd;
   do fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
   while (fd < 0 && errno == EINTR);
-  return unique_fd(fd);
+  return unique_file(fd);
 }
 
 // Waits for an advisory lock on the whole file, shared or exclusive; 0 or
 // the OS error number. Open file description locks belong to the descriptor
 // (not the process) and are released when it closes.
-inline int lock_file(int fd, bool exclusive) noexcept {
+inline int lock_file(native_file fd, bool exclusive) noexcept {
 #ifdef F_OFD_SETLKW
   struct flock l {};
   l.l_type = exclusive ? F_WRLCK : F_RDLCK;
@@ -4023,13 +4251,13 @@ inline bool locks_unsupported(int os_error) noexcept {
 }
 
 // rename(2) replaces a file that is open: a writer keeps its lock over it.
-inline void release_before_replace(unique_fd&) noexcept {}
+inline void release_before_replace(unique_file&) noexcept {}
 
 // Copies the first n bytes of src into the empty file dst on the same file
 // system: a reflink clone where the file system shares blocks (FICLONE:
 // Btrfs, XFS), else copy_file_range (in the kernel, server-side on NFS),
 // else pread/pwrite through a 1 MiB buffer. 0 or the OS error number.
-inline int copy_prefix(int src, int dst, std::uint64_t n) {
+inline int copy_prefix(native_file src, native_file dst, std::uint64_t n) {
   std::uint64_t done = 0;
 #ifdef FICLONE
   if (::ioctl(dst, FICLONE, src) == 0) {
@@ -4062,16 +4290,16 @@ inline int copy_prefix(int src, int dst, std::uint64_t n) {
 // status. What stat already shows to be something else is not opened at all
 // (opening a device can act on it); the check on the descriptor is the one
 // that counts.
-inline result<unique_fd> open_regular(const std::string& path, file_access access, struct stat& st) {
+inline result<unique_file> open_regular(const std::string& path, file_access access, file_status& st) {
   if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) return not_regular();
   const int flags = access == file_access::read_write ? O_RDWR : O_RDONLY;
-  unique_fd fd = open_file(path, flags | O_NONBLOCK | O_NOCTTY);
+  unique_file fd = open_file(path, flags | O_NONBLOCK | O_NOCTTY);
   if (!fd) return os_failure(errno);
   if (::fstat(fd.get(), &st) != 0) return os_failure(errno);
   if (!S_ISREG(st.st_mode)) return not_regular();
   const int fl = ::fcntl(fd.get(), F_GETFL);
   if (fl < 0 || ::fcntl(fd.get(), F_SETFL, fl & ~O_NONBLOCK) != 0) return os_failure(errno);
-  return result<unique_fd>(std::move(fd));
+  return result<unique_file>(std::move(fd));
 }
 
 inline result<write_target> resolve_target(const std::string& path) {
@@ -4090,7 +4318,7 @@ inline result<write_target> resolve_target(const std::string& path) {
   return t;
 }
 
-inline error check_links(const struct stat& st, const file_options& opt) noexcept {
+inline error check_links(const file_status& st, const file_options& opt) noexcept {
   if (st.st_nlink > 1 && opt.hard_links == hard_link_policy::refuse) return not_regular(EMLINK);
   return {};
 }
@@ -4099,7 +4327,7 @@ inline error check_links(const struct stat& st, const file_options& opt) noexcep
 // lock, then checks that path still names the file it locked: when another
 // writer renamed a new file over path meanwhile, it tries again on that one.
 // st gets the locked file's status.
-inline result<unique_fd> open_locked(const std::string& path, struct stat& st) {
+inline result<unique_file> open_locked(const std::string& path, file_status& st) {
   constexpr int attempts = 100;
   for (int i = 0; i < attempts; ++i) {
     auto fd = open_regular(path, file_access::read_write, st);
@@ -4117,7 +4345,7 @@ inline result<unique_fd> open_locked(const std::string& path, struct stat& st) {
 
 // Makes a rename durable: fsync of the directory that holds the entry.
 inline error sync_directory(const std::string& path) {
-  unique_fd dir = open_file(directory_of(path), O_RDONLY | O_DIRECTORY);
+  unique_file dir = open_file(directory_of(path), O_RDONLY | O_DIRECTORY);
   if (!dir) return os_failure(errno);
   if (const int err = full_sync(dir.get())) return os_failure(err);
   return {};
@@ -4133,20 +4361,20 @@ inline std::uint64_t clock_bits() noexcept {
   return (static_cast<std::uint64_t>(ts.tv_sec) << 30) ^ static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
-inline mode_t temporary_mode(const struct stat* old, unsigned new_file_mode) noexcept {
+inline mode_t temporary_mode(const file_status* old, unsigned new_file_mode) noexcept {
   return static_cast<mode_t>((old != nullptr ? old->st_mode : new_file_mode) & 0777);
 }
 
 // Creates the temporary with O_EXCL and its final mode (the umask may narrow
 // it; keep_metadata sets it exactly).
-inline unique_fd create_exclusive(const std::string& name, const struct stat* old, unsigned new_file_mode) {
+inline unique_file create_exclusive(const std::string& name, const file_status* old, unsigned new_file_mode) {
   return open_file(name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, temporary_mode(old, new_file_mode));
 }
 
 // Gives the temporary the owner and group of the file it replaces where
 // permitted: only root may give a file away; its owner may still set a
 // group it belongs to. 0 or the OS error number.
-inline int copy_owner(int fd, const struct stat& old) noexcept {
+inline int copy_owner(native_file fd, const file_status& old) noexcept {
   if (old.st_uid == ::geteuid() && old.st_gid == ::getegid()) return 0;
   if (::fchown(fd, old.st_uid, old.st_gid) == 0) return 0;
   if (errno != EPERM) return errno;
@@ -4157,21 +4385,37 @@ inline int copy_owner(int fd, const struct stat& old) noexcept {
 // The mode and owner of the file the temporary replaces, before any byte is
 // written: the umask may have narrowed the mode; the owner change comes
 // first because it clears set-id bits. 0 or the OS error number.
-inline int keep_metadata(int fd, const struct stat& old) noexcept {
+inline int keep_metadata(native_file fd, const file_status& old) noexcept {
   if (const int err = copy_owner(fd, old)) return err;
   return ::fchmod(fd, temporary_mode(&old, 0)) == 0 ? 0 : errno;
 }
 
 // rename(2) of from over to; 0 or the OS error number.
-inline int rename_over(const std::string& from, const std::string& to) noexcept {
+inline int rename_over(const std::string& from, const std::string& to) {
   return ::rename(from.c_str(), to.c_str()) == 0 ? 0 : errno;
+}
+
+// ---- Threads ------------------------------------------------------------------------
+
+inline void* run_thread(void* slot) {
+  auto* s = static_cast<thread_slot*>(slot);
+  s->run(s->job);
+  return nullptr;
+}
+inline bool start_thread(thread_slot& slot) noexcept {
+  static_assert(sizeof(pthread_t) <= sizeof slot.handle && alignof(pthread_t) <= alignof(thread_slot));
+  pthread_t t{};
+  if (::pthread_create(&t, nullptr, &run_thread, &slot) != 0) return false;
+  std::memcpy(slot.handle, &t, sizeof t);
+  return true;
+}
+inline void join_thread(thread_slot& slot) noexcept {
+  pthread_t t{};
+  std::memcpy(&t, slot.handle, sizeof t);
+  ::pthread_join(t, nullptr);
 }
 }  // namespace detail
 
-// The temporaries in directory that are regular files named by the pattern
-// "<name>.kv.tmp.*" (kvc's "<target>.tmp.<pid>.<suffix>", ds4's
-// "<target>.tmp.<pid>") and were last modified at least min_age_seconds ago.
-// A temporary younger than a save takes may belong to a writer still running.
 inline result<std::vector<temporary_file>> list_temporaries(const std::string& directory,
                                                             std::uint64_t min_age_seconds) {
   DIR* dir = ::opendir(directory.c_str());
@@ -4202,44 +4446,121 @@ inline result<std::vector<temporary_file>> list_temporaries(const std::string& d
 }
 }  // namespace KVC_ABI_NAMESPACE
 }  // namespace kvc
-#elif defined(_WIN32)
+#endif  // KVC_POSIX
+// ---- end parts/platform_posix.hpp
+
+// ---- begin parts/platform_windows.hpp
+// ===========================================================================
+// Platform: Windows
+//
+// UTF-8 paths are converted to UTF-16; files are opened with every sharing
+// mode, so kvc never stops another process from reading, replacing or
+// deleting them; FlushFileBuffers, then MoveFileExW with
+// MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH, which returns once the
+// rename is on disk (there is no directory to fsync); locks are LockFileEx
+// on one byte past any file's end, because Windows locks are mandatory and
+// a lock on the data would block plain reads; a file that is open cannot be
+// replaced, so a writer releases its lock just before the rename; a
+// read-only file is neither written nor replaced; new_file_mode is ignored.
+// ===========================================================================
+
+#if defined(_WIN32)
 namespace kvc {
 inline namespace KVC_ABI_NAMESPACE {
-using file_stream = win32_file;
 
-namespace detail {
-// Owns a file handle; closes it on destruction.
-class unique_handle {
- public:
-  explicit unique_handle(HANDLE h = INVALID_HANDLE_VALUE) noexcept : h_(h) {}
-  unique_handle(unique_handle&& o) noexcept : h_(o.h_) { o.h_ = INVALID_HANDLE_VALUE; }
-  unique_handle& operator=(unique_handle&& o) noexcept {
-    std::swap(h_, o.h_);
-    return *this;
+// A file HANDLE the caller owns, opened for synchronous I/O; kvc never closes
+// it. read and write use the file pointer; read_at and write_at leave it
+// where it was, as pread and pwrite do. os_error holds GetLastError().
+struct win32_file {
+  HANDLE handle = INVALID_HANDLE_VALUE;
+};
+
+template <>
+struct stream_traits<win32_file> {
+  static io_result read(win32_file& s, void* p, std::size_t n) noexcept {
+    DWORD got = 0;
+    if (!ReadFile(s.handle, p, chunk(n), &got, nullptr)) return read_failed();
+    return {got, io_status::ok};
   }
-  unique_handle(const unique_handle&) = delete;
-  unique_handle& operator=(const unique_handle&) = delete;
-  ~unique_handle() { close(); }
-  HANDLE get() const noexcept { return h_; }
-  explicit operator bool() const noexcept { return h_ != INVALID_HANDLE_VALUE; }
-  bool close() noexcept {
-    const HANDLE h = h_;
-    h_ = INVALID_HANDLE_VALUE;
-    return h == INVALID_HANDLE_VALUE || CloseHandle(h) != 0;
+  static io_result write(win32_file& s, const void* p, std::size_t n) noexcept {
+    DWORD put = 0;
+    if (!WriteFile(s.handle, p, chunk(n), &put, nullptr)) return failed();
+    return {put, io_status::ok};
+  }
+  static io_result read_at(win32_file& s, void* p, std::size_t n, std::uint64_t at) noexcept {
+    return keeping_pointer(s, [&](OVERLAPPED& where) {
+      where = at_offset(at);
+      DWORD got = 0;
+      if (!ReadFile(s.handle, p, chunk(n), &got, &where)) return read_failed();
+      return io_result{got, io_status::ok};
+    });
+  }
+  static io_result write_at(win32_file& s, const void* p, std::size_t n, std::uint64_t at) noexcept {
+    return keeping_pointer(s, [&](OVERLAPPED& where) {
+      where = at_offset(at);
+      DWORD put = 0;
+      if (!WriteFile(s.handle, p, chunk(n), &put, &where)) return failed();
+      return io_result{put, io_status::ok};
+    });
+  }
+  // Only files on disk have a size; pipes and consoles report unknown_size.
+  static std::uint64_t size(win32_file& s) noexcept {
+    LARGE_INTEGER n{};
+    if (GetFileType(s.handle) != FILE_TYPE_DISK || !GetFileSizeEx(s.handle, &n) || n.QuadPart < 0) return unknown_size;
+    return static_cast<std::uint64_t>(n.QuadPart);
+  }
+  static io_result truncate(win32_file& s, std::uint64_t n) noexcept {
+    FILE_END_OF_FILE_INFO end{};
+    if (n > static_cast<std::uint64_t>(INT64_MAX)) return {0, io_status::failed};
+    end.EndOfFile.QuadPart = static_cast<LONGLONG>(n);
+    if (!SetFileInformationByHandle(s.handle, FileEndOfFileInfo, &end, sizeof end)) return failed();
+    return {};
+  }
+  static io_result sync(win32_file& s) noexcept {
+    if (!FlushFileBuffers(s.handle)) return failed();
+    return {};
   }
 
  private:
-  HANDLE h_;
+  // ReadFile and WriteFile take a DWORD count; kvc loops over short counts.
+  static DWORD chunk(std::size_t n) noexcept { return n < (DWORD{1} << 30) ? static_cast<DWORD>(n) : DWORD{1} << 30; }
+  // A synchronous ReadFile/WriteFile at an OVERLAPPED offset also moves the
+  // file pointer; this puts it back.
+  template <class Io>
+  static io_result keeping_pointer(win32_file& s, Io&& io) noexcept {
+    LARGE_INTEGER here{};
+    const LARGE_INTEGER zero{};
+    if (!SetFilePointerEx(s.handle, zero, &here, FILE_CURRENT)) return failed();
+    OVERLAPPED where{};
+    const io_result r = io(where);
+    if (!SetFilePointerEx(s.handle, here, nullptr, FILE_BEGIN) && r.status == io_status::ok) return failed();
+    return r;
+  }
+  static OVERLAPPED at_offset(std::uint64_t at) noexcept {
+    OVERLAPPED o{};
+    o.Offset = static_cast<DWORD>(at);
+    o.OffsetHigh = static_cast<DWORD>(at >> 32);
+    return o;
+  }
+  static io_result failed() noexcept { return {0, io_status::failed, static_cast<int>(GetLastError())}; }
+  // Reading at or past the end (ERROR_HANDLE_EOF) or from a pipe whose writer
+  // closed (ERROR_BROKEN_PIPE) is the end of the data, not a failure.
+  static io_result read_failed() noexcept {
+    const DWORD err = GetLastError();
+    if (err == ERROR_HANDLE_EOF || err == ERROR_BROKEN_PIPE) return {};
+    return {0, io_status::failed, static_cast<int>(err)};
+  }
 };
 
-// ---- Platform pieces (Windows) -----------------------------------------------
+using file_stream = win32_file;
 
-using unique_file = unique_handle;
-using file_status = BY_HANDLE_FILE_INFORMATION;
+namespace detail {
+// ---- Files and errors ------------------------------------------------------------
+
+inline native_file invalid_file() noexcept { return INVALID_HANDLE_VALUE; }
+inline bool close_file(native_file f) noexcept { return CloseHandle(f) != 0; }
 
 inline int last_os_error() noexcept { return static_cast<int>(GetLastError()); }
-inline constexpr int name_taken_error = ERROR_FILE_EXISTS;
-inline constexpr int not_found_error = ERROR_FILE_NOT_FOUND;
 inline bool is_not_found(int os_error) noexcept {
   return os_error == ERROR_FILE_NOT_FOUND || os_error == ERROR_PATH_NOT_FOUND;
 }
@@ -4258,6 +4579,38 @@ inline bool widen(const std::string& utf8, std::wstring& out) {
   if (n <= 0) return false;
   out.resize(static_cast<std::size_t>(n));
   return MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, utf8.data(), in, &out[0], n) == n;
+}
+
+// Only files on disk have a size; pipes and consoles report unknown_size.
+inline std::uint64_t regular_file_size(native_file f) noexcept {
+  LARGE_INTEGER n{};
+  if (GetFileType(f) != FILE_TYPE_DISK || !GetFileSizeEx(f, &n) || n.QuadPart < 0) return unknown_size;
+  return static_cast<std::uint64_t>(n.QuadPart);
+}
+// ReadFile takes a DWORD count; kvc loops over short counts. Reading at or
+// past the end (ERROR_HANDLE_EOF) or from a pipe whose writer closed
+// (ERROR_BROKEN_PIPE) is the end of the data, not a failure.
+inline io_result read_done(BOOL ok, DWORD got) noexcept {
+  if (ok) return {got, io_status::ok};
+  const DWORD err = GetLastError();
+  if (err == ERROR_HANDLE_EOF || err == ERROR_BROKEN_PIPE) return {};
+  return {0, io_status::failed, static_cast<int>(err)};
+}
+inline DWORD io_chunk(std::size_t n) noexcept { return n < (DWORD{1} << 30) ? static_cast<DWORD>(n) : DWORD{1} << 30; }
+// A positioned read moves the file pointer of a synchronous handle: only
+// for files read by position alone (file_source).
+inline io_result read_file_at(native_file f, void* p, std::size_t n, std::uint64_t at) noexcept {
+  OVERLAPPED where{};
+  where.Offset = static_cast<DWORD>(at);
+  where.OffsetHigh = static_cast<DWORD>(at >> 32);
+  DWORD got = 0;
+  const BOOL ok = ReadFile(f, p, io_chunk(n), &got, &where);
+  return read_done(ok, got);
+}
+inline io_result read_file_next(native_file f, void* p, std::size_t n) noexcept {
+  DWORD got = 0;
+  const BOOL ok = ReadFile(f, p, io_chunk(n), &got, nullptr);
+  return read_done(ok, got);
 }
 
 // UTF-16 to UTF-8, for names the system gives back.
@@ -4297,26 +4650,26 @@ inline bool refuse_read_only(const std::string& path) {
 // Every sharing mode, as POSIX behaves. access: GENERIC_READ and/or
 // GENERIC_WRITE (or 0 to query); disposition: OPEN_EXISTING or CREATE_NEW
 // (the O_EXCL of a temporary).
-inline unique_handle open_file(const std::string& path, DWORD access, DWORD disposition) {
+inline unique_file open_file(const std::string& path, DWORD access, DWORD disposition) {
   std::wstring wide;
-  if (!widen(path, wide) || ((access & GENERIC_WRITE) != 0 && refuse_read_only(path))) return unique_handle();
-  return unique_handle(CreateFileW(wide.c_str(), access, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
-                                   nullptr, disposition, FILE_ATTRIBUTE_NORMAL, nullptr));
+  if (!widen(path, wide) || ((access & GENERIC_WRITE) != 0 && refuse_read_only(path))) return unique_file();
+  return unique_file(CreateFileW(wide.c_str(), access, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, nullptr,
+                                 disposition, FILE_ATTRIBUTE_NORMAL, nullptr));
 }
 
 // The status of the file at path, following a symlink; 0 or the OS error number.
-inline int status_of(const std::string& path, BY_HANDLE_FILE_INFORMATION& st) {
-  const unique_handle h = open_file(path, 0, OPEN_EXISTING);
+inline int status_of(const std::string& path, file_status& st) {
+  const unique_file h = open_file(path, 0, OPEN_EXISTING);
   return h && GetFileInformationByHandle(h.get(), &st) ? 0 : last_os_error();
 }
 
-inline int full_sync(HANDLE h) noexcept { return FlushFileBuffers(h) ? 0 : last_os_error(); }
+inline int full_sync(native_file h) noexcept { return FlushFileBuffers(h) ? 0 : last_os_error(); }
 
 // Windows locks are mandatory: a lock on the data would make plain reads of
 // it fail. kvc locks one byte far past any file's end instead, which only
 // kvc's own lock calls see. Waits; 0 or the OS error number. The lock goes
 // with the handle.
-inline int lock_file(HANDLE h, bool exclusive) noexcept {
+inline int lock_file(native_file h, bool exclusive) noexcept {
   OVERLAPPED where{};
   where.Offset = 0xFFFFFFFEu;  // byte 2^63 - 2
   where.OffsetHigh = 0x7FFFFFFFu;
@@ -4331,10 +4684,10 @@ inline bool locks_unsupported(int os_error) noexcept {
 
 // MoveFileExW does not replace a file that is open, the handle holding the
 // lock included: the lock is released just before the rename.
-inline void release_before_replace(unique_handle& locked) noexcept { locked.close(); }
+inline void release_before_replace(unique_file& locked) noexcept { locked.close(); }
 
 // No reflink or in-kernel copy is used: through memory.
-inline int copy_prefix(HANDLE src, HANDLE dst, std::uint64_t n) {
+inline int copy_prefix(native_file src, native_file dst, std::uint64_t n) {
   return copy_through_memory(win32_file{src}, win32_file{dst}, 0, n, ERROR_HANDLE_EOF);
 }
 
@@ -4342,24 +4695,22 @@ inline int copy_prefix(HANDLE src, HANDLE dst, std::uint64_t n) {
 
 constexpr DWORD not_regular_attributes = FILE_ATTRIBUTE_DIRECTORY | FILE_ATTRIBUTE_DEVICE;
 
-inline bool is_regular(const BY_HANDLE_FILE_INFORMATION& st) noexcept {
-  return (st.dwFileAttributes & not_regular_attributes) == 0;
-}
+inline bool is_regular(const file_status& st) noexcept { return (st.dwFileAttributes & not_regular_attributes) == 0; }
 
 // Opens path and accepts it only when the handle is a file on disk (not a
 // pipe, console or device: GetFileType) and not a directory; st gets its
 // status. CreateFileW does not wait for the other end of a pipe. What the
 // attributes already show to be a directory or device is not opened at all.
-inline result<unique_handle> open_regular(const std::string& path, file_access access, BY_HANDLE_FILE_INFORMATION& st) {
+inline result<unique_file> open_regular(const std::string& path, file_access access, file_status& st) {
   const DWORD attributes = attributes_of(path);
   if (attributes != INVALID_FILE_ATTRIBUTES && (attributes & not_regular_attributes) != 0) return not_regular();
-  unique_handle h =
+  unique_file h =
       open_file(path, GENERIC_READ | (access == file_access::read_write ? GENERIC_WRITE : 0), OPEN_EXISTING);
   if (!h) return os_failure(last_os_error());
   if (GetFileType(h.get()) != FILE_TYPE_DISK) return not_regular();
   if (!GetFileInformationByHandle(h.get(), &st)) return os_failure(last_os_error());
   if (!is_regular(st)) return not_regular();
-  return result<unique_handle>(std::move(h));
+  return result<unique_file>(std::move(h));
 }
 
 inline result<write_target> resolve_target(const std::string& path) {
@@ -4370,7 +4721,7 @@ inline result<write_target> resolve_target(const std::string& path) {
     return is_not_found(err) ? result<write_target>(t) : os_failure(err);
   }
   if ((attributes & FILE_ATTRIBUTE_REPARSE_POINT) != 0) {
-    unique_handle h = open_file(path, 0, OPEN_EXISTING);  // follows the link
+    unique_file h = open_file(path, 0, OPEN_EXISTING);  // follows the link
     if (!h) return not_regular(last_os_error());
     std::wstring real(MAX_PATH, L'\0');
     DWORD n = GetFinalPathNameByHandleW(h.get(), &real[0], static_cast<DWORD>(real.size()), FILE_NAME_NORMALIZED);
@@ -4387,7 +4738,7 @@ inline result<write_target> resolve_target(const std::string& path) {
   return t;
 }
 
-inline error check_links(const BY_HANDLE_FILE_INFORMATION& st, const file_options& opt) noexcept {
+inline error check_links(const file_status& st, const file_options& opt) noexcept {
   if (st.nNumberOfLinks > 1 && opt.hard_links == hard_link_policy::refuse) return not_regular(ERROR_TOO_MANY_LINKS);
   return {};
 }
@@ -4396,13 +4747,13 @@ inline error check_links(const BY_HANDLE_FILE_INFORMATION& st, const file_option
 // lock, then checks that path still names the file it locked (same volume
 // and file index): when another writer renamed a new file over path
 // meanwhile, it tries again on that one. st gets the locked file's status.
-inline result<unique_handle> open_locked(const std::string& path, BY_HANDLE_FILE_INFORMATION& st) {
+inline result<unique_file> open_locked(const std::string& path, file_status& st) {
   constexpr int attempts = 100;
   for (int i = 0; i < attempts; ++i) {
     auto h = open_regular(path, file_access::read_write, st);
     if (!h) return h.error();
     if (const int err = lock_file(h->get(), true)) return os_failure(err);
-    unique_handle again = open_file(path, 0, OPEN_EXISTING);
+    unique_file again = open_file(path, 0, OPEN_EXISTING);
     BY_HANDLE_FILE_INFORMATION now{};
     if (!again || !GetFileInformationByHandle(again.get(), &now)) return os_failure(last_os_error());
     if (now.dwVolumeSerialNumber == st.dwVolumeSerialNumber && now.nFileIndexHigh == st.nFileIndexHigh &&
@@ -4429,12 +4780,12 @@ inline std::uint64_t clock_bits() noexcept {
 }
 
 // CREATE_NEW is the O_EXCL; Windows has no mode bits to give it.
-inline unique_handle create_exclusive(const std::string& name, const BY_HANDLE_FILE_INFORMATION*, unsigned) {
+inline unique_file create_exclusive(const std::string& name, const file_status*, unsigned) {
   return open_file(name, GENERIC_READ | GENERIC_WRITE, CREATE_NEW);
 }
 
 // No mode or owner is carried over (nor attributes or ACL).
-inline int keep_metadata(HANDLE, const BY_HANDLE_FILE_INFORMATION&) noexcept { return 0; }
+inline int keep_metadata(native_file, const file_status&) noexcept { return 0; }
 
 // MOVEFILE_WRITE_THROUGH returns once the rename is on disk. Fails (to left
 // alone) when to is read-only or open (see release_before_replace). 0 or the
@@ -4452,12 +4803,29 @@ inline std::int64_t unix_seconds(const FILETIME& t) noexcept {
   const std::uint64_t ticks = (static_cast<std::uint64_t>(t.dwHighDateTime) << 32) | t.dwLowDateTime;
   return static_cast<std::int64_t>(ticks / 10000000u) - 11644473600;
 }
+
+// ---- Threads ------------------------------------------------------------------------
+
+inline DWORD WINAPI run_thread(LPVOID slot) {
+  auto* s = static_cast<thread_slot*>(slot);
+  s->run(s->job);
+  return 0;
+}
+inline bool start_thread(thread_slot& slot) noexcept {
+  static_assert(sizeof(HANDLE) <= sizeof slot.handle);
+  const HANDLE t = CreateThread(nullptr, 0, &run_thread, &slot, 0, nullptr);
+  if (t == nullptr) return false;
+  std::memcpy(slot.handle, &t, sizeof t);
+  return true;
+}
+inline void join_thread(thread_slot& slot) noexcept {
+  HANDLE t = nullptr;
+  std::memcpy(&t, slot.handle, sizeof t);
+  WaitForSingleObject(t, INFINITE);
+  CloseHandle(t);
+}
 }  // namespace detail
 
-// The temporaries in directory that are regular files named by the pattern
-// "<name>.kv.tmp.*" (kvc's "<target>.tmp.<pid>.<suffix>", ds4's
-// "<target>.tmp.<pid>") and were last modified at least min_age_seconds ago.
-// A temporary younger than a save takes may belong to a writer still running.
 inline result<std::vector<temporary_file>> list_temporaries(const std::string& directory,
                                                             std::uint64_t min_age_seconds) {
   std::wstring pattern;
@@ -4490,13 +4858,128 @@ inline result<std::vector<temporary_file>> list_temporaries(const std::string& d
 }
 }  // namespace KVC_ABI_NAMESPACE
 }  // namespace kvc
-#endif
+#endif  // _WIN32
+// ---- end parts/platform_windows.hpp
 
-// ---- Path-level operations, over the platform pieces --------------------------
+// ---- begin parts/file_ops.hpp
+// ===========================================================================
+// File operations
+//
+// The path-level operations of spec sections 14 and 15 (see "Files"),
+// written once over the platform layer, and kvc::file_source, the stream
+// they read files through.
+// ===========================================================================
 
 #if KVC_POSIX || defined(_WIN32)
 namespace kvc {
 inline namespace KVC_ABI_NAMESPACE {
+
+// Reads a file the caller has open (a descriptor, a HANDLE; kvc never
+// closes it) for one kvc::read, verify or load, from offset 0, with one
+// fstat and as few reads as the level needs. The first read takes the header (level header), or up
+// to small_file_bytes of the file, into a buffer no larger than the file.
+// A regular file is read with positioned reads (pread); a larger file's
+// payload, when verified or loaded with read_options::threads above 1, in
+// parts on that many threads at once. Pipes, sockets and other non-regular
+// files are read in order (read()). A file shortened while it is read
+// is reported as truncated; one that grows is read as fstat saw it.
+class file_source {
+ public:
+  static constexpr std::size_t small_file_bytes = std::size_t{1} << 20;
+
+  file_source(detail::native_file f, verify_level level) noexcept : f_(f), size_(detail::regular_file_size(f)) {
+    if (size_ == unknown_size) return;
+    const std::uint64_t first = level == verify_level::header ? layout::header_v2::size
+                                : size_ <= small_file_bytes   ? size_
+                                                              : std::uint64_t{64} << 10;
+    fill(0, detail::clamp_size(first < size_ ? first : size_, small_file_bytes));
+  }
+  file_source(const file_source&) = delete;
+  file_source& operator=(const file_source&) = delete;
+
+  bool regular() const noexcept { return size_ != unknown_size; }
+
+ private:
+  friend struct stream_traits<file_source>;
+  static constexpr std::size_t read_bytes = std::size_t{1} << 20;  // one pread or read() at most
+
+  // Up to n bytes at `at` (a regular file) or at the stream position.
+  io_result read_raw(void* p, std::size_t n, std::uint64_t at) const noexcept {
+    return size_ == unknown_size ? detail::read_file_next(f_, p, n) : detail::read_file_at(f_, p, n, at);
+  }
+
+  // Reads up to n bytes at `at` into buf_, replacing what it held.
+  void fill(std::uint64_t at, std::size_t n) noexcept {
+    std::uint8_t* p = buf_.reserve(n);
+    buf_at_ = at;
+    failed_ = detail::transfer_all(n, true, [&](std::size_t done) { return read_raw(p + done, n - done, at + done); });
+    buf_len_ = failed_.bytes;
+  }
+
+  bool buffered(std::uint64_t at) const noexcept { return at >= buf_at_ && at - buf_at_ < buf_len_; }
+
+  // Up to n bytes at pos_; advances pos_.
+  io_view view(std::size_t n) noexcept {
+    if (failed_.status != io_status::ok) return {nullptr, failed_};
+    if (!buffered(pos_)) {
+      std::uint64_t want = n < read_bytes ? n : read_bytes;
+      // A regular file is read up to its size as fstat saw it.
+      if (size_ != unknown_size) want = pos_ < size_ ? (size_ - pos_ < want ? size_ - pos_ : want) : 0;
+      fill(pos_, static_cast<std::size_t>(want));
+      if (failed_.status != io_status::ok) return {nullptr, failed_};
+    }
+    const io_view v{buf_.data() + (pos_ - buf_at_),
+                    {detail::clamp_size(buf_len_ - (pos_ - buf_at_), n), io_status::ok}};
+    pos_ += v.r.bytes;
+    return v;
+  }
+
+  // Up to n bytes at pos_ into p: from the buffer if it holds pos_, else
+  // one pread or read() straight into p.
+  io_result read(void* p, std::size_t n) noexcept {
+    if (failed_.status != io_status::ok) return failed_;
+    if (buffered(pos_)) {
+      const io_view v = view(n);
+      std::memcpy(p, v.data, v.r.bytes);
+      return v.r;
+    }
+    const io_result r = read_raw(p, n, pos_);
+    pos_ += r.bytes;
+    return r;
+  }
+
+  // Up to n bytes at `at`, from the buffer or with pread; safe on several
+  // threads at once (the buffer is only read here).
+  io_result read_at(void* p, std::size_t n, std::uint64_t at) const noexcept {
+    if (buffered(at)) {
+      const std::size_t k = detail::clamp_size(buf_len_ - (at - buf_at_), n);
+      std::memcpy(p, buf_.data() + (at - buf_at_), k);
+      return {k, io_status::ok};
+    }
+    return read_raw(p, n, at);
+  }
+
+  detail::native_file f_;
+  std::uint64_t size_;  // unknown_size: not a regular file
+  std::uint64_t pos_ = 0;
+  detail::byte_buffer buf_;
+  std::uint64_t buf_at_ = 0;
+  std::size_t buf_len_ = 0;
+  io_result failed_{};
+};
+
+template <>
+struct stream_traits<file_source> {
+  static io_view view(file_source& s, std::size_t n) noexcept { return s.view(n); }
+  static io_result read(file_source& s, void* p, std::size_t n) noexcept { return s.read(p, n); }
+  static std::uint64_t size(file_source& s) noexcept { return s.size_; }
+  static io_result read_at(file_source& s, void* p, std::size_t n, std::uint64_t at) noexcept {
+    return s.size_ == unknown_size ? io_result{0, io_status::failed} : s.read_at(p, n, at);
+  }
+  static bool parallel_reads(file_source& s) noexcept { return s.regular() && s.failed_.status == io_status::ok; }
+  static void skip(file_source& s, std::uint64_t n) noexcept { s.pos_ += n; }
+};
+
 namespace detail {
 // A temporary "<target>.tmp.<pid>.<suffix>", created exclusively (a taken
 // name is retried with a new suffix) and with its final mode and owner
@@ -4646,8 +5129,7 @@ result<stored_file> save_file(const std::string& path, const header& h, std::str
 namespace detail {
 // Opens path (a regular file, without blocking), takes the shared lock that
 // keeps a cooperating touch from being seen half-written, and runs
-// use(source) on it: a kvc::file_source on POSIX (`level` and `map` as
-// there), the platform's kvc::file_stream elsewhere.
+// use(source) on a kvc::file_source over it.
 template <class Use>
 error with_file_source(const std::string& path, verify_level level, Use&& use) {
   file_status st{};
@@ -4659,12 +5141,7 @@ error with_file_source(const std::string& path, verify_level level, Use&& use) {
   }
   const int err = lock_file(f->get(), false);
   if (err != 0 && !locks_unsupported(err)) return make_error(errc::io_error, section::header, 0, err);
-#if KVC_POSIX
   file_source s(f->get(), level);
-#else
-  (void)level;
-  file_stream s{f->get()};
-#endif
   return use(s);
 }
 }  // namespace detail
@@ -4818,10 +5295,25 @@ inline result<stored_file> upgrade_file(const std::string& path, const file_opti
   return detail::committed(*h, path);
 }
 
+// check_compatible on the file at path, opened read-only through std::FILE*
+// (any platform). A file that cannot be opened is corrupt with an io_error
+// whose os_error says why.
+inline compat_result check_compatible_file(const std::string& path, std::string_view text, std::uint8_t quant_bits,
+                                           std::uint32_t context) {
+  errno = 0;
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return {compatibility::corrupt, make_error(errc::io_error, section::none, 0, errno)};
+  const compat_result r = check_compatible(f, text, quant_bits, context);
+  std::fclose(f);
+  return r;
+}
+
 }  // namespace KVC_ABI_NAMESPACE
 }  // namespace kvc
-#endif
+#endif  // KVC_POSIX || _WIN32
+// ---- end parts/file_ops.hpp
 
+// ---- begin parts/c_interface.hpp
 // ===========================================================================
 // C interface
 //
@@ -5440,10 +5932,14 @@ std::int32_t kvc_check_compatible_file(const char* path, const char* text, std::
 }  // extern "C"
 #endif  // KVC_POSIX || _WIN32
 #endif  // KVC_C_IMPLEMENTATION
+// ---- end parts/c_interface.hpp
 
-// Internal macros end here; KVC_VERSION_* and KVC_ABI_NAMESPACE stay defined.
+// ---- begin parts/end_full.hpp
+// End of everything past the format core: its internal macros end here.
 #undef KVC_POSIX
-#undef KVC_CRC32C_MSVC
+#undef KVC_MSVC
+#undef KVC_ARCH_X86_64
+#undef KVC_ARCH_ARM64
 #undef KVC_CRC32C_X86
 #undef KVC_CRC32C_ARM64
 #undef KVC_CRC32C_TARGET_CRC
@@ -5453,7 +5949,7 @@ std::int32_t kvc_check_compatible_file(const char* path, const char* text, std::
 #undef KVC_CRC32C_HW_U32
 #undef KVC_CRC32C_HW_U16
 #undef KVC_CRC32C_HW_U8
-#undef KVC_REQUIRE_STREAM
+#undef KVC_SHA1_TARGET
 #undef KVC_HAVE_COPY_FILE_RANGE
-
-#endif  // KVC_KVC_HPP
+#endif  // KVC_KVC_HPP_FULL
+// ---- end parts/end_full.hpp

@@ -9,6 +9,7 @@ probe_result KVC_PROBE() {
   probe_result r{};
   r.kernels = kvc::crc32c_kernels().size();
   r.active = kvc::crc32c_active_kernel();
+  r.sha1_kernels = kvc::sha1_kernels().size();
   r.crc_check = kvc::crc32c("123456789", 9);
   r.crc_buffer = kvc::crc32c(probe_buffer(), probe_buffer_size);
   std::vector<std::uint8_t> file;

@@ -9,6 +9,7 @@
 struct probe_result {
   std::size_t kernels;       // kvc::crc32c_kernels().size()
   const char* active;        // kvc::crc32c_active_kernel()
+  std::size_t sha1_kernels;  // kvc::sha1_kernels().size()
   std::uint32_t crc_check;   // kvc::crc32c("123456789")
   std::uint32_t crc_buffer;  // kvc::crc32c over probe_buffer()
   bool file_verifies;        // a file written and verified through kvc
@@ -21,3 +22,4 @@ constexpr std::size_t probe_buffer_size = 100003;
 probe_result probe_default();   // no flags
 probe_result probe_sse42();     // -msse4.2 (x86-64), crc32 is baseline for the compiler
 probe_result probe_portable();  // -DKVC_CRC32C_NO_HW
+probe_result probe_core();      // -DKVC_CORE_ONLY: the format core alone
