@@ -247,14 +247,15 @@ def identity_read_at(data, level, limits):
     whose checks of the level passed."""
     h = parse_header(data)
     S, T, P = header_size(h["version"]), h["text_bytes"], h["payload_bytes"]
+    text = data[S:S + T]
     if h["ext_flags"] & FLAG_TITLE:
         if level != "full":
             return None
         title = parse_sections(data, S + T + P, h["ext_flags"], limits)["title"]
-        return identity_name(None, h["ext_flags"], h["created_at"], title)
+        return identity_name(text, h["ext_flags"], h["created_at"], title)
     if level == "header" and T != 0:
         return None
-    return identity_name(data[S:S + T], 0, 0, None)
+    return identity_name(text, 0, 0, None)
 
 
 def _check_identity(name, data, level, limits):
@@ -355,15 +356,19 @@ DSV4_MODEL_KEYS = ("layers", "head_dim", "indexer_dim", "vocab",
 
 
 def valid_model(model):
-    """Whether `model` is a usable model description (sec 8.3): every number
-    the check uses is a non-negative integer, indexed_ratio and layers are
-    not 0, and uncompressed_layers is at most layers."""
-    return (isinstance(model, dict)
-            and all(isinstance(model.get(k), int) and model[k] >= 0
-                    for k in DSV4_MODEL_KEYS)
-            and model["indexed_ratio"] != 0
+    """Whether a model description can describe a payload (sec 8.3, row A2):
+    indexed_ratio and layers are not 0, and uncompressed_layers is at most
+    layers.  Every parameter is an integer 0..2^32 - 1 (well_formed_model)."""
+    return (model["indexed_ratio"] != 0
             and model["layers"] != 0
             and model["uncompressed_layers"] <= model["layers"])
+
+
+def well_formed_model(model):
+    """Whether `model` has every parameter the DSV4 check uses, each an
+    integer 0..2^32 - 1 (sec 8.3, sec 18.2); a manifest's models must."""
+    return isinstance(model, dict) and all(
+        isinstance(model.get(k), int) and 0 <= model[k] <= 0xFFFFFFFF for k in DSV4_MODEL_KEYS)
 
 
 def _ratio(model, l):
@@ -592,7 +597,8 @@ def _compare_dict(want, got, prefix, diffs):
 
 # Keys of a manifest entry (sec 18.2).
 MANIFEST_ENTRY_KEYS = ("name", "size", "sha256", "description", "valid",
-                       "dsv4_model", "expect", "identity_text", "identity", "decoded")
+                       "dsv4_model", "expect", "identity", "decoded")
+MANIFEST_SCHEMA = "kvc-fixtures/3"
 
 
 def check_entry(entry, data):
@@ -609,21 +615,22 @@ def check_entry(entry, data):
     if entry["valid"] != (entry["expect"]["full"] is None):
         diffs.append("manifest: valid=%r inconsistent with expect.full" % entry["valid"])
     model = entry["dsv4_model"]           # used at level full only
+    if model is not None and not well_formed_model(model):
+        return diffs + ["manifest: dsv4_model is not a model description"]
     limits = entry.get("limits")          # optional overrides of the defaults
     for level in LEVELS:
         got = verify(data, level, model if level == "full" else None, limits)
         want = _triple(entry["expect"][level])
         if got != want:
             diffs.append("%s: expected %s, got %s" % (level, _fmt(want), _fmt(got)))
-    # The identity check (sec 9) on the entry's name, for files valid at the
-    # level: step 10 of level text, step 17 of level full.  Null otherwise.
-    for key, level in (("identity_text", "text"), ("identity", "full")):
-        got = None
-        if entry["expect"][level] is None:
-            got = verify(data, level, model if level == "full" else None, limits, name=entry["name"])
-        want = _triple(entry[key])
+    # The same verifications with the identity check (sec 9) on the entry's
+    # name: rows 7c/7d, 10a/10b and 17, for every file, whether it passes the
+    # level or not.
+    for level in LEVELS:
+        got = verify(data, level, model if level == "full" else None, limits, name=entry["name"])
+        want = _triple(entry["identity"][level])
         if got != want:
-            diffs.append("%s: expected %s, got %s" % (key, _fmt(want), _fmt(got)))
+            diffs.append("identity.%s: expected %s, got %s" % (level, _fmt(want), _fmt(got)))
     if entry["decoded"] is not None:
         try:
             _compare_dict(entry["decoded"], decode(data, model, limits), "decoded.", diffs)
@@ -639,8 +646,9 @@ def run_manifest(path):
         manifest = json.loads(f.read().decode("utf-8"))
     directory = os.path.dirname(os.path.abspath(path))
     passed = failed = 0
-    if manifest.get("schema") != "kvc-fixtures/2":
-        print("warning: unexpected schema %r" % manifest.get("schema"))
+    if manifest.get("schema") != MANIFEST_SCHEMA:
+        print("unexpected schema %r (this reader reads %s)" % (manifest.get("schema"), MANIFEST_SCHEMA))
+        return 1
     names = [e["name"] for e in manifest["files"]]
     if names != sorted(names):
         print("warning: manifest files are not sorted by name")
