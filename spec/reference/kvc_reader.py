@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Independent reference reader for the KVC disk KV-cache file format.
 
-Written from spec/kvc.md (specification version 1.0) alone, using only the
+Written from spec/kvc.md (specification version 1.2) alone, using only the
 Python standard library.  Section numbers in comments ("sec 12.2") refer to
 that document.  The code favours readability over speed: it is meant to double
 as an executable restatement of the format.
