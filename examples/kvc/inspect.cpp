@@ -86,6 +86,8 @@ struct inspection {
   dsv4_tap tap;
   std::optional<kvc::dsv4_header> dsv4;
   const char* dsv4_model = nullptr;  // the model the DSV4 check ran against
+  bool title_read = false;           // the whole title section was read
+  kvc::error title_error;            // else why not (bit 3 set and the section reached)
 };
 
 // Finishes the CRC of every region from where the reader stopped in it, so
@@ -109,6 +111,52 @@ bool finish_regions(input_file& file, inspection& in) {
       in.tap.observe(buf.data(), n, at);
     }
   }
+  return true;
+}
+
+// Whether the title the reader kept is the whole title. The reader marks the
+// title as present once it starts on the section and keeps what it got, so a
+// title section that is cut short or declares more than the limit leaves a
+// partial (often empty) title. Then title_error is the title's own error
+// (rows 15i to 15k of the spec's check table): the verdict when it names the
+// title; when a failing sections CRC is the verdict (version 2) and hides it,
+// the title's length is read again (4 bytes) to tell. Any other verdict means
+// the reader went past the title, or never reached it. Returns false on a
+// read error.
+bool judge_title(input_file& file, const kvc::read_options& opt, inspection& in) {
+  const kvc::file_info& info = in.o.info;
+  if (!info.has_title) return true;
+  if (in.o.err && in.o.err.where == kvc::section::title) {
+    in.title_error = in.o.err;
+    return true;
+  }
+  if (in.o.err.code != kvc::errc::sections_crc_mismatch) {
+    in.title_read = true;
+    return true;
+  }
+  // The title follows the tool map, which was read whole (else the reader
+  // would not have started on the title) and kept.
+  std::uint64_t at = in.regions[2].begin;
+  if (info.has_tool_map) {
+    at += kvc::layout::tool_map::size;
+    for (const kvc::tool_entry& t : info.tools)
+      at += kvc::layout::tool_entry_header::size + t.id.size() + t.dsml.size();
+  }
+  std::array<std::uint8_t, kvc::layout::title::size> b{};
+  const long long got = file.read_at(b.data(), b.size(), at);
+  if (got < 0) return false;
+  const auto truncated = kvc::make_error(kvc::errc::truncated, kvc::section::title, in.file_size);
+  if (static_cast<std::size_t>(got) < b.size()) {
+    in.title_error = truncated;
+    return true;
+  }
+  const kvc::result<std::uint32_t> length = kvc::decode_title_header(b.data(), at, opt.limits);
+  if (!length)
+    in.title_error = length.error();
+  else if (at + b.size() + *length > in.file_size || info.title.size() != *length)
+    in.title_error = truncated;
+  else
+    in.title_read = true;
   return true;
 }
 
@@ -154,7 +202,7 @@ bool inspect_file(const std::string& path, const args& a, inspection& in) {
   check_source(
       in.tap, path, opt, true, [](std::uint64_t) {}, in.o);
   if (in.o.io_failure()) return false;
-  if (in.regions_valid && !finish_regions(file, in)) {
+  if ((in.regions_valid && !finish_regions(file, in)) || !judge_title(file, opt, in)) {
     in.o.os_problem = file.problem();
     return false;
   }
@@ -294,10 +342,18 @@ void print_inspection_json(const std::string& path, const inspection& in) {
   } else {
     j.null("tool_map");
   }
-  if (usable && info.has_title)
+  // A title that was not read whole is absent: null, with title_error.
+  if (usable && in.title_read)
     j.str("title", info.title);
   else
     j.null("title");
+  if (usable && in.title_error) {
+    json_builder te;
+    te.str("error", kvc::errc_name(in.title_error.code)).str("section", kvc::section_name(in.title_error.where));
+    j.raw("title_error", te.num("offset", in.title_error.offset).text());
+  } else {
+    j.null("title_error");
+  }
   if (usable && in.o.decoded)
     j.flag("unknown_sections", (h.ext_flags & ~kvc::ext::known) != 0);
   else
@@ -394,7 +450,9 @@ void print_inspection_text(const std::string& path, const inspection& in) {
   }
   if (!(h.ext_flags & kvc::ext::title))
     line("title:", "none");
-  else if (!info.has_title)
+  else if (in.title_error)
+    line("title:", "absent: " + describe(in.title_error));
+  else if (!in.title_read)
     line("title:", "not read (verification stopped before it)");
   else
     line("title:", quoted(info.title) + unverified);

@@ -11,7 +11,8 @@
 // Every fixture with "valid": true is parsed, and the decoded fields are
 // compared with the manifest's "decoded" object: every header field, the
 // SHA-256 of text and payload, the tool map entries, the title, the unknown
-// sections flag and area, and the identity name. Not compared: `dsv4_check`
+// sections flag and area, the identity name and the identity check on the
+// fixture's name at level full. Not compared: `dsv4_check`
 // (the description does not interpret the payload, section 19). Prints one line per file and then
 // "N passed, M failed"; exits 1 if any failed.
 'use strict';
@@ -174,6 +175,13 @@ function checkFile(Kvc, KaitaiStream, fixturesDir, entry) {
       ? sha1(Buffer.concat([Buffer.from(kvc.titleSection.title), u64le(h.createdAt)]))
       : sha1(kvc.text);
     expectEq('identity_name', `${id}.kv`, dec.identity_name);
+    // The identity check at level full on the fixture's own name (manifest
+    // key "identity", schema kvc-fixtures/3): names of the identity form
+    // (40 lowercase hex digits, ".kv") are compared, others are not checked.
+    const checked = /^[0-9a-f]{40}\.kv$/.test(entry.name);
+    const mismatch = checked && `${id}.kv` !== entry.name;
+    const want = entry.identity && entry.identity.full;
+    expectEq('identity.full', mismatch ? 'identity_mismatch' : 'ok', want ? want.error : 'ok');
   }
 
   return problems;
@@ -193,7 +201,7 @@ function main() {
   if (typeof Kvc !== 'function') throw new Error(`${parserDir}/Kvc.js does not export Kvc`);
 
   const manifest = JSON.parse(fs.readFileSync(manifestPath, 'utf8'));
-  if (manifest.schema !== 'kvc-fixtures/2') throw new Error(`unexpected manifest schema ${manifest.schema}`);
+  if (manifest.schema !== 'kvc-fixtures/3') throw new Error(`unexpected manifest schema ${manifest.schema}`);
 
   let passed = 0;
   let failed = 0;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Independent reference reader for the KVC disk KV-cache file format.
 
-Written from spec/kvc.md (specification version 1.0) alone, using only the
+Written from spec/kvc.md (specification version 1.2) alone, using only the
 Python standard library.  Section numbers in comments ("sec 12.2") refer to
 that document.  The code favours readability over speed: it is meant to double
 as an executable restatement of the format.
@@ -185,7 +185,7 @@ def header_crc(data):
 
 def looks_foreign(data, size):
     """Foreign variant heuristic of sec 13, applied only after the v2 header
-    CRC failed.  `size` is the file size or None when unknown."""
+    CRC failed.  `size` is the file size (this reader always knows it)."""
     if data[20] not in (0, 2):
         return True
     if data[21] or data[22] or data[23]:
@@ -193,7 +193,7 @@ def looks_foreign(data, size):
     # v1-style layout of the first LZ4 revision: 52 + u32@48 + u64@40 == size.
     # Python integers do not overflow, and a sum above 2^64-1 can never equal
     # a real file size, so "an overflowing sum does not match" holds as is.
-    if size is not None and 52 + _u32(data, 48) + _u64(data, 40) == size:
+    if 52 + _u32(data, 48) + _u64(data, 40) == size:
         return True
     return False
 
@@ -203,16 +203,21 @@ def looks_foreign(data, size):
 
 
 class KvcError(Exception):
-    """A verification failure: the (code, section, offset) triple of sec 11."""
+    """A verification failure: the (code, section, offset) triple of sec 11,
+    and the row of the check table (sec 12.7) whose condition held."""
 
-    def __init__(self, code, section, offset):
+    def __init__(self, row, code, section, offset):
         assert code in ERROR_CODES and section in SECTIONS
-        super().__init__("%s at %d (%s)" % (code, offset, section))
+        super().__init__("%s at %d (%s), row %s" % (code, offset, section, row))
+        self.row = row
         self.triple = (code, section, offset)
 
 
-def _fail(code, section, offset):
-    raise KvcError(code, section, offset)
+def _fail(row, code, section, offset):
+    """The check of row `row` of the check table (sec 12.7) failed.  Every
+    check of this reader is an `if` whose body is one such call, so the rows
+    can be found in the source (spec/reference/mutation_check.py does)."""
+    raise KvcError(row, code, section, offset)
 
 
 def identity_name(text, flags, created_at, title):
@@ -224,23 +229,51 @@ def identity_name(text, flags, created_at, title):
     return h.hexdigest() + ".kv"
 
 
-_NAME_RE = re.compile(r"[0-9a-f]{40}\.kv")
+# The identity form of a file name (sec 9): exactly 40 lowercase hexadecimal
+# digits, then ".kv".  Only names of this form are checked.
+IDENTITY_FORM = r"[0-9a-f]{40}\.kv"
 
 
-def _check_identity(name, computed):
-    """Identity check (sec 9).  Only names of the exact form <40 hex>.kv are
-    judged; any other name (or no name) is not checked.  `computed` is None
-    when the bytes the identity hashes were not read at this level: the
-    check cannot be made, which is invalid_argument, never silence."""
+def has_identity_form(base):
+    """Whether a final path component has the identity form."""
+    return re.fullmatch(IDENTITY_FORM, base) is not None
+
+
+def identity_read_at(data, level, limits):
+    """The identity name (sec 9) computed from the bytes that verification at
+    `level` reads, or None when that level does not read them: the text is
+    read at levels text and full (at level header only an empty text is
+    known), the title section at level full only.  Called only for a file
+    whose checks of the level passed."""
+    h = parse_header(data)
+    S, T, P = header_size(h["version"]), h["text_bytes"], h["payload_bytes"]
+    text = data[S:S + T]
+    if h["ext_flags"] & FLAG_TITLE:
+        if level != "full":
+            return None
+        title = parse_sections(data, S + T + P, h["ext_flags"], limits)["title"]
+        return identity_name(text, h["ext_flags"], h["created_at"], title)
+    if level == "header" and T != 0:
+        return None
+    return identity_name(text, 0, 0, None)
+
+
+def _check_identity(name, data, level, limits):
+    """Identity check (sec 9; rows 7c and 7d at level header, 10a and 10b at
+    level text, 17 at level full).  Only names of the identity form are
+    judged; any other name (or no name) is not checked.  When the level has
+    not read the bytes the identity hashes, the check cannot be made, which
+    is invalid_argument, never silence."""
     if name is None:
         return
     base = os.path.basename(name)
-    if not _NAME_RE.fullmatch(base):
+    if not has_identity_form(base):
         return
+    computed = identity_read_at(data, level, limits)
     if computed is None:
-        _fail("invalid_argument", "none", 0)
+        _fail("7c/10a", "invalid_argument", "none", 0)
     if base != computed:
-        _fail("identity_mismatch", "name", 0)
+        _fail("7d/10b/17", "identity_mismatch", "name", 0)
 
 
 def parse_sections(data, a, flags, limits):
@@ -254,27 +287,27 @@ def parse_sections(data, a, flags, limits):
 
     if flags & FLAG_TOOL_MAP:                       # sec 7.2
         if size - a < 8:
-            _fail("truncated", "tool_map", size)
+            _fail("15a", "truncated", "tool_map", size)
         for i in range(3):
             if data[a + i] != KTM_MAGIC[i]:
-                _fail("malformed_tool_map", "tool_map", a + i)
+                _fail("15b", "malformed_tool_map", "tool_map", a + i)
         if data[a + 3] != 1:
-            _fail("malformed_tool_map", "tool_map", a + 3)
+            _fail("15c", "malformed_tool_map", "tool_map", a + 3)
         count = _u32(data, a + 4)
         if count > limits["max_tool_entries"]:
-            _fail("limit_exceeded", "tool_map", a + 4)
+            _fail("15d", "limit_exceeded", "tool_map", a + 4)
         entries = []
         e = a + 8
         for _ in range(count):
             if size - e < 8:
-                _fail("truncated", "tool_map", size)
+                _fail("15e", "truncated", "tool_map", size)
             id_len, dsml_len = _u32(data, e), _u32(data, e + 4)
             if id_len == 0 or id_len > limits["max_tool_id_bytes"]:
-                _fail("malformed_tool_map", "tool_map", e)
+                _fail("15f", "malformed_tool_map", "tool_map", e)
             if dsml_len == 0 or dsml_len > limits["max_tool_dsml_bytes"]:
-                _fail("malformed_tool_map", "tool_map", e + 4)
+                _fail("15g", "malformed_tool_map", "tool_map", e + 4)
             if e + 8 + id_len + dsml_len > size:
-                _fail("truncated", "tool_map", size)
+                _fail("15h", "truncated", "tool_map", size)
             entries.append((data[e + 8:e + 8 + id_len],
                             data[e + 8 + id_len:e + 8 + id_len + dsml_len]))
             e += 8 + id_len + dsml_len
@@ -283,12 +316,12 @@ def parse_sections(data, a, flags, limits):
 
     if flags & FLAG_TITLE:                          # sec 7.3
         if size - a < 4:
-            _fail("truncated", "title", size)
+            _fail("15i", "truncated", "title", size)
         length = _u32(data, a)
         if length > limits["max_title_bytes"]:
-            _fail("limit_exceeded", "title", a)
+            _fail("15j", "limit_exceeded", "title", a)
         if a + 4 + length > size:
-            _fail("truncated", "title", size)
+            _fail("15k", "truncated", "title", size)
         out["title"] = data[a + 4:a + 4 + length]
         a += 4 + length
 
@@ -323,15 +356,19 @@ DSV4_MODEL_KEYS = ("layers", "head_dim", "indexer_dim", "vocab",
 
 
 def valid_model(model):
-    """Whether `model` is a usable model description (sec 8.3): every number
-    the check uses is a non-negative integer, indexed_ratio and layers are
-    not 0, and uncompressed_layers is at most layers."""
-    return (isinstance(model, dict)
-            and all(isinstance(model.get(k), int) and model[k] >= 0
-                    for k in DSV4_MODEL_KEYS)
-            and model["indexed_ratio"] != 0
+    """Whether a model description can describe a payload (sec 8.3, row A2):
+    indexed_ratio and layers are not 0, and uncompressed_layers is at most
+    layers.  Every parameter is an integer 0..2^32 - 1 (well_formed_model)."""
+    return (model["indexed_ratio"] != 0
             and model["layers"] != 0
             and model["uncompressed_layers"] <= model["layers"])
+
+
+def well_formed_model(model):
+    """Whether `model` has every parameter the DSV4 check uses, each an
+    integer 0..2^32 - 1 (sec 8.3, sec 18.2); a manifest's models must."""
+    return isinstance(model, dict) and all(
+        isinstance(model.get(k), int) and 0 <= model[k] <= 0xFFFFFFFF for k in DSV4_MODEL_KEYS)
 
 
 def _ratio(model, l):
@@ -344,113 +381,114 @@ def _ratio(model, l):
 def dsv4_check(data, base, P, kvc_tokens, kvc_context, model):
     """The optional DSV4 payload check (sec 8.4).  `base` = S + T is the
     absolute payload start; errors carry base + rel, section payload."""
-    def bad(code, rel):
-        _fail(code, "payload", base + rel)
+    def bad(row, code, rel):
+        _fail(row, code, "payload", base + rel)
 
     if P < 52:                                                   # step 1
-        bad("payload_malformed", P)
+        bad("13.1", "payload_malformed", P)
     (magic, version, context, _prefill_chunk, raw_capacity, _raw_window,
      comp_capacity, tokens, layers, head_dim, indexer_dim, vocab,
      raw_live) = struct.unpack_from("<13I", data, base)
     if magic != DSV4_MAGIC:                                      # step 2
-        bad("payload_malformed", 0)
+        bad("13.2", "payload_malformed", 0)
     if version not in (1, 2):                                    # step 3
-        bad("payload_malformed", 4)
+        bad("13.3", "payload_malformed", 4)
     if layers != model["layers"]:                                # step 4
-        bad("payload_malformed", 32)
+        bad("13.4", "payload_malformed", 32)
     if head_dim != model["head_dim"]:                            # step 5
-        bad("payload_malformed", 36)
+        bad("13.5", "payload_malformed", 36)
     if indexer_dim != model["indexer_dim"]:                      # step 6
-        bad("payload_malformed", 40)
+        bad("13.6", "payload_malformed", 40)
     if vocab != model["vocab"]:                                  # step 7
-        bad("payload_malformed", 44)
+        bad("13.7", "payload_malformed", 44)
     if raw_live > raw_capacity or raw_live > tokens:             # step 8
-        bad("payload_malformed", 48)
+        bad("13.8", "payload_malformed", 48)
     if tokens != kvc_tokens:                                     # step 9
-        bad("payload_mismatch", 28)
+        bad("13.9", "payload_mismatch", 28)
     if context != kvc_context:                                   # step 10
-        bad("payload_mismatch", 8)
+        bad("13.10", "payload_mismatch", 8)
     C = 52 + 4 * tokens + 4 * vocab                              # counts offset
     if P < C + 8 * layers:                                       # step 11
-        bad("payload_malformed", P)
+        bad("13.11", "payload_malformed", P)
     n_comp = struct.unpack_from("<%dI" % layers, data, base + C)
     n_index = struct.unpack_from("<%dI" % layers, data, base + C + 4 * layers)
     for l in range(layers):                                      # step 12
         r = _ratio(model, l)
         if r != 0 and n_comp[l] > comp_capacity:
-            bad("payload_malformed", C + 4 * l)
+            bad("13.12", "payload_malformed", C + 4 * l)
         if r == model["indexed_ratio"] and n_index[l] > comp_capacity:
-            bad("payload_malformed", C + 4 * (layers + l))
+            bad("13.12", "payload_malformed", C + 4 * (layers + l))
     if dsv4_expected_size(model, tokens, vocab, layers, raw_live,
                           n_comp, n_index) != P:                 # step 13
-        bad("payload_mismatch", 0)
+        bad("13.13", "payload_mismatch", 0)
 
 
 def _verify(data, level, dsv4_model, limits, name):
+    """The checks of the check table (sec 12.7) in its order; raises KvcError
+    at the first row whose condition holds.  The whole file is in `data`, so
+    its size is known: rows 8 and 11 (a read that ends early) cannot hold
+    here, since rows 7a and 7b have already refused a text or payload that
+    runs past the end of the file (sec 12.8), and this reader has no code
+    for them."""
     size = len(data)        # the whole file is in memory: its size is known
     n = size                # bytes available at the start of the file
 
     # -- level header (sec 12.2) ------------------------------------------
     for i in range(3):                                           # step 1
         if n <= i:
-            _fail("truncated", "header", n)
+            _fail("1a", "truncated", "header", n)
         if data[i] != KVC_MAGIC[i]:
-            _fail("bad_magic", "header", i)
+            _fail("1b", "bad_magic", "header", i)
     if n < 4:
-        _fail("truncated", "header", n)
+        _fail("1c", "truncated", "header", n)
     version = data[3]
     if version not in (1, 2):
-        _fail("unsupported_version", "header", 3)
+        _fail("1d", "unsupported_version", "header", 3)
     S = header_size(version)                                     # step 2
     if n < S:
-        _fail("truncated", "header", n)
+        _fail("2", "truncated", "header", n)
     if version == 2 and header_crc(data) != _u32(data, 48):      # step 3
         if looks_foreign(data, size):
-            _fail("foreign_variant", "header", 20)
-        _fail("header_crc_mismatch", "header", 48)
+            _fail("3a", "foreign_variant", "header", 20)
+        _fail("3b", "header_crc_mismatch", "header", 48)
     h = parse_header(data)
     if h["quant_bits"] not in (2, 4):                            # step 4
-        _fail("invalid_quant_bits", "header", 4)
+        _fail("4a", "invalid_quant_bits", "header", 4)
     if h["tokens"] == 0:
-        _fail("zero_tokens", "header", 8)
+        _fail("4b", "zero_tokens", "header", 8)
     for i in (21, 22, 23):
         if data[i] != 0:
-            _fail("reserved_nonzero", "header", i)
+            _fail("4c", "reserved_nonzero", "header", i)
     T, P = h["text_bytes"], h["payload_bytes"]
     if S + T + P > U64_MAX:                                      # step 5
-        _fail("length_overflow", "header", 40)
+        _fail("5", "length_overflow", "header", 40)
     if T > limits["max_text_bytes"]:                             # step 6
-        _fail("limit_exceeded", "header", 48 if version == 1 else 64)
+        _fail("6a", "limit_exceeded", "header", 48 if version == 1 else 64)
     if P > limits["max_payload_bytes"]:
-        _fail("limit_exceeded", "header", 40)
+        _fail("6b", "limit_exceeded", "header", 40)
     if S + T > size:                                             # step 7
-        _fail("truncated", "text", size)
+        _fail("7a", "truncated", "text", size)
     if S + T + P > size:
-        _fail("truncated", "payload", size)
+        _fail("7b", "truncated", "payload", size)
     if level == "header":
         # Only an empty text is known without reading it (sec 9).
-        known = T == 0 and not h["ext_flags"] & FLAG_TITLE
-        _check_identity(name, identity_name(b"", 0, 0, None) if known else None)
+        _check_identity(name, data, "header", limits)            # rows 7c, 7d
         return
 
     # -- level text (sec 12.3) --------------------------------------------
     text = data[S:S + T]                                         # step 8
-    if len(text) < T:
-        _fail("truncated", "text", S + len(text))
     if version == 2 and crc32c(text) != h["text_crc"]:           # step 9
-        _fail("text_crc_mismatch", "text", 68)
-    if level == "text":                                          # step 10
-        titled = h["ext_flags"] & FLAG_TITLE     # the title is not read here
-        _check_identity(name, None if titled else identity_name(text, 0, 0, None))
+        _fail("9", "text_crc_mismatch", "text", 68)
+    if level == "text":
+        # The title is not read at this level (sec 9).
+        _check_identity(name, data, "text", limits)              # step 10
         return
 
     # -- level full (sec 12.4) --------------------------------------------
     base = S + T
     payload = data[base:base + P]                                # step 11
-    if len(payload) < P:
-        _fail("truncated", "payload", base + len(payload))
     if version == 2 and crc32c(payload) != h["payload_crc"]:     # step 12
-        _fail("payload_crc_mismatch", "payload", base)
+        _fail("12", "payload_crc_mismatch", "payload", base)
     if dsv4_model is not None and h["payload_abi"] in (0, 2):    # step 13
         dsv4_check(data, base, P, h["tokens"], h["context"], dsv4_model)
     a = base + P
@@ -458,14 +496,13 @@ def _verify(data, level, dsv4_model, limits, name):
     # first; it is not subject to the CRC precedence of sec 12.5.  Version 1
     # skips only the CRC comparison.
     if size - a > limits["max_appended_bytes"]:
-        _fail("limit_exceeded", "appended", a + limits["max_appended_bytes"])
+        _fail("14a", "limit_exceeded", "appended", a + limits["max_appended_bytes"])
     if version == 2 and crc32c(data[a:]) != h["sections_crc"]:
-        _fail("sections_crc_mismatch", "appended", a)
+        _fail("14b", "sections_crc_mismatch", "appended", a)
     sec = parse_sections(data, a, h["ext_flags"], limits)        # step 15
     if not h["ext_flags"] & FLAG_UNKNOWN and sec["end"] != size:  # step 16
-        _fail("trailing_bytes", "appended", sec["end"])
-    _check_identity(name, identity_name(text, h["ext_flags"],    # step 17
-                                        h["created_at"], sec["title"]))
+        _fail("16", "trailing_bytes", "appended", sec["end"])
+    _check_identity(name, data, "full", limits)                  # step 17
 
 
 def verify(data, level="full", dsv4_model=None, limits=None, name=None):
@@ -476,16 +513,22 @@ def verify(data, level="full", dsv4_model=None, limits=None, name=None):
     is invalid_argument (sec 11).  limits: overrides of DEFAULT_LIMITS.
     name: the file name, to run the optional identity check (sec 9).
     Returns None when the file passes, else (code, section, offset)."""
-    if level not in LEVELS:
-        return ("invalid_argument", "none", 0)
-    if dsv4_model is not None and not valid_model(dsv4_model):
-        return ("invalid_argument", "none", 0)
+    err = verify_row(data, level, dsv4_model, limits, name)
+    return None if err is None else err.triple
+
+
+def verify_row(data, level="full", dsv4_model=None, limits=None, name=None):
+    """As verify(), but returns the KvcError itself (with its row), or None."""
     lim = dict(DEFAULT_LIMITS)
     lim.update(limits or {})
     try:
+        if level not in LEVELS:
+            _fail("A1", "invalid_argument", "none", 0)
+        if dsv4_model is not None and not valid_model(dsv4_model):
+            _fail("A2", "invalid_argument", "none", 0)
         _verify(memoryview(data), level, dsv4_model, lim, name)
     except KvcError as err:
-        return err.triple
+        return err
     return None
 
 
@@ -554,21 +597,17 @@ def _compare_dict(want, got, prefix, diffs):
 
 # Keys of a manifest entry (sec 18.2).
 MANIFEST_ENTRY_KEYS = ("name", "size", "sha256", "description", "valid",
-                       "dsv4_model", "expect", "identity_text", "identity", "decoded")
+                       "dsv4_model", "expect", "identity", "decoded")
+MANIFEST_SCHEMA = "kvc-fixtures/3"
 
 
-def check_entry(directory, entry):
-    """Check one manifest entry (sec 18.2); returns a list of differences."""
+def check_entry(entry, data):
+    """Check one manifest entry (sec 18.2) against the file's bytes `data`;
+    returns a list of differences."""
     missing = [k for k in MANIFEST_ENTRY_KEYS if k not in entry]
     if missing:
         return ["manifest: entry lacks %s" % ", ".join(missing)]
     diffs = []
-    path = os.path.join(directory, entry["name"])
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        return ["cannot read: %s" % e]
     if len(data) != entry["size"]:
         diffs.append("size: expected %d, got %d" % (entry["size"], len(data)))
     if hashlib.sha256(data).hexdigest() != entry["sha256"]:
@@ -576,21 +615,22 @@ def check_entry(directory, entry):
     if entry["valid"] != (entry["expect"]["full"] is None):
         diffs.append("manifest: valid=%r inconsistent with expect.full" % entry["valid"])
     model = entry["dsv4_model"]           # used at level full only
+    if model is not None and not well_formed_model(model):
+        return diffs + ["manifest: dsv4_model is not a model description"]
     limits = entry.get("limits")          # optional overrides of the defaults
     for level in LEVELS:
         got = verify(data, level, model if level == "full" else None, limits)
         want = _triple(entry["expect"][level])
         if got != want:
             diffs.append("%s: expected %s, got %s" % (level, _fmt(want), _fmt(got)))
-    # The identity check (sec 9) on the entry's name, for files valid at the
-    # level: step 10 of level text, step 17 of level full.  Null otherwise.
-    for key, level in (("identity_text", "text"), ("identity", "full")):
-        got = None
-        if entry["expect"][level] is None:
-            got = verify(data, level, model if level == "full" else None, limits, name=entry["name"])
-        want = _triple(entry[key])
+    # The same verifications with the identity check (sec 9) on the entry's
+    # name: rows 7c/7d, 10a/10b and 17, for every file, whether it passes the
+    # level or not.
+    for level in LEVELS:
+        got = verify(data, level, model if level == "full" else None, limits, name=entry["name"])
+        want = _triple(entry["identity"][level])
         if got != want:
-            diffs.append("%s: expected %s, got %s" % (key, _fmt(want), _fmt(got)))
+            diffs.append("identity.%s: expected %s, got %s" % (level, _fmt(want), _fmt(got)))
     if entry["decoded"] is not None:
         try:
             _compare_dict(entry["decoded"], decode(data, model, limits), "decoded.", diffs)
@@ -606,13 +646,18 @@ def run_manifest(path):
         manifest = json.loads(f.read().decode("utf-8"))
     directory = os.path.dirname(os.path.abspath(path))
     passed = failed = 0
-    if manifest.get("schema") != "kvc-fixtures/2":
-        print("warning: unexpected schema %r" % manifest.get("schema"))
+    if manifest.get("schema") != MANIFEST_SCHEMA:
+        print("unexpected schema %r (this reader reads %s)" % (manifest.get("schema"), MANIFEST_SCHEMA))
+        return 1
     names = [e["name"] for e in manifest["files"]]
     if names != sorted(names):
         print("warning: manifest files are not sorted by name")
     for entry in manifest["files"]:
-        diffs = check_entry(directory, entry)
+        try:
+            with open(os.path.join(directory, entry["name"]), "rb") as f:
+                diffs = check_entry(entry, f.read())
+        except OSError as e:
+            diffs = ["cannot read: %s" % e]
         if diffs:
             failed += 1
             print("FAIL %s: %s" % (entry["name"], "; ".join(diffs)))
