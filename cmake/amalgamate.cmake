@@ -25,6 +25,7 @@ set(parts
   platform_posix
   platform_windows
   file_ops
+  cache
   c_interface
   end_full)
 

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <kvc/kvc.hpp>
 #include <sstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -635,15 +636,34 @@ TEST_CASE("upgrade v1 to v2 keeps every field", "[io][update]") {
   CHECK(kvc::upgrade(src, out).error().code == kvc::errc::invalid_argument);
 }
 
+TEST_CASE("compatibility follows ds4's reuse rule", "[io]") {
+  // The worked example: text "Hi!", quant bits 2, saved for context 4096.
+  const bytes b = spec::build(worked_example());
+  auto verdict = [&](const char* text, std::uint32_t context, std::optional<std::uint8_t> quant) {
+    kvc::memory_stream m(b);
+    kvc::reuse_rule rule;
+    rule.context = context;
+    rule.quant_bits = quant;
+    return kvc::check_compatible(m, text, rule).verdict;
+  };
+  using kvc::compatibility;
+  CHECK(verdict("Hi!", 4096, std::nullopt) == compatibility::compatible);
+  CHECK(verdict("Hi!", 8192, std::nullopt) == compatibility::compatible);  // saved for a smaller context
+  CHECK(verdict("Hi!", 4095, std::nullopt) == compatibility::incompatible);
+  CHECK(verdict("Hi!", 4096, 4) == compatibility::incompatible);  // quant bits compared when asked
+  CHECK(verdict("Hi!", 4096, 2) == compatibility::compatible);
+  CHECK(verdict("Hi?", 4096, std::nullopt) == compatibility::incompatible);
+  CHECK(verdict("Hi", 4096, std::nullopt) == compatibility::incompatible);
+}
+
 TEST_CASE("compatibility and identity checks", "[io]") {
   const bytes b = spec::build(worked_example());
-  kvc::memory_stream m1(b), m2(b);
-  CHECK(kvc::check_compatible(m1, "Hi!", 2, 4096).verdict == kvc::compatibility::compatible);
-  CHECK(kvc::check_compatible(m2, "Hi?", 2, 4096).verdict == kvc::compatibility::incompatible);
+  kvc::reuse_rule rule;
+  rule.context = 4096;
   bytes bad = b;
   bad[70] ^= 1;
   kvc::memory_stream m4(bad);
-  const auto c = kvc::check_compatible(m4, "Hi!", 2, 4096);
+  const auto c = kvc::check_compatible(m4, "Hi!", rule);
   CHECK(c.verdict == kvc::compatibility::corrupt);
   CHECK(c.err.code == kvc::errc::text_crc_mismatch);
 
@@ -1215,9 +1235,12 @@ TEST_CASE("check_compatible_file, compatibility_name", "[io]") {
     std::ofstream out(path, std::ios::binary);
     out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
   }
-  CHECK(kvc::check_compatible_file(path, "Hi!", 2, 4096).verdict == kvc::compatibility::compatible);
-  CHECK(kvc::check_compatible_file(path, "Hi!", 4, 4096).verdict == kvc::compatibility::incompatible);
-  const auto missing = kvc::check_compatible_file(dir + "/missing.kv", "Hi!", 2, 4096);
+  kvc::reuse_rule rule;
+  rule.context = 4096;
+  CHECK(kvc::check_compatible_file(path, "Hi!", rule).verdict == kvc::compatibility::compatible);
+  rule.quant_bits = 4;
+  CHECK(kvc::check_compatible_file(path, "Hi!", rule).verdict == kvc::compatibility::incompatible);
+  const auto missing = kvc::check_compatible_file(dir + "/missing.kv", "Hi!", rule);
   CHECK(missing.verdict == kvc::compatibility::corrupt);
   CHECK(missing.err.code == kvc::errc::io_error);
   CHECK(missing.err.os_error == ENOENT);

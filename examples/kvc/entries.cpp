@@ -61,14 +61,6 @@ header_view view_header(const std::string& path, bool with_text_and_title) {
   return v;
 }
 
-double eviction_score(const kvc::header& h, std::uint64_t file_size, std::uint64_t now, double half_life_seconds) {
-  const std::uint64_t used = used_at(h);
-  const double age = now > used ? static_cast<double>(now - used) : 0.0;
-  double effective_hits = static_cast<double>(h.hits) * std::exp2(-age / half_life_seconds);
-  if (effective_hits < 0.01) effective_hits = 0;
-  return (effective_hits + 1) * static_cast<double>(h.tokens) / static_cast<double>(file_size == 0 ? 1 : file_size);
-}
-
 bool evicted_before(const scored& a, const scored& b) {
   if (a.score != b.score) return a.score < b.score;
   if (a.used_at != b.used_at) return a.used_at < b.used_at;

@@ -28,14 +28,6 @@ constexpr std::size_t text_head_bytes = 64;
 
 header_view view_header(const std::string& path, bool with_text_and_title);
 
-// The time ds4 ages an entry from: last_used, or created_at when that is 0.
-inline std::uint64_t used_at(const kvc::header& h) { return h.last_used != 0 ? h.last_used : h.created_at; }
-
-// ds4's eviction score: (effective_hits + 1) * tokens / file_size, with
-// effective_hits = hits * 2^(-(now - used_at) / half_life), counted as 0
-// below 0.01. A used_at in the future counts as now. Lowest is evicted first.
-double eviction_score(const kvc::header& h, std::uint64_t file_size, std::uint64_t now, double half_life_seconds);
-
 // The eviction order: lower score first, ties to the older used_at, then by
 // path so the order is total.
 struct scored {

@@ -107,11 +107,11 @@
 #include <vector>
 
 #define KVC_VERSION_MAJOR 0
-#define KVC_VERSION_MINOR 1
+#define KVC_VERSION_MINOR 2
 #define KVC_VERSION_PATCH 0
-#define KVC_VERSION_STRING "0.1.0"
+#define KVC_VERSION_STRING "0.2.0"
 // MAJOR * 10000 + MINOR * 100 + PATCH, for #if (as SQLITE_VERSION_NUMBER).
-#define KVC_VERSION_NUMBER 100
+#define KVC_VERSION_NUMBER 200
 
 // Everything kvc defines lives in an inline namespace named for the
 // configuration macros that change its code or types (today KVC_CRC32C_NO_HW),
@@ -1864,13 +1864,15 @@ inline namespace KVC_ABI_NAMESPACE {
 
 // How much of a file a read checks (spec "Reading and verification").
 enum class verify_level : std::uint8_t {
-  header,  // the fixed header: fields, v2 header CRC, sizes against the file
-  text,    // and the text with its CRC: enough for a same-text check
-  full,    // every byte: payload CRC, appended sections and their CRC
+  header,    // the fixed header: fields, v2 header CRC, sizes against the file
+  text,      // and the text with its CRC: enough for a same-text check
+  full,      // every byte: payload CRC, appended sections and their CRC
+  sections,  // header, text and the appended sections; the payload is skipped
 };
 
 constexpr const char* verify_level_name(verify_level l) noexcept {
-  return l == verify_level::header ? "header" : l == verify_level::text ? "text" : "full";
+  constexpr const char* names[] = {"header", "text", "full", "sections"};
+  return static_cast<std::size_t>(l) < 4 ? names[static_cast<std::size_t>(l)] : "unknown";
 }
 
 struct tool_entry {
@@ -1909,6 +1911,7 @@ enum class read_stage : std::uint8_t {
   text,            // and the text read and checked
   payload,         // and the payload (CRC, DSV4 check when asked for)
   full,            // and the appended sections: every byte checked
+  sections,        // level sections: header, text and appended sections checked, payload skipped
 };
 
 // What a read found. Fields past the stage that was reached stay empty.
@@ -2180,6 +2183,12 @@ class region_crc {
 };
 
 // ---- The checks ------------------------------------------------------------------
+}  // namespace detail
+
+template <class Source>
+class payload_reader;
+
+namespace detail {
 
 // One read of one file, in the spec's order. S is a sequential source whose
 // first byte is file offset `at`.
@@ -2188,9 +2197,21 @@ class file_reader {
  public:
   file_reader(S& s, const read_options& opt, file_info& info, std::uint64_t at = 0)
       : src_(s, opt.chunk_bytes, at), opt_(opt), info_(info), chunk_(opt.chunk_bytes == 0 ? 1 : opt.chunk_bytes) {}
+  friend class payload_reader<S>;
 
+  // The whole read at opt.level; the payload (level full) goes to consume.
   template <class Consumer>
   error run(Consumer& consume) {
+    if (error e = open()) return e;
+    if (opt_.level == verify_level::header || opt_.level == verify_level::text) return {};
+    if (opt_.level == verify_level::sections) return skip_payload();
+    if (error e = read_payload(consume)) return e;
+    return finish();
+  }
+
+  // Stage 1: the header and, unless opt.level is header, the text. Then the
+  // payload is read with pull, or with read_payload, and finish() ends.
+  error open() {
     info_ = file_info{};
     if (opt_.dsv4_model != nullptr && !opt_.dsv4_model->usable())
       return make_error(errc::invalid_argument, section::none, 0);  // spec "Model description"
@@ -2200,8 +2221,39 @@ class file_reader {
     if (opt_.level == verify_level::header) return {};
     if (error e = read_text()) return e;
     info_.stage = read_stage::text;
-    if (opt_.level == verify_level::text) return {};
-    if (error e = read_payload(consume)) return e;
+    if (opt_.level != verify_level::text) begin_payload();
+    return {};
+  }
+
+  // Stage 2, in order: up to n next payload bytes into dst; got == 0 at the
+  // payload's end.
+  error pull(std::uint8_t* dst, std::size_t n, std::size_t& got) {
+    got = 0;
+    const std::uint64_t left = h().payload_bytes - payload_got_;
+    const std::size_t want = clamp_size(left, n);
+    if (want == 0) return {};
+    const io_result r = src_.read_into(dst, want);
+    if (r.status != io_status::ok) return io_failure(section::payload, src_.pos(), r);
+    crc_.add(dst, r.bytes);
+    if (scan_) scan_->feed(dst, r.bytes);
+    payload_got_ += r.bytes;
+    got = r.bytes;
+    if (r.bytes == 0) return make_error(errc::truncated, section::payload, src_.pos());
+    return {};
+  }
+
+  // Stage 3: what is left of the payload (checked, not kept), the payload's
+  // checks, then the appended sections.
+  error finish() {
+    if (payload_got_ < h().payload_bytes) {
+      std::uint64_t got = 0;
+      if (error e = pump(h().payload_bytes - payload_got_, got, [&](const std::uint8_t* p, std::size_t k) {
+            if (scan_) scan_->feed(p, k);
+          }))
+        return e;
+      payload_got_ += got;
+    }
+    if (error e = end_payload()) return e;
     info_.stage = read_stage::payload;
     if (error e = read_appended()) return e;
     info_.stage = read_stage::full;
@@ -2330,7 +2382,7 @@ class file_reader {
   }
 
   template <class Consumer>
-  error read_payload_in_parts(Consumer& consume, std::optional<dsv4_scanner>& scan, std::uint64_t& got) {
+  error read_payload_in_parts(Consumer& consume, std::uint64_t& got) {
     if constexpr (parts_possible<Consumer>) {
       std::uint8_t* dst = nullptr;
       if constexpr (is_payload_placement<Consumer>::value) {
@@ -2342,9 +2394,9 @@ class file_reader {
         (void)k;
       };
       if (error e = pump_parallel(dst, h().payload_bytes, got, tick)) return e;
-      if (scan && got == h().payload_bytes) return scan_at(*scan);
+      if (scan_ && got == h().payload_bytes) return scan_at(*scan_);
     }
-    (void)consume, (void)scan, (void)got;
+    (void)consume, (void)got;
     return {};
   }
 
@@ -2416,34 +2468,68 @@ class file_reader {
     return {};
   }
 
-  template <class Consumer>
-  error read_payload(Consumer& consume) {
+  void begin_payload() {
     begin(section::payload);
     const bool check = opt_.dsv4_model != nullptr && (h().payload_abi == 0 || h().payload_abi == payload_abi_ds4);
-    std::optional<dsv4_scanner> scan;
-    if (check) scan.emplace(*opt_.dsv4_model, h());
+    if (check) scan_.emplace(*opt_.dsv4_model, h());
+    payload_got_ = 0;
+  }
+
+  // The payload at once, before finish(): to a consumer in chunks, into the
+  // memory a placement gives, or in parts on several threads.
+  template <class Consumer>
+  error read_payload(Consumer& consume) {
     std::uint64_t got = 0;
     if (payload_in_parts(consume)) {
-      if (error e = read_payload_in_parts(consume, scan, got)) return e;
+      if (error e = read_payload_in_parts(consume, got)) return e;
     } else if constexpr (is_payload_placement<Consumer>::value) {
       std::uint8_t* dst = consume.place(static_cast<const file_info&>(info_));
       if (dst == nullptr) return make_error(errc::invalid_argument, section::payload, h().payload_offset());
       if (error e = pump_into(dst, h().payload_bytes, got)) return e;
-      if (scan) scan->feed(dst, static_cast<std::size_t>(got));
+      if (scan_) scan_->feed(dst, static_cast<std::size_t>(got));
     } else {
       if (error e = pump(h().payload_bytes, got, [&](const std::uint8_t* p, std::size_t k) {
-            if (scan) scan->feed(p, k);
+            if (scan_) scan_->feed(p, k);
             return deliver(consume, p, k);
           }))
         return e;
     }
+    payload_got_ = got;
     if (got < h().payload_bytes) return make_error(errc::truncated, section::payload, src_.pos());
+    return {};
+  }
+
+  // The payload's checks once every byte was read: length, CRC, DSV4.
+  error end_payload() {
+    if (payload_got_ < h().payload_bytes) return make_error(errc::truncated, section::payload, src_.pos());
     if (h().version == 2 && crc_.value() != h().payload_crc)
       return make_error(errc::payload_crc_mismatch, section::payload, h().payload_offset());
-    if (scan) {
-      if (error e = scan->finish(info_.dsv4)) return e;
+    if (scan_) {
+      if (error e = scan_->finish(info_.dsv4)) return e;
       info_.dsv4_checked = true;
     }
+    return {};
+  }
+
+  // Level sections: past the payload without reading it where the source
+  // can skip (the file size, checked at level header, says it is there),
+  // else read through unchecked; then the appended sections.
+  error skip_payload() {
+    const std::uint64_t n = h().payload_bytes;
+    bool skipped = false;
+    if constexpr (has_parallel_reads<S>::value) {
+      if (info_.file_size != unknown_size) {
+        src_.skip(n);
+        skipped = true;
+      }
+    }
+    if (!skipped) {
+      std::uint64_t got = 0;
+      if (error e = pump(n, got, [](const std::uint8_t*, std::size_t) {})) return e;
+      if (got < n) return make_error(errc::truncated, section::payload, src_.pos());
+    }
+    if (error e = read_appended()) return e;
+    info_.stage = read_stage::sections;
     return {};
   }
 
@@ -2542,6 +2628,8 @@ class file_reader {
   region_crc crc_;
   static constexpr std::uint64_t no_limit = (std::numeric_limits<std::uint64_t>::max)();
   std::uint64_t appended_limit_ = no_limit;  // the last byte allowed, set in the appended area
+  std::optional<dsv4_scanner> scan_;         // the DSV4 check, when asked for
+  std::uint64_t payload_got_ = 0;            // payload bytes read so far
   section where_ = section::header;
 };
 }  // namespace detail
@@ -2593,6 +2681,79 @@ error load(Source& src, file_info& info, Place&& place, const read_options& opt 
   detail::file_reader<Source> r(src, full, info);
   return r.run(placement);
 }
+
+// Pull reading, for an engine that restores state as it asks for bytes:
+// open() reads and checks the header and the text; read(p, n) hands over the
+// next payload bytes (0 at the end), as often as the engine likes, or
+// read_all(dst) the whole payload at once (in parts on opt.threads threads
+// where the source can); finish() reads what is left of the payload
+// (checked, not kept) and gives the verdict on the whole file: payload CRC,
+// DSV4 check, appended sections, as kvc::read at level full. Until finish()
+// succeeds the bytes are unverified: restore into scratch state and commit
+// only then (spec "Restoring state"). An error is final: every later call
+// returns it; a call out of order is invalid_argument.
+template <class Source>
+class payload_reader {
+ public:
+  payload_reader(Source& src, file_info& info, const read_options& opt = {})
+      : opt_(at_level_full(opt)), r_(src, opt_, info) {
+    KVC_REQUIRE_STREAM(has_read, Source, "read(S&, void*, std::size_t) -> kvc::io_result");
+  }
+  payload_reader(const payload_reader&) = delete;
+  payload_reader& operator=(const payload_reader&) = delete;
+
+  error open() {
+    if (state_ != state::created) return fail(make_error(errc::invalid_argument, section::none, 0));
+    state_ = state::reading;
+    return fail(r_.open());
+  }
+
+  result<std::size_t> read(void* p, std::size_t n) {
+    if (state_ != state::reading || (p == nullptr && n != 0))
+      return fail(make_error(errc::invalid_argument, section::payload, 0));
+    std::size_t got = 0;
+    if (error e = fail(r_.pull(static_cast<std::uint8_t*>(p), n, got))) return e;
+    pulled_ = pulled_ || got != 0;
+    return got;
+  }
+
+  error read_all(void* dst) {
+    if (state_ != state::reading || pulled_ || dst == nullptr)
+      return fail(make_error(errc::invalid_argument, section::payload, 0));
+    pulled_ = true;
+    auto place = [dst](const file_info&) { return static_cast<std::uint8_t*>(dst); };
+    detail::payload_placement<decltype(place)> placement{place};
+    return fail(r_.read_payload(placement));
+  }
+
+  error finish() {
+    if (state_ != state::reading) return fail(make_error(errc::invalid_argument, section::none, 0));
+    state_ = state::finished;
+    return fail(r_.finish());
+  }
+
+ private:
+  enum class state : std::uint8_t { created, reading, finished, failed };
+  static read_options at_level_full(read_options o) noexcept {
+    o.level = verify_level::full;
+    return o;
+  }
+  // Records e (an error ends the reader) and returns it.
+  error fail(error e) noexcept {
+    if (state_ == state::failed) return failed_;
+    if (e) {
+      state_ = state::failed;
+      failed_ = e;
+    }
+    return e;
+  }
+
+  read_options opt_;
+  detail::file_reader<Source> r_;
+  state state_ = state::created;
+  bool pulled_ = false;
+  error failed_{};
+};
 
 }  // namespace KVC_ABI_NAMESPACE
 }  // namespace kvc
@@ -3009,10 +3170,19 @@ struct [[nodiscard]] compat_result {
   error err{};  // why it is corrupt (or the I/O error that stopped the check)
 };
 
-// Same text, quant bits and context: the file can seed this conversation.
+// What an engine asks of a file before it seeds a conversation with it: ds4's
+// reuse rule (spec 16). The file's context must not exceed the session's
+// (a file saved for a smaller context is reused); the quant bits are
+// compared only when quant_bits is set (ds4's --kv-cache-reject-different-quant).
+struct reuse_rule {
+  std::uint32_t context = 0;
+  std::optional<std::uint8_t> quant_bits;
+};
+
+// Whether the file can seed this conversation: the same text, under rule.
 // Reads at level text, so a v2 header or text CRC failure is `corrupt`.
 template <class Source>
-compat_result check_compatible(Source& src, std::string_view text, std::uint8_t quant_bits, std::uint32_t context) {
+compat_result check_compatible(Source& src, std::string_view text, const reuse_rule& rule) {
   static_assert(!std::is_convertible_v<Source&, std::string_view> && !std::is_convertible_v<Source&, std::string>,
                 "kvc: check_compatible reads a stream; for a file path use kvc::check_compatible_file, for bytes "
                 "in memory wrap them in kvc::memory_stream");
@@ -3020,8 +3190,9 @@ compat_result check_compatible(Source& src, std::string_view text, std::uint8_t 
   read_options opt;
   opt.level = verify_level::text;
   if (error e = verify(src, info, opt)) return {compatibility::corrupt, e};
-  const bool same = info.text == text && info.hdr.quant_bits == quant_bits && info.hdr.context == context;
-  return {same ? compatibility::compatible : compatibility::incompatible, {}};
+  const bool reusable = info.text == text && info.hdr.context <= rule.context &&
+                        (!rule.quant_bits || info.hdr.quant_bits == *rule.quant_bits);
+  return {reusable ? compatibility::compatible : compatibility::incompatible, {}};
 }
 
 // The identity name a file must carry: from the title and created_at when
@@ -3081,10 +3252,14 @@ inline error check_identity(std::string_view path, const file_info& info) {
 #if !defined(KVC_CORE_ONLY) && !defined(KVC_KVC_HPP_FULL)
 #define KVC_KVC_HPP_FULL
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
+#include <memory>
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <dirent.h>
@@ -3817,10 +3992,23 @@ enum class hard_link_policy : std::uint8_t {
   split,   // this name gets the new file, the other names keep the old one
 };
 
+// What a path-level write does to make its result survive a power loss
+// (spec 14.3 states what each leaves after a crash, a kill, a power loss).
+enum class durability : std::uint8_t {
+  full,   // fsync of the file before its rename and of the directory after; touch fsyncs
+  cache,  // no fsync (ds4's behaviour): a kill leaves the old or the new file, as with full;
+          // after a power loss a version 2 file may also be one every reader refuses
+};
+
 struct file_options {
   unsigned new_file_mode = 0600;  // a file that did not exist (the umask still applies; ignored on Windows)
   hard_link_policy hard_links = hard_link_policy::refuse;
   unsigned threads = 1;  // >= 2: save_file overlaps the payload CRC with the writes (writer::set_threads)
+  kvc::durability durability = durability::full;
+  // rewrite_appended_file changes a version 2 file where it is, in time
+  // proportional to its sections: a crash midway leaves a file every
+  // reader refuses (spec 15.2). Off: through a temporary, old or new.
+  bool in_place = false;
 };
 
 // What to change in a file's appended sections; what is not set is kept.
@@ -4004,11 +4192,13 @@ using native_file = int;          // a file descriptor
 using file_status = struct stat;  // what fstat gives
 inline constexpr int name_taken_error = EEXIST;
 inline constexpr int not_found_error = ENOENT;
+inline constexpr int symlink_loop_error = ELOOP;
 #else
 using native_file = HANDLE;
 using file_status = BY_HANDLE_FILE_INFORMATION;
 inline constexpr int name_taken_error = ERROR_FILE_EXISTS;
 inline constexpr int not_found_error = ERROR_FILE_NOT_FOUND;
+inline constexpr int symlink_loop_error = ERROR_CANT_RESOLVE_FILENAME;
 #endif
 
 // ---- The contract ----------------------------------------------------------------
@@ -4041,6 +4231,8 @@ class unique_file {
 
 // Errors.
 inline int last_os_error() noexcept;              // of the call that just failed
+// The system's words for an OS error number, NUL-terminated in buf[0..size).
+inline void os_error_text(int os_error, char* buf, std::size_t size) noexcept;
 inline bool is_not_found(int os_error) noexcept;  // nothing at that path
 // A file system without locks: a read goes ahead unlocked.
 inline bool locks_unsupported(int os_error) noexcept;
@@ -4054,8 +4246,10 @@ inline io_result read_file_next(native_file f, void* p, std::size_t n) noexcept;
 
 // Makes f's written bytes durable (macOS: F_FULLFSYNC).
 inline int full_sync(native_file f) noexcept;
-// Waits for an advisory lock on f, shared or exclusive, held until f closes.
+// Waits for an advisory lock on f, shared or exclusive, held until f closes
+// or unlock_file.
 inline int lock_file(native_file f, bool exclusive) noexcept;
+inline void unlock_file(native_file f) noexcept;
 // Copies the first n bytes of src into the empty file dst (a clone where the
 // file system can).
 inline int copy_prefix(native_file src, native_file dst, std::uint64_t n);
@@ -4080,6 +4274,24 @@ inline error sync_directory(const std::string& path);
 // replace a file that is open).
 inline void release_before_replace(unique_file& locked) noexcept;
 
+// Directories.
+enum class node_type : std::uint8_t { regular, directory, symlink, other, unknown };
+struct dir_item {
+  std::string name;
+  node_type type;  // as the listing says (no system call); symlink and unknown need kind_of
+};
+// The entries of dir but "." and "..", in the system's order.
+inline int list_names(const std::string& dir, std::vector<dir_item>& out);
+// What is at path (following a symlink when follow is set, else the link
+// itself): regular, directory, symlink or other, its size and modification
+// time. An unreachable path gives the OS error (a dangling link: not found).
+struct node_facts {
+  node_type type = node_type::unknown;
+  std::uint64_t size = 0;
+  std::int64_t modified_unix = 0;
+};
+inline int facts_of(const std::string& path, bool follow, node_facts& out);
+
 // Temporaries.
 inline std::uint64_t process_id() noexcept;
 inline std::uint64_t clock_bits() noexcept;  // changes every time it is read
@@ -4090,6 +4302,10 @@ inline unique_file create_exclusive(const std::string& name, const file_status* 
 inline int keep_metadata(native_file f, const file_status& old) noexcept;
 // Renames from over to, replacing a file there.
 inline int rename_over(const std::string& from, const std::string& to);
+// Renames from to to only if nothing is at to, atomically where the system
+// can (name_taken_error when something is): never replaces a file that
+// appeared at to after a check.
+inline int rename_noreplace(const std::string& from, const std::string& to);
 
 // Threads (registered with the format core, see worker_thread).
 inline bool start_thread(thread_slot& slot) noexcept;
@@ -4099,12 +4315,8 @@ inline const bool threads_registered = (installed_threads.store(&platform_thread
 
 }  // namespace detail
 
-// The temporaries in directory that are regular files named by the pattern
-// "<name>.kv.tmp.*" (kvc's "<target>.tmp.<pid>.<suffix>", ds4's
-// "<target>.tmp.<pid>") and were last modified at least min_age_seconds ago.
-// A temporary younger than a save takes may belong to a writer still running.
-inline result<std::vector<temporary_file>> list_temporaries(const std::string& directory,
-                                                            std::uint64_t min_age_seconds);
+// The platform's open file: a file descriptor (POSIX) or a HANDLE (Windows).
+using native_file = detail::native_file;
 #endif  // KVC_POSIX || _WIN32
 
 }  // namespace KVC_ABI_NAMESPACE
@@ -4183,6 +4395,20 @@ inline native_file invalid_file() noexcept { return -1; }
 inline bool close_file(native_file f) noexcept { return ::close(f) == 0; }
 
 inline int last_os_error() noexcept { return errno; }
+
+// strerror_r is the GNU one (returns the text) or the XSI one (returns 0
+// and fills buf): either way buf ends up with the text.
+inline void strerror_into(const char* text, char* buf, std::size_t size) noexcept {
+  if (text != buf) std::snprintf(buf, size, "%s", text);
+}
+inline void strerror_into(int failed, char* buf, std::size_t size) noexcept {
+  if (failed != 0) std::snprintf(buf, size, "error %d", errno);
+}
+inline void os_error_text(int os_error, char* buf, std::size_t size) noexcept {
+  if (size == 0) return;
+  buf[0] = '\0';
+  strerror_into(::strerror_r(os_error, buf, size), buf, size);
+}
 inline bool is_not_found(int os_error) noexcept { return os_error == ENOENT; }
 
 inline io_result io_done(ssize_t r) noexcept {
@@ -4243,6 +4469,17 @@ inline int lock_file(native_file fd, bool exclusive) noexcept {
     if (errno != EINTR) return errno;
 #endif
   return 0;
+}
+
+inline void unlock_file(native_file fd) noexcept {
+#ifdef F_OFD_SETLK
+  struct flock l {};
+  l.l_type = F_UNLCK;
+  l.l_whence = SEEK_SET;
+  ::fcntl(fd, F_OFD_SETLK, &l);
+#else
+  ::flock(fd, LOCK_UN);
+#endif
 }
 
 // A file system without locks (ENOLCK, EOPNOTSUPP, EINVAL) is read unlocked.
@@ -4395,6 +4632,66 @@ inline int rename_over(const std::string& from, const std::string& to) {
   return ::rename(from.c_str(), to.c_str()) == 0 ? 0 : errno;
 }
 
+// renameat2(RENAME_NOREPLACE) on Linux with glibc, renamex_np(RENAME_EXCL)
+// on macOS; where those are missing or the file system refuses them,
+// link(2) + unlink(2) (link fails when `to` exists, atomically); on a file
+// system without hard links either, a check then rename(2), the one case
+// where a file created at `to` in between would be replaced.
+inline int rename_noreplace(const std::string& from, const std::string& to) {
+#if defined(__linux__) && defined(__GLIBC__) && defined(RENAME_NOREPLACE)
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
+  if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP && errno != EOPNOTSUPP) return errno;
+#elif defined(__APPLE__) && defined(RENAME_EXCL)
+  if (::renamex_np(from.c_str(), to.c_str(), RENAME_EXCL) == 0) return 0;
+  if (errno != ENOTSUP) return errno;
+#endif
+  if (::link(from.c_str(), to.c_str()) == 0) return ::unlink(from.c_str()) == 0 ? 0 : errno;
+  if (errno != EPERM && errno != ENOTSUP && errno != EOPNOTSUPP && errno != EMLINK) return errno;
+  if (name_exists(to)) return EEXIST;
+  return rename_over(from, to);
+}
+
+// ---- Directories --------------------------------------------------------------------
+
+inline int list_names(const std::string& dir, std::vector<dir_item>& out) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return errno;
+  int err = 0;
+  for (;;) {
+    errno = 0;
+    const dirent* e = ::readdir(d);
+    if (e == nullptr) {
+      err = errno;
+      break;
+    }
+    const std::string_view name = e->d_name;
+    if (name == "." || name == "..") continue;
+    node_type t = node_type::unknown;
+#ifdef DT_REG
+    t = e->d_type == DT_REG   ? node_type::regular
+        : e->d_type == DT_DIR ? node_type::directory
+        : e->d_type == DT_LNK ? node_type::symlink
+        : e->d_type == DT_UNKNOWN ? node_type::unknown
+                                  : node_type::other;
+#endif
+    out.push_back({std::string(name), t});
+  }
+  ::closedir(d);
+  return err;
+}
+
+inline int facts_of(const std::string& path, bool follow, node_facts& out) {
+  struct stat st {};
+  if ((follow ? ::stat(path.c_str(), &st) : ::lstat(path.c_str(), &st)) != 0) return errno;
+  out.type = S_ISREG(st.st_mode)   ? node_type::regular
+             : S_ISDIR(st.st_mode) ? node_type::directory
+             : S_ISLNK(st.st_mode) ? node_type::symlink
+                                   : node_type::other;
+  out.size = static_cast<std::uint64_t>(st.st_size);
+  out.modified_unix = static_cast<std::int64_t>(st.st_mtime);
+  return 0;
+}
+
 // ---- Threads ------------------------------------------------------------------------
 
 inline void* run_thread(void* slot) {
@@ -4416,34 +4713,6 @@ inline void join_thread(thread_slot& slot) noexcept {
 }
 }  // namespace detail
 
-inline result<std::vector<temporary_file>> list_temporaries(const std::string& directory,
-                                                            std::uint64_t min_age_seconds) {
-  DIR* dir = ::opendir(directory.c_str());
-  if (dir == nullptr) return detail::os_failure(errno);
-  struct timespec now {};
-  ::clock_gettime(CLOCK_REALTIME, &now);
-  const std::string prefix = directory.empty() || directory.back() == '/' ? directory : directory + "/";
-  std::vector<temporary_file> found;
-  int os_error = 0;
-  for (;;) {
-    errno = 0;
-    const dirent* entry = ::readdir(dir);
-    if (entry == nullptr) {
-      os_error = errno;
-      break;
-    }
-    if (!detail::is_temporary_name(entry->d_name)) continue;
-    struct stat st {};
-    if (::fstatat(::dirfd(dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
-    const std::int64_t mtime = static_cast<std::int64_t>(st.st_mtime);
-    const std::int64_t age = static_cast<std::int64_t>(now.tv_sec) - mtime;
-    if (age < 0 || static_cast<std::uint64_t>(age) < min_age_seconds) continue;
-    found.push_back({prefix + entry->d_name, static_cast<std::uint64_t>(st.st_size), mtime});
-  }
-  ::closedir(dir);
-  if (os_error != 0) return detail::os_failure(os_error);
-  return found;
-}
 }  // namespace KVC_ABI_NAMESPACE
 }  // namespace kvc
 #endif  // KVC_POSIX
@@ -4561,6 +4830,21 @@ inline native_file invalid_file() noexcept { return INVALID_HANDLE_VALUE; }
 inline bool close_file(native_file f) noexcept { return CloseHandle(f) != 0; }
 
 inline int last_os_error() noexcept { return static_cast<int>(GetLastError()); }
+
+// FormatMessage's words, as UTF-8, without the trailing period and line end.
+inline void os_error_text(int os_error, char* buf, std::size_t size) noexcept {
+  if (size == 0) return;
+  wchar_t w[512];
+  const DWORD n = FormatMessageW(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, nullptr,
+                                 static_cast<DWORD>(os_error), 0, w, static_cast<DWORD>(sizeof w / sizeof w[0]), nullptr);
+  int k = n == 0 ? 0 : WideCharToMultiByte(CP_UTF8, 0, w, static_cast<int>(n), buf, static_cast<int>(size - 1), nullptr, nullptr);
+  while (k > 0 && (buf[k - 1] == '\n' || buf[k - 1] == '\r' || buf[k - 1] == '.' || buf[k - 1] == ' ')) --k;
+  if (k == 0) {
+    std::snprintf(buf, size, "error %d", os_error);
+    return;
+  }
+  buf[k] = '\0';
+}
 inline bool is_not_found(int os_error) noexcept {
   return os_error == ERROR_FILE_NOT_FOUND || os_error == ERROR_PATH_NOT_FOUND;
 }
@@ -4675,6 +4959,13 @@ inline int lock_file(native_file h, bool exclusive) noexcept {
   where.OffsetHigh = 0x7FFFFFFFu;
   if (LockFileEx(h, exclusive ? LOCKFILE_EXCLUSIVE_LOCK : 0, 0, 1, 0, &where)) return 0;
   return last_os_error();
+}
+
+inline void unlock_file(native_file h) noexcept {
+  OVERLAPPED where{};
+  where.Offset = 0xFFFFFFFEu;
+  where.OffsetHigh = 0x7FFFFFFFu;
+  UnlockFileEx(h, 0, 1, 0, &where);
 }
 
 // A file system without byte-range locks is read unlocked.
@@ -4798,10 +5089,73 @@ inline int rename_over(const std::string& from, const std::string& to) {
   return 0;
 }
 
+// MoveFileExW without MOVEFILE_REPLACE_EXISTING fails when `to` exists.
+inline int rename_noreplace(const std::string& from, const std::string& to) {
+  std::wstring wide_from, wide_to;
+  if (!widen(from, wide_from) || !widen(to, wide_to)) return last_os_error();
+  if (MoveFileExW(wide_from.c_str(), wide_to.c_str(), MOVEFILE_WRITE_THROUGH)) return 0;
+  const int err = last_os_error();
+  return err == ERROR_ALREADY_EXISTS ? name_taken_error : err;
+}
+
 // FILETIME (100 ns ticks since 1601) as Unix seconds.
 inline std::int64_t unix_seconds(const FILETIME& t) noexcept {
   const std::uint64_t ticks = (static_cast<std::uint64_t>(t.dwHighDateTime) << 32) | t.dwLowDateTime;
   return static_cast<std::int64_t>(ticks / 10000000u) - 11644473600;
+}
+
+// ---- Directories --------------------------------------------------------------------
+
+// A reparse point (a symbolic link or junction) is reported as a symlink.
+inline int list_names(const std::string& dir, std::vector<dir_item>& out) {
+  std::wstring pattern;
+  if (!widen(dir.empty() ? std::string(".") : dir, pattern)) return last_os_error();
+  pattern += L"\\*";
+  WIN32_FIND_DATAW entry{};
+  const HANDLE find = FindFirstFileW(pattern.c_str(), &entry);
+  if (find == INVALID_HANDLE_VALUE) return last_os_error();
+  do {
+    const std::string name = narrow(entry.cFileName);
+    if (name == "." || name == "..") continue;
+    const DWORD a = entry.dwFileAttributes;
+    const node_type t = (a & FILE_ATTRIBUTE_REPARSE_POINT) != 0 ? node_type::symlink
+                        : (a & FILE_ATTRIBUTE_DIRECTORY) != 0   ? node_type::directory
+                        : (a & FILE_ATTRIBUTE_DEVICE) != 0      ? node_type::other
+                                                                : node_type::regular;
+    out.push_back({name, t});
+  } while (FindNextFileW(find, &entry));
+  const DWORD err = GetLastError();
+  FindClose(find);
+  return err == ERROR_NO_MORE_FILES ? 0 : static_cast<int>(err);
+}
+
+// Without follow the attributes of the entry itself; with follow, of what
+// a reparse point leads to (opened with backup semantics, which directories
+// need).
+inline int facts_of(const std::string& path, bool follow, node_facts& out) {
+  std::wstring wide;
+  if (!widen(path, wide)) return last_os_error();
+  WIN32_FILE_ATTRIBUTE_DATA a{};
+  if (!GetFileAttributesExW(wide.c_str(), GetFileExInfoStandard, &a)) return last_os_error();
+  DWORD attributes = a.dwFileAttributes;
+  FILETIME written = a.ftLastWriteTime;
+  std::uint64_t size = (static_cast<std::uint64_t>(a.nFileSizeHigh) << 32) | a.nFileSizeLow;
+  if (follow && (attributes & FILE_ATTRIBUTE_REPARSE_POINT) != 0) {
+    const unique_file h(CreateFileW(wide.c_str(), 0, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, nullptr,
+                                    OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS, nullptr));
+    BY_HANDLE_FILE_INFORMATION st{};
+    if (!h || !GetFileInformationByHandle(h.get(), &st)) return last_os_error();
+    attributes = st.dwFileAttributes;
+    written = st.ftLastWriteTime;
+    size = (static_cast<std::uint64_t>(st.nFileSizeHigh) << 32) | st.nFileSizeLow;
+  }
+  out.type = !follow && (attributes & FILE_ATTRIBUTE_REPARSE_POINT) != 0 ? node_type::symlink
+             : (attributes & FILE_ATTRIBUTE_DIRECTORY) != 0             ? node_type::directory
+             : (attributes & FILE_ATTRIBUTE_DEVICE) != 0                ? node_type::other
+                                                                        : node_type::regular;
+  out.size = size;
+  out.modified_unix = unix_seconds(written);
+  return 0;
 }
 
 // ---- Threads ------------------------------------------------------------------------
@@ -4826,36 +5180,6 @@ inline void join_thread(thread_slot& slot) noexcept {
 }
 }  // namespace detail
 
-inline result<std::vector<temporary_file>> list_temporaries(const std::string& directory,
-                                                            std::uint64_t min_age_seconds) {
-  std::wstring pattern;
-  if (!detail::widen(directory.empty() ? std::string(".") : directory, pattern))
-    return detail::os_failure(detail::last_os_error());
-  pattern += L"\\*";
-  WIN32_FIND_DATAW entry{};
-  const HANDLE find = FindFirstFileW(pattern.c_str(), &entry);
-  if (find == INVALID_HANDLE_VALUE) return detail::os_failure(detail::last_os_error());
-  FILETIME now_ft{};
-  GetSystemTimeAsFileTime(&now_ft);
-  const std::int64_t now = detail::unix_seconds(now_ft);
-  const std::string prefix =
-      directory.empty() || directory.back() == '/' || directory.back() == '\\' ? directory : directory + "/";
-  std::vector<temporary_file> found;
-  do {
-    constexpr DWORD not_regular = detail::not_regular_attributes | FILE_ATTRIBUTE_REPARSE_POINT;
-    const std::string name = detail::narrow(entry.cFileName);
-    if ((entry.dwFileAttributes & not_regular) != 0 || !detail::is_temporary_name(name)) continue;
-    const std::int64_t mtime = detail::unix_seconds(entry.ftLastWriteTime);
-    const std::int64_t age = now - mtime;
-    if (age < 0 || static_cast<std::uint64_t>(age) < min_age_seconds) continue;
-    const std::uint64_t bytes = (static_cast<std::uint64_t>(entry.nFileSizeHigh) << 32) | entry.nFileSizeLow;
-    found.push_back({prefix + name, bytes, mtime});
-  } while (FindNextFileW(find, &entry));
-  const DWORD err = GetLastError();
-  FindClose(find);
-  if (err != ERROR_NO_MORE_FILES) return detail::os_failure(static_cast<int>(err));
-  return found;
-}
 }  // namespace KVC_ABI_NAMESPACE
 }  // namespace kvc
 #endif  // _WIN32
@@ -4874,10 +5198,30 @@ inline result<std::vector<temporary_file>> list_temporaries(const std::string& d
 namespace kvc {
 inline namespace KVC_ABI_NAMESPACE {
 
+// An error as one line for a log: "ok", or "payload_crc_mismatch at offset
+// 71 (payload)", with ": <the system's words>" after an error that carries
+// an OS error number. Into buf[0..size) like snprintf; returns the length
+// of the whole line.
+inline std::size_t format_error(const error& e, char* buf, std::size_t size) noexcept {
+  char os[256] = "";
+  if (e.os_error != 0) detail::os_error_text(e.os_error, os, sizeof os);
+  const int n = !e ? std::snprintf(buf, size, "ok")
+                   : std::snprintf(buf, size, "%s at offset %llu (%s)%s%s", errc_name(e.code),
+                                   static_cast<unsigned long long>(e.offset), section_name(e.where),
+                                   e.os_error != 0 ? ": " : "", os);
+  return n < 0 ? 0 : static_cast<std::size_t>(n);
+}
+inline std::string error_text(const error& e) {
+  std::string out(format_error(e, nullptr, 0), '\0');
+  format_error(e, out.data(), out.size() + 1);
+  return out;
+}
+
 // Reads a file the caller has open (a descriptor, a HANDLE; kvc never
 // closes it) for one kvc::read, verify or load, from offset 0, with one
-// fstat and as few reads as the level needs. The first read takes the header (level header), or up
-// to small_file_bytes of the file, into a buffer no larger than the file.
+// fstat and as few reads as the level needs. The first read takes the
+// header and the first first_bytes bytes (level header), or up to
+// small_file_bytes of the file, into a buffer no larger than the file.
 // A regular file is read with positioned reads (pread); a larger file's
 // payload, when verified or loaded with read_options::threads above 1, in
 // parts on that many threads at once. Pipes, sockets and other non-regular
@@ -4887,11 +5231,13 @@ class file_source {
  public:
   static constexpr std::size_t small_file_bytes = std::size_t{1} << 20;
 
-  file_source(detail::native_file f, verify_level level) noexcept : f_(f), size_(detail::regular_file_size(f)) {
+  file_source(native_file f, verify_level level, std::size_t first_bytes = 0) noexcept
+      : f_(f), size_(detail::regular_file_size(f)) {
     if (size_ == unknown_size) return;
-    const std::uint64_t first = level == verify_level::header ? layout::header_v2::size
-                                : size_ <= small_file_bytes   ? size_
-                                                              : std::uint64_t{64} << 10;
+    const std::uint64_t first = level == verify_level::header
+                                    ? (first_bytes > layout::header_v2::size ? first_bytes : layout::header_v2::size)
+                                : size_ <= small_file_bytes ? size_
+                                                            : std::uint64_t{64} << 10;
     fill(0, detail::clamp_size(first < size_ ? first : size_, small_file_bytes));
   }
   file_source(const file_source&) = delete;
@@ -4959,7 +5305,7 @@ class file_source {
     return read_raw(p, n, at);
   }
 
-  detail::native_file f_;
+  native_file f_;
   std::uint64_t size_;  // unknown_size: not a regular file
   std::uint64_t pos_ = 0;
   detail::byte_buffer buf_;
@@ -4978,6 +5324,26 @@ struct stream_traits<file_source> {
   }
   static bool parallel_reads(file_source& s) noexcept { return s.regular() && s.failed_.status == io_status::ok; }
   static void skip(file_source& s, std::uint64_t n) noexcept { s.pos_ += n; }
+};
+
+// A regular file opened for reading the way the path-level functions open
+// one: without blocking (a FIFO never waits for a writer), refused unless it
+// is a regular file (invalid_argument, section name); closed on destruction.
+class input_file {
+ public:
+  static result<input_file> open(const std::string& path) {
+    input_file f;
+    detail::file_status st{};
+    auto opened = detail::open_regular(path, detail::file_access::read, st);
+    if (!opened) return opened.error();
+    f.file_ = std::move(opened).value();
+    return result<input_file>(std::move(f));
+  }
+  native_file native() const noexcept { return file_.get(); }
+  file_stream stream() const noexcept { return file_stream{file_.get()}; }
+
+ private:
+  detail::unique_file file_;
 };
 
 namespace detail {
@@ -5020,14 +5386,18 @@ class temporary {
     return result<temporary>(std::move(t));
   }
 
-  auto get() const noexcept { return file_.get(); }
+  native_file get() const noexcept { return file_.get(); }
+  const std::string& name() const noexcept { return name_; }
 
-  // Flush, close and rename over path; the temporary is gone afterwards
-  // whatever happens.
-  error commit(const std::string& path) {
-    if (const int err = full_sync(file_.get())) return os_failure(err);
+  // Flushes (durability::full), closes and renames to path: over the file
+  // there, or, with replace false, only where no name exists (never
+  // replacing one that appeared meanwhile). The temporary is gone
+  // afterwards whatever happens.
+  error commit(const std::string& path, durability d, bool replace = true) {
+    if (d == durability::full)
+      if (const int err = full_sync(file_.get())) return os_failure(err);
     if (!file_.close()) return os_failure(last_os_error());
-    if (const int err = rename_over(name_, path)) return os_failure(err);
+    if (const int err = replace ? rename_over(name_, path) : rename_noreplace(name_, path)) return os_failure(err);
     name_.clear();
     return {};
   }
@@ -5037,99 +5407,145 @@ class temporary {
   std::string name_;
 };
 
-// The outcome of a committed replacement at path: the directory fsync that
-// makes the rename durable is the step that may still fail.
-inline stored_file committed(const header& h, const std::string& path) { return {h, path, sync_directory(path)}; }
-
-// A save in progress: where it goes, the file it replaces and its temporary.
-struct pending_save {
-  std::string path;    // as the caller named it
-  std::string target;  // what the rename replaces: path, or a symlink's target
-  bool replaces = false;
-  file_status old{};
-  temporary tmp;
-};
-
-// Resolves path, checks the file it replaces (a regular file; links) and
-// creates the temporary with that file's mode and owner, or the new-file mode.
-inline result<pending_save> begin_save(const std::string& path, const file_options& opt) {
-  auto target = resolve_target(path);
-  if (!target) return target.error();
-  pending_save s;
-  s.path = path;
-  s.target = target->path;
-  s.replaces = target->exists;
-  if (s.replaces) {
-    if (const int err = status_of(s.target, s.old)) return os_failure(err);
-    if (error e = check_links(s.old, opt)) return e;
-  }
-  auto tmp = temporary::create(s.target, s.replaces ? &s.old : nullptr, opt.new_file_mode);
-  if (!tmp) return tmp.error();
-  s.tmp = std::move(tmp).value();
-  return result<pending_save>(std::move(s));
+// The outcome of a committed change at path: with durability::full, the
+// directory fsync that makes a rename durable is the step that may still fail.
+inline stored_file committed(const header& h, const std::string& path, durability d) {
+  return {h, path, d == durability::full ? sync_directory(path) : error{}};
 }
 
-// Commits a written save. The lock on the file it replaces is taken only
-// for the rename, so a long save does not hold back touches of the old file.
-inline result<stored_file> finish_save(pending_save& s, const header& stored, const file_options& opt) {
-  unique_file lock;
-  if (s.replaces) {
-    auto locked = open_locked(s.target, s.old);
-    // Removed meanwhile: the save creates it anew.
-    if (!locked && !is_not_found(locked.error().os_error)) return locked.error();
-    if (locked) {
-      if (error e = check_links(s.old, opt)) return e;
-      lock = std::move(locked).value();
-    }
-  }
-  release_before_replace(lock);
-  if (error e = s.tmp.commit(s.target)) return e;
-  return committed(stored, s.path);
-}
 }  // namespace detail
 
-// Removes what list_temporaries(directory, min_age_seconds) finds; returns
-// how many were removed. One that vanished meanwhile is not an error.
-inline result<std::uint64_t> remove_temporaries(const std::string& directory, std::uint64_t min_age_seconds) {
-  auto found = list_temporaries(directory, min_age_seconds);
-  if (!found) return found.error();
-  std::uint64_t removed = 0;
-  for (const temporary_file& t : *found) {
-    if (detail::remove_file(t.path))
-      ++removed;
-    else if (const int err = detail::last_os_error(); !detail::is_not_found(err))
-      return detail::os_failure(err);
-  }
-  return removed;
-}
 
-// Saves a checkpoint to path atomically. produce(kvc::writer<kvc::file_stream>&)
-// -> kvc::error writes the payload (layer by layer, as it is produced); the
-// sections in a follow it. The header and sections are checked before the
-// first byte is written. An existing file at path (or a symlink's target) is
-// replaced keeping its mode and owner; the lock on it is taken only for the
-// rename, so a long save does not hold back touches of the old file.
+// A save in progress, for a caller that writes the payload as it produces
+// it: begin() checks the header, creates the temporary
+// "<target>.tmp.<pid>.<suffix>" next to path (mode and owner of the file it
+// replaces, or file_options::new_file_mode) and writes the header and
+// text; write_payload as often as needed; finish(sections) writes the
+// sections, settles the header and commits: flush (durability::full),
+// rename over path, directory flush. Destroying it unfinished removes the
+// temporary and leaves path as it was. Move-only.
+class file_writer {
+ public:
+  static result<file_writer> begin(const std::string& path, const header& h, std::string_view text,
+                                   const file_options& opt = {}) {
+    if (error e = validate_header_to_write(h)) return e;
+    auto target = detail::resolve_target(path);
+    if (!target) return target.error();
+    std::unique_ptr<state> s(new state);
+    s->path = path;
+    s->target = target->path;
+    s->replaces = target->exists;
+    s->opt = opt;
+    if (s->replaces) {
+      if (const int err = detail::status_of(s->target, s->old)) return detail::os_failure(err);
+      if (error e = detail::check_links(s->old, opt)) return e;
+    }
+    auto tmp = detail::temporary::create(s->target, s->replaces ? &s->old : nullptr, opt.new_file_mode);
+    if (!tmp) return tmp.error();
+    s->tmp = std::move(tmp).value();
+    s->stream = file_stream{s->tmp.get()};
+    auto w = begin_write(s->stream, h, text);
+    if (!w) return w.error();
+    s->w = std::move(w).value();
+    s->w.set_threads(opt.threads);
+    file_writer out;
+    out.s_ = std::move(s);
+    return result<file_writer>(std::move(out));
+  }
+
+  // Appends payload bytes (see writer::write_payload).
+  error write_payload(const void* data, std::size_t n) {
+    if (!s_) return make_error(errc::invalid_argument, section::none, 0);
+    return s_->w.write_payload(data, n);
+  }
+
+  // The writer the payload goes through (for save_file's producer).
+  writer<file_stream>& payload_writer() noexcept { return s_->w; }
+
+  // The temporary being written, so that a caller can account for it (it is
+  // removed when the save fails or is abandoned).
+  const std::string& temporary_path() const noexcept {
+    static const std::string none;
+    return s_ ? s_->tmp.name() : none;
+  }
+
+  // Writes the sections and commits. The lock on the file it replaces is
+  // taken only for the rename, so a long save does not hold back touches of
+  // the old file. The writer is done afterwards, whatever the outcome.
+  result<stored_file> finish(const appended& a = {}) {
+    if (!s_) return make_error(errc::invalid_argument, section::none, 0);
+    const std::unique_ptr<state> s = std::move(s_);
+    if (error e = validate_appended(a)) return e;
+    auto stored = s->w.finish(a);
+    if (!stored) return stored.error();
+    detail::unique_file lock;
+    if (s->replaces) {
+      auto locked = detail::open_locked(s->target, s->old);
+      // Removed meanwhile: the save creates it anew.
+      if (!locked && !detail::is_not_found(locked.error().os_error)) return locked.error();
+      if (locked) {
+        if (error e = detail::check_links(s->old, s->opt)) return e;
+        lock = std::move(locked).value();
+      }
+    }
+    detail::release_before_replace(lock);
+    if (error e = s->tmp.commit(s->target, s->opt.durability)) return e;
+    return detail::committed(*stored, s->path, s->opt.durability);
+  }
+
+ private:
+  struct state {
+    std::string path, target;
+    bool replaces = false;
+    detail::file_status old{};
+    file_options opt;
+    detail::temporary tmp;
+    file_stream stream{};
+    writer<file_stream> w;
+  };
+  std::unique_ptr<state> s_;  // a stable address for the writer's sink
+};
+
+// Saves a checkpoint to path atomically (see file_writer):
+// produce(kvc::writer<kvc::file_stream>&) -> kvc::error writes the payload
+// (layer by layer, as it is produced); the sections in a follow it. The
+// header and sections are checked before the first byte is written.
 template <class Produce>
 result<stored_file> save_file(const std::string& path, const header& h, std::string_view text, const appended& a,
                               Produce&& produce, const file_options& opt = {}) {
-  if (error e = validate_header_to_write(h)) return e;
   if (error e = validate_appended(a)) return e;
-  auto save = detail::begin_save(path, opt);
-  if (!save) return save.error();
-  file_stream s{save->tmp.get()};
-  auto w = begin_write(s, h, text);
+  auto w = file_writer::begin(path, h, text, opt);
   if (!w) return w.error();
-  w->set_threads(opt.threads);
-  if (error e = produce(*w)) return e;
-  auto stored = w->finish(a);
-  if (!stored) return stored.error();
-  return detail::finish_save(*save, *stored, opt);
+  if (error e = produce(w->payload_writer())) return e;
+  return w->finish(a);
 }
 
 namespace detail {
-// Opens path (a regular file, without blocking), takes the shared lock that
-// keeps a cooperating touch from being seen half-written, and runs
-// use(source) on a kvc::file_source over it.
+// Runs use(source) on a kvc::file_source over f, an open regular file, under
+// a shared lock that keeps a cooperating touch or in-place rewrite from being
+// seen half done. A level header read takes no lock (a stat, an open, a
+// pread and a close per file in a scan): if its v2 header CRC fails, which is
+// what a header caught in the middle of a touch's write looks like, it is
+// read again under the lock before that verdict stands.
+template <class Use>
+error with_source_of(native_file f, verify_level level, std::size_t first_bytes, bool lock, Use&& use) {
+  auto take_lock = [f]() -> error {
+    const int err = lock_file(f, false);
+    return err != 0 && !locks_unsupported(err) ? make_error(errc::io_error, section::header, 0, err) : error{};
+  };
+  if (lock && level != verify_level::header)
+    if (error e = take_lock()) return e;
+  {
+    file_source s(f, level, first_bytes);
+    const error e = use(s);
+    if (!lock || level != verify_level::header || e.code != errc::header_crc_mismatch) return e;
+  }
+  if (error e = take_lock()) return e;
+  file_source again(f, level, first_bytes);
+  return use(again);
+}
+
+// with_source_of on the regular file at path, opened without blocking.
 template <class Use>
 error with_file_source(const std::string& path, verify_level level, Use&& use) {
   file_status st{};
@@ -5139,10 +5555,7 @@ error with_file_source(const std::string& path, verify_level level, Use&& use) {
     if (e.code == errc::io_error) e.where = section::header;  // the header read is what failed
     return e;
   }
-  const int err = lock_file(f->get(), false);
-  if (err != 0 && !locks_unsupported(err)) return make_error(errc::io_error, section::header, 0, err);
-  file_source s(f->get(), level);
-  return use(s);
+  return with_source_of(f->get(), level, 0, true, use);
 }
 }  // namespace detail
 
@@ -5155,7 +5568,9 @@ error read_file(const std::string& path, file_info& info, Consumer&& consume, co
 }
 
 // Verifies the file at path, as read_file does; a large payload is read in
-// parts on opt.threads threads (see kvc::file_source).
+// parts on opt.threads threads (see kvc::file_source). At
+// verify_level::sections the payload is skipped: the header, the text and
+// the appended sections are checked (spec 12.4.1).
 inline error verify_file(const std::string& path, file_info& info, const read_options& opt = {}) {
   return detail::with_file_source(path, opt.level, [&](auto& s) { return verify(s, info, opt); });
 }
@@ -5167,33 +5582,86 @@ error load_file(const std::string& path, file_info& info, Place&& place, const r
   return detail::with_file_source(path, verify_level::full, [&](auto& s) { return load(s, info, place, opt); });
 }
 
+// verify_file and load_file on a file the caller has open, from its first
+// byte (kvc neither closes it nor moves its position, and takes no lock:
+// the caller decides what may change the file meanwhile).
+inline error verify_open_file(native_file f, file_info& info, const read_options& opt = {}) {
+  return detail::with_source_of(f, opt.level, 0, false, [&](auto& s) { return verify(s, info, opt); });
+}
+template <class Place>
+error load_open_file(native_file f, file_info& info, Place&& place, const read_options& opt = {}) {
+  return detail::with_source_of(f, verify_level::full, 0, false, [&](auto& s) { return load(s, info, place, opt); });
+}
+
+namespace detail {
+// touch() on f, locked exclusively: one positioned write of the header, then
+// fsync with durability::full (unconfirmed if it fails).
+inline result<stored_file> touch_locked(native_file f, const std::string& path, std::uint64_t now, durability d) {
+  file_stream s{f};
+  file_info info;
+  if (error e = read_header_at(s, info)) return e;
+  const header h = touched(info.hdr, now);
+  const header_bytes hb = encode_header(h);
+  const io_result r = write_fully_at(s, hb.data(), hb.size(), 0);
+  if (r.status != io_status::ok) return make_error(errc::io_error, section::header, r.bytes, r.os_error);
+  stored_file out{h, path, {}};
+  if (d == durability::full)
+    if (const int err = full_sync(f)) out.unconfirmed = make_error(errc::io_error, section::header, 0, err);
+  return out;
+}
+}  // namespace detail
+
 // touch() on the file at path under the exclusive lock: the header is read
 // after the lock is held, so a concurrent touch or rewrite is never undone.
-// One positioned write of the header, then fsync (unconfirmed if it fails).
-inline result<stored_file> touch_file(const std::string& path, std::uint64_t now) {
+// One positioned write of the header, then (durability::full) fsync.
+inline result<stored_file> touch_file(const std::string& path, std::uint64_t now, const file_options& opt = {}) {
   detail::file_status st{};
   auto f = detail::open_locked(path, st);
   if (!f) return f.error();
-  file_stream s{f->get()};
-  file_info info;
-  if (error e = detail::read_header_at(s, info)) return e;
-  const header h = detail::touched(info.hdr, now);
-  const header_bytes hb = encode_header(h);
-  const io_result r = detail::write_fully_at(s, hb.data(), hb.size(), 0);
-  if (r.status != io_status::ok) return make_error(errc::io_error, section::header, r.bytes, r.os_error);
-  stored_file out{h, path, {}};
-  if (const int err = detail::full_sync(f->get()))
-    out.unconfirmed = make_error(errc::io_error, section::header, 0, err);
-  return out;
+  return detail::touch_locked(f->get(), path, now, opt.durability);
 }
 
+// touch_file on a file the caller has open for reading and writing: kvc
+// holds the exclusive lock for the read-modify-write only, then releases it.
+inline result<stored_file> touch_open_file(native_file f, std::uint64_t now, const file_options& opt = {}) {
+  if (const int err = detail::lock_file(f, true); err != 0 && !detail::locks_unsupported(err))
+    return detail::os_failure(err);
+  auto r = detail::touch_locked(f, std::string(), now, opt.durability);
+  detail::unlock_file(f);
+  return r;
+}
+
+namespace detail {
+// The sections after c is applied to the file's (kept: those c leaves unset).
+inline result<appended> apply_changes(file_stream s, const header& h, const appended_changes& c) {
+  appended a;
+  file_info kept;
+  if (!c.tools || (!c.title && !c.remove_title))
+    if (error e = read_sections_at(s, h, kept)) return e;
+  a.tools = c.tools ? *c.tools : std::move(kept.tools);
+  if (c.title)
+    a.title = *c.title;
+  else if (!c.remove_title && kept.has_title)
+    a.title = std::move(kept.title);
+  return a;
+}
+}  // namespace detail
+
 // Replaces the appended sections of the file at path as c says, keeping
-// what c leaves unset: verifies the file at level text (and the sections it
-// keeps), then writes header, text and payload (cloned or copied, see
-// detail::copy_prefix) and the new sections to a temporary that replaces
-// the file. last_used = now; unknown sections are dropped. When the title
-// changes the file's identity and the file has an identity name, it gets
-// its new name (stored_file::path); a file already there is not replaced.
+// what c leaves unset; last_used = now; unknown sections are dropped. The
+// file is verified at level text (and the sections it keeps) first.
+// - By default through a temporary: header, text and payload cloned or
+//   copied (detail::copy_prefix), the new sections after them, renamed over
+//   the file: the old or the new file whatever happens.
+// - With file_options::in_place, a version 2 file is changed where it is, at
+//   the cost of the sections alone: its sections are written after the
+//   payload (the file cut to their end), then its header. A crash in between
+//   leaves a file whose sections CRC every reader refuses (spec 15.2). A
+//   version 1 file, which has no CRC to show a half-done change, is still
+//   rewritten through a temporary.
+// When the title changes the file's identity and the file has an identity
+// name, it is renamed to its new identity name (stored_file::path), which
+// never replaces a file of that name, even one created meanwhile.
 inline result<stored_file> rewrite_appended_file(const std::string& path, const appended_changes& c, std::uint64_t now,
                                                  const file_options& opt = {}) {
   if (c.title && c.remove_title) return make_error(errc::invalid_argument, section::title, 0);
@@ -5203,7 +5671,6 @@ inline result<stored_file> rewrite_appended_file(const std::string& path, const 
   detail::file_status old{};
   auto f = detail::open_locked(target->path, old);
   if (!f) return f.error();
-  if (error e = detail::check_links(old, opt)) return e;
   file_stream src{f->get()};
   file_info info;
   read_options check;
@@ -5211,36 +5678,58 @@ inline result<stored_file> rewrite_appended_file(const std::string& path, const 
   check.keep_sections = false;
   cursor<file_stream> whole(src);
   if (error e = verify(whole, info, check)) return e;
-  appended a;
-  file_info kept;
-  if (!c.tools || (!c.title && !c.remove_title))
-    if (error e = detail::read_sections_at(src, info.hdr, kept)) return e;
-  a.tools = c.tools ? *c.tools : std::move(kept.tools);
-  if (c.title)
-    a.title = *c.title;
-  else if (!c.remove_title && kept.has_title)
-    a.title = std::move(kept.title);
-  auto bytes = encode_appended(a);
-  if (!bytes) return bytes.error();
-  header h = info.hdr;
-  h.ext_flags = flags_for(h.ext_flags, a);
-  h.sections_crc = h.version == 2 ? crc32c(bytes->data(), bytes->size()) : 0;
-  h.last_used = now;
-  h = sealed(h);
+  auto a = detail::apply_changes(src, info.hdr, c);
+  if (!a) return a.error();
 
-  std::string into = target->path;
+  std::string into = target->path;  // the name it has afterwards
   if (is_identity_name(detail::file_name_of(into))) {
     const std::string name =
-        a.title ? identity_name_for_title(*a.title, h.created_at) : identity_name_for_text(info.text);
+        a->title ? identity_name_for_title(*a->title, info.hdr.created_at) : identity_name_for_text(info.text);
     if (name != detail::file_name_of(into)) {
       into = detail::directory_of(into) + "/" + name;
       if (detail::name_exists(into)) return detail::os_failure(detail::name_taken_error);
     }
   }
+  const bool renamed = into != target->path;
+  auto bytes = encode_appended(*a);
+  if (!bytes) return bytes.error();
+  header h = info.hdr;
+  h.ext_flags = flags_for(h.ext_flags, *a);
+  h.sections_crc = h.version == 2 ? crc32c(bytes->data(), bytes->size()) : 0;
+  h.last_used = now;
+  h = sealed(h);
+  const std::uint64_t at = h.sections_offset();
+  if (opt.in_place && h.version == 2) {
+    // The sections, the file cut after them, then the header that vouches
+    // for them; with durability::full each step is flushed before the next.
+    // No hard-link check: the file stays one file under all its names.
+    const bool flush = opt.durability == durability::full;
+    io_result r = detail::write_fully_at(src, bytes->data(), bytes->size(), at);
+    if (r.status != io_status::ok) return make_error(errc::io_error, section::appended, at + r.bytes, r.os_error);
+    r = stream_traits<file_stream>::truncate(src, at + bytes->size());
+    if (r.status != io_status::ok) return make_error(errc::io_error, section::appended, at, r.os_error);
+    if (flush)
+      if (const int err = detail::full_sync(f->get())) return make_error(errc::io_error, section::appended, at, err);
+    const header_bytes hb = encode_header(h);
+    r = detail::write_fully_at(src, hb.data(), hb.size(), 0);
+    if (r.status != io_status::ok) return make_error(errc::io_error, section::header, r.bytes, r.os_error);
+    stored_file out{h, path, {}};
+    if (flush)
+      if (const int err = detail::full_sync(f->get())) out.unconfirmed = make_error(errc::io_error, section::header, 0, err);
+    if (renamed) {
+      if (const int err = detail::rename_noreplace(target->path, into)) {
+        if (!out.unconfirmed) out.unconfirmed = detail::os_failure(err);
+        return out;  // changed in place, under the old name
+      }
+      out.path = into;
+      if (!out.unconfirmed && flush) out.unconfirmed = detail::sync_directory(into);
+    }
+    return out;
+  }
+  if (error e = detail::check_links(old, opt)) return e;
   auto tmp = detail::temporary::create(into, &old, opt.new_file_mode);
   if (!tmp) return tmp.error();
   file_stream dst{tmp->get()};
-  const std::uint64_t at = h.sections_offset();
   if (const int err = detail::copy_prefix(f->get(), tmp->get(), at))
     return make_error(errc::io_error, section::payload, 0, err);
   const header_bytes hb = encode_header(h);
@@ -5249,12 +5738,12 @@ inline result<stored_file> rewrite_appended_file(const std::string& path, const 
   r = detail::write_fully_at(dst, bytes->data(), bytes->size(), at);
   if (r.status != io_status::ok) return make_error(errc::io_error, section::appended, at + r.bytes, r.os_error);
   detail::release_before_replace(*f);
-  if (error e = tmp->commit(into)) return e;
-  stored_file out = detail::committed(h, into == target->path ? path : into);
-  if (into != target->path) {
+  if (error e = tmp->commit(into, opt.durability, !renamed)) return e;
+  stored_file out = detail::committed(h, renamed ? into : path, opt.durability);
+  if (renamed) {
     if (!detail::remove_file(target->path)) {
       if (!out.unconfirmed) out.unconfirmed = detail::os_failure(detail::last_os_error());
-    } else if (!out.unconfirmed) {
+    } else if (!out.unconfirmed && opt.durability == durability::full) {
       out.unconfirmed = detail::sync_directory(target->path);
     }
   }
@@ -5291,21 +5780,31 @@ inline result<stored_file> upgrade_file(const std::string& path, const file_opti
   auto h = upgrade(whole, dst);
   if (!h) return h.error();
   detail::release_before_replace(*f);
-  if (error e = tmp->commit(target->path)) return e;
-  return detail::committed(*h, path);
+  if (error e = tmp->commit(target->path, opt.durability)) return e;
+  return detail::committed(*h, path, opt.durability);
 }
 
-// check_compatible on the file at path, opened read-only through std::FILE*
-// (any platform). A file that cannot be opened is corrupt with an io_error
-// whose os_error says why.
-inline compat_result check_compatible_file(const std::string& path, std::string_view text, std::uint8_t quant_bits,
-                                           std::uint32_t context) {
-  errno = 0;
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) return {compatibility::corrupt, make_error(errc::io_error, section::none, 0, errno)};
-  const compat_result r = check_compatible(f, text, quant_bits, context);
-  std::fclose(f);
-  return r;
+// check_compatible on the file at path, opened as verify_file opens it. A
+// file that cannot be opened is corrupt with the error that says why.
+inline compat_result check_compatible_file(const std::string& path, std::string_view text, const reuse_rule& rule) {
+  compat_result out;
+  const error e = detail::with_file_source(path, verify_level::text, [&](auto& s) {
+    out = check_compatible(s, text, rule);
+    return out.err;
+  });
+  if (e && !out.err) out = {compatibility::corrupt, e};
+  return out;
+}
+
+// check_compatible on a file the caller has open (see verify_open_file).
+inline compat_result check_compatible_open_file(native_file f, std::string_view text, const reuse_rule& rule) {
+  compat_result out;
+  const error e = detail::with_source_of(f, verify_level::text, 0, false, [&](auto& s) {
+    out = check_compatible(s, text, rule);
+    return out.err;
+  });
+  if (e && !out.err) out = {compatibility::corrupt, e};
+  return out;
 }
 
 }  // namespace KVC_ABI_NAMESPACE
@@ -5313,21 +5812,439 @@ inline compat_result check_compatible_file(const std::string& path, std::string_
 #endif  // KVC_POSIX || _WIN32
 // ---- end parts/file_ops.hpp
 
+// ---- begin parts/cache.hpp
+// ===========================================================================
+// Cache directories
+//
+// What an engine does with a directory of <sha1>.kv checkpoints (spec 9.1):
+// list its entries with their header facts at the system-call minimum, find
+// the file ds4 loads for a rendered prompt, choose what ds4 evicts to stay
+// within a byte budget, and find or remove the temporaries of interrupted
+// saves.
+// ===========================================================================
+
+#if KVC_POSIX || defined(_WIN32)
+namespace kvc {
+inline namespace KVC_ABI_NAMESPACE {
+
+namespace detail {
+inline std::string join_path(const std::string& dir, const std::string& name) {
+  if (dir.empty()) return name;
+  const bool separated = std::string_view(path_separators).find(dir.back()) != std::string_view::npos;
+  return separated ? dir + name : dir + "/" + name;
+}
+
+constexpr bool has_cache_extension(std::string_view name) noexcept {
+  return name.size() > file_extension.size() && name.substr(name.size() - file_extension.size()) == file_extension;
+}
+
+inline std::int64_t unix_now() noexcept { return static_cast<std::int64_t>(std::time(nullptr)); }
+}  // namespace detail
+
+// ---- Temporaries -----------------------------------------------------------------
+
+// The temporaries in directory that are regular files named by the pattern
+// "<name>.kv.tmp.*" (kvc's "<target>.tmp.<pid>.<suffix>", ds4's
+// "<target>.tmp.<pid>") and were last modified at least min_age_seconds ago.
+// A temporary younger than a save takes may belong to a writer still running.
+inline result<std::vector<temporary_file>> list_temporaries(const std::string& directory,
+                                                            std::uint64_t min_age_seconds) {
+  std::vector<detail::dir_item> items;
+  if (const int err = detail::list_names(directory.empty() ? std::string(".") : directory, items))
+    return detail::os_failure(err);
+  const std::int64_t now = detail::unix_now();
+  std::vector<temporary_file> found;
+  for (const detail::dir_item& item : items) {
+    if (!detail::is_temporary_name(item.name)) continue;
+    const std::string path = detail::join_path(directory, item.name);
+    detail::node_facts f;
+    if (detail::facts_of(path, false, f) != 0 || f.type != detail::node_type::regular) continue;
+    const std::int64_t age = now - f.modified_unix;
+    if (age < 0 || static_cast<std::uint64_t>(age) < min_age_seconds) continue;
+    found.push_back({path, f.size, f.modified_unix});
+  }
+  return found;
+}
+
+// Removes what list_temporaries(directory, min_age_seconds) finds; returns
+// how many were removed. One that vanished meanwhile is not an error.
+inline result<std::uint64_t> remove_temporaries(const std::string& directory, std::uint64_t min_age_seconds) {
+  auto found = list_temporaries(directory, min_age_seconds);
+  if (!found) return found.error();
+  std::uint64_t removed = 0;
+  for (const temporary_file& t : *found) {
+    if (detail::remove_file(t.path))
+      ++removed;
+    else if (const int err = detail::last_os_error(); !detail::is_not_found(err))
+      return detail::os_failure(err);
+  }
+  return removed;
+}
+
+// ---- Listing --------------------------------------------------------------------
+
+// What a directory entry named "*.kv" or "<name>.kv.tmp.*" is.
+enum class entry_kind : std::uint8_t {
+  cache_file,        // a regular "*.kv" file, or a symbolic link to one: its header was read
+  temporary,         // "<name>.kv.tmp.*", a regular file: a save in progress, or left by a crash
+  dangling_symlink,  // the rest are "*.kv" entries that are not cache files
+  symlink_loop,
+  directory,
+  not_regular_file,  // a FIFO, socket or device
+  unreadable,        // cannot be examined (os_error says why)
+};
+
+constexpr const char* entry_kind_name(entry_kind k) noexcept {
+  constexpr const char* names[] = {"cache_file", "temporary", "dangling_symlink", "symlink_loop",
+                                   "directory",  "not_regular_file", "unreadable"};
+  return static_cast<std::size_t>(k) < sizeof names / sizeof names[0] ? names[static_cast<std::size_t>(k)] : "unknown";
+}
+
+struct dir_entry {
+  std::string name;  // in the directory
+  std::string path;  // the directory's path joined with name
+  entry_kind kind = entry_kind::cache_file;
+  bool symlink = false;              // a cache file reached through a symbolic link
+  std::uint64_t file_size = 0;       // cache files and temporaries
+  std::int64_t modified_unix = 0;    // temporaries: mtime, Unix seconds
+  int os_error = 0;                  // unreadable: why
+  // A cache file: its level header read (err is the verdict; info.stage
+  // says whether info.hdr holds the stored fields).
+  file_info info;
+  error err;
+  std::string text_head;              // the text's first list_options::text_head_bytes bytes, unverified
+  std::optional<std::string> title;  // with list_options::titles, when bit 3 is set: the title, unverified
+};
+
+struct list_options {
+  kvc::limits limits{};             // for the header checks
+  std::size_t text_head_bytes = 0;  // text bytes to keep per cache file (read with the header)
+  bool titles = false;              // read the title of titled files (a few small reads more)
+};
+
+struct directory_listing {
+  std::vector<dir_entry> entries;           // cache files, temporaries and odd "*.kv" entries, by name
+  std::vector<std::string> subdirectories;  // paths of the other directories in it
+  std::uint64_t other_files = 0;            // entries with other names
+};
+
+namespace detail {
+// The title of a file whose header h passed, found by walking the tool map's
+// entry headers; nothing when a section does not decode. Unverified.
+template <class S>
+std::optional<std::string> read_title_at(S& s, const header& h) {
+  std::uint64_t at = h.sections_offset();
+  auto take = [&](void* p, std::size_t n) {
+    const io_result r = read_fully_at(s, p, n, at);
+    at += r.bytes;
+    return r.status == io_status::ok && r.bytes == n;
+  };
+  if (h.ext_flags & ext::tool_map) {
+    std::uint8_t b[layout::tool_map::size];
+    const std::uint64_t map_at = at;
+    if (!take(b, sizeof b)) return std::nullopt;
+    const auto m = decode_tool_map_header(b, map_at);
+    if (!m) return std::nullopt;
+    for (std::uint32_t i = 0; i < m->count; ++i) {
+      std::uint8_t e[layout::tool_entry_header::size];
+      const std::uint64_t entry_at = at;
+      if (!take(e, sizeof e)) return std::nullopt;
+      const auto eh = decode_tool_entry_header(e, entry_at);
+      if (!eh) return std::nullopt;
+      at += std::uint64_t{eh->id_bytes} + eh->dsml_bytes;
+    }
+  }
+  std::uint8_t t[layout::title::size];
+  const std::uint64_t title_at = at;
+  if (!take(t, sizeof t)) return std::nullopt;
+  const auto n = decode_title_header(t, title_at);
+  if (!n) return std::nullopt;
+  std::string title(*n, '\0');
+  if (*n != 0 && !take(title.data(), title.size())) return std::nullopt;
+  return title;
+}
+
+// Reads a cache file's header as verify_file does at level header (one
+// open, one fstat, one pread of the header and text head, one close), and
+// the text head and title the options ask for.
+inline void read_cache_entry(dir_entry& e, const list_options& opt) {
+  file_status st{};
+  auto f = open_regular(e.path, file_access::read, st);
+  if (!f) {
+    e.err = f.error();
+    if (e.err.code == errc::invalid_argument) e.kind = entry_kind::not_regular_file;  // swapped meanwhile
+    return;
+  }
+  read_options ro;
+  ro.level = verify_level::header;
+  ro.limits = opt.limits;
+  e.err = with_source_of(f->get(), verify_level::header, layout::header_v2::size + opt.text_head_bytes, true,
+                         [&](file_source& s) {
+                           const error v = verify(s, e.info, ro);
+                           if (v) return v;
+                           const header& h = e.info.hdr;
+                           e.text_head.resize(clamp_size(h.text_bytes, opt.text_head_bytes));
+                           const io_result r =
+                               read_fully_at(s, e.text_head.data(), e.text_head.size(), h.text_offset());
+                           e.text_head.resize(r.bytes);
+                           if (opt.titles && (h.ext_flags & ext::title)) e.title = read_title_at(s, h);
+                           return error{};
+                         });
+  e.file_size = e.info.file_size;
+}
+}  // namespace detail
+
+// The entries of dir: every "*.kv" entry (a cache file with its header
+// read at level header, or why it is not one), every temporary, and the
+// counts of the rest. A cache file named by the listing as a regular file
+// costs an open, an fstat, a pread and a close; a symbolic link (or an
+// entry the listing does not type) one stat more.
+inline result<directory_listing> list_directory(const std::string& dir, const list_options& opt = {}) {
+  std::vector<detail::dir_item> items;
+  if (const int err = detail::list_names(dir.empty() ? std::string(".") : dir, items)) return detail::os_failure(err);
+  directory_listing out;
+  for (const detail::dir_item& item : items) {
+    const std::string path = detail::join_path(dir, item.name);
+    dir_entry e;
+    e.name = item.name;
+    e.path = path;
+    detail::node_type type = item.type;
+    if (detail::is_temporary_name(item.name)) {
+      detail::node_facts f;
+      if (detail::facts_of(path, false, f) != 0 || f.type != detail::node_type::regular) continue;
+      e.kind = entry_kind::temporary;
+      e.file_size = f.size;
+      e.modified_unix = f.modified_unix;
+      out.entries.push_back(std::move(e));
+      continue;
+    }
+    if (type == detail::node_type::symlink || type == detail::node_type::unknown) {
+      detail::node_facts own, f;
+      if (type == detail::node_type::unknown && detail::facts_of(path, false, own) == 0)
+        e.symlink = own.type == detail::node_type::symlink;
+      else
+        e.symlink = type == detail::node_type::symlink;
+      if (const int err = detail::facts_of(path, true, f)) {
+        if (!detail::has_cache_extension(item.name)) {
+          ++out.other_files;
+          continue;
+        }
+        e.kind = detail::is_not_found(err) && e.symlink ? entry_kind::dangling_symlink
+                 : err == detail::symlink_loop_error    ? entry_kind::symlink_loop
+                                                         : entry_kind::unreadable;
+        e.os_error = err;
+        out.entries.push_back(std::move(e));
+        continue;
+      }
+      type = f.type;
+    }
+    if (type == detail::node_type::directory && !detail::has_cache_extension(item.name)) {
+      out.subdirectories.push_back(path);
+      continue;
+    }
+    if (!detail::has_cache_extension(item.name)) {
+      ++out.other_files;
+      continue;
+    }
+    if (type == detail::node_type::directory) {
+      e.kind = entry_kind::directory;
+    } else if (type != detail::node_type::regular) {
+      e.kind = entry_kind::not_regular_file;
+    } else {
+      detail::read_cache_entry(e, opt);
+    }
+    out.entries.push_back(std::move(e));
+  }
+  std::sort(out.entries.begin(), out.entries.end(),
+            [](const dir_entry& a, const dir_entry& b) { return a.name < b.name; });
+  std::sort(out.subdirectories.begin(), out.subdirectories.end());
+  return out;
+}
+
+// ---- Lookup -------------------------------------------------------------------------
+
+// What a cache file is to a prompt under ds4's lookup (spec 9.1).
+enum class prefix_status : std::uint8_t {
+  match,              // the file can seed the prompt
+  not_identity_name,  // not named <sha1>.kv
+  header_failed,      // its header did not pass (dir_entry::err)
+  longer,             // its text is longer than the prompt
+  other_prefix,       // its name is not the SHA-1 of the prompt's first text_bytes bytes
+  too_few_tokens,     // fewer tokens than lookup_options::min_tokens
+  larger_context,     // saved for a context above the session's
+  other_quant,        // other quant bits, where they are compared
+  text_failed,        // its name matches but its text does not verify (err)
+  not_a_prefix,       // its name matches but its text is not the prompt's prefix
+};
+
+constexpr const char* prefix_status_name(prefix_status s) noexcept {
+  constexpr const char* names[] = {"match",         "not_identity_name", "header_failed",  "longer",
+                                   "other_prefix",  "too_few_tokens",    "larger_context", "other_quant",
+                                   "text_failed",   "not_a_prefix"};
+  return static_cast<std::size_t>(s) < sizeof names / sizeof names[0] ? names[static_cast<std::size_t>(s)] : "unknown";
+}
+
+struct lookup_options {
+  reuse_rule rule;              // the session's context; quant bits when compared
+  std::uint32_t min_tokens = 0;  // ds4's --kv-cache-min-tokens
+};
+
+struct prefix_candidate {
+  std::size_t entry = 0;  // index in directory_listing::entries
+  prefix_status status = prefix_status::match;
+  error err{};  // text_failed: why
+};
+
+// ds4's lookup: every cache file of the listing judged against the rendered
+// prompt, the matches first, best first: the longest text, ties to more
+// tokens (then by name). The first is the file ds4 loads, if it is a match.
+// A match's text is read at level text and compared with the prompt.
+inline std::vector<prefix_candidate> find_prefixes(const directory_listing& d, std::string_view prompt,
+                                                   const lookup_options& opt) {
+  std::vector<prefix_candidate> out;
+  std::vector<std::size_t> lengths;
+  for (std::size_t i = 0; i < d.entries.size(); ++i) {
+    const dir_entry& e = d.entries[i];
+    if (e.kind != entry_kind::cache_file) continue;
+    prefix_candidate c{i, prefix_status::match, {}};
+    if (!is_identity_name(e.name))
+      c.status = prefix_status::not_identity_name;
+    else if (e.err)
+      c.status = prefix_status::header_failed;
+    else if (e.info.hdr.text_bytes > prompt.size())
+      c.status = prefix_status::longer;
+    else
+      lengths.push_back(e.info.hdr.text_bytes);
+    out.push_back(c);
+  }
+  // The identity names of the prompt's prefixes of those lengths, in one pass.
+  std::sort(lengths.begin(), lengths.end());
+  lengths.erase(std::unique(lengths.begin(), lengths.end()), lengths.end());
+  std::vector<std::string> names(lengths.size());
+  sha1 h;
+  std::size_t hashed = 0;
+  for (std::size_t i = 0; i < lengths.size(); ++i) {
+    h.update(prompt.data() + hashed, lengths[i] - hashed);
+    hashed = lengths[i];
+    sha1 prefix = h;
+    names[i] = sha1::hex(prefix.finish()) + std::string(file_extension);
+  }
+  read_options text_level;
+  text_level.level = verify_level::text;
+  for (prefix_candidate& c : out) {
+    if (c.status != prefix_status::match) continue;
+    const dir_entry& e = d.entries[c.entry];
+    const header& hd = e.info.hdr;
+    const auto at = std::lower_bound(lengths.begin(), lengths.end(), hd.text_bytes) - lengths.begin();
+    if (names[static_cast<std::size_t>(at)] != e.name) {
+      c.status = prefix_status::other_prefix;
+    } else if (hd.tokens < opt.min_tokens) {
+      c.status = prefix_status::too_few_tokens;
+    } else if (hd.context > opt.rule.context) {
+      c.status = prefix_status::larger_context;
+    } else if (opt.rule.quant_bits && hd.quant_bits != *opt.rule.quant_bits) {
+      c.status = prefix_status::other_quant;
+    } else {
+      file_info info;
+      c.err = verify_file(e.path, info, text_level);
+      if (c.err)
+        c.status = prefix_status::text_failed;
+      else if (prompt.substr(0, info.text.size()) != info.text)
+        c.status = prefix_status::not_a_prefix;
+    }
+  }
+  std::stable_sort(out.begin(), out.end(), [&](const prefix_candidate& a, const prefix_candidate& b) {
+    if ((a.status == prefix_status::match) != (b.status == prefix_status::match))
+      return a.status == prefix_status::match;
+    if (a.status != prefix_status::match) return false;
+    const header& x = d.entries[a.entry].info.hdr;
+    const header& y = d.entries[b.entry].info.hdr;
+    if (x.text_bytes != y.text_bytes) return x.text_bytes > y.text_bytes;
+    return x.tokens > y.tokens;
+  });
+  return out;
+}
+
+// ---- Eviction ---------------------------------------------------------------------
+
+// The time ds4 ages an entry from: last_used, or created_at when that is 0.
+constexpr std::uint64_t used_at(const header& h) noexcept { return h.last_used != 0 ? h.last_used : h.created_at; }
+
+// ds4's eviction score: (effective_hits + 1) * tokens / file_size, with
+// effective_hits = hits * 2^(-(now - used_at) / half_life), counted as 0
+// below 0.01; a used_at in the future counts as now. Lowest goes first.
+inline double eviction_score(const header& h, std::uint64_t file_size, std::uint64_t now, double half_life_seconds) {
+  const std::uint64_t used = used_at(h);
+  const double age = now > used ? static_cast<double>(now - used) : 0.0;
+  double effective_hits = static_cast<double>(h.hits) * std::exp2(-age / half_life_seconds);
+  if (effective_hits < 0.01) effective_hits = 0;
+  return (effective_hits + 1) * static_cast<double>(h.tokens) / static_cast<double>(file_size == 0 ? 1 : file_size);
+}
+
+struct eviction_options {
+  std::uint64_t budget_bytes = 4096ull << 20;  // ds4's default, 4096 MiB
+  std::uint64_t now = 0;                       // Unix seconds (0: the clock)
+  double half_life_seconds = 6 * 3600.0;       // ds4's default
+  std::string protect;                         // a file name kept unless it alone exceeds the budget
+};
+
+// The cache files (whose header passed) ds4 deletes, in order, to bring
+// their total size within the budget: lowest score first, ties to the older
+// used_at, then by name. Indexes into directory_listing::entries.
+inline std::vector<std::size_t> plan_eviction(const directory_listing& d, const eviction_options& opt) {
+  const std::uint64_t now = opt.now != 0 ? opt.now : static_cast<std::uint64_t>(detail::unix_now());
+  struct scored {
+    std::size_t entry;
+    double score;
+    std::uint64_t used;
+  };
+  // The protected file is kept unless it alone exceeds the budget.
+  std::uint64_t total = 0;
+  std::string_view protect = opt.protect;
+  for (const dir_entry& e : d.entries)
+    if (e.kind == entry_kind::cache_file && !e.err) {
+      total += e.file_size;
+      if (e.name == protect && e.file_size > opt.budget_bytes) protect = {};
+    }
+  std::vector<scored> order;
+  for (std::size_t i = 0; i < d.entries.size(); ++i) {
+    const dir_entry& e = d.entries[i];
+    if (e.kind != entry_kind::cache_file || e.err || (!protect.empty() && e.name == protect)) continue;
+    order.push_back({i, eviction_score(e.info.hdr, e.file_size, now, opt.half_life_seconds), used_at(e.info.hdr)});
+  }
+  std::sort(order.begin(), order.end(), [&](const scored& a, const scored& b) {
+    if (a.score != b.score) return a.score < b.score;
+    if (a.used != b.used) return a.used < b.used;
+    return d.entries[a.entry].name < d.entries[b.entry].name;
+  });
+  std::vector<std::size_t> out;
+  for (const scored& s : order) {
+    if (total <= opt.budget_bytes) break;
+    out.push_back(s.entry);
+    total -= d.entries[s.entry].file_size;
+  }
+  return out;
+}
+
+}  // namespace KVC_ABI_NAMESPACE
+}  // namespace kvc
+#endif  // KVC_POSIX || _WIN32
+// ---- end parts/cache.hpp
+
 // ---- begin parts/c_interface.hpp
 // ===========================================================================
 // C interface
 //
 // The functions of kvc/kvc.h, each a thin wrapper over the C++ API above.
 // Compiled in the one C++ file that defines KVC_C_IMPLEMENTATION before its
-// first include of this header (stb style). No exception leaves a function: handles
-// are allocated with nothrow new, and where exceptions are enabled every
-// body runs under c_api::guarded, which reports std::bad_alloc (and any
-// other exception) as io_error with os_error ENOMEM (0 for non-allocation
-// failures).
+// first include of this header (stb style). No exception leaves a function:
+// handles are allocated with nothrow new, and where exceptions are enabled
+// every body runs under c_api::guarded, which reports std::bad_alloc (and
+// any other exception) as io_error with os_error ENOMEM (0 for
+// non-allocation failures).
 // ===========================================================================
 
 #ifdef KVC_C_IMPLEMENTATION
-#include <memory>
 #include <new>
 
 #include "kvc.h"
@@ -5369,6 +6286,7 @@ KVC_C_SAME(KVC_SECTION_NAME, section::name);
 KVC_C_SAME(KVC_LEVEL_HEADER, verify_level::header);
 KVC_C_SAME(KVC_LEVEL_TEXT, verify_level::text);
 KVC_C_SAME(KVC_LEVEL_FULL, verify_level::full);
+KVC_C_SAME(KVC_LEVEL_SECTIONS, verify_level::sections);
 KVC_C_SAME(KVC_COMPATIBLE, compatibility::compatible);
 KVC_C_SAME(KVC_INCOMPATIBLE, compatibility::incompatible);
 KVC_C_SAME(KVC_CORRUPT, compatibility::corrupt);
@@ -5378,11 +6296,26 @@ KVC_C_SAME(KVC_STAGE_HEADER, read_stage::header);
 KVC_C_SAME(KVC_STAGE_TEXT, read_stage::text);
 KVC_C_SAME(KVC_STAGE_PAYLOAD, read_stage::payload);
 KVC_C_SAME(KVC_STAGE_FULL, read_stage::full);
+KVC_C_SAME(KVC_STAGE_SECTIONS, read_stage::sections);
+KVC_C_SAME(KVC_DURABILITY_FULL, durability::full);
+KVC_C_SAME(KVC_DURABILITY_CACHE, durability::cache);
+KVC_C_SAME(KVC_LINKS_REFUSE, hard_link_policy::refuse);
+KVC_C_SAME(KVC_LINKS_SPLIT, hard_link_policy::split);
+KVC_C_SAME(KVC_ENTRY_CACHE_FILE, entry_kind::cache_file);
+KVC_C_SAME(KVC_ENTRY_TEMPORARY, entry_kind::temporary);
+KVC_C_SAME(KVC_ENTRY_DANGLING_SYMLINK, entry_kind::dangling_symlink);
+KVC_C_SAME(KVC_ENTRY_SYMLINK_LOOP, entry_kind::symlink_loop);
+KVC_C_SAME(KVC_ENTRY_DIRECTORY, entry_kind::directory);
+KVC_C_SAME(KVC_ENTRY_NOT_REGULAR_FILE, entry_kind::not_regular_file);
+KVC_C_SAME(KVC_ENTRY_UNREADABLE, entry_kind::unreadable);
 #undef KVC_C_SAME
 static_assert(KVC_IDENTITY_NAME_SIZE == identity_name_size, "kvc.h identity name size");
 static_assert(KVC_UNKNOWN_SIZE == unknown_size, "kvc.h unknown size");
+static_assert(KVC_HEADER_V1_SIZE == layout::header_v1::size && KVC_HEADER_V2_SIZE == layout::header_v2::size,
+              "kvc.h header sizes");
+static_assert(std::is_same_v<kvc_native_file, native_file>, "kvc.h native file type");
 
-inline error bad_argument() noexcept { return make_error(errc::invalid_argument, section::none, 0); }
+inline error bad_argument(section where = section::none) noexcept { return make_error(errc::invalid_argument, where, 0); }
 inline error out_of_memory() noexcept { return make_error(errc::io_error, section::none, 0, ENOMEM); }
 
 inline std::int32_t report(const error& e, kvc_error* out) noexcept {
@@ -5414,115 +6347,159 @@ inline bool view_of(const char* data, std::size_t size, std::string_view& out) n
   return true;
 }
 
-// Copies the fields kvc::header and kvc_header share (all, by the same
-// names), in either direction.
-template <class From, class To>
-void copy_header(const From& f, To& t) noexcept {
-  t.created_at = f.created_at;
-  t.last_used = f.last_used;
-  t.payload_bytes = f.payload_bytes;
-  t.tokens = f.tokens;
-  t.hits = f.hits;
-  t.context = f.context;
-  t.text_bytes = f.text_bytes;
-  t.header_crc = f.header_crc;
-  t.text_crc = f.text_crc;
-  t.payload_crc = f.payload_crc;
-  t.sections_crc = f.sections_crc;
-  t.version = f.version;
-  t.quant_bits = f.quant_bits;
-  t.save_reason = f.save_reason;
-  t.ext_flags = f.ext_flags;
-  t.model_id = f.model_id;
-  t.payload_abi = f.payload_abi;
-  for (std::size_t i = 0; i < 3; ++i) t.reserved[i] = f.reserved[i];
+// ---- Copies between the C structs and the C++ ones, by field name, from the
+// field tables (KVC_HEADER_FIELDS and the rest): a field missing on either
+// side fails to compile.
+template <class T, class U>
+void copy_field(T& to, const U& from) noexcept {
+  if constexpr (std::is_arithmetic_v<T> || std::is_pointer_v<T>) {
+    static_assert(std::is_same_v<T, U>, "kvc.h and kvc.hpp disagree on a field's type");
+    to = from;
+  } else {  // reserved: a C array on one side, std::array on the other
+    static_assert(sizeof to == sizeof from, "kvc.h and kvc.hpp disagree on a field's size");
+    for (std::size_t i = 0; i < sizeof to; ++i) to[i] = from[i];
+  }
 }
+#define KVC_C_COPY(member, ...) copy_field(to.member, from.member);
+#define KVC_C_COPY_DSV4(member, offset, default_value) copy_field(to.member, from.member);
+template <class From, class To>
+void copy_header(const From& from, To& to) noexcept {
+  KVC_HEADER_FIELDS(KVC_C_COPY)
+}
+template <class From, class To>
+void copy_limits(const From& from, To& to) noexcept {
+  KVC_LIMIT_FIELDS(KVC_C_COPY)
+}
+template <class From, class To>
+void copy_model(const From& from, To& to) noexcept {
+  KVC_MODEL_FIELDS(KVC_C_COPY)
+}
+template <class From, class To>
+void copy_dsv4(const From& from, To& to) noexcept {
+  KVC_DSV4_FIELDS(KVC_C_COPY_DSV4)
+}
+#undef KVC_C_COPY
+#undef KVC_C_COPY_DSV4
+
+// kvc.h's kvc_header lists its fields widest first with reserved last, so
+// it has no padding inside: the table's fields cover it whole exactly when
+// their sizes add up to the end of reserved.
+#define KVC_C_SIZE(member, type, default_value) +sizeof(type)
+static_assert(0 KVC_HEADER_FIELDS(KVC_C_SIZE) == offsetof(kvc_header, reserved) + sizeof(kvc_header::reserved),
+              "kvc_header has a field that KVC_HEADER_FIELDS does not list");
+#undef KVC_C_SIZE
 
 inline kvc_header to_c(const header& h) noexcept {
   kvc_header c{};
   copy_header(h, c);
   return c;
 }
-
 inline header from_c(const kvc_header& c) noexcept {
   header h;
   copy_header(c, h);
   return h;
 }
-
-// The same for kvc::model_desc and kvc_model_desc.
-template <class From, class To>
-void copy_model(const From& f, To& t) noexcept {
-  t.name = f.name;
-  t.layers = f.layers;
-  t.head_dim = f.head_dim;
-  t.indexer_dim = f.indexer_dim;
-  t.vocab = f.vocab;
-  t.sliding_window = f.sliding_window;
-  t.uncompressed_layers = f.uncompressed_layers;
-  t.even_ratio = f.even_ratio;
-  t.odd_ratio = f.odd_ratio;
-  t.indexed_ratio = f.indexed_ratio;
-}
-
 inline kvc_dsv4_header to_c(const dsv4_header& d) noexcept {
-  return kvc_dsv4_header{d.magic,       d.version,       d.context, d.prefill_chunk, d.raw_capacity,
-                         d.raw_window,  d.comp_capacity, d.tokens,  d.layers,        d.head_dim,
-                         d.indexer_dim, d.vocab,         d.raw_live};
+  kvc_dsv4_header c{};
+  copy_dsv4(d, c);
+  return c;
 }
 
-// The C++ options for C options (NULL: the defaults). The DSV4 model is
-// copied into model, which must outlive the options.
-inline bool from_c(const kvc_read_options* c, read_options& opt, model_desc& model) noexcept {
-  opt = read_options{};
-  if (c == nullptr) return true;
-  if (c->level < KVC_LEVEL_HEADER || c->level > KVC_LEVEL_FULL) return false;
-  opt.level = static_cast<verify_level>(c->level);
-  opt.limits.max_text_bytes = c->limits.max_text_bytes;
-  opt.limits.max_payload_bytes = c->limits.max_payload_bytes;
-  opt.limits.max_appended_bytes = c->limits.max_appended_bytes;
-  opt.limits.max_tool_entries = c->limits.max_tool_entries;
-  opt.limits.max_tool_id_bytes = c->limits.max_tool_id_bytes;
-  opt.limits.max_tool_dsml_bytes = c->limits.max_tool_dsml_bytes;
-  opt.limits.max_title_bytes = c->limits.max_title_bytes;
-  if (c->dsv4_model != nullptr) {
-    copy_model(*c->dsv4_model, model);
-    opt.dsv4_model = &model;
-  }
-  opt.chunk_bytes = detail::clamp_size(c->chunk_bytes, (std::numeric_limits<std::size_t>::max)());
+// An options struct from C: the fields within its declared size, the rest at
+// their defaults; false for a size too small to hold the size itself, or
+// for bytes past the fields this library knows that are not zero (a newer
+// caller asking for something this library cannot do).
+template <class C>
+bool sized_options(const C* given, C& out) noexcept {
+  if (given == nullptr) return true;
+  if (given->size < sizeof given->size) return false;
+  const auto* bytes = reinterpret_cast<const unsigned char*>(given);
+  for (std::size_t i = sizeof(C); i < given->size; ++i)
+    if (bytes[i] != 0) return false;
+  std::memcpy(&out, given, given->size < sizeof(C) ? given->size : sizeof(C));
+  out.size = sizeof(C);
   return true;
 }
 
-// The C++ sections for C sections (NULL: none); false when a pointer is NULL
-// where bytes are declared.
+// The C++ read options for C ones (NULL: the defaults). The DSV4 model is
+// copied into model, which must outlive the options.
+inline bool from_c(const kvc_read_options* given, read_options& opt, model_desc& model) noexcept {
+  kvc_read_options c{};
+  kvc_read_options_init(&c);
+  if (!sized_options(given, c)) return false;
+  if (c.level < KVC_LEVEL_HEADER || c.level > KVC_LEVEL_SECTIONS) return false;
+  opt = read_options{};
+  opt.level = static_cast<verify_level>(c.level);
+  copy_limits(c.limits, opt.limits);
+  if (c.dsv4_model != nullptr) {
+    copy_model(*c.dsv4_model, model);
+    opt.dsv4_model = &model;
+  }
+  opt.chunk_bytes = detail::clamp_size(c.chunk_bytes, (std::numeric_limits<std::size_t>::max)());
+  opt.threads = c.threads;
+  opt.keep_sections = c.keep_sections != 0;
+  return true;
+}
+
+inline bool from_c(const kvc_file_options* given, file_options& opt) noexcept {
+  kvc_file_options c{};
+  kvc_file_options_init(&c);
+  if (!sized_options(given, c)) return false;
+  if ((c.hard_links != KVC_LINKS_REFUSE && c.hard_links != KVC_LINKS_SPLIT) ||
+      (c.durability != KVC_DURABILITY_FULL && c.durability != KVC_DURABILITY_CACHE))
+    return false;
+  opt.new_file_mode = c.new_file_mode;
+  opt.hard_links = static_cast<hard_link_policy>(c.hard_links);
+  opt.threads = c.threads;
+  opt.durability = static_cast<durability>(c.durability);
+  opt.in_place = c.in_place != 0;
+  return true;
+}
+
+inline bool from_c(const kvc_tool_entry* tools, std::size_t count, std::vector<tool_entry>& out) {
+  if (tools == nullptr && count != 0) return false;
+  out.clear();
+  out.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    std::string_view id, dsml;
+    if (!view_of(tools[i].id, tools[i].id_size, id) || !view_of(tools[i].dsml, tools[i].dsml_size, dsml)) return false;
+    out.push_back(tool_entry{std::string(id), std::string(dsml)});
+  }
+  return true;
+}
+
+// The C++ sections for C sections (NULL: none).
 inline bool from_c(const kvc_appended* c, appended& a) {
   a = appended{};
   if (c == nullptr) return true;
-  if (c->tools == nullptr && c->tool_count != 0) return false;
-  a.tools.reserve(c->tool_count);
-  for (std::size_t i = 0; i < c->tool_count; ++i) {
-    std::string_view id, dsml;
-    if (!view_of(c->tools[i].id, c->tools[i].id_size, id) || !view_of(c->tools[i].dsml, c->tools[i].dsml_size, dsml))
-      return false;
-    a.tools.push_back(tool_entry{std::string(id), std::string(dsml)});
-  }
-  if (c->title != nullptr)
-    a.title = std::string(c->title, c->title_size);
-  else if (c->title_size != 0)
-    return false;
+  if (!from_c(c->tools, c->tool_count, a.tools)) return false;
+  std::string_view title;
+  if (!view_of(c->title, c->title_size, title)) return false;
+  if (c->title != nullptr) a.title = std::string(title);
   return true;
 }
 
-// The error for a nonzero code a C callback returned to stop: the code when
-// it is a kvc_errc, else invalid_argument.
-inline error stopped_by_callback(std::int32_t code, std::uint64_t offset) noexcept {
-  const bool known = code > KVC_ERR_OK && code <= KVC_ERR_INVALID_ARGUMENT;
-  return make_error(known ? static_cast<errc>(code) : errc::invalid_argument, section::payload, offset);
+inline bool from_c(const kvc_appended_changes* c, appended_changes& out) {
+  out = appended_changes{};
+  if (c == nullptr) return false;
+  auto known = [](std::int32_t v) { return v == KVC_KEEP || v == KVC_REPLACE || v == KVC_REMOVE; };
+  if (!known(c->tool_map) || !known(c->title)) return false;
+  if (c->tool_map != KVC_KEEP) {
+    out.tools.emplace();
+    if (c->tool_map == KVC_REPLACE && !from_c(c->tools, c->tool_count, *out.tools)) return false;
+  }
+  if (c->title == KVC_REPLACE) {
+    std::string_view title;
+    if (!view_of(c->title_text, c->title_size, title)) return false;
+    out.title = std::string(title);
+  }
+  out.remove_title = c->title == KVC_REMOVE;
+  return true;
 }
 
-// A path-level write's outcome for C. requested is the path the caller
-// gave (nullptr: the write cannot rename); a different stored path is a
-// rename, always to an identity name in the same directory.
+// A path-level write's outcome for C. requested is the path the caller gave
+// (nullptr: the write cannot rename); a different stored path is a rename,
+// always to an identity name in the same directory.
 inline void store_file(const result<stored_file>& r, const char* requested, kvc_stored* stored) noexcept {
   if (!r || stored == nullptr) return;
   *stored = kvc_stored{};
@@ -5535,6 +6512,17 @@ inline void store_file(const result<stored_file>& r, const char* requested, kvc_
 
 // Copies a std::string identity name into a C buffer of KVC_IDENTITY_NAME_SIZE + 1.
 inline void copy_name(const std::string& name, char* out) noexcept { std::memcpy(out, name.c_str(), name.size() + 1); }
+
+inline compatibility c_compat(const compat_result& r, std::int32_t* verdict) noexcept {
+  if (verdict != nullptr) *verdict = static_cast<std::int32_t>(r.verdict);
+  return r.verdict;
+}
+inline reuse_rule rule_of(std::uint32_t context, std::uint8_t quant_bits) {
+  reuse_rule r;
+  r.context = context;
+  if (quant_bits != 0) r.quant_bits = quant_bits;
+  return r;
+}
 }  // namespace c_api
 }  // namespace KVC_ABI_NAMESPACE
 }  // namespace kvc
@@ -5566,14 +6554,73 @@ const char* kvc_errc_message(std::int32_t code) { return kvc::errc_message(stati
 const char* kvc_section_name(std::int32_t s) {
   return s < 0 || s > UINT8_MAX ? "unknown" : kvc::section_name(static_cast<kvc::section>(s));
 }
+
+std::size_t kvc_error_format(const kvc_error* e, char* buf, std::size_t size) {
+  if (buf != nullptr && size != 0) buf[0] = '\0';
+  if (e == nullptr) return 0;
+  const kvc::error cpp = kvc::make_error(static_cast<kvc::errc>(e->code), static_cast<kvc::section>(e->section),
+                                         e->offset, e->os_error);
+  char line[512];
+  const std::size_t n = kvc::format_error(cpp, line, sizeof line);
+  if (buf != nullptr && size != 0) {
+    const std::size_t k = n < size ? n : size - 1;
+    std::memcpy(buf, line, k);
+    buf[k] = '\0';
+  }
+  return n;
+}
+
 const char* kvc_version(void) { return KVC_VERSION_STRING; }
+std::uint32_t kvc_version_number(void) { return KVC_VERSION_NUMBER; }
 
 void kvc_header_init(kvc_header* h) {
   if (h != nullptr) *h = kvc::c_api::to_c(kvc::header{});
 }
 
+std::size_t kvc_header_size(std::uint32_t version) {
+  return version == 1 ? kvc::layout::header_v1::size : version == 2 ? kvc::layout::header_v2::size : 0;
+}
+std::uint64_t kvc_header_payload_offset(const kvc_header* h) {
+  return h == nullptr ? 0 : kvc::c_api::from_c(*h).payload_offset();
+}
+std::uint64_t kvc_header_sections_offset(const kvc_header* h) {
+  return h == nullptr ? 0 : kvc::c_api::from_c(*h).sections_offset();
+}
+
+std::int32_t kvc_header_decode(const void* bytes, std::size_t size, kvc_header* out, kvc_error* err) {
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    if ((bytes == nullptr && size != 0) || out == nullptr) return kvc::c_api::bad_argument();
+    const auto h = kvc::decode_header(static_cast<const std::uint8_t*>(bytes), size);
+    if (!h) return h.error();
+    *out = kvc::c_api::to_c(*h);
+    return {};
+  });
+}
+
+std::int32_t kvc_header_validate(const kvc_header* h, const void* bytes, std::uint64_t file_size,
+                                 const kvc_limits* limits, kvc_error* err) {
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    if (h == nullptr || bytes == nullptr) return kvc::c_api::bad_argument();
+    kvc::limits lim;
+    if (limits != nullptr) kvc::c_api::copy_limits(*limits, lim);
+    return kvc::validate_header(kvc::c_api::from_c(*h), static_cast<const std::uint8_t*>(bytes), file_size, lim);
+  });
+}
+
+std::int32_t kvc_header_encode(const kvc_header* h, void* out, std::size_t capacity, std::size_t* written,
+                               kvc_error* err) {
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    if (h == nullptr || out == nullptr) return kvc::c_api::bad_argument();
+    const kvc::header_bytes b = kvc::encode_header(kvc::c_api::from_c(*h));
+    if (capacity < b.size()) return kvc::c_api::bad_argument();
+    std::memcpy(out, b.data(), b.size());
+    if (written != nullptr) *written = b.size();
+    return {};
+  });
+}
+
 const char* kvc_level_name(std::int32_t level) {
-  return level < KVC_LEVEL_HEADER || level > KVC_LEVEL_FULL
+  return level < KVC_LEVEL_HEADER || level > KVC_LEVEL_SECTIONS
              ? "unknown"
              : kvc::verify_level_name(static_cast<kvc::verify_level>(level));
 }
@@ -5586,12 +6633,25 @@ void kvc_read_options_init(kvc_read_options* c) {
   if (c == nullptr) return;
   const kvc::read_options o;
   *c = kvc_read_options{};
+  c->size = sizeof *c;
   c->level = static_cast<std::int32_t>(o.level);
-  c->limits = kvc_limits{o.limits.max_text_bytes,   o.limits.max_payload_bytes, o.limits.max_appended_bytes,
-                         o.limits.max_tool_entries, o.limits.max_tool_id_bytes, o.limits.max_tool_dsml_bytes,
-                         o.limits.max_title_bytes};
+  kvc::c_api::copy_limits(o.limits, c->limits);
   c->dsv4_model = nullptr;
   c->chunk_bytes = o.chunk_bytes;
+  c->threads = o.threads;
+  c->keep_sections = o.keep_sections;
+}
+
+void kvc_file_options_init(kvc_file_options* c) {
+  if (c == nullptr) return;
+  const kvc::file_options o;
+  *c = kvc_file_options{};
+  c->size = sizeof *c;
+  c->new_file_mode = o.new_file_mode;
+  c->hard_links = static_cast<std::int32_t>(o.hard_links);
+  c->threads = o.threads;
+  c->durability = static_cast<std::int32_t>(o.durability);
+  c->in_place = o.in_place;
 }
 
 kvc_info* kvc_info_new(void) {
@@ -5616,14 +6676,16 @@ const char* kvc_info_title(const kvc_info* info, std::size_t* size) {
 }
 
 std::int32_t kvc_info_tool(const kvc_info* info, std::size_t i, const char** id, std::size_t* id_size,
-                           const char** dsml, std::size_t* dsml_size) {
-  if (info == nullptr || i >= info->info.tools.size()) return KVC_ERR_INVALID_ARGUMENT;
-  const kvc::tool_entry& t = info->info.tools[i];
-  if (id != nullptr) *id = t.id.data();
-  if (id_size != nullptr) *id_size = t.id.size();
-  if (dsml != nullptr) *dsml = t.dsml.data();
-  if (dsml_size != nullptr) *dsml_size = t.dsml.size();
-  return KVC_ERR_OK;
+                           const char** dsml, std::size_t* dsml_size, kvc_error* err) {
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    if (info == nullptr || i >= info->info.tools.size()) return kvc::c_api::bad_argument(kvc::section::tool_map);
+    const kvc::tool_entry& t = info->info.tools[i];
+    if (id != nullptr) *id = t.id.data();
+    if (id_size != nullptr) *id_size = t.id.size();
+    if (dsml != nullptr) *dsml = t.dsml.data();
+    if (dsml_size != nullptr) *dsml_size = t.dsml.size();
+    return {};
+  });
 }
 
 std::int32_t kvc_verify_memory(const void* data, std::size_t size, const kvc_read_options* c_opt, kvc_info* c_info,
@@ -5660,19 +6722,20 @@ std::int32_t kvc_identity_name(const kvc_info* info, char* out, kvc_error* err) 
   });
 }
 
-void kvc_identity_name_for_text(const char* text, std::size_t text_size, char* out) {
-  std::string_view t;
-  if (out == nullptr || !kvc::c_api::view_of(text, text_size, t)) return;
-  kvc::c_api::guarded(nullptr, [&]() -> kvc::error {
+std::int32_t kvc_identity_name_for_text(const char* text, std::size_t text_size, char* out, kvc_error* err) {
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    std::string_view t;
+    if (out == nullptr || !kvc::c_api::view_of(text, text_size, t)) return kvc::c_api::bad_argument();
     kvc::c_api::copy_name(kvc::identity_name_for_text(t), out);
     return {};
   });
 }
 
-void kvc_identity_name_for_title(const char* title, std::size_t title_size, std::uint64_t created_at, char* out) {
-  std::string_view t;
-  if (out == nullptr || !kvc::c_api::view_of(title, title_size, t)) return;
-  kvc::c_api::guarded(nullptr, [&]() -> kvc::error {
+std::int32_t kvc_identity_name_for_title(const char* title, std::size_t title_size, std::uint64_t created_at,
+                                         char* out, kvc_error* err) {
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    std::string_view t;
+    if (out == nullptr || !kvc::c_api::view_of(title, title_size, t)) return kvc::c_api::bad_argument();
     kvc::c_api::copy_name(kvc::identity_name_for_title(t, created_at), out);
     return {};
   });
@@ -5687,58 +6750,127 @@ std::int32_t kvc_check_identity(const char* path, const kvc_info* info, kvc_erro
   });
 }
 
+const char* kvc_entry_kind_name(std::int32_t kind) {
+  return kind < KVC_ENTRY_CACHE_FILE || kind > KVC_ENTRY_UNREADABLE
+             ? "unknown"
+             : kvc::entry_kind_name(static_cast<kvc::entry_kind>(kind));
+}
+
+double kvc_eviction_score(const kvc_header* h, std::uint64_t file_size, std::uint64_t now, double half_life_seconds) {
+  if (h == nullptr) return 0;
+  return kvc::eviction_score(kvc::c_api::from_c(*h), file_size, now,
+                             half_life_seconds > 0 ? half_life_seconds : kvc::eviction_options{}.half_life_seconds);
+}
+
 }  // extern "C"
 
 #if KVC_POSIX || defined(_WIN32)
-// A save in progress. In the begin/finish form it owns the temporary file
-// and the writer; in the callback form it only points at kvc::save_file's.
+// A save in progress: the C++ file_writer, and the stdio stream over it.
 struct kvc_writer {
-  kvc::writer<kvc::file_stream>* active = nullptr;
-  kvc::error failed{};  // the last write failure, for the callback form
-  // The begin/finish form only (the temporary is removed with it unless committed):
-  std::optional<kvc::detail::pending_save> save;
-  kvc::file_stream stream;
-  std::optional<kvc::writer<kvc::file_stream>> owned;
+  kvc::file_writer w;
+  kvc::error failed{};  // the first write failure, also of writes through file
+  FILE* file = nullptr;
 };
 
-// A load between its two stages.
+// A load in progress: the open file (under its shared lock, unless the
+// caller's), the source and the pull reader over it, and the stdio stream.
 struct kvc_load {
-  kvc::detail::unique_file file;
+  kvc::detail::unique_file owned;  // the path form's file
+  kvc::native_file file{};
   kvc::read_options opt;
   kvc::model_desc model;  // opt.dsv4_model points here when set
   kvc_info* info = nullptr;
-  bool payload_read = false;
-
-  // Stage 2: the whole file at level full, the payload to a consumer, or
-  // with kvc::load straight into the caller's memory.
-  template <class Consume>
-  kvc::error read_payload(Consume&& consume) {
-    return stage_two([&](kvc::cursor<kvc::file_stream>& c, const kvc::read_options& full) {
-      return kvc::read(c, info->info, consume, full);
-    });
-  }
-  kvc::error load_payload(std::uint8_t* buf, std::uint64_t capacity) {
-    return stage_two([&](kvc::cursor<kvc::file_stream>& c, const kvc::read_options& full) {
-      return kvc::load(
-          c, info->info, [&](const kvc::file_info& i) { return i.hdr.payload_bytes <= capacity ? buf : nullptr; },
-          full);
-    });
-  }
-
- private:
-  template <class Run>
-  kvc::error stage_two(Run&& run) {
-    if (payload_read) return kvc::c_api::bad_argument();
-    payload_read = true;
-    kvc::file_stream s{file.get()};
-    kvc::cursor<kvc::file_stream> c(s);
-    kvc::read_options full = opt;
-    full.level = kvc::verify_level::full;
-    const kvc::error e = run(c, full);
-    info->settle();
-    return e;
-  }
+  std::optional<kvc::file_source> source;
+  std::optional<kvc::payload_reader<kvc::file_source>> reader;
+  FILE* stream = nullptr;
 };
+
+// A listing, with the C views of its entries.
+struct kvc_dir {
+  kvc::directory_listing listing;
+  std::vector<kvc_entry> entries;
+};
+
+namespace kvc {
+inline namespace KVC_ABI_NAMESPACE {
+namespace c_api {
+// stdio streams over a writer or a load: fopencookie (glibc, musl),
+// funopen (macOS, the BSDs: written for them, not compiled here).
+inline std::int32_t write_to_writer(kvc_writer* w, const char* p, std::size_t n) noexcept {
+  if (w->failed) return -1;
+  w->failed = w->w.write_payload(p, n);
+  return w->failed ? -1 : 0;
+}
+inline long read_from_load(kvc_load* l, char* p, std::size_t n) noexcept {
+  const auto got = l->reader->read(p, n);
+  return got ? static_cast<long>(*got) : -1;
+}
+#if defined(__linux__)
+inline FILE* open_writer_stream(kvc_writer* w) noexcept {
+  cookie_io_functions_t io{};
+  io.write = [](void* c, const char* p, std::size_t n) -> ssize_t {
+    return write_to_writer(static_cast<kvc_writer*>(c), p, n) == 0 ? static_cast<ssize_t>(n) : -1;
+  };
+  return fopencookie(w, "w", io);
+}
+inline FILE* open_load_stream(kvc_load* l) noexcept {
+  cookie_io_functions_t io{};
+  io.read = [](void* c, char* p, std::size_t n) -> ssize_t { return read_from_load(static_cast<kvc_load*>(c), p, n); };
+  return fopencookie(l, "r", io);
+}
+#elif defined(__APPLE__) || defined(__FreeBSD__) || defined(__NetBSD__) || defined(__OpenBSD__)
+inline FILE* open_writer_stream(kvc_writer* w) noexcept {
+  return funopen(
+      w, nullptr,
+      [](void* c, const char* p, int n) -> int {
+        return write_to_writer(static_cast<kvc_writer*>(c), p, static_cast<std::size_t>(n)) == 0 ? n : -1;
+      },
+      nullptr, nullptr);
+}
+inline FILE* open_load_stream(kvc_load* l) noexcept {
+  return funopen(
+      l,
+      [](void* c, char* p, int n) -> int {
+        return static_cast<int>(read_from_load(static_cast<kvc_load*>(c), p, static_cast<std::size_t>(n)));
+      },
+      nullptr, nullptr, nullptr);
+}
+#else
+inline FILE* open_writer_stream(kvc_writer*) noexcept { return nullptr; }
+inline FILE* open_load_stream(kvc_load*) noexcept { return nullptr; }
+#endif
+
+// Opens a load: the source and the pull reader over file, then stage 1.
+inline error open_load(kvc_load& l) {
+  l.source.emplace(l.file, verify_level::full);
+  l.reader.emplace(*l.source, l.info->info, l.opt);
+  const error e = l.reader->open();
+  l.info->settle();
+  return e;
+}
+
+inline void fill_entry(const dir_entry& e, kvc_entry& c) noexcept {
+  c = kvc_entry{};
+  c.name = e.name.c_str();
+  c.path = e.path.c_str();
+  c.kind = static_cast<std::int32_t>(e.kind);
+  c.symlink = e.symlink;
+  c.header_decoded = e.info.stage != read_stage::none;
+  c.file_size = e.file_size;
+  c.modified_unix = e.modified_unix;
+  c.os_error = e.os_error;
+  report(e.err, &c.error);
+  c.header = to_c(e.info.hdr);
+  c.text_head = e.text_head.c_str();
+  c.text_head_size = e.text_head.size();
+  if (e.title) {
+    c.title = e.title->c_str();
+    c.title_size = e.title->size();
+  }
+}
+}  // namespace c_api
+}  // namespace KVC_ABI_NAMESPACE
+}  // namespace kvc
 
 extern "C" {
 
@@ -5755,24 +6887,33 @@ std::int32_t kvc_verify_file(const char* path, const kvc_read_options* c_opt, kv
   });
 }
 
+std::int32_t kvc_verify_fd(kvc_native_file file, const kvc_read_options* c_opt, kvc_info* c_info, kvc_error* err) {
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    kvc::read_options opt;
+    kvc::model_desc model;
+    if (!kvc::c_api::from_c(c_opt, opt, model)) return kvc::c_api::bad_argument();
+    kvc::file_info local;
+    kvc::file_info& info = c_info != nullptr ? c_info->info : local;
+    const kvc::error e = kvc::verify_open_file(file, info, opt);
+    if (c_info != nullptr) c_info->settle();
+    return e;
+  });
+}
+
 std::int32_t kvc_writer_begin(const char* path, const kvc_header* h, const char* text, std::size_t text_size,
-                              kvc_writer** out, kvc_error* err) {
+                              const kvc_file_options* c_opt, kvc_writer** out, kvc_error* err) {
   if (out != nullptr) *out = nullptr;
   return kvc::c_api::guarded(err, [&]() -> kvc::error {
     std::string_view t;
-    if (path == nullptr || h == nullptr || out == nullptr || !kvc::c_api::view_of(text, text_size, t))
+    kvc::file_options opt;
+    if (path == nullptr || h == nullptr || out == nullptr || !kvc::c_api::view_of(text, text_size, t) ||
+        !kvc::c_api::from_c(c_opt, opt))
       return kvc::c_api::bad_argument();
     std::unique_ptr<kvc_writer> w(new (std::nothrow) kvc_writer);
     if (!w) return kvc::c_api::out_of_memory();
-    if (kvc::error e = kvc::validate_header_to_write(kvc::c_api::from_c(*h))) return e;
-    auto save = kvc::detail::begin_save(path, kvc::file_options{});
-    if (!save) return save.error();
-    w->save.emplace(std::move(save).value());
-    w->stream = kvc::file_stream{w->save->tmp.get()};
-    auto begun = kvc::begin_write(w->stream, kvc::c_api::from_c(*h), t);
+    auto begun = kvc::file_writer::begin(path, kvc::c_api::from_c(*h), t, opt);
     if (!begun) return begun.error();
-    w->owned.emplace(std::move(begun).value());
-    w->active = &*w->owned;
+    w->w = std::move(begun).value();
     *out = w.release();
     return {};
   });
@@ -5780,24 +6921,28 @@ std::int32_t kvc_writer_begin(const char* path, const kvc_header* h, const char*
 
 std::int32_t kvc_writer_write(kvc_writer* w, const void* data, std::size_t size, kvc_error* err) {
   return kvc::c_api::guarded(err, [&]() -> kvc::error {
-    if (w == nullptr || w->active == nullptr || (data == nullptr && size != 0)) return kvc::c_api::bad_argument();
-    const kvc::error e = w->active->write_payload(data, size);
-    if (e) w->failed = e;
-    return e;
+    if (w == nullptr || (data == nullptr && size != 0)) return kvc::c_api::bad_argument();
+    if (!w->failed) w->failed = w->w.write_payload(data, size);
+    return w->failed;
   });
 }
 
-// Both free w in the begin/finish form only: the callback form's writer
-// belongs to kvc_save_file.
+FILE* kvc_writer_file(kvc_writer* w) {
+  if (w == nullptr) return nullptr;
+  if (w->file == nullptr) w->file = kvc::c_api::open_writer_stream(w);
+  return w->file;
+}
+
+const char* kvc_writer_temporary(const kvc_writer* w) { return w == nullptr ? "" : w->w.temporary_path().c_str(); }
+
 std::int32_t kvc_writer_finish(kvc_writer* w, const kvc_appended* a, kvc_stored* stored, kvc_error* err) {
-  const std::unique_ptr<kvc_writer> owner(w != nullptr && w->owned ? w : nullptr);
+  const std::unique_ptr<kvc_writer> owner(w);
   return kvc::c_api::guarded(err, [&]() -> kvc::error {
     if (!owner) return kvc::c_api::bad_argument();
     kvc::appended sections;
-    kvc::result<kvc::header> r = kvc::c_api::bad_argument();
-    if (kvc::c_api::from_c(a, sections)) r = w->owned->finish(sections);
-    if (!r) return r.error();  // the temporary goes with owner
-    const auto done = kvc::detail::finish_save(*w->save, *r, kvc::file_options{});
+    if (!kvc::c_api::from_c(a, sections)) return kvc::c_api::bad_argument();
+    if (owner->failed) return owner->failed;  // the temporary goes with owner
+    const auto done = owner->w.finish(sections);
     kvc::c_api::store_file(done, nullptr, stored);
     return done.error();
   });
@@ -5805,29 +6950,7 @@ std::int32_t kvc_writer_finish(kvc_writer* w, const kvc_appended* a, kvc_stored*
 
 void kvc_writer_abort(kvc_writer* w) {
   // Deleting the writer removes its temporary.
-  const std::unique_ptr<kvc_writer> owner(w != nullptr && w->owned ? w : nullptr);
-}
-
-std::int32_t kvc_save_file(const char* path, const kvc_header* h, const char* text, std::size_t text_size,
-                           const kvc_appended* a, kvc_produce_fn produce, void* ctx, kvc_stored* stored,
-                           kvc_error* err) {
-  return kvc::c_api::guarded(err, [&]() -> kvc::error {
-    std::string_view t;
-    kvc::appended sections;
-    if (path == nullptr || h == nullptr || produce == nullptr || !kvc::c_api::view_of(text, text_size, t) ||
-        !kvc::c_api::from_c(a, sections))
-      return kvc::c_api::bad_argument();
-    const auto r = kvc::save_file(path, kvc::c_api::from_c(*h), t, sections,
-                                  [&](kvc::writer<kvc::file_stream>& cpp_writer) -> kvc::error {
-                                    kvc_writer w;
-                                    w.active = &cpp_writer;
-                                    const std::int32_t code = produce(ctx, &w);
-                                    if (code == KVC_ERR_OK) return {};
-                                    return w.failed ? w.failed : kvc::c_api::stopped_by_callback(code, 0);
-                                  });
-    kvc::c_api::store_file(r, nullptr, stored);
-    return r.error();
-  });
+  delete w;
 }
 
 std::int32_t kvc_load_open(const char* path, const kvc_read_options* c_opt, kvc_info* info, kvc_load** out,
@@ -5846,87 +6969,229 @@ std::int32_t kvc_load_open(const char* path, const kvc_read_options* c_opt, kvc_
       if (e.code == kvc::errc::io_error) e.where = kvc::section::header;  // as kvc::read_file reports it
       return e;
     }
-    l->file = std::move(f).value();
-    kvc::file_stream s{l->file.get()};
-    kvc::cursor<kvc::file_stream> c(s);
-    kvc::read_options text = l->opt;
-    text.level = kvc::verify_level::text;
-    const kvc::error e = kvc::verify(c, info->info, text);
-    info->settle();
-    if (!e) *out = l.release();
+    l->owned = std::move(f).value();
+    l->file = l->owned.get();
+    const int locked = kvc::detail::lock_file(l->file, false);
+    if (locked != 0 && !kvc::detail::locks_unsupported(locked))
+      return kvc::make_error(kvc::errc::io_error, kvc::section::header, 0, locked);
+    if (kvc::error e = kvc::c_api::open_load(*l)) return e;
+    *out = l.release();
+    return {};
+  });
+}
+
+std::int32_t kvc_load_open_fd(kvc_native_file file, const kvc_read_options* c_opt, kvc_info* info, kvc_load** out,
+                              kvc_error* err) {
+  if (out != nullptr) *out = nullptr;
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    if (info == nullptr || out == nullptr) return kvc::c_api::bad_argument();
+    std::unique_ptr<kvc_load> l(new (std::nothrow) kvc_load);
+    if (!l) return kvc::c_api::out_of_memory();
+    if (!kvc::c_api::from_c(c_opt, l->opt, l->model)) return kvc::c_api::bad_argument();
+    l->info = info;
+    l->file = file;
+    if (kvc::error e = kvc::c_api::open_load(*l)) return e;
+    *out = l.release();
+    return {};
+  });
+}
+
+std::int32_t kvc_load_read(kvc_load* l, void* buf, std::size_t capacity, std::size_t* got, kvc_error* err) {
+  if (got != nullptr) *got = 0;
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    if (l == nullptr || got == nullptr) return kvc::c_api::bad_argument();
+    const auto r = l->reader->read(buf, capacity);
+    if (!r) return r.error();
+    *got = *r;
+    return {};
+  });
+}
+
+std::int32_t kvc_load_read_all(kvc_load* l, void* buf, std::uint64_t capacity, kvc_error* err) {
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    if (l == nullptr) return kvc::c_api::bad_argument();
+    if (l->info->info.hdr.payload_bytes > capacity) return kvc::c_api::bad_argument(kvc::section::payload);
+    // With no buffer (capacity 0) only an empty payload fits.
+    std::uint8_t none = 0;
+    const kvc::error e = l->reader->read_all(buf != nullptr ? buf : &none);
+    l->info->settle();
     return e;
   });
 }
 
-std::int32_t kvc_load_payload(kvc_load* l, kvc_payload_fn consume, void* ctx, kvc_error* err) {
-  return kvc::c_api::guarded(err, [&]() -> kvc::error {
-    if (l == nullptr || consume == nullptr) return kvc::c_api::bad_argument();
-    std::uint64_t at = l->info->info.hdr.payload_offset();
-    return l->read_payload([&](const std::uint8_t* p, std::size_t n) -> kvc::error {
-      const std::int32_t code = consume(ctx, p, n);
-      if (code != KVC_ERR_OK) return kvc::c_api::stopped_by_callback(code, at);
-      at += n;
-      return {};
-    });
-  });
+FILE* kvc_load_file(kvc_load* l) {
+  if (l == nullptr) return nullptr;
+  if (l->stream == nullptr) l->stream = kvc::c_api::open_load_stream(l);
+  return l->stream;
 }
 
-std::int32_t kvc_load_payload_into(kvc_load* l, void* buf, std::uint64_t capacity, kvc_error* err) {
+std::int32_t kvc_load_finish(kvc_load* l, kvc_error* err) {
   return kvc::c_api::guarded(err, [&]() -> kvc::error {
-    if (l == nullptr || (buf == nullptr && capacity != 0)) return kvc::c_api::bad_argument();
-    // A buffer too small is refused before a payload byte is read. With no
-    // buffer (capacity 0) only an empty payload fits; kvc::load needs a
-    // non-null destination even for zero bytes.
-    std::uint8_t none = 0;
-    return l->load_payload(buf != nullptr ? static_cast<std::uint8_t*>(buf) : &none, capacity);
+    if (l == nullptr) return kvc::c_api::bad_argument();
+    const kvc::error e = l->reader->finish();
+    l->info->settle();
+    return e;
   });
 }
 
 void kvc_load_close(kvc_load* l) { delete l; }
 
-std::int32_t kvc_touch_file(const char* path, std::uint64_t now, kvc_stored* stored, kvc_error* err) {
+std::int32_t kvc_touch_file(const char* path, std::uint64_t now, const kvc_file_options* c_opt, kvc_stored* stored,
+                            kvc_error* err) {
   return kvc::c_api::guarded(err, [&]() -> kvc::error {
-    if (path == nullptr) return kvc::c_api::bad_argument();
-    const auto r = kvc::touch_file(path, now);
+    kvc::file_options opt;
+    if (path == nullptr || !kvc::c_api::from_c(c_opt, opt)) return kvc::c_api::bad_argument();
+    const auto r = kvc::touch_file(path, now, opt);
     kvc::c_api::store_file(r, path, stored);
     return r.error();
   });
 }
 
-std::int32_t kvc_rewrite_appended_file(const char* path, const kvc_appended* a, std::uint64_t now, kvc_stored* stored,
-                                       kvc_error* err) {
+std::int32_t kvc_touch_fd(kvc_native_file file, std::uint64_t now, const kvc_file_options* c_opt, kvc_stored* stored,
+                          kvc_error* err) {
   return kvc::c_api::guarded(err, [&]() -> kvc::error {
-    kvc::appended sections;
-    if (path == nullptr || !kvc::c_api::from_c(a, sections)) return kvc::c_api::bad_argument();
-    // C's kvc_appended states every section: a full replacement.
-    const bool has_title = sections.title.has_value();
-    const kvc::appended_changes changes{std::move(sections.tools), std::move(sections.title), !has_title};
-    const auto r = kvc::rewrite_appended_file(path, changes, now);
+    kvc::file_options opt;
+    if (!kvc::c_api::from_c(c_opt, opt)) return kvc::c_api::bad_argument();
+    const auto r = kvc::touch_open_file(file, now, opt);
+    kvc::c_api::store_file(r, nullptr, stored);
+    return r.error();
+  });
+}
+
+std::int32_t kvc_rewrite_appended_file(const char* path, const kvc_appended_changes* c, std::uint64_t now,
+                                       const kvc_file_options* c_opt, kvc_stored* stored, kvc_error* err) {
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    kvc::appended_changes changes;
+    kvc::file_options opt;
+    if (path == nullptr || !kvc::c_api::from_c(c, changes) || !kvc::c_api::from_c(c_opt, opt))
+      return kvc::c_api::bad_argument();
+    const auto r = kvc::rewrite_appended_file(path, changes, now, opt);
     kvc::c_api::store_file(r, path, stored);
     return r.error();
   });
 }
 
-std::int32_t kvc_upgrade_file(const char* path, kvc_stored* stored, kvc_error* err) {
+std::int32_t kvc_upgrade_file(const char* path, const kvc_file_options* c_opt, kvc_stored* stored, kvc_error* err) {
   return kvc::c_api::guarded(err, [&]() -> kvc::error {
-    if (path == nullptr) return kvc::c_api::bad_argument();
-    const auto r = kvc::upgrade_file(path);
+    kvc::file_options opt;
+    if (path == nullptr || !kvc::c_api::from_c(c_opt, opt)) return kvc::c_api::bad_argument();
+    const auto r = kvc::upgrade_file(path, opt);
     kvc::c_api::store_file(r, path, stored);
     return r.error();
   });
 }
 
 std::int32_t kvc_check_compatible_file(const char* path, const char* text, std::size_t text_size,
-                                       std::uint8_t quant_bits, std::uint32_t context, kvc_error* err) {
-  kvc::compatibility verdict = kvc::compatibility::corrupt;
-  kvc::c_api::guarded(err, [&]() -> kvc::error {
+                                       std::uint32_t context, std::uint8_t quant_bits, std::int32_t* verdict,
+                                       kvc_error* err) {
+  if (verdict != nullptr) *verdict = KVC_CORRUPT;
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
     std::string_view t;
-    if (path == nullptr || !kvc::c_api::view_of(text, text_size, t)) return kvc::c_api::bad_argument();
-    const kvc::compat_result r = kvc::check_compatible_file(path, t, quant_bits, context);
-    verdict = r.verdict;
+    if (path == nullptr || verdict == nullptr || !kvc::c_api::view_of(text, text_size, t))
+      return kvc::c_api::bad_argument();
+    const kvc::compat_result r = kvc::check_compatible_file(path, t, kvc::c_api::rule_of(context, quant_bits));
+    kvc::c_api::c_compat(r, verdict);
     return r.err;
   });
-  return static_cast<std::int32_t>(verdict);
+}
+
+std::int32_t kvc_check_compatible_fd(kvc_native_file file, const char* text, std::size_t text_size,
+                                     std::uint32_t context, std::uint8_t quant_bits, std::int32_t* verdict,
+                                     kvc_error* err) {
+  if (verdict != nullptr) *verdict = KVC_CORRUPT;
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    std::string_view t;
+    if (verdict == nullptr || !kvc::c_api::view_of(text, text_size, t)) return kvc::c_api::bad_argument();
+    const kvc::compat_result r = kvc::check_compatible_open_file(file, t, kvc::c_api::rule_of(context, quant_bits));
+    kvc::c_api::c_compat(r, verdict);
+    return r.err;
+  });
+}
+
+void kvc_list_options_init(kvc_list_options* c) {
+  if (c == nullptr) return;
+  const kvc::list_options o;
+  *c = kvc_list_options{};
+  c->size = sizeof *c;
+  kvc::c_api::copy_limits(o.limits, c->limits);
+  c->text_head_bytes = static_cast<std::uint32_t>(o.text_head_bytes);
+  c->titles = o.titles;
+}
+
+std::int32_t kvc_dir_list(const char* dir, const kvc_list_options* c_opt, kvc_dir** out, kvc_error* err) {
+  if (out != nullptr) *out = nullptr;
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    kvc_list_options c{};
+    kvc_list_options_init(&c);
+    if (dir == nullptr || out == nullptr || !kvc::c_api::sized_options(c_opt, c)) return kvc::c_api::bad_argument();
+    kvc::list_options opt;
+    kvc::c_api::copy_limits(c.limits, opt.limits);
+    opt.text_head_bytes = c.text_head_bytes;
+    opt.titles = c.titles != 0;
+    std::unique_ptr<kvc_dir> d(new (std::nothrow) kvc_dir);
+    if (!d) return kvc::c_api::out_of_memory();
+    auto listing = kvc::list_directory(dir, opt);
+    if (!listing) return listing.error();
+    d->listing = std::move(listing).value();
+    d->entries.resize(d->listing.entries.size());
+    for (std::size_t i = 0; i < d->entries.size(); ++i) kvc::c_api::fill_entry(d->listing.entries[i], d->entries[i]);
+    *out = d.release();
+    return {};
+  });
+}
+
+std::size_t kvc_dir_count(const kvc_dir* d) { return d == nullptr ? 0 : d->entries.size(); }
+const kvc_entry* kvc_dir_entry(const kvc_dir* d, std::size_t i) {
+  return d == nullptr || i >= d->entries.size() ? nullptr : &d->entries[i];
+}
+void kvc_dir_free(kvc_dir* d) { delete d; }
+
+std::int32_t kvc_dir_find_prefix(const kvc_dir* d, const char* prompt, std::size_t prompt_size, std::uint32_t context,
+                                 std::uint8_t quant_bits, std::uint32_t min_tokens, std::size_t* index,
+                                 kvc_error* err) {
+  if (index != nullptr) *index = KVC_NO_ENTRY;
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    std::string_view p;
+    if (d == nullptr || index == nullptr || !kvc::c_api::view_of(prompt, prompt_size, p))
+      return kvc::c_api::bad_argument();
+    kvc::lookup_options opt;
+    opt.rule = kvc::c_api::rule_of(context, quant_bits);
+    opt.min_tokens = min_tokens;
+    const auto found = kvc::find_prefixes(d->listing, p, opt);
+    if (!found.empty() && found.front().status == kvc::prefix_status::match) *index = found.front().entry;
+    return {};
+  });
+}
+
+std::int32_t kvc_dir_plan_eviction(const kvc_dir* d, std::uint64_t budget_bytes, std::uint64_t now,
+                                   double half_life_seconds, const char* protect, std::size_t* order,
+                                   std::size_t capacity, std::size_t* count, kvc_error* err) {
+  if (count != nullptr) *count = 0;
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    if (d == nullptr || count == nullptr || (order == nullptr && capacity != 0)) return kvc::c_api::bad_argument();
+    kvc::eviction_options opt;
+    opt.budget_bytes = budget_bytes;
+    opt.now = now;
+    if (half_life_seconds > 0) opt.half_life_seconds = half_life_seconds;
+    if (protect != nullptr) opt.protect = protect;
+    const std::vector<std::size_t> plan = kvc::plan_eviction(d->listing, opt);
+    *count = plan.size();
+    if (plan.size() > capacity) return kvc::c_api::bad_argument();
+    for (std::size_t i = 0; i < plan.size(); ++i) order[i] = plan[i];
+    return {};
+  });
+}
+
+std::int32_t kvc_remove_temporaries(const char* dir, std::uint64_t min_age_seconds, std::uint64_t* removed,
+                                    kvc_error* err) {
+  if (removed != nullptr) *removed = 0;
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    if (dir == nullptr) return kvc::c_api::bad_argument();
+    const auto r = kvc::remove_temporaries(dir, min_age_seconds);
+    if (!r) return r.error();
+    if (removed != nullptr) *removed = *r;
+    return {};
+  });
 }
 
 }  // extern "C"

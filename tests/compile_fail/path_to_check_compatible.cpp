@@ -4,5 +4,7 @@
 
 int main() {
   const std::string path = "cache/0123456789abcdef0123456789abcdef01234567.kv";
-  return static_cast<int>(kvc::check_compatible(path, "Hi!", 2, 4096).verdict);
+  kvc::reuse_rule rule;
+  rule.context = 4096;
+  return static_cast<int>(kvc::check_compatible(path, "Hi!", rule).verdict);
 }

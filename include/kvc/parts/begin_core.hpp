@@ -25,11 +25,11 @@
 #include <vector>
 
 #define KVC_VERSION_MAJOR 0
-#define KVC_VERSION_MINOR 1
+#define KVC_VERSION_MINOR 2
 #define KVC_VERSION_PATCH 0
-#define KVC_VERSION_STRING "0.1.0"
+#define KVC_VERSION_STRING "0.2.0"
 // MAJOR * 10000 + MINOR * 100 + PATCH, for #if (as SQLITE_VERSION_NUMBER).
-#define KVC_VERSION_NUMBER 100
+#define KVC_VERSION_NUMBER 200
 
 // Everything kvc defines lives in an inline namespace named for the
 // configuration macros that change its code or types (today KVC_CRC32C_NO_HW),

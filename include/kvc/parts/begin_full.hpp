@@ -6,10 +6,14 @@
 #if !defined(KVC_CORE_ONLY) && !defined(KVC_KVC_HPP_FULL)
 #define KVC_KVC_HPP_FULL
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
+#include <memory>
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <dirent.h>

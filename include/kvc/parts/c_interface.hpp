@@ -3,15 +3,14 @@
 //
 // The functions of kvc/kvc.h, each a thin wrapper over the C++ API above.
 // Compiled in the one C++ file that defines KVC_C_IMPLEMENTATION before its
-// first include of this header (stb style). No exception leaves a function: handles
-// are allocated with nothrow new, and where exceptions are enabled every
-// body runs under c_api::guarded, which reports std::bad_alloc (and any
-// other exception) as io_error with os_error ENOMEM (0 for non-allocation
-// failures).
+// first include of this header (stb style). No exception leaves a function:
+// handles are allocated with nothrow new, and where exceptions are enabled
+// every body runs under c_api::guarded, which reports std::bad_alloc (and
+// any other exception) as io_error with os_error ENOMEM (0 for
+// non-allocation failures).
 // ===========================================================================
 
 #ifdef KVC_C_IMPLEMENTATION
-#include <memory>
 #include <new>
 
 #include "kvc.h"
@@ -53,6 +52,7 @@ KVC_C_SAME(KVC_SECTION_NAME, section::name);
 KVC_C_SAME(KVC_LEVEL_HEADER, verify_level::header);
 KVC_C_SAME(KVC_LEVEL_TEXT, verify_level::text);
 KVC_C_SAME(KVC_LEVEL_FULL, verify_level::full);
+KVC_C_SAME(KVC_LEVEL_SECTIONS, verify_level::sections);
 KVC_C_SAME(KVC_COMPATIBLE, compatibility::compatible);
 KVC_C_SAME(KVC_INCOMPATIBLE, compatibility::incompatible);
 KVC_C_SAME(KVC_CORRUPT, compatibility::corrupt);
@@ -62,11 +62,26 @@ KVC_C_SAME(KVC_STAGE_HEADER, read_stage::header);
 KVC_C_SAME(KVC_STAGE_TEXT, read_stage::text);
 KVC_C_SAME(KVC_STAGE_PAYLOAD, read_stage::payload);
 KVC_C_SAME(KVC_STAGE_FULL, read_stage::full);
+KVC_C_SAME(KVC_STAGE_SECTIONS, read_stage::sections);
+KVC_C_SAME(KVC_DURABILITY_FULL, durability::full);
+KVC_C_SAME(KVC_DURABILITY_CACHE, durability::cache);
+KVC_C_SAME(KVC_LINKS_REFUSE, hard_link_policy::refuse);
+KVC_C_SAME(KVC_LINKS_SPLIT, hard_link_policy::split);
+KVC_C_SAME(KVC_ENTRY_CACHE_FILE, entry_kind::cache_file);
+KVC_C_SAME(KVC_ENTRY_TEMPORARY, entry_kind::temporary);
+KVC_C_SAME(KVC_ENTRY_DANGLING_SYMLINK, entry_kind::dangling_symlink);
+KVC_C_SAME(KVC_ENTRY_SYMLINK_LOOP, entry_kind::symlink_loop);
+KVC_C_SAME(KVC_ENTRY_DIRECTORY, entry_kind::directory);
+KVC_C_SAME(KVC_ENTRY_NOT_REGULAR_FILE, entry_kind::not_regular_file);
+KVC_C_SAME(KVC_ENTRY_UNREADABLE, entry_kind::unreadable);
 #undef KVC_C_SAME
 static_assert(KVC_IDENTITY_NAME_SIZE == identity_name_size, "kvc.h identity name size");
 static_assert(KVC_UNKNOWN_SIZE == unknown_size, "kvc.h unknown size");
+static_assert(KVC_HEADER_V1_SIZE == layout::header_v1::size && KVC_HEADER_V2_SIZE == layout::header_v2::size,
+              "kvc.h header sizes");
+static_assert(std::is_same_v<kvc_native_file, native_file>, "kvc.h native file type");
 
-inline error bad_argument() noexcept { return make_error(errc::invalid_argument, section::none, 0); }
+inline error bad_argument(section where = section::none) noexcept { return make_error(errc::invalid_argument, where, 0); }
 inline error out_of_memory() noexcept { return make_error(errc::io_error, section::none, 0, ENOMEM); }
 
 inline std::int32_t report(const error& e, kvc_error* out) noexcept {
@@ -98,115 +113,159 @@ inline bool view_of(const char* data, std::size_t size, std::string_view& out) n
   return true;
 }
 
-// Copies the fields kvc::header and kvc_header share (all, by the same
-// names), in either direction.
-template <class From, class To>
-void copy_header(const From& f, To& t) noexcept {
-  t.created_at = f.created_at;
-  t.last_used = f.last_used;
-  t.payload_bytes = f.payload_bytes;
-  t.tokens = f.tokens;
-  t.hits = f.hits;
-  t.context = f.context;
-  t.text_bytes = f.text_bytes;
-  t.header_crc = f.header_crc;
-  t.text_crc = f.text_crc;
-  t.payload_crc = f.payload_crc;
-  t.sections_crc = f.sections_crc;
-  t.version = f.version;
-  t.quant_bits = f.quant_bits;
-  t.save_reason = f.save_reason;
-  t.ext_flags = f.ext_flags;
-  t.model_id = f.model_id;
-  t.payload_abi = f.payload_abi;
-  for (std::size_t i = 0; i < 3; ++i) t.reserved[i] = f.reserved[i];
+// ---- Copies between the C structs and the C++ ones, by field name, from the
+// field tables (KVC_HEADER_FIELDS and the rest): a field missing on either
+// side fails to compile.
+template <class T, class U>
+void copy_field(T& to, const U& from) noexcept {
+  if constexpr (std::is_arithmetic_v<T> || std::is_pointer_v<T>) {
+    static_assert(std::is_same_v<T, U>, "kvc.h and kvc.hpp disagree on a field's type");
+    to = from;
+  } else {  // reserved: a C array on one side, std::array on the other
+    static_assert(sizeof to == sizeof from, "kvc.h and kvc.hpp disagree on a field's size");
+    for (std::size_t i = 0; i < sizeof to; ++i) to[i] = from[i];
+  }
 }
+#define KVC_C_COPY(member, ...) copy_field(to.member, from.member);
+#define KVC_C_COPY_DSV4(member, offset, default_value) copy_field(to.member, from.member);
+template <class From, class To>
+void copy_header(const From& from, To& to) noexcept {
+  KVC_HEADER_FIELDS(KVC_C_COPY)
+}
+template <class From, class To>
+void copy_limits(const From& from, To& to) noexcept {
+  KVC_LIMIT_FIELDS(KVC_C_COPY)
+}
+template <class From, class To>
+void copy_model(const From& from, To& to) noexcept {
+  KVC_MODEL_FIELDS(KVC_C_COPY)
+}
+template <class From, class To>
+void copy_dsv4(const From& from, To& to) noexcept {
+  KVC_DSV4_FIELDS(KVC_C_COPY_DSV4)
+}
+#undef KVC_C_COPY
+#undef KVC_C_COPY_DSV4
+
+// kvc.h's kvc_header lists its fields widest first with reserved last, so
+// it has no padding inside: the table's fields cover it whole exactly when
+// their sizes add up to the end of reserved.
+#define KVC_C_SIZE(member, type, default_value) +sizeof(type)
+static_assert(0 KVC_HEADER_FIELDS(KVC_C_SIZE) == offsetof(kvc_header, reserved) + sizeof(kvc_header::reserved),
+              "kvc_header has a field that KVC_HEADER_FIELDS does not list");
+#undef KVC_C_SIZE
 
 inline kvc_header to_c(const header& h) noexcept {
   kvc_header c{};
   copy_header(h, c);
   return c;
 }
-
 inline header from_c(const kvc_header& c) noexcept {
   header h;
   copy_header(c, h);
   return h;
 }
-
-// The same for kvc::model_desc and kvc_model_desc.
-template <class From, class To>
-void copy_model(const From& f, To& t) noexcept {
-  t.name = f.name;
-  t.layers = f.layers;
-  t.head_dim = f.head_dim;
-  t.indexer_dim = f.indexer_dim;
-  t.vocab = f.vocab;
-  t.sliding_window = f.sliding_window;
-  t.uncompressed_layers = f.uncompressed_layers;
-  t.even_ratio = f.even_ratio;
-  t.odd_ratio = f.odd_ratio;
-  t.indexed_ratio = f.indexed_ratio;
-}
-
 inline kvc_dsv4_header to_c(const dsv4_header& d) noexcept {
-  return kvc_dsv4_header{d.magic,       d.version,       d.context, d.prefill_chunk, d.raw_capacity,
-                         d.raw_window,  d.comp_capacity, d.tokens,  d.layers,        d.head_dim,
-                         d.indexer_dim, d.vocab,         d.raw_live};
+  kvc_dsv4_header c{};
+  copy_dsv4(d, c);
+  return c;
 }
 
-// The C++ options for C options (NULL: the defaults). The DSV4 model is
-// copied into model, which must outlive the options.
-inline bool from_c(const kvc_read_options* c, read_options& opt, model_desc& model) noexcept {
-  opt = read_options{};
-  if (c == nullptr) return true;
-  if (c->level < KVC_LEVEL_HEADER || c->level > KVC_LEVEL_FULL) return false;
-  opt.level = static_cast<verify_level>(c->level);
-  opt.limits.max_text_bytes = c->limits.max_text_bytes;
-  opt.limits.max_payload_bytes = c->limits.max_payload_bytes;
-  opt.limits.max_appended_bytes = c->limits.max_appended_bytes;
-  opt.limits.max_tool_entries = c->limits.max_tool_entries;
-  opt.limits.max_tool_id_bytes = c->limits.max_tool_id_bytes;
-  opt.limits.max_tool_dsml_bytes = c->limits.max_tool_dsml_bytes;
-  opt.limits.max_title_bytes = c->limits.max_title_bytes;
-  if (c->dsv4_model != nullptr) {
-    copy_model(*c->dsv4_model, model);
-    opt.dsv4_model = &model;
-  }
-  opt.chunk_bytes = detail::clamp_size(c->chunk_bytes, (std::numeric_limits<std::size_t>::max)());
+// An options struct from C: the fields within its declared size, the rest at
+// their defaults; false for a size too small to hold the size itself, or
+// for bytes past the fields this library knows that are not zero (a newer
+// caller asking for something this library cannot do).
+template <class C>
+bool sized_options(const C* given, C& out) noexcept {
+  if (given == nullptr) return true;
+  if (given->size < sizeof given->size) return false;
+  const auto* bytes = reinterpret_cast<const unsigned char*>(given);
+  for (std::size_t i = sizeof(C); i < given->size; ++i)
+    if (bytes[i] != 0) return false;
+  std::memcpy(&out, given, given->size < sizeof(C) ? given->size : sizeof(C));
+  out.size = sizeof(C);
   return true;
 }
 
-// The C++ sections for C sections (NULL: none); false when a pointer is NULL
-// where bytes are declared.
+// The C++ read options for C ones (NULL: the defaults). The DSV4 model is
+// copied into model, which must outlive the options.
+inline bool from_c(const kvc_read_options* given, read_options& opt, model_desc& model) noexcept {
+  kvc_read_options c{};
+  kvc_read_options_init(&c);
+  if (!sized_options(given, c)) return false;
+  if (c.level < KVC_LEVEL_HEADER || c.level > KVC_LEVEL_SECTIONS) return false;
+  opt = read_options{};
+  opt.level = static_cast<verify_level>(c.level);
+  copy_limits(c.limits, opt.limits);
+  if (c.dsv4_model != nullptr) {
+    copy_model(*c.dsv4_model, model);
+    opt.dsv4_model = &model;
+  }
+  opt.chunk_bytes = detail::clamp_size(c.chunk_bytes, (std::numeric_limits<std::size_t>::max)());
+  opt.threads = c.threads;
+  opt.keep_sections = c.keep_sections != 0;
+  return true;
+}
+
+inline bool from_c(const kvc_file_options* given, file_options& opt) noexcept {
+  kvc_file_options c{};
+  kvc_file_options_init(&c);
+  if (!sized_options(given, c)) return false;
+  if ((c.hard_links != KVC_LINKS_REFUSE && c.hard_links != KVC_LINKS_SPLIT) ||
+      (c.durability != KVC_DURABILITY_FULL && c.durability != KVC_DURABILITY_CACHE))
+    return false;
+  opt.new_file_mode = c.new_file_mode;
+  opt.hard_links = static_cast<hard_link_policy>(c.hard_links);
+  opt.threads = c.threads;
+  opt.durability = static_cast<durability>(c.durability);
+  opt.in_place = c.in_place != 0;
+  return true;
+}
+
+inline bool from_c(const kvc_tool_entry* tools, std::size_t count, std::vector<tool_entry>& out) {
+  if (tools == nullptr && count != 0) return false;
+  out.clear();
+  out.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    std::string_view id, dsml;
+    if (!view_of(tools[i].id, tools[i].id_size, id) || !view_of(tools[i].dsml, tools[i].dsml_size, dsml)) return false;
+    out.push_back(tool_entry{std::string(id), std::string(dsml)});
+  }
+  return true;
+}
+
+// The C++ sections for C sections (NULL: none).
 inline bool from_c(const kvc_appended* c, appended& a) {
   a = appended{};
   if (c == nullptr) return true;
-  if (c->tools == nullptr && c->tool_count != 0) return false;
-  a.tools.reserve(c->tool_count);
-  for (std::size_t i = 0; i < c->tool_count; ++i) {
-    std::string_view id, dsml;
-    if (!view_of(c->tools[i].id, c->tools[i].id_size, id) || !view_of(c->tools[i].dsml, c->tools[i].dsml_size, dsml))
-      return false;
-    a.tools.push_back(tool_entry{std::string(id), std::string(dsml)});
-  }
-  if (c->title != nullptr)
-    a.title = std::string(c->title, c->title_size);
-  else if (c->title_size != 0)
-    return false;
+  if (!from_c(c->tools, c->tool_count, a.tools)) return false;
+  std::string_view title;
+  if (!view_of(c->title, c->title_size, title)) return false;
+  if (c->title != nullptr) a.title = std::string(title);
   return true;
 }
 
-// The error for a nonzero code a C callback returned to stop: the code when
-// it is a kvc_errc, else invalid_argument.
-inline error stopped_by_callback(std::int32_t code, std::uint64_t offset) noexcept {
-  const bool known = code > KVC_ERR_OK && code <= KVC_ERR_INVALID_ARGUMENT;
-  return make_error(known ? static_cast<errc>(code) : errc::invalid_argument, section::payload, offset);
+inline bool from_c(const kvc_appended_changes* c, appended_changes& out) {
+  out = appended_changes{};
+  if (c == nullptr) return false;
+  auto known = [](std::int32_t v) { return v == KVC_KEEP || v == KVC_REPLACE || v == KVC_REMOVE; };
+  if (!known(c->tool_map) || !known(c->title)) return false;
+  if (c->tool_map != KVC_KEEP) {
+    out.tools.emplace();
+    if (c->tool_map == KVC_REPLACE && !from_c(c->tools, c->tool_count, *out.tools)) return false;
+  }
+  if (c->title == KVC_REPLACE) {
+    std::string_view title;
+    if (!view_of(c->title_text, c->title_size, title)) return false;
+    out.title = std::string(title);
+  }
+  out.remove_title = c->title == KVC_REMOVE;
+  return true;
 }
 
-// A path-level write's outcome for C. requested is the path the caller
-// gave (nullptr: the write cannot rename); a different stored path is a
-// rename, always to an identity name in the same directory.
+// A path-level write's outcome for C. requested is the path the caller gave
+// (nullptr: the write cannot rename); a different stored path is a rename,
+// always to an identity name in the same directory.
 inline void store_file(const result<stored_file>& r, const char* requested, kvc_stored* stored) noexcept {
   if (!r || stored == nullptr) return;
   *stored = kvc_stored{};
@@ -219,6 +278,17 @@ inline void store_file(const result<stored_file>& r, const char* requested, kvc_
 
 // Copies a std::string identity name into a C buffer of KVC_IDENTITY_NAME_SIZE + 1.
 inline void copy_name(const std::string& name, char* out) noexcept { std::memcpy(out, name.c_str(), name.size() + 1); }
+
+inline compatibility c_compat(const compat_result& r, std::int32_t* verdict) noexcept {
+  if (verdict != nullptr) *verdict = static_cast<std::int32_t>(r.verdict);
+  return r.verdict;
+}
+inline reuse_rule rule_of(std::uint32_t context, std::uint8_t quant_bits) {
+  reuse_rule r;
+  r.context = context;
+  if (quant_bits != 0) r.quant_bits = quant_bits;
+  return r;
+}
 }  // namespace c_api
 }  // namespace KVC_ABI_NAMESPACE
 }  // namespace kvc
@@ -250,14 +320,73 @@ const char* kvc_errc_message(std::int32_t code) { return kvc::errc_message(stati
 const char* kvc_section_name(std::int32_t s) {
   return s < 0 || s > UINT8_MAX ? "unknown" : kvc::section_name(static_cast<kvc::section>(s));
 }
+
+std::size_t kvc_error_format(const kvc_error* e, char* buf, std::size_t size) {
+  if (buf != nullptr && size != 0) buf[0] = '\0';
+  if (e == nullptr) return 0;
+  const kvc::error cpp = kvc::make_error(static_cast<kvc::errc>(e->code), static_cast<kvc::section>(e->section),
+                                         e->offset, e->os_error);
+  char line[512];
+  const std::size_t n = kvc::format_error(cpp, line, sizeof line);
+  if (buf != nullptr && size != 0) {
+    const std::size_t k = n < size ? n : size - 1;
+    std::memcpy(buf, line, k);
+    buf[k] = '\0';
+  }
+  return n;
+}
+
 const char* kvc_version(void) { return KVC_VERSION_STRING; }
+std::uint32_t kvc_version_number(void) { return KVC_VERSION_NUMBER; }
 
 void kvc_header_init(kvc_header* h) {
   if (h != nullptr) *h = kvc::c_api::to_c(kvc::header{});
 }
 
+std::size_t kvc_header_size(std::uint32_t version) {
+  return version == 1 ? kvc::layout::header_v1::size : version == 2 ? kvc::layout::header_v2::size : 0;
+}
+std::uint64_t kvc_header_payload_offset(const kvc_header* h) {
+  return h == nullptr ? 0 : kvc::c_api::from_c(*h).payload_offset();
+}
+std::uint64_t kvc_header_sections_offset(const kvc_header* h) {
+  return h == nullptr ? 0 : kvc::c_api::from_c(*h).sections_offset();
+}
+
+std::int32_t kvc_header_decode(const void* bytes, std::size_t size, kvc_header* out, kvc_error* err) {
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    if ((bytes == nullptr && size != 0) || out == nullptr) return kvc::c_api::bad_argument();
+    const auto h = kvc::decode_header(static_cast<const std::uint8_t*>(bytes), size);
+    if (!h) return h.error();
+    *out = kvc::c_api::to_c(*h);
+    return {};
+  });
+}
+
+std::int32_t kvc_header_validate(const kvc_header* h, const void* bytes, std::uint64_t file_size,
+                                 const kvc_limits* limits, kvc_error* err) {
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    if (h == nullptr || bytes == nullptr) return kvc::c_api::bad_argument();
+    kvc::limits lim;
+    if (limits != nullptr) kvc::c_api::copy_limits(*limits, lim);
+    return kvc::validate_header(kvc::c_api::from_c(*h), static_cast<const std::uint8_t*>(bytes), file_size, lim);
+  });
+}
+
+std::int32_t kvc_header_encode(const kvc_header* h, void* out, std::size_t capacity, std::size_t* written,
+                               kvc_error* err) {
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    if (h == nullptr || out == nullptr) return kvc::c_api::bad_argument();
+    const kvc::header_bytes b = kvc::encode_header(kvc::c_api::from_c(*h));
+    if (capacity < b.size()) return kvc::c_api::bad_argument();
+    std::memcpy(out, b.data(), b.size());
+    if (written != nullptr) *written = b.size();
+    return {};
+  });
+}
+
 const char* kvc_level_name(std::int32_t level) {
-  return level < KVC_LEVEL_HEADER || level > KVC_LEVEL_FULL
+  return level < KVC_LEVEL_HEADER || level > KVC_LEVEL_SECTIONS
              ? "unknown"
              : kvc::verify_level_name(static_cast<kvc::verify_level>(level));
 }
@@ -270,12 +399,25 @@ void kvc_read_options_init(kvc_read_options* c) {
   if (c == nullptr) return;
   const kvc::read_options o;
   *c = kvc_read_options{};
+  c->size = sizeof *c;
   c->level = static_cast<std::int32_t>(o.level);
-  c->limits = kvc_limits{o.limits.max_text_bytes,   o.limits.max_payload_bytes, o.limits.max_appended_bytes,
-                         o.limits.max_tool_entries, o.limits.max_tool_id_bytes, o.limits.max_tool_dsml_bytes,
-                         o.limits.max_title_bytes};
+  kvc::c_api::copy_limits(o.limits, c->limits);
   c->dsv4_model = nullptr;
   c->chunk_bytes = o.chunk_bytes;
+  c->threads = o.threads;
+  c->keep_sections = o.keep_sections;
+}
+
+void kvc_file_options_init(kvc_file_options* c) {
+  if (c == nullptr) return;
+  const kvc::file_options o;
+  *c = kvc_file_options{};
+  c->size = sizeof *c;
+  c->new_file_mode = o.new_file_mode;
+  c->hard_links = static_cast<std::int32_t>(o.hard_links);
+  c->threads = o.threads;
+  c->durability = static_cast<std::int32_t>(o.durability);
+  c->in_place = o.in_place;
 }
 
 kvc_info* kvc_info_new(void) {
@@ -300,14 +442,16 @@ const char* kvc_info_title(const kvc_info* info, std::size_t* size) {
 }
 
 std::int32_t kvc_info_tool(const kvc_info* info, std::size_t i, const char** id, std::size_t* id_size,
-                           const char** dsml, std::size_t* dsml_size) {
-  if (info == nullptr || i >= info->info.tools.size()) return KVC_ERR_INVALID_ARGUMENT;
-  const kvc::tool_entry& t = info->info.tools[i];
-  if (id != nullptr) *id = t.id.data();
-  if (id_size != nullptr) *id_size = t.id.size();
-  if (dsml != nullptr) *dsml = t.dsml.data();
-  if (dsml_size != nullptr) *dsml_size = t.dsml.size();
-  return KVC_ERR_OK;
+                           const char** dsml, std::size_t* dsml_size, kvc_error* err) {
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    if (info == nullptr || i >= info->info.tools.size()) return kvc::c_api::bad_argument(kvc::section::tool_map);
+    const kvc::tool_entry& t = info->info.tools[i];
+    if (id != nullptr) *id = t.id.data();
+    if (id_size != nullptr) *id_size = t.id.size();
+    if (dsml != nullptr) *dsml = t.dsml.data();
+    if (dsml_size != nullptr) *dsml_size = t.dsml.size();
+    return {};
+  });
 }
 
 std::int32_t kvc_verify_memory(const void* data, std::size_t size, const kvc_read_options* c_opt, kvc_info* c_info,
@@ -344,19 +488,20 @@ std::int32_t kvc_identity_name(const kvc_info* info, char* out, kvc_error* err) 
   });
 }
 
-void kvc_identity_name_for_text(const char* text, std::size_t text_size, char* out) {
-  std::string_view t;
-  if (out == nullptr || !kvc::c_api::view_of(text, text_size, t)) return;
-  kvc::c_api::guarded(nullptr, [&]() -> kvc::error {
+std::int32_t kvc_identity_name_for_text(const char* text, std::size_t text_size, char* out, kvc_error* err) {
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    std::string_view t;
+    if (out == nullptr || !kvc::c_api::view_of(text, text_size, t)) return kvc::c_api::bad_argument();
     kvc::c_api::copy_name(kvc::identity_name_for_text(t), out);
     return {};
   });
 }
 
-void kvc_identity_name_for_title(const char* title, std::size_t title_size, std::uint64_t created_at, char* out) {
-  std::string_view t;
-  if (out == nullptr || !kvc::c_api::view_of(title, title_size, t)) return;
-  kvc::c_api::guarded(nullptr, [&]() -> kvc::error {
+std::int32_t kvc_identity_name_for_title(const char* title, std::size_t title_size, std::uint64_t created_at,
+                                         char* out, kvc_error* err) {
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    std::string_view t;
+    if (out == nullptr || !kvc::c_api::view_of(title, title_size, t)) return kvc::c_api::bad_argument();
     kvc::c_api::copy_name(kvc::identity_name_for_title(t, created_at), out);
     return {};
   });
@@ -371,58 +516,127 @@ std::int32_t kvc_check_identity(const char* path, const kvc_info* info, kvc_erro
   });
 }
 
+const char* kvc_entry_kind_name(std::int32_t kind) {
+  return kind < KVC_ENTRY_CACHE_FILE || kind > KVC_ENTRY_UNREADABLE
+             ? "unknown"
+             : kvc::entry_kind_name(static_cast<kvc::entry_kind>(kind));
+}
+
+double kvc_eviction_score(const kvc_header* h, std::uint64_t file_size, std::uint64_t now, double half_life_seconds) {
+  if (h == nullptr) return 0;
+  return kvc::eviction_score(kvc::c_api::from_c(*h), file_size, now,
+                             half_life_seconds > 0 ? half_life_seconds : kvc::eviction_options{}.half_life_seconds);
+}
+
 }  // extern "C"
 
 #if KVC_POSIX || defined(_WIN32)
-// A save in progress. In the begin/finish form it owns the temporary file
-// and the writer; in the callback form it only points at kvc::save_file's.
+// A save in progress: the C++ file_writer, and the stdio stream over it.
 struct kvc_writer {
-  kvc::writer<kvc::file_stream>* active = nullptr;
-  kvc::error failed{};  // the last write failure, for the callback form
-  // The begin/finish form only (the temporary is removed with it unless committed):
-  std::optional<kvc::detail::pending_save> save;
-  kvc::file_stream stream;
-  std::optional<kvc::writer<kvc::file_stream>> owned;
+  kvc::file_writer w;
+  kvc::error failed{};  // the first write failure, also of writes through file
+  FILE* file = nullptr;
 };
 
-// A load between its two stages.
+// A load in progress: the open file (under its shared lock, unless the
+// caller's), the source and the pull reader over it, and the stdio stream.
 struct kvc_load {
-  kvc::detail::unique_file file;
+  kvc::detail::unique_file owned;  // the path form's file
+  kvc::native_file file{};
   kvc::read_options opt;
   kvc::model_desc model;  // opt.dsv4_model points here when set
   kvc_info* info = nullptr;
-  bool payload_read = false;
-
-  // Stage 2: the whole file at level full, the payload to a consumer, or
-  // with kvc::load straight into the caller's memory.
-  template <class Consume>
-  kvc::error read_payload(Consume&& consume) {
-    return stage_two([&](kvc::cursor<kvc::file_stream>& c, const kvc::read_options& full) {
-      return kvc::read(c, info->info, consume, full);
-    });
-  }
-  kvc::error load_payload(std::uint8_t* buf, std::uint64_t capacity) {
-    return stage_two([&](kvc::cursor<kvc::file_stream>& c, const kvc::read_options& full) {
-      return kvc::load(
-          c, info->info, [&](const kvc::file_info& i) { return i.hdr.payload_bytes <= capacity ? buf : nullptr; },
-          full);
-    });
-  }
-
- private:
-  template <class Run>
-  kvc::error stage_two(Run&& run) {
-    if (payload_read) return kvc::c_api::bad_argument();
-    payload_read = true;
-    kvc::file_stream s{file.get()};
-    kvc::cursor<kvc::file_stream> c(s);
-    kvc::read_options full = opt;
-    full.level = kvc::verify_level::full;
-    const kvc::error e = run(c, full);
-    info->settle();
-    return e;
-  }
+  std::optional<kvc::file_source> source;
+  std::optional<kvc::payload_reader<kvc::file_source>> reader;
+  FILE* stream = nullptr;
 };
+
+// A listing, with the C views of its entries.
+struct kvc_dir {
+  kvc::directory_listing listing;
+  std::vector<kvc_entry> entries;
+};
+
+namespace kvc {
+inline namespace KVC_ABI_NAMESPACE {
+namespace c_api {
+// stdio streams over a writer or a load: fopencookie (glibc, musl),
+// funopen (macOS, the BSDs: written for them, not compiled here).
+inline std::int32_t write_to_writer(kvc_writer* w, const char* p, std::size_t n) noexcept {
+  if (w->failed) return -1;
+  w->failed = w->w.write_payload(p, n);
+  return w->failed ? -1 : 0;
+}
+inline long read_from_load(kvc_load* l, char* p, std::size_t n) noexcept {
+  const auto got = l->reader->read(p, n);
+  return got ? static_cast<long>(*got) : -1;
+}
+#if defined(__linux__)
+inline FILE* open_writer_stream(kvc_writer* w) noexcept {
+  cookie_io_functions_t io{};
+  io.write = [](void* c, const char* p, std::size_t n) -> ssize_t {
+    return write_to_writer(static_cast<kvc_writer*>(c), p, n) == 0 ? static_cast<ssize_t>(n) : -1;
+  };
+  return fopencookie(w, "w", io);
+}
+inline FILE* open_load_stream(kvc_load* l) noexcept {
+  cookie_io_functions_t io{};
+  io.read = [](void* c, char* p, std::size_t n) -> ssize_t { return read_from_load(static_cast<kvc_load*>(c), p, n); };
+  return fopencookie(l, "r", io);
+}
+#elif defined(__APPLE__) || defined(__FreeBSD__) || defined(__NetBSD__) || defined(__OpenBSD__)
+inline FILE* open_writer_stream(kvc_writer* w) noexcept {
+  return funopen(
+      w, nullptr,
+      [](void* c, const char* p, int n) -> int {
+        return write_to_writer(static_cast<kvc_writer*>(c), p, static_cast<std::size_t>(n)) == 0 ? n : -1;
+      },
+      nullptr, nullptr);
+}
+inline FILE* open_load_stream(kvc_load* l) noexcept {
+  return funopen(
+      l,
+      [](void* c, char* p, int n) -> int {
+        return static_cast<int>(read_from_load(static_cast<kvc_load*>(c), p, static_cast<std::size_t>(n)));
+      },
+      nullptr, nullptr, nullptr);
+}
+#else
+inline FILE* open_writer_stream(kvc_writer*) noexcept { return nullptr; }
+inline FILE* open_load_stream(kvc_load*) noexcept { return nullptr; }
+#endif
+
+// Opens a load: the source and the pull reader over file, then stage 1.
+inline error open_load(kvc_load& l) {
+  l.source.emplace(l.file, verify_level::full);
+  l.reader.emplace(*l.source, l.info->info, l.opt);
+  const error e = l.reader->open();
+  l.info->settle();
+  return e;
+}
+
+inline void fill_entry(const dir_entry& e, kvc_entry& c) noexcept {
+  c = kvc_entry{};
+  c.name = e.name.c_str();
+  c.path = e.path.c_str();
+  c.kind = static_cast<std::int32_t>(e.kind);
+  c.symlink = e.symlink;
+  c.header_decoded = e.info.stage != read_stage::none;
+  c.file_size = e.file_size;
+  c.modified_unix = e.modified_unix;
+  c.os_error = e.os_error;
+  report(e.err, &c.error);
+  c.header = to_c(e.info.hdr);
+  c.text_head = e.text_head.c_str();
+  c.text_head_size = e.text_head.size();
+  if (e.title) {
+    c.title = e.title->c_str();
+    c.title_size = e.title->size();
+  }
+}
+}  // namespace c_api
+}  // namespace KVC_ABI_NAMESPACE
+}  // namespace kvc
 
 extern "C" {
 
@@ -439,24 +653,33 @@ std::int32_t kvc_verify_file(const char* path, const kvc_read_options* c_opt, kv
   });
 }
 
+std::int32_t kvc_verify_fd(kvc_native_file file, const kvc_read_options* c_opt, kvc_info* c_info, kvc_error* err) {
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    kvc::read_options opt;
+    kvc::model_desc model;
+    if (!kvc::c_api::from_c(c_opt, opt, model)) return kvc::c_api::bad_argument();
+    kvc::file_info local;
+    kvc::file_info& info = c_info != nullptr ? c_info->info : local;
+    const kvc::error e = kvc::verify_open_file(file, info, opt);
+    if (c_info != nullptr) c_info->settle();
+    return e;
+  });
+}
+
 std::int32_t kvc_writer_begin(const char* path, const kvc_header* h, const char* text, std::size_t text_size,
-                              kvc_writer** out, kvc_error* err) {
+                              const kvc_file_options* c_opt, kvc_writer** out, kvc_error* err) {
   if (out != nullptr) *out = nullptr;
   return kvc::c_api::guarded(err, [&]() -> kvc::error {
     std::string_view t;
-    if (path == nullptr || h == nullptr || out == nullptr || !kvc::c_api::view_of(text, text_size, t))
+    kvc::file_options opt;
+    if (path == nullptr || h == nullptr || out == nullptr || !kvc::c_api::view_of(text, text_size, t) ||
+        !kvc::c_api::from_c(c_opt, opt))
       return kvc::c_api::bad_argument();
     std::unique_ptr<kvc_writer> w(new (std::nothrow) kvc_writer);
     if (!w) return kvc::c_api::out_of_memory();
-    if (kvc::error e = kvc::validate_header_to_write(kvc::c_api::from_c(*h))) return e;
-    auto save = kvc::detail::begin_save(path, kvc::file_options{});
-    if (!save) return save.error();
-    w->save.emplace(std::move(save).value());
-    w->stream = kvc::file_stream{w->save->tmp.get()};
-    auto begun = kvc::begin_write(w->stream, kvc::c_api::from_c(*h), t);
+    auto begun = kvc::file_writer::begin(path, kvc::c_api::from_c(*h), t, opt);
     if (!begun) return begun.error();
-    w->owned.emplace(std::move(begun).value());
-    w->active = &*w->owned;
+    w->w = std::move(begun).value();
     *out = w.release();
     return {};
   });
@@ -464,24 +687,28 @@ std::int32_t kvc_writer_begin(const char* path, const kvc_header* h, const char*
 
 std::int32_t kvc_writer_write(kvc_writer* w, const void* data, std::size_t size, kvc_error* err) {
   return kvc::c_api::guarded(err, [&]() -> kvc::error {
-    if (w == nullptr || w->active == nullptr || (data == nullptr && size != 0)) return kvc::c_api::bad_argument();
-    const kvc::error e = w->active->write_payload(data, size);
-    if (e) w->failed = e;
-    return e;
+    if (w == nullptr || (data == nullptr && size != 0)) return kvc::c_api::bad_argument();
+    if (!w->failed) w->failed = w->w.write_payload(data, size);
+    return w->failed;
   });
 }
 
-// Both free w in the begin/finish form only: the callback form's writer
-// belongs to kvc_save_file.
+FILE* kvc_writer_file(kvc_writer* w) {
+  if (w == nullptr) return nullptr;
+  if (w->file == nullptr) w->file = kvc::c_api::open_writer_stream(w);
+  return w->file;
+}
+
+const char* kvc_writer_temporary(const kvc_writer* w) { return w == nullptr ? "" : w->w.temporary_path().c_str(); }
+
 std::int32_t kvc_writer_finish(kvc_writer* w, const kvc_appended* a, kvc_stored* stored, kvc_error* err) {
-  const std::unique_ptr<kvc_writer> owner(w != nullptr && w->owned ? w : nullptr);
+  const std::unique_ptr<kvc_writer> owner(w);
   return kvc::c_api::guarded(err, [&]() -> kvc::error {
     if (!owner) return kvc::c_api::bad_argument();
     kvc::appended sections;
-    kvc::result<kvc::header> r = kvc::c_api::bad_argument();
-    if (kvc::c_api::from_c(a, sections)) r = w->owned->finish(sections);
-    if (!r) return r.error();  // the temporary goes with owner
-    const auto done = kvc::detail::finish_save(*w->save, *r, kvc::file_options{});
+    if (!kvc::c_api::from_c(a, sections)) return kvc::c_api::bad_argument();
+    if (owner->failed) return owner->failed;  // the temporary goes with owner
+    const auto done = owner->w.finish(sections);
     kvc::c_api::store_file(done, nullptr, stored);
     return done.error();
   });
@@ -489,29 +716,7 @@ std::int32_t kvc_writer_finish(kvc_writer* w, const kvc_appended* a, kvc_stored*
 
 void kvc_writer_abort(kvc_writer* w) {
   // Deleting the writer removes its temporary.
-  const std::unique_ptr<kvc_writer> owner(w != nullptr && w->owned ? w : nullptr);
-}
-
-std::int32_t kvc_save_file(const char* path, const kvc_header* h, const char* text, std::size_t text_size,
-                           const kvc_appended* a, kvc_produce_fn produce, void* ctx, kvc_stored* stored,
-                           kvc_error* err) {
-  return kvc::c_api::guarded(err, [&]() -> kvc::error {
-    std::string_view t;
-    kvc::appended sections;
-    if (path == nullptr || h == nullptr || produce == nullptr || !kvc::c_api::view_of(text, text_size, t) ||
-        !kvc::c_api::from_c(a, sections))
-      return kvc::c_api::bad_argument();
-    const auto r = kvc::save_file(path, kvc::c_api::from_c(*h), t, sections,
-                                  [&](kvc::writer<kvc::file_stream>& cpp_writer) -> kvc::error {
-                                    kvc_writer w;
-                                    w.active = &cpp_writer;
-                                    const std::int32_t code = produce(ctx, &w);
-                                    if (code == KVC_ERR_OK) return {};
-                                    return w.failed ? w.failed : kvc::c_api::stopped_by_callback(code, 0);
-                                  });
-    kvc::c_api::store_file(r, nullptr, stored);
-    return r.error();
-  });
+  delete w;
 }
 
 std::int32_t kvc_load_open(const char* path, const kvc_read_options* c_opt, kvc_info* info, kvc_load** out,
@@ -530,87 +735,229 @@ std::int32_t kvc_load_open(const char* path, const kvc_read_options* c_opt, kvc_
       if (e.code == kvc::errc::io_error) e.where = kvc::section::header;  // as kvc::read_file reports it
       return e;
     }
-    l->file = std::move(f).value();
-    kvc::file_stream s{l->file.get()};
-    kvc::cursor<kvc::file_stream> c(s);
-    kvc::read_options text = l->opt;
-    text.level = kvc::verify_level::text;
-    const kvc::error e = kvc::verify(c, info->info, text);
-    info->settle();
-    if (!e) *out = l.release();
+    l->owned = std::move(f).value();
+    l->file = l->owned.get();
+    const int locked = kvc::detail::lock_file(l->file, false);
+    if (locked != 0 && !kvc::detail::locks_unsupported(locked))
+      return kvc::make_error(kvc::errc::io_error, kvc::section::header, 0, locked);
+    if (kvc::error e = kvc::c_api::open_load(*l)) return e;
+    *out = l.release();
+    return {};
+  });
+}
+
+std::int32_t kvc_load_open_fd(kvc_native_file file, const kvc_read_options* c_opt, kvc_info* info, kvc_load** out,
+                              kvc_error* err) {
+  if (out != nullptr) *out = nullptr;
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    if (info == nullptr || out == nullptr) return kvc::c_api::bad_argument();
+    std::unique_ptr<kvc_load> l(new (std::nothrow) kvc_load);
+    if (!l) return kvc::c_api::out_of_memory();
+    if (!kvc::c_api::from_c(c_opt, l->opt, l->model)) return kvc::c_api::bad_argument();
+    l->info = info;
+    l->file = file;
+    if (kvc::error e = kvc::c_api::open_load(*l)) return e;
+    *out = l.release();
+    return {};
+  });
+}
+
+std::int32_t kvc_load_read(kvc_load* l, void* buf, std::size_t capacity, std::size_t* got, kvc_error* err) {
+  if (got != nullptr) *got = 0;
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    if (l == nullptr || got == nullptr) return kvc::c_api::bad_argument();
+    const auto r = l->reader->read(buf, capacity);
+    if (!r) return r.error();
+    *got = *r;
+    return {};
+  });
+}
+
+std::int32_t kvc_load_read_all(kvc_load* l, void* buf, std::uint64_t capacity, kvc_error* err) {
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    if (l == nullptr) return kvc::c_api::bad_argument();
+    if (l->info->info.hdr.payload_bytes > capacity) return kvc::c_api::bad_argument(kvc::section::payload);
+    // With no buffer (capacity 0) only an empty payload fits.
+    std::uint8_t none = 0;
+    const kvc::error e = l->reader->read_all(buf != nullptr ? buf : &none);
+    l->info->settle();
     return e;
   });
 }
 
-std::int32_t kvc_load_payload(kvc_load* l, kvc_payload_fn consume, void* ctx, kvc_error* err) {
-  return kvc::c_api::guarded(err, [&]() -> kvc::error {
-    if (l == nullptr || consume == nullptr) return kvc::c_api::bad_argument();
-    std::uint64_t at = l->info->info.hdr.payload_offset();
-    return l->read_payload([&](const std::uint8_t* p, std::size_t n) -> kvc::error {
-      const std::int32_t code = consume(ctx, p, n);
-      if (code != KVC_ERR_OK) return kvc::c_api::stopped_by_callback(code, at);
-      at += n;
-      return {};
-    });
-  });
+FILE* kvc_load_file(kvc_load* l) {
+  if (l == nullptr) return nullptr;
+  if (l->stream == nullptr) l->stream = kvc::c_api::open_load_stream(l);
+  return l->stream;
 }
 
-std::int32_t kvc_load_payload_into(kvc_load* l, void* buf, std::uint64_t capacity, kvc_error* err) {
+std::int32_t kvc_load_finish(kvc_load* l, kvc_error* err) {
   return kvc::c_api::guarded(err, [&]() -> kvc::error {
-    if (l == nullptr || (buf == nullptr && capacity != 0)) return kvc::c_api::bad_argument();
-    // A buffer too small is refused before a payload byte is read. With no
-    // buffer (capacity 0) only an empty payload fits; kvc::load needs a
-    // non-null destination even for zero bytes.
-    std::uint8_t none = 0;
-    return l->load_payload(buf != nullptr ? static_cast<std::uint8_t*>(buf) : &none, capacity);
+    if (l == nullptr) return kvc::c_api::bad_argument();
+    const kvc::error e = l->reader->finish();
+    l->info->settle();
+    return e;
   });
 }
 
 void kvc_load_close(kvc_load* l) { delete l; }
 
-std::int32_t kvc_touch_file(const char* path, std::uint64_t now, kvc_stored* stored, kvc_error* err) {
+std::int32_t kvc_touch_file(const char* path, std::uint64_t now, const kvc_file_options* c_opt, kvc_stored* stored,
+                            kvc_error* err) {
   return kvc::c_api::guarded(err, [&]() -> kvc::error {
-    if (path == nullptr) return kvc::c_api::bad_argument();
-    const auto r = kvc::touch_file(path, now);
+    kvc::file_options opt;
+    if (path == nullptr || !kvc::c_api::from_c(c_opt, opt)) return kvc::c_api::bad_argument();
+    const auto r = kvc::touch_file(path, now, opt);
     kvc::c_api::store_file(r, path, stored);
     return r.error();
   });
 }
 
-std::int32_t kvc_rewrite_appended_file(const char* path, const kvc_appended* a, std::uint64_t now, kvc_stored* stored,
-                                       kvc_error* err) {
+std::int32_t kvc_touch_fd(kvc_native_file file, std::uint64_t now, const kvc_file_options* c_opt, kvc_stored* stored,
+                          kvc_error* err) {
   return kvc::c_api::guarded(err, [&]() -> kvc::error {
-    kvc::appended sections;
-    if (path == nullptr || !kvc::c_api::from_c(a, sections)) return kvc::c_api::bad_argument();
-    // C's kvc_appended states every section: a full replacement.
-    const bool has_title = sections.title.has_value();
-    const kvc::appended_changes changes{std::move(sections.tools), std::move(sections.title), !has_title};
-    const auto r = kvc::rewrite_appended_file(path, changes, now);
+    kvc::file_options opt;
+    if (!kvc::c_api::from_c(c_opt, opt)) return kvc::c_api::bad_argument();
+    const auto r = kvc::touch_open_file(file, now, opt);
+    kvc::c_api::store_file(r, nullptr, stored);
+    return r.error();
+  });
+}
+
+std::int32_t kvc_rewrite_appended_file(const char* path, const kvc_appended_changes* c, std::uint64_t now,
+                                       const kvc_file_options* c_opt, kvc_stored* stored, kvc_error* err) {
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    kvc::appended_changes changes;
+    kvc::file_options opt;
+    if (path == nullptr || !kvc::c_api::from_c(c, changes) || !kvc::c_api::from_c(c_opt, opt))
+      return kvc::c_api::bad_argument();
+    const auto r = kvc::rewrite_appended_file(path, changes, now, opt);
     kvc::c_api::store_file(r, path, stored);
     return r.error();
   });
 }
 
-std::int32_t kvc_upgrade_file(const char* path, kvc_stored* stored, kvc_error* err) {
+std::int32_t kvc_upgrade_file(const char* path, const kvc_file_options* c_opt, kvc_stored* stored, kvc_error* err) {
   return kvc::c_api::guarded(err, [&]() -> kvc::error {
-    if (path == nullptr) return kvc::c_api::bad_argument();
-    const auto r = kvc::upgrade_file(path);
+    kvc::file_options opt;
+    if (path == nullptr || !kvc::c_api::from_c(c_opt, opt)) return kvc::c_api::bad_argument();
+    const auto r = kvc::upgrade_file(path, opt);
     kvc::c_api::store_file(r, path, stored);
     return r.error();
   });
 }
 
 std::int32_t kvc_check_compatible_file(const char* path, const char* text, std::size_t text_size,
-                                       std::uint8_t quant_bits, std::uint32_t context, kvc_error* err) {
-  kvc::compatibility verdict = kvc::compatibility::corrupt;
-  kvc::c_api::guarded(err, [&]() -> kvc::error {
+                                       std::uint32_t context, std::uint8_t quant_bits, std::int32_t* verdict,
+                                       kvc_error* err) {
+  if (verdict != nullptr) *verdict = KVC_CORRUPT;
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
     std::string_view t;
-    if (path == nullptr || !kvc::c_api::view_of(text, text_size, t)) return kvc::c_api::bad_argument();
-    const kvc::compat_result r = kvc::check_compatible_file(path, t, quant_bits, context);
-    verdict = r.verdict;
+    if (path == nullptr || verdict == nullptr || !kvc::c_api::view_of(text, text_size, t))
+      return kvc::c_api::bad_argument();
+    const kvc::compat_result r = kvc::check_compatible_file(path, t, kvc::c_api::rule_of(context, quant_bits));
+    kvc::c_api::c_compat(r, verdict);
     return r.err;
   });
-  return static_cast<std::int32_t>(verdict);
+}
+
+std::int32_t kvc_check_compatible_fd(kvc_native_file file, const char* text, std::size_t text_size,
+                                     std::uint32_t context, std::uint8_t quant_bits, std::int32_t* verdict,
+                                     kvc_error* err) {
+  if (verdict != nullptr) *verdict = KVC_CORRUPT;
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    std::string_view t;
+    if (verdict == nullptr || !kvc::c_api::view_of(text, text_size, t)) return kvc::c_api::bad_argument();
+    const kvc::compat_result r = kvc::check_compatible_open_file(file, t, kvc::c_api::rule_of(context, quant_bits));
+    kvc::c_api::c_compat(r, verdict);
+    return r.err;
+  });
+}
+
+void kvc_list_options_init(kvc_list_options* c) {
+  if (c == nullptr) return;
+  const kvc::list_options o;
+  *c = kvc_list_options{};
+  c->size = sizeof *c;
+  kvc::c_api::copy_limits(o.limits, c->limits);
+  c->text_head_bytes = static_cast<std::uint32_t>(o.text_head_bytes);
+  c->titles = o.titles;
+}
+
+std::int32_t kvc_dir_list(const char* dir, const kvc_list_options* c_opt, kvc_dir** out, kvc_error* err) {
+  if (out != nullptr) *out = nullptr;
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    kvc_list_options c{};
+    kvc_list_options_init(&c);
+    if (dir == nullptr || out == nullptr || !kvc::c_api::sized_options(c_opt, c)) return kvc::c_api::bad_argument();
+    kvc::list_options opt;
+    kvc::c_api::copy_limits(c.limits, opt.limits);
+    opt.text_head_bytes = c.text_head_bytes;
+    opt.titles = c.titles != 0;
+    std::unique_ptr<kvc_dir> d(new (std::nothrow) kvc_dir);
+    if (!d) return kvc::c_api::out_of_memory();
+    auto listing = kvc::list_directory(dir, opt);
+    if (!listing) return listing.error();
+    d->listing = std::move(listing).value();
+    d->entries.resize(d->listing.entries.size());
+    for (std::size_t i = 0; i < d->entries.size(); ++i) kvc::c_api::fill_entry(d->listing.entries[i], d->entries[i]);
+    *out = d.release();
+    return {};
+  });
+}
+
+std::size_t kvc_dir_count(const kvc_dir* d) { return d == nullptr ? 0 : d->entries.size(); }
+const kvc_entry* kvc_dir_entry(const kvc_dir* d, std::size_t i) {
+  return d == nullptr || i >= d->entries.size() ? nullptr : &d->entries[i];
+}
+void kvc_dir_free(kvc_dir* d) { delete d; }
+
+std::int32_t kvc_dir_find_prefix(const kvc_dir* d, const char* prompt, std::size_t prompt_size, std::uint32_t context,
+                                 std::uint8_t quant_bits, std::uint32_t min_tokens, std::size_t* index,
+                                 kvc_error* err) {
+  if (index != nullptr) *index = KVC_NO_ENTRY;
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    std::string_view p;
+    if (d == nullptr || index == nullptr || !kvc::c_api::view_of(prompt, prompt_size, p))
+      return kvc::c_api::bad_argument();
+    kvc::lookup_options opt;
+    opt.rule = kvc::c_api::rule_of(context, quant_bits);
+    opt.min_tokens = min_tokens;
+    const auto found = kvc::find_prefixes(d->listing, p, opt);
+    if (!found.empty() && found.front().status == kvc::prefix_status::match) *index = found.front().entry;
+    return {};
+  });
+}
+
+std::int32_t kvc_dir_plan_eviction(const kvc_dir* d, std::uint64_t budget_bytes, std::uint64_t now,
+                                   double half_life_seconds, const char* protect, std::size_t* order,
+                                   std::size_t capacity, std::size_t* count, kvc_error* err) {
+  if (count != nullptr) *count = 0;
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    if (d == nullptr || count == nullptr || (order == nullptr && capacity != 0)) return kvc::c_api::bad_argument();
+    kvc::eviction_options opt;
+    opt.budget_bytes = budget_bytes;
+    opt.now = now;
+    if (half_life_seconds > 0) opt.half_life_seconds = half_life_seconds;
+    if (protect != nullptr) opt.protect = protect;
+    const std::vector<std::size_t> plan = kvc::plan_eviction(d->listing, opt);
+    *count = plan.size();
+    if (plan.size() > capacity) return kvc::c_api::bad_argument();
+    for (std::size_t i = 0; i < plan.size(); ++i) order[i] = plan[i];
+    return {};
+  });
+}
+
+std::int32_t kvc_remove_temporaries(const char* dir, std::uint64_t min_age_seconds, std::uint64_t* removed,
+                                    kvc_error* err) {
+  if (removed != nullptr) *removed = 0;
+  return kvc::c_api::guarded(err, [&]() -> kvc::error {
+    if (dir == nullptr) return kvc::c_api::bad_argument();
+    const auto r = kvc::remove_temporaries(dir, min_age_seconds);
+    if (!r) return r.error();
+    if (removed != nullptr) *removed = *r;
+    return {};
+  });
 }
 
 }  // extern "C"

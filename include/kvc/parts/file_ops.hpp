@@ -10,10 +10,30 @@
 namespace kvc {
 inline namespace KVC_ABI_NAMESPACE {
 
+// An error as one line for a log: "ok", or "payload_crc_mismatch at offset
+// 71 (payload)", with ": <the system's words>" after an error that carries
+// an OS error number. Into buf[0..size) like snprintf; returns the length
+// of the whole line.
+inline std::size_t format_error(const error& e, char* buf, std::size_t size) noexcept {
+  char os[256] = "";
+  if (e.os_error != 0) detail::os_error_text(e.os_error, os, sizeof os);
+  const int n = !e ? std::snprintf(buf, size, "ok")
+                   : std::snprintf(buf, size, "%s at offset %llu (%s)%s%s", errc_name(e.code),
+                                   static_cast<unsigned long long>(e.offset), section_name(e.where),
+                                   e.os_error != 0 ? ": " : "", os);
+  return n < 0 ? 0 : static_cast<std::size_t>(n);
+}
+inline std::string error_text(const error& e) {
+  std::string out(format_error(e, nullptr, 0), '\0');
+  format_error(e, out.data(), out.size() + 1);
+  return out;
+}
+
 // Reads a file the caller has open (a descriptor, a HANDLE; kvc never
 // closes it) for one kvc::read, verify or load, from offset 0, with one
-// fstat and as few reads as the level needs. The first read takes the header (level header), or up
-// to small_file_bytes of the file, into a buffer no larger than the file.
+// fstat and as few reads as the level needs. The first read takes the
+// header and the first first_bytes bytes (level header), or up to
+// small_file_bytes of the file, into a buffer no larger than the file.
 // A regular file is read with positioned reads (pread); a larger file's
 // payload, when verified or loaded with read_options::threads above 1, in
 // parts on that many threads at once. Pipes, sockets and other non-regular
@@ -23,11 +43,13 @@ class file_source {
  public:
   static constexpr std::size_t small_file_bytes = std::size_t{1} << 20;
 
-  file_source(detail::native_file f, verify_level level) noexcept : f_(f), size_(detail::regular_file_size(f)) {
+  file_source(native_file f, verify_level level, std::size_t first_bytes = 0) noexcept
+      : f_(f), size_(detail::regular_file_size(f)) {
     if (size_ == unknown_size) return;
-    const std::uint64_t first = level == verify_level::header ? layout::header_v2::size
-                                : size_ <= small_file_bytes   ? size_
-                                                              : std::uint64_t{64} << 10;
+    const std::uint64_t first = level == verify_level::header
+                                    ? (first_bytes > layout::header_v2::size ? first_bytes : layout::header_v2::size)
+                                : size_ <= small_file_bytes ? size_
+                                                            : std::uint64_t{64} << 10;
     fill(0, detail::clamp_size(first < size_ ? first : size_, small_file_bytes));
   }
   file_source(const file_source&) = delete;
@@ -95,7 +117,7 @@ class file_source {
     return read_raw(p, n, at);
   }
 
-  detail::native_file f_;
+  native_file f_;
   std::uint64_t size_;  // unknown_size: not a regular file
   std::uint64_t pos_ = 0;
   detail::byte_buffer buf_;
@@ -114,6 +136,26 @@ struct stream_traits<file_source> {
   }
   static bool parallel_reads(file_source& s) noexcept { return s.regular() && s.failed_.status == io_status::ok; }
   static void skip(file_source& s, std::uint64_t n) noexcept { s.pos_ += n; }
+};
+
+// A regular file opened for reading the way the path-level functions open
+// one: without blocking (a FIFO never waits for a writer), refused unless it
+// is a regular file (invalid_argument, section name); closed on destruction.
+class input_file {
+ public:
+  static result<input_file> open(const std::string& path) {
+    input_file f;
+    detail::file_status st{};
+    auto opened = detail::open_regular(path, detail::file_access::read, st);
+    if (!opened) return opened.error();
+    f.file_ = std::move(opened).value();
+    return result<input_file>(std::move(f));
+  }
+  native_file native() const noexcept { return file_.get(); }
+  file_stream stream() const noexcept { return file_stream{file_.get()}; }
+
+ private:
+  detail::unique_file file_;
 };
 
 namespace detail {
@@ -156,14 +198,18 @@ class temporary {
     return result<temporary>(std::move(t));
   }
 
-  auto get() const noexcept { return file_.get(); }
+  native_file get() const noexcept { return file_.get(); }
+  const std::string& name() const noexcept { return name_; }
 
-  // Flush, close and rename over path; the temporary is gone afterwards
-  // whatever happens.
-  error commit(const std::string& path) {
-    if (const int err = full_sync(file_.get())) return os_failure(err);
+  // Flushes (durability::full), closes and renames to path: over the file
+  // there, or, with replace false, only where no name exists (never
+  // replacing one that appeared meanwhile). The temporary is gone
+  // afterwards whatever happens.
+  error commit(const std::string& path, durability d, bool replace = true) {
+    if (d == durability::full)
+      if (const int err = full_sync(file_.get())) return os_failure(err);
     if (!file_.close()) return os_failure(last_os_error());
-    if (const int err = rename_over(name_, path)) return os_failure(err);
+    if (const int err = replace ? rename_over(name_, path) : rename_noreplace(name_, path)) return os_failure(err);
     name_.clear();
     return {};
   }
@@ -173,99 +219,145 @@ class temporary {
   std::string name_;
 };
 
-// The outcome of a committed replacement at path: the directory fsync that
-// makes the rename durable is the step that may still fail.
-inline stored_file committed(const header& h, const std::string& path) { return {h, path, sync_directory(path)}; }
-
-// A save in progress: where it goes, the file it replaces and its temporary.
-struct pending_save {
-  std::string path;    // as the caller named it
-  std::string target;  // what the rename replaces: path, or a symlink's target
-  bool replaces = false;
-  file_status old{};
-  temporary tmp;
-};
-
-// Resolves path, checks the file it replaces (a regular file; links) and
-// creates the temporary with that file's mode and owner, or the new-file mode.
-inline result<pending_save> begin_save(const std::string& path, const file_options& opt) {
-  auto target = resolve_target(path);
-  if (!target) return target.error();
-  pending_save s;
-  s.path = path;
-  s.target = target->path;
-  s.replaces = target->exists;
-  if (s.replaces) {
-    if (const int err = status_of(s.target, s.old)) return os_failure(err);
-    if (error e = check_links(s.old, opt)) return e;
-  }
-  auto tmp = temporary::create(s.target, s.replaces ? &s.old : nullptr, opt.new_file_mode);
-  if (!tmp) return tmp.error();
-  s.tmp = std::move(tmp).value();
-  return result<pending_save>(std::move(s));
+// The outcome of a committed change at path: with durability::full, the
+// directory fsync that makes a rename durable is the step that may still fail.
+inline stored_file committed(const header& h, const std::string& path, durability d) {
+  return {h, path, d == durability::full ? sync_directory(path) : error{}};
 }
 
-// Commits a written save. The lock on the file it replaces is taken only
-// for the rename, so a long save does not hold back touches of the old file.
-inline result<stored_file> finish_save(pending_save& s, const header& stored, const file_options& opt) {
-  unique_file lock;
-  if (s.replaces) {
-    auto locked = open_locked(s.target, s.old);
-    // Removed meanwhile: the save creates it anew.
-    if (!locked && !is_not_found(locked.error().os_error)) return locked.error();
-    if (locked) {
-      if (error e = check_links(s.old, opt)) return e;
-      lock = std::move(locked).value();
-    }
-  }
-  release_before_replace(lock);
-  if (error e = s.tmp.commit(s.target)) return e;
-  return committed(stored, s.path);
-}
 }  // namespace detail
 
-// Removes what list_temporaries(directory, min_age_seconds) finds; returns
-// how many were removed. One that vanished meanwhile is not an error.
-inline result<std::uint64_t> remove_temporaries(const std::string& directory, std::uint64_t min_age_seconds) {
-  auto found = list_temporaries(directory, min_age_seconds);
-  if (!found) return found.error();
-  std::uint64_t removed = 0;
-  for (const temporary_file& t : *found) {
-    if (detail::remove_file(t.path))
-      ++removed;
-    else if (const int err = detail::last_os_error(); !detail::is_not_found(err))
-      return detail::os_failure(err);
-  }
-  return removed;
-}
 
-// Saves a checkpoint to path atomically. produce(kvc::writer<kvc::file_stream>&)
-// -> kvc::error writes the payload (layer by layer, as it is produced); the
-// sections in a follow it. The header and sections are checked before the
-// first byte is written. An existing file at path (or a symlink's target) is
-// replaced keeping its mode and owner; the lock on it is taken only for the
-// rename, so a long save does not hold back touches of the old file.
+// A save in progress, for a caller that writes the payload as it produces
+// it: begin() checks the header, creates the temporary
+// "<target>.tmp.<pid>.<suffix>" next to path (mode and owner of the file it
+// replaces, or file_options::new_file_mode) and writes the header and
+// text; write_payload as often as needed; finish(sections) writes the
+// sections, settles the header and commits: flush (durability::full),
+// rename over path, directory flush. Destroying it unfinished removes the
+// temporary and leaves path as it was. Move-only.
+class file_writer {
+ public:
+  static result<file_writer> begin(const std::string& path, const header& h, std::string_view text,
+                                   const file_options& opt = {}) {
+    if (error e = validate_header_to_write(h)) return e;
+    auto target = detail::resolve_target(path);
+    if (!target) return target.error();
+    std::unique_ptr<state> s(new state);
+    s->path = path;
+    s->target = target->path;
+    s->replaces = target->exists;
+    s->opt = opt;
+    if (s->replaces) {
+      if (const int err = detail::status_of(s->target, s->old)) return detail::os_failure(err);
+      if (error e = detail::check_links(s->old, opt)) return e;
+    }
+    auto tmp = detail::temporary::create(s->target, s->replaces ? &s->old : nullptr, opt.new_file_mode);
+    if (!tmp) return tmp.error();
+    s->tmp = std::move(tmp).value();
+    s->stream = file_stream{s->tmp.get()};
+    auto w = begin_write(s->stream, h, text);
+    if (!w) return w.error();
+    s->w = std::move(w).value();
+    s->w.set_threads(opt.threads);
+    file_writer out;
+    out.s_ = std::move(s);
+    return result<file_writer>(std::move(out));
+  }
+
+  // Appends payload bytes (see writer::write_payload).
+  error write_payload(const void* data, std::size_t n) {
+    if (!s_) return make_error(errc::invalid_argument, section::none, 0);
+    return s_->w.write_payload(data, n);
+  }
+
+  // The writer the payload goes through (for save_file's producer).
+  writer<file_stream>& payload_writer() noexcept { return s_->w; }
+
+  // The temporary being written, so that a caller can account for it (it is
+  // removed when the save fails or is abandoned).
+  const std::string& temporary_path() const noexcept {
+    static const std::string none;
+    return s_ ? s_->tmp.name() : none;
+  }
+
+  // Writes the sections and commits. The lock on the file it replaces is
+  // taken only for the rename, so a long save does not hold back touches of
+  // the old file. The writer is done afterwards, whatever the outcome.
+  result<stored_file> finish(const appended& a = {}) {
+    if (!s_) return make_error(errc::invalid_argument, section::none, 0);
+    const std::unique_ptr<state> s = std::move(s_);
+    if (error e = validate_appended(a)) return e;
+    auto stored = s->w.finish(a);
+    if (!stored) return stored.error();
+    detail::unique_file lock;
+    if (s->replaces) {
+      auto locked = detail::open_locked(s->target, s->old);
+      // Removed meanwhile: the save creates it anew.
+      if (!locked && !detail::is_not_found(locked.error().os_error)) return locked.error();
+      if (locked) {
+        if (error e = detail::check_links(s->old, s->opt)) return e;
+        lock = std::move(locked).value();
+      }
+    }
+    detail::release_before_replace(lock);
+    if (error e = s->tmp.commit(s->target, s->opt.durability)) return e;
+    return detail::committed(*stored, s->path, s->opt.durability);
+  }
+
+ private:
+  struct state {
+    std::string path, target;
+    bool replaces = false;
+    detail::file_status old{};
+    file_options opt;
+    detail::temporary tmp;
+    file_stream stream{};
+    writer<file_stream> w;
+  };
+  std::unique_ptr<state> s_;  // a stable address for the writer's sink
+};
+
+// Saves a checkpoint to path atomically (see file_writer):
+// produce(kvc::writer<kvc::file_stream>&) -> kvc::error writes the payload
+// (layer by layer, as it is produced); the sections in a follow it. The
+// header and sections are checked before the first byte is written.
 template <class Produce>
 result<stored_file> save_file(const std::string& path, const header& h, std::string_view text, const appended& a,
                               Produce&& produce, const file_options& opt = {}) {
-  if (error e = validate_header_to_write(h)) return e;
   if (error e = validate_appended(a)) return e;
-  auto save = detail::begin_save(path, opt);
-  if (!save) return save.error();
-  file_stream s{save->tmp.get()};
-  auto w = begin_write(s, h, text);
+  auto w = file_writer::begin(path, h, text, opt);
   if (!w) return w.error();
-  w->set_threads(opt.threads);
-  if (error e = produce(*w)) return e;
-  auto stored = w->finish(a);
-  if (!stored) return stored.error();
-  return detail::finish_save(*save, *stored, opt);
+  if (error e = produce(w->payload_writer())) return e;
+  return w->finish(a);
 }
 
 namespace detail {
-// Opens path (a regular file, without blocking), takes the shared lock that
-// keeps a cooperating touch from being seen half-written, and runs
-// use(source) on a kvc::file_source over it.
+// Runs use(source) on a kvc::file_source over f, an open regular file, under
+// a shared lock that keeps a cooperating touch or in-place rewrite from being
+// seen half done. A level header read takes no lock (a stat, an open, a
+// pread and a close per file in a scan): if its v2 header CRC fails, which is
+// what a header caught in the middle of a touch's write looks like, it is
+// read again under the lock before that verdict stands.
+template <class Use>
+error with_source_of(native_file f, verify_level level, std::size_t first_bytes, bool lock, Use&& use) {
+  auto take_lock = [f]() -> error {
+    const int err = lock_file(f, false);
+    return err != 0 && !locks_unsupported(err) ? make_error(errc::io_error, section::header, 0, err) : error{};
+  };
+  if (lock && level != verify_level::header)
+    if (error e = take_lock()) return e;
+  {
+    file_source s(f, level, first_bytes);
+    const error e = use(s);
+    if (!lock || level != verify_level::header || e.code != errc::header_crc_mismatch) return e;
+  }
+  if (error e = take_lock()) return e;
+  file_source again(f, level, first_bytes);
+  return use(again);
+}
+
+// with_source_of on the regular file at path, opened without blocking.
 template <class Use>
 error with_file_source(const std::string& path, verify_level level, Use&& use) {
   file_status st{};
@@ -275,10 +367,7 @@ error with_file_source(const std::string& path, verify_level level, Use&& use) {
     if (e.code == errc::io_error) e.where = section::header;  // the header read is what failed
     return e;
   }
-  const int err = lock_file(f->get(), false);
-  if (err != 0 && !locks_unsupported(err)) return make_error(errc::io_error, section::header, 0, err);
-  file_source s(f->get(), level);
-  return use(s);
+  return with_source_of(f->get(), level, 0, true, use);
 }
 }  // namespace detail
 
@@ -291,7 +380,9 @@ error read_file(const std::string& path, file_info& info, Consumer&& consume, co
 }
 
 // Verifies the file at path, as read_file does; a large payload is read in
-// parts on opt.threads threads (see kvc::file_source).
+// parts on opt.threads threads (see kvc::file_source). At
+// verify_level::sections the payload is skipped: the header, the text and
+// the appended sections are checked (spec 12.4.1).
 inline error verify_file(const std::string& path, file_info& info, const read_options& opt = {}) {
   return detail::with_file_source(path, opt.level, [&](auto& s) { return verify(s, info, opt); });
 }
@@ -303,33 +394,86 @@ error load_file(const std::string& path, file_info& info, Place&& place, const r
   return detail::with_file_source(path, verify_level::full, [&](auto& s) { return load(s, info, place, opt); });
 }
 
+// verify_file and load_file on a file the caller has open, from its first
+// byte (kvc neither closes it nor moves its position, and takes no lock:
+// the caller decides what may change the file meanwhile).
+inline error verify_open_file(native_file f, file_info& info, const read_options& opt = {}) {
+  return detail::with_source_of(f, opt.level, 0, false, [&](auto& s) { return verify(s, info, opt); });
+}
+template <class Place>
+error load_open_file(native_file f, file_info& info, Place&& place, const read_options& opt = {}) {
+  return detail::with_source_of(f, verify_level::full, 0, false, [&](auto& s) { return load(s, info, place, opt); });
+}
+
+namespace detail {
+// touch() on f, locked exclusively: one positioned write of the header, then
+// fsync with durability::full (unconfirmed if it fails).
+inline result<stored_file> touch_locked(native_file f, const std::string& path, std::uint64_t now, durability d) {
+  file_stream s{f};
+  file_info info;
+  if (error e = read_header_at(s, info)) return e;
+  const header h = touched(info.hdr, now);
+  const header_bytes hb = encode_header(h);
+  const io_result r = write_fully_at(s, hb.data(), hb.size(), 0);
+  if (r.status != io_status::ok) return make_error(errc::io_error, section::header, r.bytes, r.os_error);
+  stored_file out{h, path, {}};
+  if (d == durability::full)
+    if (const int err = full_sync(f)) out.unconfirmed = make_error(errc::io_error, section::header, 0, err);
+  return out;
+}
+}  // namespace detail
+
 // touch() on the file at path under the exclusive lock: the header is read
 // after the lock is held, so a concurrent touch or rewrite is never undone.
-// One positioned write of the header, then fsync (unconfirmed if it fails).
-inline result<stored_file> touch_file(const std::string& path, std::uint64_t now) {
+// One positioned write of the header, then (durability::full) fsync.
+inline result<stored_file> touch_file(const std::string& path, std::uint64_t now, const file_options& opt = {}) {
   detail::file_status st{};
   auto f = detail::open_locked(path, st);
   if (!f) return f.error();
-  file_stream s{f->get()};
-  file_info info;
-  if (error e = detail::read_header_at(s, info)) return e;
-  const header h = detail::touched(info.hdr, now);
-  const header_bytes hb = encode_header(h);
-  const io_result r = detail::write_fully_at(s, hb.data(), hb.size(), 0);
-  if (r.status != io_status::ok) return make_error(errc::io_error, section::header, r.bytes, r.os_error);
-  stored_file out{h, path, {}};
-  if (const int err = detail::full_sync(f->get()))
-    out.unconfirmed = make_error(errc::io_error, section::header, 0, err);
-  return out;
+  return detail::touch_locked(f->get(), path, now, opt.durability);
 }
 
+// touch_file on a file the caller has open for reading and writing: kvc
+// holds the exclusive lock for the read-modify-write only, then releases it.
+inline result<stored_file> touch_open_file(native_file f, std::uint64_t now, const file_options& opt = {}) {
+  if (const int err = detail::lock_file(f, true); err != 0 && !detail::locks_unsupported(err))
+    return detail::os_failure(err);
+  auto r = detail::touch_locked(f, std::string(), now, opt.durability);
+  detail::unlock_file(f);
+  return r;
+}
+
+namespace detail {
+// The sections after c is applied to the file's (kept: those c leaves unset).
+inline result<appended> apply_changes(file_stream s, const header& h, const appended_changes& c) {
+  appended a;
+  file_info kept;
+  if (!c.tools || (!c.title && !c.remove_title))
+    if (error e = read_sections_at(s, h, kept)) return e;
+  a.tools = c.tools ? *c.tools : std::move(kept.tools);
+  if (c.title)
+    a.title = *c.title;
+  else if (!c.remove_title && kept.has_title)
+    a.title = std::move(kept.title);
+  return a;
+}
+}  // namespace detail
+
 // Replaces the appended sections of the file at path as c says, keeping
-// what c leaves unset: verifies the file at level text (and the sections it
-// keeps), then writes header, text and payload (cloned or copied, see
-// detail::copy_prefix) and the new sections to a temporary that replaces
-// the file. last_used = now; unknown sections are dropped. When the title
-// changes the file's identity and the file has an identity name, it gets
-// its new name (stored_file::path); a file already there is not replaced.
+// what c leaves unset; last_used = now; unknown sections are dropped. The
+// file is verified at level text (and the sections it keeps) first.
+// - By default through a temporary: header, text and payload cloned or
+//   copied (detail::copy_prefix), the new sections after them, renamed over
+//   the file: the old or the new file whatever happens.
+// - With file_options::in_place, a version 2 file is changed where it is, at
+//   the cost of the sections alone: its sections are written after the
+//   payload (the file cut to their end), then its header. A crash in between
+//   leaves a file whose sections CRC every reader refuses (spec 15.2). A
+//   version 1 file, which has no CRC to show a half-done change, is still
+//   rewritten through a temporary.
+// When the title changes the file's identity and the file has an identity
+// name, it is renamed to its new identity name (stored_file::path), which
+// never replaces a file of that name, even one created meanwhile.
 inline result<stored_file> rewrite_appended_file(const std::string& path, const appended_changes& c, std::uint64_t now,
                                                  const file_options& opt = {}) {
   if (c.title && c.remove_title) return make_error(errc::invalid_argument, section::title, 0);
@@ -339,7 +483,6 @@ inline result<stored_file> rewrite_appended_file(const std::string& path, const 
   detail::file_status old{};
   auto f = detail::open_locked(target->path, old);
   if (!f) return f.error();
-  if (error e = detail::check_links(old, opt)) return e;
   file_stream src{f->get()};
   file_info info;
   read_options check;
@@ -347,36 +490,58 @@ inline result<stored_file> rewrite_appended_file(const std::string& path, const 
   check.keep_sections = false;
   cursor<file_stream> whole(src);
   if (error e = verify(whole, info, check)) return e;
-  appended a;
-  file_info kept;
-  if (!c.tools || (!c.title && !c.remove_title))
-    if (error e = detail::read_sections_at(src, info.hdr, kept)) return e;
-  a.tools = c.tools ? *c.tools : std::move(kept.tools);
-  if (c.title)
-    a.title = *c.title;
-  else if (!c.remove_title && kept.has_title)
-    a.title = std::move(kept.title);
-  auto bytes = encode_appended(a);
-  if (!bytes) return bytes.error();
-  header h = info.hdr;
-  h.ext_flags = flags_for(h.ext_flags, a);
-  h.sections_crc = h.version == 2 ? crc32c(bytes->data(), bytes->size()) : 0;
-  h.last_used = now;
-  h = sealed(h);
+  auto a = detail::apply_changes(src, info.hdr, c);
+  if (!a) return a.error();
 
-  std::string into = target->path;
+  std::string into = target->path;  // the name it has afterwards
   if (is_identity_name(detail::file_name_of(into))) {
     const std::string name =
-        a.title ? identity_name_for_title(*a.title, h.created_at) : identity_name_for_text(info.text);
+        a->title ? identity_name_for_title(*a->title, info.hdr.created_at) : identity_name_for_text(info.text);
     if (name != detail::file_name_of(into)) {
       into = detail::directory_of(into) + "/" + name;
       if (detail::name_exists(into)) return detail::os_failure(detail::name_taken_error);
     }
   }
+  const bool renamed = into != target->path;
+  auto bytes = encode_appended(*a);
+  if (!bytes) return bytes.error();
+  header h = info.hdr;
+  h.ext_flags = flags_for(h.ext_flags, *a);
+  h.sections_crc = h.version == 2 ? crc32c(bytes->data(), bytes->size()) : 0;
+  h.last_used = now;
+  h = sealed(h);
+  const std::uint64_t at = h.sections_offset();
+  if (opt.in_place && h.version == 2) {
+    // The sections, the file cut after them, then the header that vouches
+    // for them; with durability::full each step is flushed before the next.
+    // No hard-link check: the file stays one file under all its names.
+    const bool flush = opt.durability == durability::full;
+    io_result r = detail::write_fully_at(src, bytes->data(), bytes->size(), at);
+    if (r.status != io_status::ok) return make_error(errc::io_error, section::appended, at + r.bytes, r.os_error);
+    r = stream_traits<file_stream>::truncate(src, at + bytes->size());
+    if (r.status != io_status::ok) return make_error(errc::io_error, section::appended, at, r.os_error);
+    if (flush)
+      if (const int err = detail::full_sync(f->get())) return make_error(errc::io_error, section::appended, at, err);
+    const header_bytes hb = encode_header(h);
+    r = detail::write_fully_at(src, hb.data(), hb.size(), 0);
+    if (r.status != io_status::ok) return make_error(errc::io_error, section::header, r.bytes, r.os_error);
+    stored_file out{h, path, {}};
+    if (flush)
+      if (const int err = detail::full_sync(f->get())) out.unconfirmed = make_error(errc::io_error, section::header, 0, err);
+    if (renamed) {
+      if (const int err = detail::rename_noreplace(target->path, into)) {
+        if (!out.unconfirmed) out.unconfirmed = detail::os_failure(err);
+        return out;  // changed in place, under the old name
+      }
+      out.path = into;
+      if (!out.unconfirmed && flush) out.unconfirmed = detail::sync_directory(into);
+    }
+    return out;
+  }
+  if (error e = detail::check_links(old, opt)) return e;
   auto tmp = detail::temporary::create(into, &old, opt.new_file_mode);
   if (!tmp) return tmp.error();
   file_stream dst{tmp->get()};
-  const std::uint64_t at = h.sections_offset();
   if (const int err = detail::copy_prefix(f->get(), tmp->get(), at))
     return make_error(errc::io_error, section::payload, 0, err);
   const header_bytes hb = encode_header(h);
@@ -385,12 +550,12 @@ inline result<stored_file> rewrite_appended_file(const std::string& path, const 
   r = detail::write_fully_at(dst, bytes->data(), bytes->size(), at);
   if (r.status != io_status::ok) return make_error(errc::io_error, section::appended, at + r.bytes, r.os_error);
   detail::release_before_replace(*f);
-  if (error e = tmp->commit(into)) return e;
-  stored_file out = detail::committed(h, into == target->path ? path : into);
-  if (into != target->path) {
+  if (error e = tmp->commit(into, opt.durability, !renamed)) return e;
+  stored_file out = detail::committed(h, renamed ? into : path, opt.durability);
+  if (renamed) {
     if (!detail::remove_file(target->path)) {
       if (!out.unconfirmed) out.unconfirmed = detail::os_failure(detail::last_os_error());
-    } else if (!out.unconfirmed) {
+    } else if (!out.unconfirmed && opt.durability == durability::full) {
       out.unconfirmed = detail::sync_directory(target->path);
     }
   }
@@ -427,21 +592,31 @@ inline result<stored_file> upgrade_file(const std::string& path, const file_opti
   auto h = upgrade(whole, dst);
   if (!h) return h.error();
   detail::release_before_replace(*f);
-  if (error e = tmp->commit(target->path)) return e;
-  return detail::committed(*h, path);
+  if (error e = tmp->commit(target->path, opt.durability)) return e;
+  return detail::committed(*h, path, opt.durability);
 }
 
-// check_compatible on the file at path, opened read-only through std::FILE*
-// (any platform). A file that cannot be opened is corrupt with an io_error
-// whose os_error says why.
-inline compat_result check_compatible_file(const std::string& path, std::string_view text, std::uint8_t quant_bits,
-                                           std::uint32_t context) {
-  errno = 0;
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) return {compatibility::corrupt, make_error(errc::io_error, section::none, 0, errno)};
-  const compat_result r = check_compatible(f, text, quant_bits, context);
-  std::fclose(f);
-  return r;
+// check_compatible on the file at path, opened as verify_file opens it. A
+// file that cannot be opened is corrupt with the error that says why.
+inline compat_result check_compatible_file(const std::string& path, std::string_view text, const reuse_rule& rule) {
+  compat_result out;
+  const error e = detail::with_file_source(path, verify_level::text, [&](auto& s) {
+    out = check_compatible(s, text, rule);
+    return out.err;
+  });
+  if (e && !out.err) out = {compatibility::corrupt, e};
+  return out;
+}
+
+// check_compatible on a file the caller has open (see verify_open_file).
+inline compat_result check_compatible_open_file(native_file f, std::string_view text, const reuse_rule& rule) {
+  compat_result out;
+  const error e = detail::with_source_of(f, verify_level::text, 0, false, [&](auto& s) {
+    out = check_compatible(s, text, rule);
+    return out.err;
+  });
+  if (e && !out.err) out = {compatibility::corrupt, e};
+  return out;
 }
 
 }  // namespace KVC_ABI_NAMESPACE

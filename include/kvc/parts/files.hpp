@@ -53,10 +53,23 @@ enum class hard_link_policy : std::uint8_t {
   split,   // this name gets the new file, the other names keep the old one
 };
 
+// What a path-level write does to make its result survive a power loss
+// (spec 14.3 states what each leaves after a crash, a kill, a power loss).
+enum class durability : std::uint8_t {
+  full,   // fsync of the file before its rename and of the directory after; touch fsyncs
+  cache,  // no fsync (ds4's behaviour): a kill leaves the old or the new file, as with full;
+          // after a power loss a version 2 file may also be one every reader refuses
+};
+
 struct file_options {
   unsigned new_file_mode = 0600;  // a file that did not exist (the umask still applies; ignored on Windows)
   hard_link_policy hard_links = hard_link_policy::refuse;
   unsigned threads = 1;  // >= 2: save_file overlaps the payload CRC with the writes (writer::set_threads)
+  kvc::durability durability = durability::full;
+  // rewrite_appended_file changes a version 2 file where it is, in time
+  // proportional to its sections: a crash midway leaves a file every
+  // reader refuses (spec 15.2). Off: through a temporary, old or new.
+  bool in_place = false;
 };
 
 // What to change in a file's appended sections; what is not set is kept.

@@ -77,11 +77,13 @@ using native_file = int;          // a file descriptor
 using file_status = struct stat;  // what fstat gives
 inline constexpr int name_taken_error = EEXIST;
 inline constexpr int not_found_error = ENOENT;
+inline constexpr int symlink_loop_error = ELOOP;
 #else
 using native_file = HANDLE;
 using file_status = BY_HANDLE_FILE_INFORMATION;
 inline constexpr int name_taken_error = ERROR_FILE_EXISTS;
 inline constexpr int not_found_error = ERROR_FILE_NOT_FOUND;
+inline constexpr int symlink_loop_error = ERROR_CANT_RESOLVE_FILENAME;
 #endif
 
 // ---- The contract ----------------------------------------------------------------
@@ -114,6 +116,8 @@ class unique_file {
 
 // Errors.
 inline int last_os_error() noexcept;              // of the call that just failed
+// The system's words for an OS error number, NUL-terminated in buf[0..size).
+inline void os_error_text(int os_error, char* buf, std::size_t size) noexcept;
 inline bool is_not_found(int os_error) noexcept;  // nothing at that path
 // A file system without locks: a read goes ahead unlocked.
 inline bool locks_unsupported(int os_error) noexcept;
@@ -127,8 +131,10 @@ inline io_result read_file_next(native_file f, void* p, std::size_t n) noexcept;
 
 // Makes f's written bytes durable (macOS: F_FULLFSYNC).
 inline int full_sync(native_file f) noexcept;
-// Waits for an advisory lock on f, shared or exclusive, held until f closes.
+// Waits for an advisory lock on f, shared or exclusive, held until f closes
+// or unlock_file.
 inline int lock_file(native_file f, bool exclusive) noexcept;
+inline void unlock_file(native_file f) noexcept;
 // Copies the first n bytes of src into the empty file dst (a clone where the
 // file system can).
 inline int copy_prefix(native_file src, native_file dst, std::uint64_t n);
@@ -153,6 +159,24 @@ inline error sync_directory(const std::string& path);
 // replace a file that is open).
 inline void release_before_replace(unique_file& locked) noexcept;
 
+// Directories.
+enum class node_type : std::uint8_t { regular, directory, symlink, other, unknown };
+struct dir_item {
+  std::string name;
+  node_type type;  // as the listing says (no system call); symlink and unknown need kind_of
+};
+// The entries of dir but "." and "..", in the system's order.
+inline int list_names(const std::string& dir, std::vector<dir_item>& out);
+// What is at path (following a symlink when follow is set, else the link
+// itself): regular, directory, symlink or other, its size and modification
+// time. An unreachable path gives the OS error (a dangling link: not found).
+struct node_facts {
+  node_type type = node_type::unknown;
+  std::uint64_t size = 0;
+  std::int64_t modified_unix = 0;
+};
+inline int facts_of(const std::string& path, bool follow, node_facts& out);
+
 // Temporaries.
 inline std::uint64_t process_id() noexcept;
 inline std::uint64_t clock_bits() noexcept;  // changes every time it is read
@@ -163,6 +187,10 @@ inline unique_file create_exclusive(const std::string& name, const file_status* 
 inline int keep_metadata(native_file f, const file_status& old) noexcept;
 // Renames from over to, replacing a file there.
 inline int rename_over(const std::string& from, const std::string& to);
+// Renames from to to only if nothing is at to, atomically where the system
+// can (name_taken_error when something is): never replaces a file that
+// appeared at to after a check.
+inline int rename_noreplace(const std::string& from, const std::string& to);
 
 // Threads (registered with the format core, see worker_thread).
 inline bool start_thread(thread_slot& slot) noexcept;
@@ -172,12 +200,8 @@ inline const bool threads_registered = (installed_threads.store(&platform_thread
 
 }  // namespace detail
 
-// The temporaries in directory that are regular files named by the pattern
-// "<name>.kv.tmp.*" (kvc's "<target>.tmp.<pid>.<suffix>", ds4's
-// "<target>.tmp.<pid>") and were last modified at least min_age_seconds ago.
-// A temporary younger than a save takes may belong to a writer still running.
-inline result<std::vector<temporary_file>> list_temporaries(const std::string& directory,
-                                                            std::uint64_t min_age_seconds);
+// The platform's open file: a file descriptor (POSIX) or a HANDLE (Windows).
+using native_file = detail::native_file;
 #endif  // KVC_POSIX || _WIN32
 
 }  // namespace KVC_ABI_NAMESPACE

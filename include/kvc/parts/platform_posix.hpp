@@ -69,6 +69,20 @@ inline native_file invalid_file() noexcept { return -1; }
 inline bool close_file(native_file f) noexcept { return ::close(f) == 0; }
 
 inline int last_os_error() noexcept { return errno; }
+
+// strerror_r is the GNU one (returns the text) or the XSI one (returns 0
+// and fills buf): either way buf ends up with the text.
+inline void strerror_into(const char* text, char* buf, std::size_t size) noexcept {
+  if (text != buf) std::snprintf(buf, size, "%s", text);
+}
+inline void strerror_into(int failed, char* buf, std::size_t size) noexcept {
+  if (failed != 0) std::snprintf(buf, size, "error %d", errno);
+}
+inline void os_error_text(int os_error, char* buf, std::size_t size) noexcept {
+  if (size == 0) return;
+  buf[0] = '\0';
+  strerror_into(::strerror_r(os_error, buf, size), buf, size);
+}
 inline bool is_not_found(int os_error) noexcept { return os_error == ENOENT; }
 
 inline io_result io_done(ssize_t r) noexcept {
@@ -129,6 +143,17 @@ inline int lock_file(native_file fd, bool exclusive) noexcept {
     if (errno != EINTR) return errno;
 #endif
   return 0;
+}
+
+inline void unlock_file(native_file fd) noexcept {
+#ifdef F_OFD_SETLK
+  struct flock l {};
+  l.l_type = F_UNLCK;
+  l.l_whence = SEEK_SET;
+  ::fcntl(fd, F_OFD_SETLK, &l);
+#else
+  ::flock(fd, LOCK_UN);
+#endif
 }
 
 // A file system without locks (ENOLCK, EOPNOTSUPP, EINVAL) is read unlocked.
@@ -281,6 +306,66 @@ inline int rename_over(const std::string& from, const std::string& to) {
   return ::rename(from.c_str(), to.c_str()) == 0 ? 0 : errno;
 }
 
+// renameat2(RENAME_NOREPLACE) on Linux with glibc, renamex_np(RENAME_EXCL)
+// on macOS; where those are missing or the file system refuses them,
+// link(2) + unlink(2) (link fails when `to` exists, atomically); on a file
+// system without hard links either, a check then rename(2), the one case
+// where a file created at `to` in between would be replaced.
+inline int rename_noreplace(const std::string& from, const std::string& to) {
+#if defined(__linux__) && defined(__GLIBC__) && defined(RENAME_NOREPLACE)
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
+  if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP && errno != EOPNOTSUPP) return errno;
+#elif defined(__APPLE__) && defined(RENAME_EXCL)
+  if (::renamex_np(from.c_str(), to.c_str(), RENAME_EXCL) == 0) return 0;
+  if (errno != ENOTSUP) return errno;
+#endif
+  if (::link(from.c_str(), to.c_str()) == 0) return ::unlink(from.c_str()) == 0 ? 0 : errno;
+  if (errno != EPERM && errno != ENOTSUP && errno != EOPNOTSUPP && errno != EMLINK) return errno;
+  if (name_exists(to)) return EEXIST;
+  return rename_over(from, to);
+}
+
+// ---- Directories --------------------------------------------------------------------
+
+inline int list_names(const std::string& dir, std::vector<dir_item>& out) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return errno;
+  int err = 0;
+  for (;;) {
+    errno = 0;
+    const dirent* e = ::readdir(d);
+    if (e == nullptr) {
+      err = errno;
+      break;
+    }
+    const std::string_view name = e->d_name;
+    if (name == "." || name == "..") continue;
+    node_type t = node_type::unknown;
+#ifdef DT_REG
+    t = e->d_type == DT_REG   ? node_type::regular
+        : e->d_type == DT_DIR ? node_type::directory
+        : e->d_type == DT_LNK ? node_type::symlink
+        : e->d_type == DT_UNKNOWN ? node_type::unknown
+                                  : node_type::other;
+#endif
+    out.push_back({std::string(name), t});
+  }
+  ::closedir(d);
+  return err;
+}
+
+inline int facts_of(const std::string& path, bool follow, node_facts& out) {
+  struct stat st {};
+  if ((follow ? ::stat(path.c_str(), &st) : ::lstat(path.c_str(), &st)) != 0) return errno;
+  out.type = S_ISREG(st.st_mode)   ? node_type::regular
+             : S_ISDIR(st.st_mode) ? node_type::directory
+             : S_ISLNK(st.st_mode) ? node_type::symlink
+                                   : node_type::other;
+  out.size = static_cast<std::uint64_t>(st.st_size);
+  out.modified_unix = static_cast<std::int64_t>(st.st_mtime);
+  return 0;
+}
+
 // ---- Threads ------------------------------------------------------------------------
 
 inline void* run_thread(void* slot) {
@@ -302,34 +387,6 @@ inline void join_thread(thread_slot& slot) noexcept {
 }
 }  // namespace detail
 
-inline result<std::vector<temporary_file>> list_temporaries(const std::string& directory,
-                                                            std::uint64_t min_age_seconds) {
-  DIR* dir = ::opendir(directory.c_str());
-  if (dir == nullptr) return detail::os_failure(errno);
-  struct timespec now {};
-  ::clock_gettime(CLOCK_REALTIME, &now);
-  const std::string prefix = directory.empty() || directory.back() == '/' ? directory : directory + "/";
-  std::vector<temporary_file> found;
-  int os_error = 0;
-  for (;;) {
-    errno = 0;
-    const dirent* entry = ::readdir(dir);
-    if (entry == nullptr) {
-      os_error = errno;
-      break;
-    }
-    if (!detail::is_temporary_name(entry->d_name)) continue;
-    struct stat st {};
-    if (::fstatat(::dirfd(dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
-    const std::int64_t mtime = static_cast<std::int64_t>(st.st_mtime);
-    const std::int64_t age = static_cast<std::int64_t>(now.tv_sec) - mtime;
-    if (age < 0 || static_cast<std::uint64_t>(age) < min_age_seconds) continue;
-    found.push_back({prefix + entry->d_name, static_cast<std::uint64_t>(st.st_size), mtime});
-  }
-  ::closedir(dir);
-  if (os_error != 0) return detail::os_failure(os_error);
-  return found;
-}
 }  // namespace KVC_ABI_NAMESPACE
 }  // namespace kvc
 #endif  // KVC_POSIX

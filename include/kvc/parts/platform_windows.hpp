@@ -109,6 +109,21 @@ inline native_file invalid_file() noexcept { return INVALID_HANDLE_VALUE; }
 inline bool close_file(native_file f) noexcept { return CloseHandle(f) != 0; }
 
 inline int last_os_error() noexcept { return static_cast<int>(GetLastError()); }
+
+// FormatMessage's words, as UTF-8, without the trailing period and line end.
+inline void os_error_text(int os_error, char* buf, std::size_t size) noexcept {
+  if (size == 0) return;
+  wchar_t w[512];
+  const DWORD n = FormatMessageW(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, nullptr,
+                                 static_cast<DWORD>(os_error), 0, w, static_cast<DWORD>(sizeof w / sizeof w[0]), nullptr);
+  int k = n == 0 ? 0 : WideCharToMultiByte(CP_UTF8, 0, w, static_cast<int>(n), buf, static_cast<int>(size - 1), nullptr, nullptr);
+  while (k > 0 && (buf[k - 1] == '\n' || buf[k - 1] == '\r' || buf[k - 1] == '.' || buf[k - 1] == ' ')) --k;
+  if (k == 0) {
+    std::snprintf(buf, size, "error %d", os_error);
+    return;
+  }
+  buf[k] = '\0';
+}
 inline bool is_not_found(int os_error) noexcept {
   return os_error == ERROR_FILE_NOT_FOUND || os_error == ERROR_PATH_NOT_FOUND;
 }
@@ -223,6 +238,13 @@ inline int lock_file(native_file h, bool exclusive) noexcept {
   where.OffsetHigh = 0x7FFFFFFFu;
   if (LockFileEx(h, exclusive ? LOCKFILE_EXCLUSIVE_LOCK : 0, 0, 1, 0, &where)) return 0;
   return last_os_error();
+}
+
+inline void unlock_file(native_file h) noexcept {
+  OVERLAPPED where{};
+  where.Offset = 0xFFFFFFFEu;
+  where.OffsetHigh = 0x7FFFFFFFu;
+  UnlockFileEx(h, 0, 1, 0, &where);
 }
 
 // A file system without byte-range locks is read unlocked.
@@ -346,10 +368,73 @@ inline int rename_over(const std::string& from, const std::string& to) {
   return 0;
 }
 
+// MoveFileExW without MOVEFILE_REPLACE_EXISTING fails when `to` exists.
+inline int rename_noreplace(const std::string& from, const std::string& to) {
+  std::wstring wide_from, wide_to;
+  if (!widen(from, wide_from) || !widen(to, wide_to)) return last_os_error();
+  if (MoveFileExW(wide_from.c_str(), wide_to.c_str(), MOVEFILE_WRITE_THROUGH)) return 0;
+  const int err = last_os_error();
+  return err == ERROR_ALREADY_EXISTS ? name_taken_error : err;
+}
+
 // FILETIME (100 ns ticks since 1601) as Unix seconds.
 inline std::int64_t unix_seconds(const FILETIME& t) noexcept {
   const std::uint64_t ticks = (static_cast<std::uint64_t>(t.dwHighDateTime) << 32) | t.dwLowDateTime;
   return static_cast<std::int64_t>(ticks / 10000000u) - 11644473600;
+}
+
+// ---- Directories --------------------------------------------------------------------
+
+// A reparse point (a symbolic link or junction) is reported as a symlink.
+inline int list_names(const std::string& dir, std::vector<dir_item>& out) {
+  std::wstring pattern;
+  if (!widen(dir.empty() ? std::string(".") : dir, pattern)) return last_os_error();
+  pattern += L"\\*";
+  WIN32_FIND_DATAW entry{};
+  const HANDLE find = FindFirstFileW(pattern.c_str(), &entry);
+  if (find == INVALID_HANDLE_VALUE) return last_os_error();
+  do {
+    const std::string name = narrow(entry.cFileName);
+    if (name == "." || name == "..") continue;
+    const DWORD a = entry.dwFileAttributes;
+    const node_type t = (a & FILE_ATTRIBUTE_REPARSE_POINT) != 0 ? node_type::symlink
+                        : (a & FILE_ATTRIBUTE_DIRECTORY) != 0   ? node_type::directory
+                        : (a & FILE_ATTRIBUTE_DEVICE) != 0      ? node_type::other
+                                                                : node_type::regular;
+    out.push_back({name, t});
+  } while (FindNextFileW(find, &entry));
+  const DWORD err = GetLastError();
+  FindClose(find);
+  return err == ERROR_NO_MORE_FILES ? 0 : static_cast<int>(err);
+}
+
+// Without follow the attributes of the entry itself; with follow, of what
+// a reparse point leads to (opened with backup semantics, which directories
+// need).
+inline int facts_of(const std::string& path, bool follow, node_facts& out) {
+  std::wstring wide;
+  if (!widen(path, wide)) return last_os_error();
+  WIN32_FILE_ATTRIBUTE_DATA a{};
+  if (!GetFileAttributesExW(wide.c_str(), GetFileExInfoStandard, &a)) return last_os_error();
+  DWORD attributes = a.dwFileAttributes;
+  FILETIME written = a.ftLastWriteTime;
+  std::uint64_t size = (static_cast<std::uint64_t>(a.nFileSizeHigh) << 32) | a.nFileSizeLow;
+  if (follow && (attributes & FILE_ATTRIBUTE_REPARSE_POINT) != 0) {
+    const unique_file h(CreateFileW(wide.c_str(), 0, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, nullptr,
+                                    OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS, nullptr));
+    BY_HANDLE_FILE_INFORMATION st{};
+    if (!h || !GetFileInformationByHandle(h.get(), &st)) return last_os_error();
+    attributes = st.dwFileAttributes;
+    written = st.ftLastWriteTime;
+    size = (static_cast<std::uint64_t>(st.nFileSizeHigh) << 32) | st.nFileSizeLow;
+  }
+  out.type = !follow && (attributes & FILE_ATTRIBUTE_REPARSE_POINT) != 0 ? node_type::symlink
+             : (attributes & FILE_ATTRIBUTE_DIRECTORY) != 0             ? node_type::directory
+             : (attributes & FILE_ATTRIBUTE_DEVICE) != 0                ? node_type::other
+                                                                        : node_type::regular;
+  out.size = size;
+  out.modified_unix = unix_seconds(written);
+  return 0;
 }
 
 // ---- Threads ------------------------------------------------------------------------
@@ -374,36 +459,6 @@ inline void join_thread(thread_slot& slot) noexcept {
 }
 }  // namespace detail
 
-inline result<std::vector<temporary_file>> list_temporaries(const std::string& directory,
-                                                            std::uint64_t min_age_seconds) {
-  std::wstring pattern;
-  if (!detail::widen(directory.empty() ? std::string(".") : directory, pattern))
-    return detail::os_failure(detail::last_os_error());
-  pattern += L"\\*";
-  WIN32_FIND_DATAW entry{};
-  const HANDLE find = FindFirstFileW(pattern.c_str(), &entry);
-  if (find == INVALID_HANDLE_VALUE) return detail::os_failure(detail::last_os_error());
-  FILETIME now_ft{};
-  GetSystemTimeAsFileTime(&now_ft);
-  const std::int64_t now = detail::unix_seconds(now_ft);
-  const std::string prefix =
-      directory.empty() || directory.back() == '/' || directory.back() == '\\' ? directory : directory + "/";
-  std::vector<temporary_file> found;
-  do {
-    constexpr DWORD not_regular = detail::not_regular_attributes | FILE_ATTRIBUTE_REPARSE_POINT;
-    const std::string name = detail::narrow(entry.cFileName);
-    if ((entry.dwFileAttributes & not_regular) != 0 || !detail::is_temporary_name(name)) continue;
-    const std::int64_t mtime = detail::unix_seconds(entry.ftLastWriteTime);
-    const std::int64_t age = now - mtime;
-    if (age < 0 || static_cast<std::uint64_t>(age) < min_age_seconds) continue;
-    const std::uint64_t bytes = (static_cast<std::uint64_t>(entry.nFileSizeHigh) << 32) | entry.nFileSizeLow;
-    found.push_back({prefix + name, bytes, mtime});
-  } while (FindNextFileW(find, &entry));
-  const DWORD err = GetLastError();
-  FindClose(find);
-  if (err != ERROR_NO_MORE_FILES) return detail::os_failure(static_cast<int>(err));
-  return found;
-}
 }  // namespace KVC_ABI_NAMESPACE
 }  // namespace kvc
 #endif  // _WIN32

@@ -20,13 +20,15 @@ inline namespace KVC_ABI_NAMESPACE {
 
 // How much of a file a read checks (spec "Reading and verification").
 enum class verify_level : std::uint8_t {
-  header,  // the fixed header: fields, v2 header CRC, sizes against the file
-  text,    // and the text with its CRC: enough for a same-text check
-  full,    // every byte: payload CRC, appended sections and their CRC
+  header,    // the fixed header: fields, v2 header CRC, sizes against the file
+  text,      // and the text with its CRC: enough for a same-text check
+  full,      // every byte: payload CRC, appended sections and their CRC
+  sections,  // header, text and the appended sections; the payload is skipped
 };
 
 constexpr const char* verify_level_name(verify_level l) noexcept {
-  return l == verify_level::header ? "header" : l == verify_level::text ? "text" : "full";
+  constexpr const char* names[] = {"header", "text", "full", "sections"};
+  return static_cast<std::size_t>(l) < 4 ? names[static_cast<std::size_t>(l)] : "unknown";
 }
 
 struct tool_entry {
@@ -65,6 +67,7 @@ enum class read_stage : std::uint8_t {
   text,            // and the text read and checked
   payload,         // and the payload (CRC, DSV4 check when asked for)
   full,            // and the appended sections: every byte checked
+  sections,        // level sections: header, text and appended sections checked, payload skipped
 };
 
 // What a read found. Fields past the stage that was reached stay empty.
@@ -336,6 +339,12 @@ class region_crc {
 };
 
 // ---- The checks ------------------------------------------------------------------
+}  // namespace detail
+
+template <class Source>
+class payload_reader;
+
+namespace detail {
 
 // One read of one file, in the spec's order. S is a sequential source whose
 // first byte is file offset `at`.
@@ -344,9 +353,21 @@ class file_reader {
  public:
   file_reader(S& s, const read_options& opt, file_info& info, std::uint64_t at = 0)
       : src_(s, opt.chunk_bytes, at), opt_(opt), info_(info), chunk_(opt.chunk_bytes == 0 ? 1 : opt.chunk_bytes) {}
+  friend class payload_reader<S>;
 
+  // The whole read at opt.level; the payload (level full) goes to consume.
   template <class Consumer>
   error run(Consumer& consume) {
+    if (error e = open()) return e;
+    if (opt_.level == verify_level::header || opt_.level == verify_level::text) return {};
+    if (opt_.level == verify_level::sections) return skip_payload();
+    if (error e = read_payload(consume)) return e;
+    return finish();
+  }
+
+  // Stage 1: the header and, unless opt.level is header, the text. Then the
+  // payload is read with pull, or with read_payload, and finish() ends.
+  error open() {
     info_ = file_info{};
     if (opt_.dsv4_model != nullptr && !opt_.dsv4_model->usable())
       return make_error(errc::invalid_argument, section::none, 0);  // spec "Model description"
@@ -356,8 +377,39 @@ class file_reader {
     if (opt_.level == verify_level::header) return {};
     if (error e = read_text()) return e;
     info_.stage = read_stage::text;
-    if (opt_.level == verify_level::text) return {};
-    if (error e = read_payload(consume)) return e;
+    if (opt_.level != verify_level::text) begin_payload();
+    return {};
+  }
+
+  // Stage 2, in order: up to n next payload bytes into dst; got == 0 at the
+  // payload's end.
+  error pull(std::uint8_t* dst, std::size_t n, std::size_t& got) {
+    got = 0;
+    const std::uint64_t left = h().payload_bytes - payload_got_;
+    const std::size_t want = clamp_size(left, n);
+    if (want == 0) return {};
+    const io_result r = src_.read_into(dst, want);
+    if (r.status != io_status::ok) return io_failure(section::payload, src_.pos(), r);
+    crc_.add(dst, r.bytes);
+    if (scan_) scan_->feed(dst, r.bytes);
+    payload_got_ += r.bytes;
+    got = r.bytes;
+    if (r.bytes == 0) return make_error(errc::truncated, section::payload, src_.pos());
+    return {};
+  }
+
+  // Stage 3: what is left of the payload (checked, not kept), the payload's
+  // checks, then the appended sections.
+  error finish() {
+    if (payload_got_ < h().payload_bytes) {
+      std::uint64_t got = 0;
+      if (error e = pump(h().payload_bytes - payload_got_, got, [&](const std::uint8_t* p, std::size_t k) {
+            if (scan_) scan_->feed(p, k);
+          }))
+        return e;
+      payload_got_ += got;
+    }
+    if (error e = end_payload()) return e;
     info_.stage = read_stage::payload;
     if (error e = read_appended()) return e;
     info_.stage = read_stage::full;
@@ -486,7 +538,7 @@ class file_reader {
   }
 
   template <class Consumer>
-  error read_payload_in_parts(Consumer& consume, std::optional<dsv4_scanner>& scan, std::uint64_t& got) {
+  error read_payload_in_parts(Consumer& consume, std::uint64_t& got) {
     if constexpr (parts_possible<Consumer>) {
       std::uint8_t* dst = nullptr;
       if constexpr (is_payload_placement<Consumer>::value) {
@@ -498,9 +550,9 @@ class file_reader {
         (void)k;
       };
       if (error e = pump_parallel(dst, h().payload_bytes, got, tick)) return e;
-      if (scan && got == h().payload_bytes) return scan_at(*scan);
+      if (scan_ && got == h().payload_bytes) return scan_at(*scan_);
     }
-    (void)consume, (void)scan, (void)got;
+    (void)consume, (void)got;
     return {};
   }
 
@@ -572,34 +624,68 @@ class file_reader {
     return {};
   }
 
-  template <class Consumer>
-  error read_payload(Consumer& consume) {
+  void begin_payload() {
     begin(section::payload);
     const bool check = opt_.dsv4_model != nullptr && (h().payload_abi == 0 || h().payload_abi == payload_abi_ds4);
-    std::optional<dsv4_scanner> scan;
-    if (check) scan.emplace(*opt_.dsv4_model, h());
+    if (check) scan_.emplace(*opt_.dsv4_model, h());
+    payload_got_ = 0;
+  }
+
+  // The payload at once, before finish(): to a consumer in chunks, into the
+  // memory a placement gives, or in parts on several threads.
+  template <class Consumer>
+  error read_payload(Consumer& consume) {
     std::uint64_t got = 0;
     if (payload_in_parts(consume)) {
-      if (error e = read_payload_in_parts(consume, scan, got)) return e;
+      if (error e = read_payload_in_parts(consume, got)) return e;
     } else if constexpr (is_payload_placement<Consumer>::value) {
       std::uint8_t* dst = consume.place(static_cast<const file_info&>(info_));
       if (dst == nullptr) return make_error(errc::invalid_argument, section::payload, h().payload_offset());
       if (error e = pump_into(dst, h().payload_bytes, got)) return e;
-      if (scan) scan->feed(dst, static_cast<std::size_t>(got));
+      if (scan_) scan_->feed(dst, static_cast<std::size_t>(got));
     } else {
       if (error e = pump(h().payload_bytes, got, [&](const std::uint8_t* p, std::size_t k) {
-            if (scan) scan->feed(p, k);
+            if (scan_) scan_->feed(p, k);
             return deliver(consume, p, k);
           }))
         return e;
     }
+    payload_got_ = got;
     if (got < h().payload_bytes) return make_error(errc::truncated, section::payload, src_.pos());
+    return {};
+  }
+
+  // The payload's checks once every byte was read: length, CRC, DSV4.
+  error end_payload() {
+    if (payload_got_ < h().payload_bytes) return make_error(errc::truncated, section::payload, src_.pos());
     if (h().version == 2 && crc_.value() != h().payload_crc)
       return make_error(errc::payload_crc_mismatch, section::payload, h().payload_offset());
-    if (scan) {
-      if (error e = scan->finish(info_.dsv4)) return e;
+    if (scan_) {
+      if (error e = scan_->finish(info_.dsv4)) return e;
       info_.dsv4_checked = true;
     }
+    return {};
+  }
+
+  // Level sections: past the payload without reading it where the source
+  // can skip (the file size, checked at level header, says it is there),
+  // else read through unchecked; then the appended sections.
+  error skip_payload() {
+    const std::uint64_t n = h().payload_bytes;
+    bool skipped = false;
+    if constexpr (has_parallel_reads<S>::value) {
+      if (info_.file_size != unknown_size) {
+        src_.skip(n);
+        skipped = true;
+      }
+    }
+    if (!skipped) {
+      std::uint64_t got = 0;
+      if (error e = pump(n, got, [](const std::uint8_t*, std::size_t) {})) return e;
+      if (got < n) return make_error(errc::truncated, section::payload, src_.pos());
+    }
+    if (error e = read_appended()) return e;
+    info_.stage = read_stage::sections;
     return {};
   }
 
@@ -698,6 +784,8 @@ class file_reader {
   region_crc crc_;
   static constexpr std::uint64_t no_limit = (std::numeric_limits<std::uint64_t>::max)();
   std::uint64_t appended_limit_ = no_limit;  // the last byte allowed, set in the appended area
+  std::optional<dsv4_scanner> scan_;         // the DSV4 check, when asked for
+  std::uint64_t payload_got_ = 0;            // payload bytes read so far
   section where_ = section::header;
 };
 }  // namespace detail
@@ -749,6 +837,79 @@ error load(Source& src, file_info& info, Place&& place, const read_options& opt 
   detail::file_reader<Source> r(src, full, info);
   return r.run(placement);
 }
+
+// Pull reading, for an engine that restores state as it asks for bytes:
+// open() reads and checks the header and the text; read(p, n) hands over the
+// next payload bytes (0 at the end), as often as the engine likes, or
+// read_all(dst) the whole payload at once (in parts on opt.threads threads
+// where the source can); finish() reads what is left of the payload
+// (checked, not kept) and gives the verdict on the whole file: payload CRC,
+// DSV4 check, appended sections, as kvc::read at level full. Until finish()
+// succeeds the bytes are unverified: restore into scratch state and commit
+// only then (spec "Restoring state"). An error is final: every later call
+// returns it; a call out of order is invalid_argument.
+template <class Source>
+class payload_reader {
+ public:
+  payload_reader(Source& src, file_info& info, const read_options& opt = {})
+      : opt_(at_level_full(opt)), r_(src, opt_, info) {
+    KVC_REQUIRE_STREAM(has_read, Source, "read(S&, void*, std::size_t) -> kvc::io_result");
+  }
+  payload_reader(const payload_reader&) = delete;
+  payload_reader& operator=(const payload_reader&) = delete;
+
+  error open() {
+    if (state_ != state::created) return fail(make_error(errc::invalid_argument, section::none, 0));
+    state_ = state::reading;
+    return fail(r_.open());
+  }
+
+  result<std::size_t> read(void* p, std::size_t n) {
+    if (state_ != state::reading || (p == nullptr && n != 0))
+      return fail(make_error(errc::invalid_argument, section::payload, 0));
+    std::size_t got = 0;
+    if (error e = fail(r_.pull(static_cast<std::uint8_t*>(p), n, got))) return e;
+    pulled_ = pulled_ || got != 0;
+    return got;
+  }
+
+  error read_all(void* dst) {
+    if (state_ != state::reading || pulled_ || dst == nullptr)
+      return fail(make_error(errc::invalid_argument, section::payload, 0));
+    pulled_ = true;
+    auto place = [dst](const file_info&) { return static_cast<std::uint8_t*>(dst); };
+    detail::payload_placement<decltype(place)> placement{place};
+    return fail(r_.read_payload(placement));
+  }
+
+  error finish() {
+    if (state_ != state::reading) return fail(make_error(errc::invalid_argument, section::none, 0));
+    state_ = state::finished;
+    return fail(r_.finish());
+  }
+
+ private:
+  enum class state : std::uint8_t { created, reading, finished, failed };
+  static read_options at_level_full(read_options o) noexcept {
+    o.level = verify_level::full;
+    return o;
+  }
+  // Records e (an error ends the reader) and returns it.
+  error fail(error e) noexcept {
+    if (state_ == state::failed) return failed_;
+    if (e) {
+      state_ = state::failed;
+      failed_ = e;
+    }
+    return e;
+  }
+
+  read_options opt_;
+  detail::file_reader<Source> r_;
+  state state_ = state::created;
+  bool pulled_ = false;
+  error failed_{};
+};
 
 }  // namespace KVC_ABI_NAMESPACE
 }  // namespace kvc

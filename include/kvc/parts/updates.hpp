@@ -146,10 +146,19 @@ struct [[nodiscard]] compat_result {
   error err{};  // why it is corrupt (or the I/O error that stopped the check)
 };
 
-// Same text, quant bits and context: the file can seed this conversation.
+// What an engine asks of a file before it seeds a conversation with it: ds4's
+// reuse rule (spec 16). The file's context must not exceed the session's
+// (a file saved for a smaller context is reused); the quant bits are
+// compared only when quant_bits is set (ds4's --kv-cache-reject-different-quant).
+struct reuse_rule {
+  std::uint32_t context = 0;
+  std::optional<std::uint8_t> quant_bits;
+};
+
+// Whether the file can seed this conversation: the same text, under rule.
 // Reads at level text, so a v2 header or text CRC failure is `corrupt`.
 template <class Source>
-compat_result check_compatible(Source& src, std::string_view text, std::uint8_t quant_bits, std::uint32_t context) {
+compat_result check_compatible(Source& src, std::string_view text, const reuse_rule& rule) {
   static_assert(!std::is_convertible_v<Source&, std::string_view> && !std::is_convertible_v<Source&, std::string>,
                 "kvc: check_compatible reads a stream; for a file path use kvc::check_compatible_file, for bytes "
                 "in memory wrap them in kvc::memory_stream");
@@ -157,8 +166,9 @@ compat_result check_compatible(Source& src, std::string_view text, std::uint8_t 
   read_options opt;
   opt.level = verify_level::text;
   if (error e = verify(src, info, opt)) return {compatibility::corrupt, e};
-  const bool same = info.text == text && info.hdr.quant_bits == quant_bits && info.hdr.context == context;
-  return {same ? compatibility::compatible : compatibility::incompatible, {}};
+  const bool reusable = info.text == text && info.hdr.context <= rule.context &&
+                        (!rule.quant_bits || info.hdr.quant_bits == *rule.quant_bits);
+  return {reusable ? compatibility::compatible : compatibility::incompatible, {}};
 }
 
 // The identity name a file must carry: from the title and created_at when
