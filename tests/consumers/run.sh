@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Proves each way of consuming kvc: find_package after install, add_subdirectory,
+# Proves each way of consuming kvc: find_package after install (also after an
+# install with no build: the header-only library), add_subdirectory,
 # FetchContent from the local checkout, pkg-config, and the single header
-# copied alone into a plain g++ build; and for C programs (kvc/kvc.h):
-# find_package (kvc::c), pkg-config (kvc-c) and the copied header pair with
-# one C++ file that defines KVC_C_IMPLEMENTATION. Each consumer verifies a
-# fixture.
+# copied alone into a plain g++ build; and for C programs (kvc/kvc.h),
+# linked by the C compiler: find_package (kvc::c), pkg-config (kvc-c) and
+# the copied header pair with one C++ file that defines
+# KVC_C_IMPLEMENTATION. Each consumer verifies a fixture.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d)
@@ -18,6 +19,18 @@ check() {  # name binary
   [ "$got" = "$expect" ] || { echo "consumer $1: got '$got'" >&2; exit 1; }
   echo "consumer $1: ok"
 }
+
+# Installed straight after a fresh configure, without a build: the headers,
+# kvc.pc and the CMake package with kvc::kvc, no kvc::c.
+cmake -S "$root" -B "$work/fresh" -DKVC_BUILD_TESTS=OFF -DKVC_BUILD_EXAMPLES=OFF >/dev/null
+cmake --install "$work/fresh" --prefix "$work/headers" >/dev/null
+test -f "$work/headers/include/kvc/kvc.hpp" && test -f "$work/headers/include/kvc/kvc.h"
+test ! -e "$work/headers/include/kvc/parts"
+[ -z "$(find "$work/headers" -name 'libkvc_c*' -o -name 'kvc-c.pc' -o -name 'kvcCTargets*')" ] ||
+  { echo "consumer fresh-install: C library files installed without a build" >&2; exit 1; }
+cmake -S "$root/tests/consumers/find_package" -B "$work/fph" -DCMAKE_PREFIX_PATH="$work/headers" >/dev/null
+cmake --build "$work/fph" >/dev/null
+check find_package-without-build "$work/fph/consumer"
 
 # The prefix is chosen at install time, not at configure time: kvc.pc and the
 # CMake package must not depend on the configured one.
@@ -56,7 +69,11 @@ check single-header "$work/single/consumer"
 cflags_c=(-std=c99 -Wall -Wextra -Werror -pedantic)
 
 cmake -S "$root/tests/consumers/find_package_c" -B "$work/fpc" -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
-cmake --build "$work/fpc" >/dev/null
+cmake --build "$work/fpc" --verbose >"$work/fpc.log"
+# Linked by the C compiler (the project enables C only), with the C++ runtime kvc::c names.
+cc_path=$(cd "$work/fpc" && cmake -LA -N . | sed -n 's/^CMAKE_C_COMPILER:[A-Z]*=//p')
+grep -q "^$cc_path .* -o consumer" "$work/fpc.log" ||
+  { echo "consumer find_package-c: not linked by $cc_path" >&2; cat "$work/fpc.log" >&2; exit 1; }
 check find_package-c "$work/fpc/consumer"
 
 export PKG_CONFIG_PATH="$libdir/pkgconfig:$work/prefix/share/pkgconfig"
@@ -69,5 +86,6 @@ cp "$root/include/kvc/kvc.h" "$root/include/kvc/kvc.hpp" "$work/pair/kvc/"
 printf '#define KVC_C_IMPLEMENTATION\n#include <kvc/kvc.hpp>\n' >"$work/pair/kvc_c.cpp"
 g++ -std=c++17 -I"$work/pair" -c "$work/pair/kvc_c.cpp" -o "$work/pair/kvc_c.o"
 cc "${cflags_c[@]}" -I"$work/pair" -c "$root/tests/consumers/consumer.c" -o "$work/pair/consumer.o"
-g++ "$work/pair/consumer.o" "$work/pair/kvc_c.o" -o "$work/pair/consumer"
+# The README's recipe: the C compiler links, naming the C++ runtime.
+cc "$work/pair/consumer.o" "$work/pair/kvc_c.o" -lstdc++ -lm -o "$work/pair/consumer"
 check header-pair-c "$work/pair/consumer"

@@ -466,11 +466,11 @@ inline result<appended> apply_changes(file_stream s, const header& h, const appe
 //   copied (detail::copy_prefix), the new sections after them, renamed over
 //   the file: the old or the new file whatever happens.
 // - With file_options::in_place, a version 2 file is changed where it is, at
-//   the cost of the sections alone: its sections are written after the
-//   payload (the file cut to their end), then its header. A crash in between
-//   leaves a file whose sections CRC every reader refuses (spec 15.2). A
-//   version 1 file, which has no CRC to show a half-done change, is still
-//   rewritten through a temporary.
+//   the cost of the sections alone (spec 15.2): cut after the payload, the
+//   new sections, then the header. A failure or a crash in between leaves a
+//   file whose sections CRC every reader refuses at level full. A version 1
+//   file, which has no CRC to show a half-done change, and a title change
+//   that renames the file, still go through a temporary.
 // When the title changes the file's identity and the file has an identity
 // name, it is renamed to its new identity name (stored_file::path), which
 // never replaces a file of that name, even one created meanwhile.
@@ -503,6 +503,23 @@ inline result<stored_file> rewrite_appended_file(const std::string& path, const 
     }
   }
   const bool renamed = into != target->path;
+  // In place: a version 2 file that keeps its name (a title change that
+  // renames goes through a temporary: it moves the file under its new name
+  // whole or not at all). No hard-link check: it stays one file.
+  if (opt.in_place && info.hdr.version == 2 && !renamed) {
+    const bool flush = opt.durability == durability::full;
+    error unconfirmed;
+    auto h = detail::rewrite_sections_in_place(
+        src, info.hdr, *a, now,
+        [&](std::uint64_t at) {
+          const int err = flush ? detail::full_sync(f->get()) : 0;
+          return err != 0 ? make_error(errc::io_error, at == 0 ? section::header : section::appended, at, err)
+                          : error{};
+        },
+        &unconfirmed);
+    if (!h) return h.error();
+    return stored_file{*h, path, unconfirmed};
+  }
   auto bytes = encode_appended(*a);
   if (!bytes) return bytes.error();
   header h = info.hdr;
@@ -511,33 +528,6 @@ inline result<stored_file> rewrite_appended_file(const std::string& path, const 
   h.last_used = now;
   h = sealed(h);
   const std::uint64_t at = h.sections_offset();
-  if (opt.in_place && h.version == 2) {
-    // The sections, the file cut after them, then the header that vouches
-    // for them; with durability::full each step is flushed before the next.
-    // No hard-link check: the file stays one file under all its names.
-    const bool flush = opt.durability == durability::full;
-    io_result r = detail::write_fully_at(src, bytes->data(), bytes->size(), at);
-    if (r.status != io_status::ok) return make_error(errc::io_error, section::appended, at + r.bytes, r.os_error);
-    r = stream_traits<file_stream>::truncate(src, at + bytes->size());
-    if (r.status != io_status::ok) return make_error(errc::io_error, section::appended, at, r.os_error);
-    if (flush)
-      if (const int err = detail::full_sync(f->get())) return make_error(errc::io_error, section::appended, at, err);
-    const header_bytes hb = encode_header(h);
-    r = detail::write_fully_at(src, hb.data(), hb.size(), 0);
-    if (r.status != io_status::ok) return make_error(errc::io_error, section::header, r.bytes, r.os_error);
-    stored_file out{h, path, {}};
-    if (flush)
-      if (const int err = detail::full_sync(f->get())) out.unconfirmed = make_error(errc::io_error, section::header, 0, err);
-    if (renamed) {
-      if (const int err = detail::rename_noreplace(target->path, into)) {
-        if (!out.unconfirmed) out.unconfirmed = detail::os_failure(err);
-        return out;  // changed in place, under the old name
-      }
-      out.path = into;
-      if (!out.unconfirmed && flush) out.unconfirmed = detail::sync_directory(into);
-    }
-    return out;
-  }
   if (error e = detail::check_links(old, opt)) return e;
   auto tmp = detail::temporary::create(into, &old, opt.new_file_mode);
   if (!tmp) return tmp.error();
