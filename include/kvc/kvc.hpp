@@ -2523,10 +2523,13 @@ class file_reader {
         skipped = true;
       }
     }
-    if (!skipped) {
-      std::uint64_t got = 0;
-      if (error e = pump(n, got, [](const std::uint8_t*, std::size_t) {})) return e;
-      if (got < n) return make_error(errc::truncated, section::payload, src_.pos());
+    // A source that cannot read at an offset is read through, unchecked.
+    for (std::uint64_t got = 0; !skipped && got < n;) {
+      const std::uint64_t at = src_.pos();
+      const io_view v = src_.next(n - got);
+      if (v.r.status != io_status::ok) return io_failure(section::payload, at, v.r);
+      if (v.r.bytes == 0) return make_error(errc::truncated, section::payload, src_.pos());
+      got += v.r.bytes;
     }
     if (error e = read_appended()) return e;
     info_.stage = read_stage::sections;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Independent reference reader for the KVC disk KV-cache file format.
 
-Written from spec/kvc.md (specification version 1.2) alone, using only the
+Written from spec/kvc.md (specification version 1.3) alone, using only the
 Python standard library.  Section numbers in comments ("sec 12.2") refer to
 that document.  The code favours readability over speed: it is meant to double
 as an executable restatement of the format.
@@ -82,7 +82,7 @@ DSV4_FLASH = {
     "indexed_ratio": 4,
 }
 
-LEVELS = ("header", "text", "full")
+LEVELS = ("header", "text", "full", "sections")
 
 # ---------------------------------------------------------------------------
 # CRC32C, table driven (sec 2.3)
@@ -243,13 +243,13 @@ def identity_read_at(data, level, limits):
     """The identity name (sec 9) computed from the bytes that verification at
     `level` reads, or None when that level does not read them: the text is
     read at levels text and full (at level header only an empty text is
-    known), the title section at level full only.  Called only for a file
-    whose checks of the level passed."""
+    known), the title section at levels full and sections only.  Called
+    only for a file whose checks of the level passed."""
     h = parse_header(data)
     S, T, P = header_size(h["version"]), h["text_bytes"], h["payload_bytes"]
     text = data[S:S + T]
     if h["ext_flags"] & FLAG_TITLE:
-        if level != "full":
+        if level in ("header", "text"):
             return None
         title = parse_sections(data, S + T + P, h["ext_flags"], limits)["title"]
         return identity_name(text, h["ext_flags"], h["created_at"], title)
@@ -484,12 +484,13 @@ def _verify(data, level, dsv4_model, limits, name):
         _check_identity(name, data, "text", limits)              # step 10
         return
 
-    # -- level full (sec 12.4) --------------------------------------------
+    # -- level full (sec 12.4); level sections skips steps 11-13 (12.4.1) --
     base = S + T
+    full = level == "full"
     payload = data[base:base + P]                                # step 11
-    if version == 2 and crc32c(payload) != h["payload_crc"]:     # step 12
+    if full and version == 2 and crc32c(payload) != h["payload_crc"]:  # step 12
         _fail("12", "payload_crc_mismatch", "payload", base)
-    if dsv4_model is not None and h["payload_abi"] in (0, 2):    # step 13
+    if full and dsv4_model is not None and h["payload_abi"] in (0, 2):  # step 13
         dsv4_check(data, base, P, h["tokens"], h["context"], dsv4_model)
     a = base + P
     # Step 14.  The appended-area limit applies to both versions and comes
@@ -502,6 +503,7 @@ def _verify(data, level, dsv4_model, limits, name):
     sec = parse_sections(data, a, h["ext_flags"], limits)        # step 15
     if not h["ext_flags"] & FLAG_UNKNOWN and sec["end"] != size:  # step 16
         _fail("16", "trailing_bytes", "appended", sec["end"])
+    # Step 17; level sections has read what level full reads for it.
     _check_identity(name, data, "full", limits)                  # step 17
 
 
@@ -598,7 +600,7 @@ def _compare_dict(want, got, prefix, diffs):
 # Keys of a manifest entry (sec 18.2).
 MANIFEST_ENTRY_KEYS = ("name", "size", "sha256", "description", "valid",
                        "dsv4_model", "expect", "identity", "decoded")
-MANIFEST_SCHEMA = "kvc-fixtures/3"
+MANIFEST_SCHEMA = "kvc-fixtures/4"
 
 
 def check_entry(entry, data):

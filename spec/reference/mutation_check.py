@@ -211,24 +211,27 @@ HAND_MUTANTS = [
      "    if computed is None:\n",
      "    if computed is None and level == \"text\":\n        return\n    if computed is None:\n"),
     ("10", "text identity used for titled files at level text",
-     "        if level != \"full\":\n            return None\n",
+     "        if level in (\"header\", \"text\"):\n            return None\n",
      "        if level == \"text\":\n            return identity_name(text, 0, 0, None)\n"
-     "        if level != \"full\":\n            return None\n"),
+     "        if level in (\"header\", \"text\"):\n            return None\n"),
     # -- level full (sec 12.4) --
     ("12", "payload CRC not checked", *drop("        _fail(\"12\", \"payload_crc_mismatch\", \"payload\", base)")),
     ("12", "payload CRC mismatch reported at offset S",
      "_fail(\"12\", \"payload_crc_mismatch\", \"payload\", base)", "_fail(\"12\", \"payload_crc_mismatch\", \"payload\", S)"),
+    ("12", "payload checked at level sections (sec 12.4.1)",
+     "    full = level == \"full\"\n",
+     "    full = level in (\"full\", \"sections\")\n"),
     ("12", "DSV4 check before the payload CRC",
-     *swap("    if version == 2 and crc32c(payload) != h[\"payload_crc\"]:     # step 12\n"
+     *swap("    if full and version == 2 and crc32c(payload) != h[\"payload_crc\"]:  # step 12\n"
            "        _fail(\"12\", \"payload_crc_mismatch\", \"payload\", base)",
-           "    if dsv4_model is not None and h[\"payload_abi\"] in (0, 2):    # step 13\n"
+           "    if full and dsv4_model is not None and h[\"payload_abi\"] in (0, 2):  # step 13\n"
            "        dsv4_check(data, base, P, h[\"tokens\"], h[\"context\"], dsv4_model)")),
     ("13", "DSV4 check applied for payload ABI 2 only",
-     "    if dsv4_model is not None and h[\"payload_abi\"] in (0, 2):",
-     "    if dsv4_model is not None and h[\"payload_abi\"] == 2:"),
+     "    if full and dsv4_model is not None and h[\"payload_abi\"] in (0, 2):",
+     "    if full and dsv4_model is not None and h[\"payload_abi\"] == 2:"),
     ("13", "DSV4 check applied whatever the payload ABI",
-     "    if dsv4_model is not None and h[\"payload_abi\"] in (0, 2):",
-     "    if dsv4_model is not None:"),
+     "    if full and dsv4_model is not None and h[\"payload_abi\"] in (0, 2):",
+     "    if full and dsv4_model is not None:"),
     ("13.1", "DSV4 step 1 (short payload) dropped", *drop("        bad(\"13.1\", \"payload_malformed\", P)")),
     ("13.1", "DSV4 step 1 reported at the payload start",
      "        bad(\"13.1\", \"payload_malformed\", P)", "        bad(\"13.1\", \"payload_malformed\", 0)"),
@@ -399,7 +402,7 @@ HAND_MUTANTS = [
      *drop("        _fail(\"16\", \"trailing_bytes\", \"appended\", sec[\"end\"])")),
     ("16", "trailing bytes reported at the appended-area start",
      "_fail(\"16\", \"trailing_bytes\", \"appended\", sec[\"end\"])", "_fail(\"16\", \"trailing_bytes\", \"appended\", a)"),
-    ("17", "no identity check at level full",
+    ("17", "no identity check at levels full and sections",
      *drop("    _check_identity(name, data, \"full\", limits)")),
     ("17", "identity from the text even when bit 3 is set",
      "        return identity_name(text, h[\"ext_flags\"], h[\"created_at\"], title)",
@@ -496,10 +499,16 @@ EQUIVALENT = {
         ("commutative", _ONE_ROW % "row 2 has made at least 52 bytes available, all a version 1 header has"),
     "condition-order: _verify row 9: `version == 2 and crc32c(text) != h['text_crc']` operands reversed":
         ("commutative", _ONE_ROW % "a version 1 header decodes text_crc as 0"),
-    "condition-order: _verify row 12: `version == 2 and crc32c(payload) != h['payload_crc']` operands reversed":
-        ("commutative", _ONE_ROW % "a version 1 header decodes payload_crc as 0"),
-    "condition-order: _verify row via dsv4_check: `dsv4_model is not None and h['payload_abi'] in (0, 2)` "
-    "operands reversed": ("commutative", _ONE_ROW % "payload_abi is a decoded header field"),
+    "condition-order: _verify row 12: `full and version == 2 and (crc32c(payload) != h['payload_crc'])` "
+    "operands reversed":
+        ("commutative", _ONE_ROW % "full is the level, a version 1 header decodes payload_crc as 0"),
+    "condition-order: _verify row via dsv4_check: `full and dsv4_model is not None and "
+    "(h['payload_abi'] in (0, 2))` operands reversed":
+        ("commutative", _ONE_ROW % "full is the level, payload_abi is a decoded header field"),
+    "adjacent-rows: _verify row via _check_identity: `if full and version == 2 and "
+    "(crc32c(payload) != h['payload_crc']):` before `if level == 'text':`":
+        ("equivalent", "row 12 runs at level full only and the statement it moves before ends level text "
+                       "only, so no level's order of checks changes"),
     "condition-order: _verify row 14b: `version == 2 and crc32c(data[a:]) != h['sections_crc']` operands reversed":
         ("commutative", _ONE_ROW % "a version 1 header decodes sections_crc as 0"),
     "condition-order: _verify row 16: `not h['ext_flags'] & FLAG_UNKNOWN and sec['end'] != size` operands reversed":
@@ -514,8 +523,8 @@ EQUIVALENT = {
     "operands reversed": ("commutative", _ONE_ROW % "dsml_len is read by then"),
     "adjacent-rows: verify_row row A1: `if dsv4_model is not None and (not valid_model(dsv4_model)):` before "
     "`if level not in LEVELS:`":
-        ("unexpressible", "the two rows differ only for a level that is not header, text or full (row A1), "
-                          "which no manifest entry can ask for (spec 18.2)"),
+        ("unexpressible", "the two rows differ only for a level that is not header, text, full or sections "
+                          "(row A1), which no manifest entry can ask for (spec 18.2)"),
     "wrap-2^64: _verify row -: `base + P` modulo 2^64":
         ("guarded", "after row 7b, which has refused S + T + P > size: the sum is at most the file size"),
     "wrap-2^64: _verify row -: `base + P` modulo 2^64 #2":
