@@ -176,7 +176,7 @@ function checkFile(Kvc, KaitaiStream, fixturesDir, entry) {
       : sha1(kvc.text);
     expectEq('identity_name', `${id}.kv`, dec.identity_name);
     // The identity check at level full on the fixture's own name (manifest
-    // key "identity", schema kvc-fixtures/3): names of the identity form
+    // key "identity", schema kvc-fixtures/4): names of the identity form
     // (40 lowercase hex digits, ".kv") are compared, others are not checked.
     const checked = /^[0-9a-f]{40}\.kv$/.test(entry.name);
     const mismatch = checked && `${id}.kv` !== entry.name;
@@ -201,7 +201,7 @@ function main() {
   if (typeof Kvc !== 'function') throw new Error(`${parserDir}/Kvc.js does not export Kvc`);
 
   const manifest = JSON.parse(fs.readFileSync(manifestPath, 'utf8'));
-  if (manifest.schema !== 'kvc-fixtures/3') throw new Error(`unexpected manifest schema ${manifest.schema}`);
+  if (manifest.schema !== 'kvc-fixtures/4') throw new Error(`unexpected manifest schema ${manifest.schema}`);
 
   let passed = 0;
   let failed = 0;
