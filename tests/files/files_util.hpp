@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -94,5 +95,20 @@ inline kvc::error verify_path(const std::string& path, kvc::file_info* out = nul
   return e;
 }
 inline bool verifies(const std::string& path) { return !verify_path(path); }
+
+// Runs body in a child process; exit_status gives its exit status (body's
+// return value, or 128 + the signal that ended it).
+template <class Body>
+pid_t spawn(Body&& body) {
+  const pid_t pid = ::fork();
+  if (pid == 0) ::_exit(body());
+  return pid;
+}
+
+inline int exit_status(pid_t pid) {
+  int status = 0;
+  if (::waitpid(pid, &status, 0) != pid) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
 
 }  // namespace kvc_files_test

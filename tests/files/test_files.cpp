@@ -353,22 +353,6 @@ TEST_CASE("save_file refuses bad fields and sections with the spec's codes befor
 
 // ---- Two processes ----------------------------------------------------------------
 
-namespace {
-// Runs body in a child process; returns its exit status (body's return value).
-template <class Body>
-pid_t spawn(Body&& body) {
-  const pid_t pid = ::fork();
-  if (pid == 0) ::_exit(body());
-  return pid;
-}
-
-int exit_status(pid_t pid) {
-  int status = 0;
-  if (::waitpid(pid, &status, 0) != pid) return -1;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-}  // namespace
-
 TEST_CASE("race: touches against section rewrites and a reader lose no hit and see no damage", "[files][race]") {
   const scratch_dir d;
   const std::string p = d.path + "/race.kv";

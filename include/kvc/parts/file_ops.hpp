@@ -17,11 +17,21 @@ inline namespace KVC_ABI_NAMESPACE {
 inline std::size_t format_error(const error& e, char* buf, std::size_t size) noexcept {
   char os[256] = "";
   if (e.os_error != 0) detail::os_error_text(e.os_error, os, sizeof os);
-  const int n = !e ? std::snprintf(buf, size, "ok")
-                   : std::snprintf(buf, size, "%s at offset %llu (%s)%s%s", errc_name(e.code),
-                                   static_cast<unsigned long long>(e.offset), section_name(e.where),
-                                   e.os_error != 0 ? ": " : "", os);
-  return n < 0 ? 0 : static_cast<std::size_t>(n);
+  // Whole into a line long enough for any error, then cut to size: a
+  // caller's small buffer is no mistake (and no compiler warning).
+  char line[sizeof os + 96];
+  int n = !e ? std::snprintf(line, sizeof line, "ok")
+             : std::snprintf(line, sizeof line, "%s at offset %llu (%s)%s%s", errc_name(e.code),
+                             static_cast<unsigned long long>(e.offset), section_name(e.where),
+                             e.os_error != 0 ? ": " : "", os);
+  if (n < 0) n = 0;
+  const std::size_t whole = static_cast<std::size_t>(n) < sizeof line ? static_cast<std::size_t>(n) : sizeof line - 1;
+  if (size != 0) {
+    const std::size_t k = whole < size ? whole : size - 1;
+    std::memcpy(buf, line, k);
+    buf[k] = '\0';
+  }
+  return whole;
 }
 inline std::string error_text(const error& e) {
   std::string out(format_error(e, nullptr, 0), '\0');
@@ -226,7 +236,6 @@ inline stored_file committed(const header& h, const std::string& path, durabilit
 }
 
 }  // namespace detail
-
 
 // A save in progress, for a caller that writes the payload as it produces
 // it: begin() checks the header, creates the temporary
