@@ -830,6 +830,18 @@ def self_test():
             text = f.read()
         blocks = re.findall(r"```\n(00000000 .*?)```", text, re.S)
         check([parse_hexdump(b) for b in blocks] == [v2, v1], "embedded dumps match kvc.md")
+        # One version everywhere: the document's version line, its last
+        # history row, the schema of section 18.2, the manifest and this reader.
+        version = re.search(r"^Specification version (\S+)\. ", text, re.M).group(1)
+        history = re.findall(r"^\| this document (\S+) \|", text, re.M)
+        schema = re.search(r"^\| `schema` \| string \| `\"([^`]*)\"` \|", text, re.M).group(1)
+        check(history[-1:] == [version], "kvc.md: version %s is its last history row" % version)
+        check(schema == MANIFEST_SCHEMA, "kvc.md: schema %s is the reader's" % schema)
+        check("(specification version %s)" % version in __doc__, "reader written for version %s" % version)
+        manifest = os.path.join(os.path.dirname(spec), "fixtures", "manifest.json")
+        with open(manifest, encoding="utf-8") as f:
+            m = json.load(f)
+        check((m["schema"], m["spec_version"]) == (schema, version), "manifest follows kvc.md %s" % version)
     print("self-test: %s" % ("passed" if not failures else "%d FAILED" % len(failures)))
     return 0 if not failures else 1
 
