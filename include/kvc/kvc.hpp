@@ -3093,25 +3093,23 @@ result<header> touch(S& s, std::uint64_t now) {
 // sections are dropped. A failure midway leaves a stream that fails
 // verification; for files use rewrite_appended_file, which never does.
 namespace detail {
-// h (checked at level text) with the sections a in place of its own, in
-// the order of spec 15.2: cut at the payload end, the new sections,
-// flush(at), the header, flush(0); flush(at) -> kvc::error. Returns the
-// header as stored; *last_flush (when given) gets the final flush's error
-// instead of the call failing: the change is in place by then.
+// h (checked at level text) with the sections a, encoded as bytes, in place
+// of its own, in the order of spec 15.2: cut at the payload end, the new
+// sections, flush(at), the header, flush(0); flush(at) -> kvc::error.
+// Returns the header as stored; *last_flush (when given) gets the final
+// flush's error instead of the call failing: the change is in place by then.
 template <class S, class Flush>
-result<header> rewrite_sections_in_place(S& s, header h, const appended& a, std::uint64_t now, Flush&& flush,
-                                         error* last_flush = nullptr) {
-  auto bytes = encode_appended(a);
-  if (!bytes) return bytes.error();
+result<header> rewrite_sections_in_place(S& s, header h, const appended& a, const std::vector<std::uint8_t>& bytes,
+                                         std::uint64_t now, Flush&& flush, error* last_flush = nullptr) {
   const std::uint64_t at = h.sections_offset();
   const io_result cut = stream_traits<S>::truncate(s, at);
   if (cut.status != io_status::ok) return io_failure(section::appended, at, cut);
-  const io_result put = write_fully_at(s, bytes->data(), bytes->size(), at);
+  const io_result put = write_fully_at(s, bytes.data(), bytes.size(), at);
   if (put.status != io_status::ok) return io_failure(section::appended, at, put);
   // The sections are durable before the header that vouches for them.
   if (error e = flush(at)) return e;
   h.ext_flags = flags_for(h.ext_flags, a);
-  h.sections_crc = h.version == 2 ? crc32c(bytes->data(), bytes->size()) : 0;
+  h.sections_crc = h.version == 2 ? crc32c(bytes.data(), bytes.size()) : 0;
   h.last_used = now;
   h = sealed(h);
   const header_bytes hb = encode_header(h);
@@ -3136,7 +3134,9 @@ result<header> rewrite_appended(S& s, const appended& a, std::uint64_t now) {
   read_options opt;
   opt.level = verify_level::text;
   if (error e = verify(c, info, opt)) return e;
-  return detail::rewrite_sections_in_place(s, info.hdr, a, now,
+  auto bytes = encode_appended(a);
+  if (!bytes) return bytes.error();
+  return detail::rewrite_sections_in_place(s, info.hdr, a, *bytes, now,
                                            [&](std::uint64_t at) { return detail::sync_if_supported(s, at); });
 }
 
@@ -4254,7 +4254,7 @@ class unique_file {
 };
 
 // Errors.
-inline int last_os_error() noexcept;              // of the call that just failed
+inline int last_os_error() noexcept;  // of the call that just failed
 // The system's words for an OS error number, NUL-terminated in buf[0..size).
 inline void os_error_text(int os_error, char* buf, std::size_t size) noexcept;
 inline bool is_not_found(int os_error) noexcept;  // nothing at that path
@@ -4277,6 +4277,10 @@ inline void unlock_file(native_file f) noexcept;
 // Copies the first n bytes of src into the empty file dst (a clone where the
 // file system can).
 inline int copy_prefix(native_file src, native_file dst, std::uint64_t n);
+// Reserves disk space for bytes [at, at + n) of f without changing its size
+// or content, so that writing them cannot fail for want of space: 0, or the
+// OS error number (ENOSPC: no room). 0 where the system cannot reserve.
+inline int reserve_space(native_file f, std::uint64_t at, std::uint64_t n) noexcept;
 
 // Names.
 inline bool remove_file(const std::string& path);
@@ -4675,6 +4679,23 @@ inline int rename_noreplace(const std::string& from, const std::string& to) {
   return rename_over(from, to);
 }
 
+// FALLOC_FL_KEEP_SIZE (Linux) allocates without growing the file; systems
+// without it, or a file system that cannot, reserve nothing.
+inline int reserve_space(native_file f, std::uint64_t at, std::uint64_t n) noexcept {
+#if defined(__linux__) && defined(FALLOC_FL_KEEP_SIZE)
+  if (n == 0 || at > static_cast<std::uint64_t>(std::numeric_limits<off_t>::max()) - n) return 0;
+  while (::fallocate(f, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(at), static_cast<off_t>(n)) != 0) {
+    if (errno == EINTR) continue;
+    return errno == ENOSPC || errno == EDQUOT ? errno : 0;
+  }
+#else
+  (void)f;
+  (void)at;
+  (void)n;
+#endif
+  return 0;
+}
+
 // ---- Directories --------------------------------------------------------------------
 
 inline int list_names(const std::string& dir, std::vector<dir_item>& out) {
@@ -4692,9 +4713,9 @@ inline int list_names(const std::string& dir, std::vector<dir_item>& out) {
     if (name == "." || name == "..") continue;
     node_type t = node_type::unknown;
 #ifdef DT_REG
-    t = e->d_type == DT_REG   ? node_type::regular
-        : e->d_type == DT_DIR ? node_type::directory
-        : e->d_type == DT_LNK ? node_type::symlink
+    t = e->d_type == DT_REG       ? node_type::regular
+        : e->d_type == DT_DIR     ? node_type::directory
+        : e->d_type == DT_LNK     ? node_type::symlink
         : e->d_type == DT_UNKNOWN ? node_type::unknown
                                   : node_type::other;
 #endif
@@ -4859,9 +4880,12 @@ inline int last_os_error() noexcept { return static_cast<int>(GetLastError()); }
 inline void os_error_text(int os_error, char* buf, std::size_t size) noexcept {
   if (size == 0) return;
   wchar_t w[512];
-  const DWORD n = FormatMessageW(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, nullptr,
-                                 static_cast<DWORD>(os_error), 0, w, static_cast<DWORD>(sizeof w / sizeof w[0]), nullptr);
-  int k = n == 0 ? 0 : WideCharToMultiByte(CP_UTF8, 0, w, static_cast<int>(n), buf, static_cast<int>(size - 1), nullptr, nullptr);
+  const DWORD n =
+      FormatMessageW(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, nullptr, static_cast<DWORD>(os_error),
+                     0, w, static_cast<DWORD>(sizeof w / sizeof w[0]), nullptr);
+  int k = n == 0 ? 0
+                 : WideCharToMultiByte(CP_UTF8, 0, w, static_cast<int>(n), buf, static_cast<int>(size - 1), nullptr,
+                                       nullptr);
   while (k > 0 && (buf[k - 1] == '\n' || buf[k - 1] == '\r' || buf[k - 1] == '.' || buf[k - 1] == ' ')) --k;
   if (k == 0) {
     std::snprintf(buf, size, "error %d", os_error);
@@ -5082,6 +5106,9 @@ inline result<unique_file> open_locked(const std::string& path, file_status& st)
 
 // MOVEFILE_WRITE_THROUGH already returned once the rename was on disk; there
 // is no directory to flush.
+// Windows can preallocate (FileAllocationInfo) only by growing the file's
+// allocation from its start; nothing is reserved.
+inline int reserve_space(native_file, std::uint64_t, std::uint64_t) noexcept { return 0; }
 inline error sync_directory(const std::string&) { return {}; }
 
 // ---- Temporaries -----------------------------------------------------------------
@@ -5174,9 +5201,9 @@ inline int facts_of(const std::string& path, bool follow, node_facts& out) {
     size = (static_cast<std::uint64_t>(st.nFileSizeHigh) << 32) | st.nFileSizeLow;
   }
   out.type = !follow && (attributes & FILE_ATTRIBUTE_REPARSE_POINT) != 0 ? node_type::symlink
-             : (attributes & FILE_ATTRIBUTE_DIRECTORY) != 0             ? node_type::directory
-             : (attributes & FILE_ATTRIBUTE_DEVICE) != 0                ? node_type::other
-                                                                        : node_type::regular;
+             : (attributes & FILE_ATTRIBUTE_DIRECTORY) != 0              ? node_type::directory
+             : (attributes & FILE_ATTRIBUTE_DEVICE) != 0                 ? node_type::other
+                                                                         : node_type::regular;
   out.size = size;
   out.modified_unix = unix_seconds(written);
   return 0;
@@ -5724,14 +5751,20 @@ inline result<stored_file> rewrite_appended_file(const std::string& path, const 
     }
   }
   const bool renamed = into != target->path;
+  auto bytes = encode_appended(*a);
+  if (!bytes) return bytes.error();
   // In place: a version 2 file that keeps its name (a title change that
   // renames goes through a temporary: it moves the file under its new name
-  // whole or not at all). No hard-link check: it stays one file.
+  // whole or not at all). No hard-link check: it stays one file. The room
+  // for the new sections is reserved first, so that a full disk fails the
+  // call before the file is cut.
   if (opt.in_place && info.hdr.version == 2 && !renamed) {
+    if (const int err = detail::reserve_space(f->get(), info.hdr.sections_offset(), bytes->size()))
+      return make_error(errc::io_error, section::appended, info.hdr.sections_offset(), err);
     const bool flush = opt.durability == durability::full;
     error unconfirmed;
     auto h = detail::rewrite_sections_in_place(
-        src, info.hdr, *a, now,
+        src, info.hdr, *a, *bytes, now,
         [&](std::uint64_t at) {
           const int err = flush ? detail::full_sync(f->get()) : 0;
           return err != 0 ? make_error(errc::io_error, at == 0 ? section::header : section::appended, at, err)
@@ -5741,8 +5774,6 @@ inline result<stored_file> rewrite_appended_file(const std::string& path, const 
     if (!h) return h.error();
     return stored_file{*h, path, unconfirmed};
   }
-  auto bytes = encode_appended(*a);
-  if (!bytes) return bytes.error();
   header h = info.hdr;
   h.ext_flags = flags_for(h.ext_flags, *a);
   h.sections_crc = h.version == 2 ? crc32c(bytes->data(), bytes->size()) : 0;
@@ -5918,7 +5949,7 @@ enum class entry_kind : std::uint8_t {
 };
 
 constexpr const char* entry_kind_name(entry_kind k) noexcept {
-  constexpr const char* names[] = {"cache_file", "temporary", "dangling_symlink", "symlink_loop",
+  constexpr const char* names[] = {"cache_file", "temporary",        "dangling_symlink", "symlink_loop",
                                    "directory",  "not_regular_file", "unreadable"};
   return static_cast<std::size_t>(k) < sizeof names / sizeof names[0] ? names[static_cast<std::size_t>(k)] : "unknown";
 }
@@ -5927,15 +5958,15 @@ struct dir_entry {
   std::string name;  // in the directory
   std::string path;  // the directory's path joined with name
   entry_kind kind = entry_kind::cache_file;
-  bool symlink = false;              // a cache file reached through a symbolic link
-  std::uint64_t file_size = 0;       // cache files and temporaries
-  std::int64_t modified_unix = 0;    // temporaries: mtime, Unix seconds
-  int os_error = 0;                  // unreadable: why
+  bool symlink = false;            // a cache file reached through a symbolic link
+  std::uint64_t file_size = 0;     // cache files and temporaries
+  std::int64_t modified_unix = 0;  // temporaries: mtime, Unix seconds
+  int os_error = 0;                // unreadable: why
   // A cache file: its level header read (err is the verdict; info.stage
   // says whether info.hdr holds the stored fields).
   file_info info;
   error err;
-  std::string text_head;              // the text's first list_options::text_head_bytes bytes, unverified
+  std::string text_head;             // the text's first list_options::text_head_bytes bytes, unverified
   std::optional<std::string> title;  // with list_options::titles, when bit 3 is set: the title, unverified
 };
 
@@ -6001,18 +6032,17 @@ inline void read_cache_entry(dir_entry& e, const list_options& opt) {
   read_options ro;
   ro.level = verify_level::header;
   ro.limits = opt.limits;
-  e.err = with_source_of(f->get(), verify_level::header, layout::header_v2::size + opt.text_head_bytes, true,
-                         [&](file_source& s) {
-                           const error v = verify(s, e.info, ro);
-                           if (v) return v;
-                           const header& h = e.info.hdr;
-                           e.text_head.resize(clamp_size(h.text_bytes, opt.text_head_bytes));
-                           const io_result r =
-                               read_fully_at(s, e.text_head.data(), e.text_head.size(), h.text_offset());
-                           e.text_head.resize(r.bytes);
-                           if (opt.titles && (h.ext_flags & ext::title)) e.title = read_title_at(s, h);
-                           return error{};
-                         });
+  e.err = with_source_of(
+      f->get(), verify_level::header, layout::header_v2::size + opt.text_head_bytes, true, [&](file_source& s) {
+        const error v = verify(s, e.info, ro);
+        if (v) return v;
+        const header& h = e.info.hdr;
+        e.text_head.resize(clamp_size(h.text_bytes, opt.text_head_bytes));
+        const io_result r = read_fully_at(s, e.text_head.data(), e.text_head.size(), h.text_offset());
+        e.text_head.resize(r.bytes);
+        if (opt.titles && (h.ext_flags & ext::title)) e.title = read_title_at(s, h);
+        return error{};
+      });
   e.file_size = e.info.file_size;
 }
 }  // namespace detail
@@ -6054,7 +6084,7 @@ inline result<directory_listing> list_directory(const std::string& dir, const li
         }
         e.kind = detail::is_not_found(err) && e.symlink ? entry_kind::dangling_symlink
                  : err == detail::symlink_loop_error    ? entry_kind::symlink_loop
-                                                         : entry_kind::unreadable;
+                                                        : entry_kind::unreadable;
         e.os_error = err;
         out.entries.push_back(std::move(e));
         continue;
@@ -6101,14 +6131,14 @@ enum class prefix_status : std::uint8_t {
 };
 
 constexpr const char* prefix_status_name(prefix_status s) noexcept {
-  constexpr const char* names[] = {"match",         "not_identity_name", "header_failed",  "longer",
-                                   "other_prefix",  "too_few_tokens",    "larger_context", "other_quant",
-                                   "text_failed",   "not_a_prefix"};
+  constexpr const char* names[] = {"match",        "not_identity_name", "header_failed",  "longer",
+                                   "other_prefix", "too_few_tokens",    "larger_context", "other_quant",
+                                   "text_failed",  "not_a_prefix"};
   return static_cast<std::size_t>(s) < sizeof names / sizeof names[0] ? names[static_cast<std::size_t>(s)] : "unknown";
 }
 
 struct lookup_options {
-  reuse_rule rule;              // the session's context; quant bits when compared
+  reuse_rule rule;               // the session's context; quant bits when compared
   std::uint32_t min_tokens = 0;  // ds4's --kv-cache-min-tokens
 };
 
@@ -6338,7 +6368,9 @@ static_assert(KVC_HEADER_V1_SIZE == layout::header_v1::size && KVC_HEADER_V2_SIZ
               "kvc.h header sizes");
 static_assert(std::is_same_v<kvc_native_file, native_file>, "kvc.h native file type");
 
-inline error bad_argument(section where = section::none) noexcept { return make_error(errc::invalid_argument, where, 0); }
+inline error bad_argument(section where = section::none) noexcept {
+  return make_error(errc::invalid_argument, where, 0);
+}
 inline error out_of_memory() noexcept { return make_error(errc::io_error, section::none, 0, ENOMEM); }
 
 inline std::int32_t report(const error& e, kvc_error* out) noexcept {
@@ -6581,8 +6613,8 @@ const char* kvc_section_name(std::int32_t s) {
 std::size_t kvc_error_format(const kvc_error* e, char* buf, std::size_t size) {
   if (buf != nullptr && size != 0) buf[0] = '\0';
   if (e == nullptr) return 0;
-  const kvc::error cpp = kvc::make_error(static_cast<kvc::errc>(e->code), static_cast<kvc::section>(e->section),
-                                         e->offset, e->os_error);
+  const kvc::error cpp =
+      kvc::make_error(static_cast<kvc::errc>(e->code), static_cast<kvc::section>(e->section), e->offset, e->os_error);
   char line[512];
   const std::size_t n = kvc::format_error(cpp, line, sizeof line);
   if (buf != nullptr && size != 0) {
@@ -6754,8 +6786,8 @@ std::int32_t kvc_identity_name_for_text(const char* text, std::size_t text_size,
   });
 }
 
-std::int32_t kvc_identity_name_for_title(const char* title, std::size_t title_size, std::uint64_t created_at,
-                                         char* out, kvc_error* err) {
+std::int32_t kvc_identity_name_for_title(const char* title, std::size_t title_size, std::uint64_t created_at, char* out,
+                                         kvc_error* err) {
   return kvc::c_api::guarded(err, [&]() -> kvc::error {
     std::string_view t;
     if (out == nullptr || !kvc::c_api::view_of(title, title_size, t)) return kvc::c_api::bad_argument();
@@ -7104,9 +7136,8 @@ std::int32_t kvc_upgrade_file(const char* path, const kvc_file_options* c_opt, k
   });
 }
 
-std::int32_t kvc_check_compatible_file(const char* path, const char* text, std::size_t text_size,
-                                       std::uint32_t context, std::uint8_t quant_bits, std::int32_t* verdict,
-                                       kvc_error* err) {
+std::int32_t kvc_check_compatible_file(const char* path, const char* text, std::size_t text_size, std::uint32_t context,
+                                       std::uint8_t quant_bits, std::int32_t* verdict, kvc_error* err) {
   if (verdict != nullptr) *verdict = KVC_CORRUPT;
   return kvc::c_api::guarded(err, [&]() -> kvc::error {
     std::string_view t;

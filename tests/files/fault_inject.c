@@ -2,7 +2,12 @@
    n-th call (counted across the wrapped system calls below) fails with the
    armed error number, without reaching the kernel. The test program finds
    kvc_fault_arm / kvc_fault_calls with dlsym. For programs that cannot arm
-   it (the kvc tool), KVC_FAULT_FSYNC=<errno> fails every fsync instead. */
+   it (the kvc tool), KVC_FAULT_FSYNC=<errno> fails every fsync instead.
+   Also: kvc_fault_fsyncs counts fsyncs (a durability level that promises
+   none must make none); kvc_fault_rename_delay holds every rename, renameat2
+   and link for a while (another process can create the target meanwhile);
+   kvc_fault_renameat2_errno makes renameat2 fail as a file system without
+   RENAME_NOREPLACE does. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -18,6 +23,16 @@
 static long armed_at = -1; /* the call number that fails; -1: disarmed */
 static long calls = 0;
 static int fail_errno = EIO;
+static long fsyncs = 0;
+static long rename_delay_us = 0;
+static int renameat2_errno = 0;
+
+long kvc_fault_fsyncs(void) { return fsyncs; }
+void kvc_fault_rename_delay(long microseconds) { rename_delay_us = microseconds; }
+void kvc_fault_renameat2_errno(int err) { renameat2_errno = err; }
+static void rename_delay(void) {
+  if (rename_delay_us > 0) usleep((useconds_t)rename_delay_us);
+}
 
 void kvc_fault_arm(long at, int err) {
   armed_at = at;
@@ -71,15 +86,35 @@ __attribute__((constructor)) static void read_environment(void) {
   if (e != NULL) fsync_errno = atoi(e);
 }
 int fsync(int fd) {
+  ++fsyncs;
   if (fsync_errno != 0) {
     errno = fsync_errno;
     return -1;
   }
   return inject() ? -1 : NEXT(fsync)(fd);
 }
+int fallocate(int fd, int mode, off_t at, off_t n) { return inject() ? -1 : NEXT(fallocate)(fd, mode, at, n); }
+int fallocate64(int fd, int mode, off64_t at, off64_t n) {
+  return inject() ? -1 : NEXT(fallocate64)(fd, mode, at, n);
+}
 int ftruncate(int fd, off_t n) { return inject() ? -1 : NEXT(ftruncate)(fd, n); }
 int ftruncate64(int fd, off64_t n) { return inject() ? -1 : NEXT(ftruncate64)(fd, n); }
-int rename(const char* a, const char* b) { return inject() ? -1 : NEXT(rename)(a, b); }
+int rename(const char* a, const char* b) {
+  rename_delay();
+  return inject() ? -1 : NEXT(rename)(a, b);
+}
+int renameat2(int da, const char* a, int db, const char* b, unsigned flags) {
+  rename_delay();
+  if (renameat2_errno != 0) {
+    errno = renameat2_errno;
+    return -1;
+  }
+  return inject() ? -1 : NEXT(renameat2)(da, a, db, b, flags);
+}
+int link(const char* a, const char* b) {
+  rename_delay();
+  return inject() ? -1 : NEXT(link)(a, b);
+}
 int unlink(const char* p) { return inject() ? -1 : NEXT(unlink)(p); }
 int fchown(int fd, uid_t u, gid_t g) { return inject() ? -1 : NEXT(fchown)(fd, u, g); }
 int fchmod(int fd, mode_t m) { return inject() ? -1 : NEXT(fchmod)(fd, m); }

@@ -1,8 +1,12 @@
 // Failure harness for the path-level operations (spec sections 14 and 15).
 //
 //   kvc_files_stress faults     run under LD_PRELOAD=libkvc_fault_inject.so:
-//                               every operation with EIO, then ENOSPC, injected
-//                               at each of its system calls in turn
+//                               every operation, at both durability levels,
+//                               with EIO, then ENOSPC, injected at each of its
+//                               system calls in turn; fsyncs counted
+//   kvc_files_stress rename-race  under the same LD_PRELOAD: a title rename
+//                               held before its rename while another process
+//                               creates the new name, which must survive
 //   kvc_files_stress kills N    N times: a child loops over every operation,
 //                               SIGKILL at a random moment, then every file
 //                               must verify
@@ -44,6 +48,9 @@ struct operation {
   const char* name;
   std::function<std::string(const std::string& dir)> setup;  // returns the path operated on
   std::function<kvc::result<kvc::stored_file>(const std::string& path)> run;
+  // Changes the file where it is (spec 15.2): cut short, it may leave a file
+  // refused at level full instead of the old one.
+  bool in_place = false;
 };
 
 std::vector<std::uint8_t> v1_file(std::size_t payload) { return small_file(1, payload); }
@@ -57,21 +64,43 @@ std::string text_identity_path(const std::string& dir, const std::vector<std::ui
   return dir + "/" + kvc::identity_name_for_text(info.text);
 }
 
-std::vector<operation> operations(std::size_t payload) {
+// Saves like save_small, with these options.
+kvc::result<kvc::stored_file> save_with(const std::string& path, unsigned seed, std::size_t payload,
+                                        const kvc::file_options& opt) {
+  const auto p = payload_bytes(payload, seed);
+  kvc::appended a;
+  a.tools = {{"call_1", "<x/>"}};
+  return kvc::save_file(
+      path, small_header(), "Hi!", a,
+      [&](kvc::writer<kvc::fd_stream>& w) { return w.write_payload(p.data(), p.size()); }, opt);
+}
+
+kvc::appended_changes new_tool_map(unsigned i = 0) {
+  kvc::appended_changes c;
+  c.tools = std::vector<kvc::tool_entry>{{"new" + std::to_string(i), std::string(5000 + i % 97, 'd')}};
+  return c;
+}
+
+// Every path-level write, with the options opt (durability level).
+std::vector<operation> operations(std::size_t payload, const kvc::file_options& opt = {}) {
   auto existing = [payload](const std::string& dir) {
     write_bytes(dir + "/a.kv", small_file(2, payload));
     return dir + "/a.kv";
   };
+  kvc::file_options in_place = opt;
+  in_place.in_place = true;
   std::vector<operation> ops;
   ops.push_back({"save (new file)", [](const std::string& dir) { return dir + "/a.kv"; },
-                 [payload](const std::string& p) { return save_small(p, 5, payload); }});
-  ops.push_back({"save (replace)", existing, [payload](const std::string& p) { return save_small(p, 5, payload); }});
-  ops.push_back({"touch", existing, [](const std::string& p) { return kvc::touch_file(p, now); }});
-  ops.push_back({"rewrite (tool map)", existing, [](const std::string& p) {
-                   kvc::appended_changes c;
-                   c.tools = std::vector<kvc::tool_entry>{{"new", std::string(5000, 'd')}};
-                   return kvc::rewrite_appended_file(p, c, now);
-                 }});
+                 [payload, opt](const std::string& p) { return save_with(p, 5, payload, opt); }});
+  ops.push_back({"save (replace)", existing,
+                 [payload, opt](const std::string& p) { return save_with(p, 5, payload, opt); }});
+  ops.push_back({"touch", existing, [opt](const std::string& p) { return kvc::touch_file(p, now, opt); }});
+  ops.push_back({"rewrite (tool map)", existing,
+                 [opt](const std::string& p) { return kvc::rewrite_appended_file(p, new_tool_map(), now, opt); }});
+  ops.push_back(
+      {"rewrite in place (tool map)", existing,
+       [in_place](const std::string& p) { return kvc::rewrite_appended_file(p, new_tool_map(), now, in_place); },
+       true});
   ops.push_back({"rewrite (title, renames)",
                  [payload](const std::string& dir) {
                    const auto f = small_file(2, payload);
@@ -79,16 +108,28 @@ std::vector<operation> operations(std::size_t payload) {
                    write_bytes(p, f);
                    return p;
                  },
-                 [](const std::string& p) {
-                   return kvc::rewrite_appended_file(p, kvc::appended_changes{{}, std::string("A title"), false}, now);
+                 [opt](const std::string& p) {
+                   return kvc::rewrite_appended_file(p, kvc::appended_changes{{}, std::string("A title"), false}, now,
+                                                     opt);
                  }});
   ops.push_back({"upgrade",
                  [payload](const std::string& dir) {
                    write_bytes(dir + "/a.kv", v1_file(payload));
                    return dir + "/a.kv";
                  },
-                 [](const std::string& p) { return kvc::upgrade_file(p); }});
+                 [opt](const std::string& p) { return kvc::upgrade_file(p, opt); }});
   return ops;
+}
+
+std::string name_in(const std::string& path) { return path.substr(path.rfind('/') + 1); }
+
+// A file an in-place rewrite cut short: refused at level full by its
+// sections CRC, while its header and text still pass (spec 15.2).
+bool refused_by_sections_crc(const std::string& path) {
+  kvc::file_info info;
+  kvc::read_options text;
+  text.level = kvc::verify_level::text;
+  return verify_path(path).code == kvc::errc::sections_crc_mismatch && !kvc::verify_file(path, info, text);
 }
 
 // What a directory holds: name -> bytes.
@@ -109,7 +150,7 @@ void clear_dir(const std::string& dir) {
 }
 
 struct tally {
-  long runs = 0, failed = 0, ok = 0, unconfirmed = 0;
+  long runs = 0, failed = 0, ok = 0, unconfirmed = 0, refused = 0;
 };
 
 // Runs op once with inject() armed around it and checks the outcome against
@@ -126,11 +167,23 @@ void run_checked(const operation& op, const std::string& dir,
   arm(false);
   ++t.runs;
   const auto after = snapshot(dir);
+  bool refused = false;
   if (!r) {
     ++t.failed;
     expect(r.error().code == kvc::errc::io_error, label + ": failure is io_error");
     expect(r.error().os_error != 0, label + ": failure carries the OS error");
-    expect(after == old, label + ": failed, so the directory must be as before");
+    if (op.in_place && after != old) {
+      // Cut short in place: the same name, refused; everything else as before.
+      refused = after.count(name_in(path)) && refused_by_sections_crc(path);
+      expect(refused, label + ": failed in place, so the file is the old one or refused at level full");
+      auto rest = after, was = old;
+      rest.erase(name_in(path));
+      was.erase(name_in(path));
+      expect(rest == was, label + ": failed in place, the rest of the directory as before");
+      ++t.refused;
+    } else {
+      expect(after == old, label + ": failed, so the directory must be as before");
+    }
   } else {
     (r->unconfirmed ? t.unconfirmed : t.ok)++;
     if (r->unconfirmed) {
@@ -148,7 +201,7 @@ void run_checked(const operation& op, const std::string& dir,
   }
   for (const auto& [name, bytes] : after) {
     (void)bytes;
-    expect(verifies(dir + "/" + name), label + ": " + name + " verifies");
+    if (!(refused && name == name_in(path))) expect(verifies(dir + "/" + name), label + ": " + name + " verifies");
   }
   expect(kvc::list_temporaries(dir, 0)->empty(), label + ": no temporary left");
 }
@@ -156,33 +209,101 @@ void run_checked(const operation& op, const std::string& dir,
 using arm_fn = void (*)(long, int);
 using calls_fn = long (*)();
 
+// A function of the injector, or nullptr without LD_PRELOAD.
+template <class F>
+F injector(const char* name) {
+  return reinterpret_cast<F>(::dlsym(RTLD_DEFAULT, name));
+}
+
 int run_faults(const std::string& base) {
-  auto arm = reinterpret_cast<arm_fn>(::dlsym(RTLD_DEFAULT, "kvc_fault_arm"));
-  auto calls = reinterpret_cast<calls_fn>(::dlsym(RTLD_DEFAULT, "kvc_fault_calls"));
-  if (arm == nullptr || calls == nullptr) {
+  auto arm = injector<arm_fn>("kvc_fault_arm");
+  auto calls = injector<calls_fn>("kvc_fault_calls");
+  auto fsyncs = injector<calls_fn>("kvc_fault_fsyncs");
+  if (arm == nullptr || calls == nullptr || fsyncs == nullptr) {
     std::printf("faults: skipped, run with LD_PRELOAD=libkvc_fault_inject.so\n");
     return skipped;
   }
   const std::string dir = fresh_dir(base);
-  for (const operation& op : operations(64 << 10)) {
-    // The fault-free run: the call count and the new directory.
-    clear_dir(dir);
-    const std::string path = op.setup(dir);
-    arm(1L << 40, EIO);
-    const auto r = op.run(path);
-    const long n = calls();
-    arm(-1, 0);
-    expect(r && !r->unconfirmed, std::string(op.name) + ": fault-free run");
-    const auto want_new = snapshot(dir);
-    for (int err : {EIO, ENOSPC}) {
-      tally t;
-      for (long at = 0; at < n; ++at)
-        run_checked(
-            op, dir, want_new, [&](bool on) { on ? arm(at, err) : arm(-1, 0); }, t,
-            std::string(op.name) + " " + std::strerror(err) + " at call " + std::to_string(at));
-      std::printf("faults: %-26s %-24s %3ld calls: %3ld failed (old file), %3ld ok, %3ld unconfirmed (new file)\n",
-                  op.name, std::strerror(err), n, t.failed, t.ok, t.unconfirmed);
+  for (const kvc::durability level : {kvc::durability::full, kvc::durability::cache}) {
+    kvc::file_options opt;
+    opt.durability = level;
+    const std::string level_name = level == kvc::durability::full ? "full" : "cache";
+    for (const operation& op : operations(64 << 10, opt)) {
+      // The fault-free run: the call count, the fsyncs and the new directory.
+      clear_dir(dir);
+      const std::string path = op.setup(dir);
+      const long fsyncs_before = fsyncs();
+      arm(1L << 40, EIO);
+      const auto r = op.run(path);
+      const long n = calls();
+      arm(-1, 0);
+      const long synced = fsyncs() - fsyncs_before;
+      const std::string what = std::string(op.name) + ", durability " + level_name;
+      expect(r && !r->unconfirmed, what + ": fault-free run");
+      if (level == kvc::durability::cache)
+        expect(synced == 0, what + ": no fsync");
+      else
+        expect(synced >= 1, what + ": fsyncs");
+      const auto want_new = snapshot(dir);
+      for (int err : {EIO, ENOSPC}) {
+        tally t;
+        for (long at = 0; at < n; ++at)
+          run_checked(
+              op, dir, want_new, [&](bool on) { on ? arm(at, err) : arm(-1, 0); }, t,
+              what + " " + std::strerror(err) + " at call " + std::to_string(at));
+        std::printf(
+            "faults: %-27s %-5s %-24s %3ld calls, %ld fsyncs: %3ld failed (%ld of them refused in place, the rest "
+            "old), %3ld ok, %3ld unconfirmed (new file)\n",
+            op.name, level_name.c_str(), std::strerror(err), n, synced, t.failed, t.refused, t.ok, t.unconfirmed);
+      }
     }
+  }
+  std::system(("rm -rf '" + dir + "'").c_str());
+  return failures == 0 ? 0 : 1;
+}
+
+// ---- A name created while a title rename waits --------------------------------------
+
+// A title change renames an identity-named file to its new identity name
+// (spec 15.2). The injector holds the rename for 300 ms; 100 ms into it
+// another process creates a file under the new name. The rename must not
+// replace it: renameat2(RENAME_NOREPLACE), then, with renameat2 refused as
+// by a file system without it, the link() fallback.
+int run_rename_race(const std::string& base) {
+  auto delay = injector<void (*)(long)>("kvc_fault_rename_delay");
+  auto renameat2_fails = injector<void (*)(int)>("kvc_fault_renameat2_errno");
+  if (delay == nullptr || renameat2_fails == nullptr) {
+    std::printf("rename-race: skipped, run with LD_PRELOAD=libkvc_fault_inject.so\n");
+    return skipped;
+  }
+  const std::string dir = fresh_dir(base);
+  const std::string intruder = "created meanwhile";
+  for (const bool fallback : {false, true}) {
+    const std::string how = fallback ? "link() fallback" : "renameat2(RENAME_NOREPLACE)";
+    clear_dir(dir);
+    const auto f = small_file(2, 64 << 10);
+    const std::string p = text_identity_path(dir, f);
+    write_bytes(p, f);
+    const std::string target = dir + "/" + kvc::identity_name_for_title("A title", small_header().created_at);
+    renameat2_fails(fallback ? EINVAL : 0);
+    delay(300000);
+    const pid_t child = spawn([&] {
+      ::usleep(100000);
+      write_bytes(target, intruder);
+      return 0;
+    });
+    const auto r = kvc::rewrite_appended_file(p, kvc::appended_changes{{}, std::string("A title"), false}, now);
+    delay(0);
+    renameat2_fails(0);
+    expect(exit_status(child) == 0, how + ": the other process created the name");
+    expect(!r && r.error().code == kvc::errc::io_error && r.error().os_error == EEXIST,
+           how + ": the rename is refused with EEXIST");
+    const auto got = read_bytes(target);
+    expect(std::string(got.begin(), got.end()) == intruder, how + ": the file created meanwhile is intact");
+    expect(read_bytes(p) == f, how + ": the renamed file is as it was");
+    expect(kvc::list_temporaries(dir, 0)->empty(), how + ": no temporary left");
+    std::printf("rename-race: %-28s a file created at the new name during the rename: %s\n", how.c_str(),
+                !r && r.error().os_error == EEXIST ? "kept, rename refused (EEXIST)" : "REPLACED");
   }
   std::system(("rm -rf '" + dir + "'").c_str());
   return failures == 0 ? 0 : 1;
@@ -194,14 +315,18 @@ int run_kills(const std::string& base, int kills) {
   const std::string dir = fresh_dir(base);
   constexpr std::size_t payload = 1 << 20;
   const std::string saved = dir + "/save.kv", touched = dir + "/touch.kv", rewritten = dir + "/rewrite.kv",
-                    upgraded = dir + "/upgrade.kv";
-  if (!save_small(saved, 1, payload) || !save_small(touched, 1, payload) || !save_small(rewritten, 1, payload))
+                    upgraded = dir + "/upgrade.kv", cached = dir + "/save-cache.kv", in_place = dir + "/in-place.kv";
+  if (!save_small(saved, 1, payload) || !save_small(touched, 1, payload) || !save_small(rewritten, 1, payload) ||
+      !save_small(cached, 1, payload) || !save_small(in_place, 1, payload))
     return 1;
+  kvc::file_options cache, cache_in_place;
+  cache.durability = cache_in_place.durability = kvc::durability::cache;
+  cache_in_place.in_place = true;
   const auto titled_src = small_file(2, payload);
   const std::string text_name = text_identity_path(dir, titled_src);
   write_bytes(text_name, titled_src);
   std::mt19937_64 rng(12345);
-  long temporaries = 0, broken = 0, duplicates = 0;
+  long temporaries = 0, broken = 0, duplicates = 0, refused = 0;
   std::uint32_t last_hits = 0;
   const auto t0 = std::chrono::steady_clock::now();
   for (int k = 0; k < kills; ++k) {
@@ -216,6 +341,8 @@ int run_kills(const std::string& base, int kills) {
         c.tools = std::vector<kvc::tool_entry>{{"id" + std::to_string(i), std::string(1000 + i % 97, 'x')}};
         (void)kvc::rewrite_appended_file(rewritten, c, now + i);
         (void)kvc::upgrade_file(upgraded);
+        (void)save_with(cached, i, payload, cache);
+        (void)kvc::rewrite_appended_file(in_place, new_tool_map(i), now + i, cache_in_place);
         // Title on and off: the file moves between its two identity names.
         for (const std::string& n : listing(dir))
           if (kvc::is_identity_name(n)) {
@@ -240,6 +367,11 @@ int run_kills(const std::string& base, int kills) {
       if (kvc::detail::is_temporary_name(n) || n == "upgrade.kv.src") continue;
       kvc::file_info info;
       const kvc::error e = verify_path(p, &info);
+      if (e && p == in_place && refused_by_sections_crc(p)) {
+        ++refused;  // cut between the truncation and the header write (spec 15.2): saved afresh
+        expect(save_small(in_place, 1, payload).has_value(), "save over a refused file");
+        continue;
+      }
       if (e || (kvc::is_identity_name(n) && kvc::check_identity(p, info))) {
         ++broken;
         expect(false, "after kill " + std::to_string(k) + ": " + n + " " + kvc::errc_name(e.code));
@@ -265,10 +397,11 @@ int run_kills(const std::string& base, int kills) {
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf(
-      "kills: %d SIGKILLs at random moments (0-40 ms) over save/touch/rewrite/title rename/upgrade of 1 MiB files: "
-      "%ld broken files, %ld temporaries left (all found and removed by remove_temporaries), %ld title renames cut "
-      "between rename and unlink (both names valid), %u hits counted, %.1f s\n",
-      kills, broken, temporaries, duplicates, last_hits, secs);
+      "kills: %d SIGKILLs at random moments (0-40 ms) over save (durability full and cache)/touch/rewrite/title "
+      "rename/upgrade/in-place rewrite (cache) of 1 MiB files: %ld broken files, %ld in-place rewrites cut short "
+      "and refused at level full (sections CRC), %ld temporaries left (all found and removed by remove_temporaries), "
+      "%ld title renames cut between rename and unlink (both names valid), %u hits counted, %.1f s\n",
+      kills, broken, refused, temporaries, duplicates, last_hits, secs);
   std::system(("rm -rf '" + dir + "'").c_str());
   return failures == 0 ? 0 : 1;
 }
@@ -285,8 +418,12 @@ int run_diskfull(const std::string& base) {
   }
   const std::string dir = mnt + "/d", filler = mnt + "/filler";
   ::mkdir(dir.c_str(), 0700);
-  long runs = 0, enospc = 0, done = 0;
-  for (const operation& op : operations(4 << 20)) {
+  long runs = 0, enospc = 0, done = 0, refused = 0;
+  std::vector<operation> ops = operations(4 << 20);
+  kvc::file_options cache;
+  cache.durability = kvc::durability::cache;
+  for (operation& op : operations(4 << 20, cache)) ops.push_back(std::move(op));
+  for (const operation& op : ops) {
     clear_dir(dir);
     const std::string path = op.setup(dir);
     const auto r = op.run(path);
@@ -314,6 +451,7 @@ int run_diskfull(const std::string& base) {
       run_checked(
           op, dir, want_new, [](bool) {}, t, std::string(op.name) + " with " + std::to_string(room) + " bytes free");
       ++runs;
+      refused += t.refused;
       if (t.failed) {
         ++enospc;
       } else {
@@ -323,9 +461,10 @@ int run_diskfull(const std::string& base) {
     ::unlink(filler.c_str());
   }
   std::printf(
-      "diskfull: %ld runs on a full 32 MiB tmpfs (4 MiB files, 0 B to 9 MiB free): %ld failed with the old "
-      "file intact, %ld completed; no temporary left\n",
-      runs, enospc, done);
+      "diskfull: %ld runs of every write at both durability levels on a full 32 MiB tmpfs (4 MiB files, 0 B to "
+      "9 MiB free): %ld failed (%ld of them in place, refused at level full; the rest with the old file intact), "
+      "%ld completed; no temporary left\n",
+      runs, enospc, refused, done);
   ::umount2(mnt.c_str(), MNT_DETACH);
   ::rmdir(mnt.c_str());
   return failures == 0 ? 0 : 1;
@@ -368,6 +507,8 @@ int main(int argc, char** argv) {
   int rc = 2;
   if (mode == "faults")
     rc = run_faults(base);
+  else if (mode == "rename-race")
+    rc = run_rename_race(base);
   else if (mode == "kills")
     rc = run_kills(base, argc > 2 ? std::atoi(argv[2]) : 100);
   else if (mode == "diskfull")
@@ -375,7 +516,7 @@ int main(int argc, char** argv) {
   else if (mode == "rewrite-cost")
     rc = run_rewrite_cost(base, argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 1024);
   else
-    std::fprintf(stderr, "usage: kvc_files_stress faults | kills N | diskfull | rewrite-cost MIB\n");
+    std::fprintf(stderr, "usage: kvc_files_stress faults | rename-race | kills N | diskfull | rewrite-cost MIB\n");
   if (failures) std::fprintf(stderr, "%d checks failed\n", failures);
   return rc;
 }

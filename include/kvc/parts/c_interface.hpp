@@ -81,7 +81,9 @@ static_assert(KVC_HEADER_V1_SIZE == layout::header_v1::size && KVC_HEADER_V2_SIZ
               "kvc.h header sizes");
 static_assert(std::is_same_v<kvc_native_file, native_file>, "kvc.h native file type");
 
-inline error bad_argument(section where = section::none) noexcept { return make_error(errc::invalid_argument, where, 0); }
+inline error bad_argument(section where = section::none) noexcept {
+  return make_error(errc::invalid_argument, where, 0);
+}
 inline error out_of_memory() noexcept { return make_error(errc::io_error, section::none, 0, ENOMEM); }
 
 inline std::int32_t report(const error& e, kvc_error* out) noexcept {
@@ -324,8 +326,8 @@ const char* kvc_section_name(std::int32_t s) {
 std::size_t kvc_error_format(const kvc_error* e, char* buf, std::size_t size) {
   if (buf != nullptr && size != 0) buf[0] = '\0';
   if (e == nullptr) return 0;
-  const kvc::error cpp = kvc::make_error(static_cast<kvc::errc>(e->code), static_cast<kvc::section>(e->section),
-                                         e->offset, e->os_error);
+  const kvc::error cpp =
+      kvc::make_error(static_cast<kvc::errc>(e->code), static_cast<kvc::section>(e->section), e->offset, e->os_error);
   char line[512];
   const std::size_t n = kvc::format_error(cpp, line, sizeof line);
   if (buf != nullptr && size != 0) {
@@ -497,8 +499,8 @@ std::int32_t kvc_identity_name_for_text(const char* text, std::size_t text_size,
   });
 }
 
-std::int32_t kvc_identity_name_for_title(const char* title, std::size_t title_size, std::uint64_t created_at,
-                                         char* out, kvc_error* err) {
+std::int32_t kvc_identity_name_for_title(const char* title, std::size_t title_size, std::uint64_t created_at, char* out,
+                                         kvc_error* err) {
   return kvc::c_api::guarded(err, [&]() -> kvc::error {
     std::string_view t;
     if (out == nullptr || !kvc::c_api::view_of(title, title_size, t)) return kvc::c_api::bad_argument();
@@ -847,9 +849,8 @@ std::int32_t kvc_upgrade_file(const char* path, const kvc_file_options* c_opt, k
   });
 }
 
-std::int32_t kvc_check_compatible_file(const char* path, const char* text, std::size_t text_size,
-                                       std::uint32_t context, std::uint8_t quant_bits, std::int32_t* verdict,
-                                       kvc_error* err) {
+std::int32_t kvc_check_compatible_file(const char* path, const char* text, std::size_t text_size, std::uint32_t context,
+                                       std::uint8_t quant_bits, std::int32_t* verdict, kvc_error* err) {
   if (verdict != nullptr) *verdict = KVC_CORRUPT;
   return kvc::c_api::guarded(err, [&]() -> kvc::error {
     std::string_view t;

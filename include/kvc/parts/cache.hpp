@@ -80,7 +80,7 @@ enum class entry_kind : std::uint8_t {
 };
 
 constexpr const char* entry_kind_name(entry_kind k) noexcept {
-  constexpr const char* names[] = {"cache_file", "temporary", "dangling_symlink", "symlink_loop",
+  constexpr const char* names[] = {"cache_file", "temporary",        "dangling_symlink", "symlink_loop",
                                    "directory",  "not_regular_file", "unreadable"};
   return static_cast<std::size_t>(k) < sizeof names / sizeof names[0] ? names[static_cast<std::size_t>(k)] : "unknown";
 }
@@ -89,15 +89,15 @@ struct dir_entry {
   std::string name;  // in the directory
   std::string path;  // the directory's path joined with name
   entry_kind kind = entry_kind::cache_file;
-  bool symlink = false;              // a cache file reached through a symbolic link
-  std::uint64_t file_size = 0;       // cache files and temporaries
-  std::int64_t modified_unix = 0;    // temporaries: mtime, Unix seconds
-  int os_error = 0;                  // unreadable: why
+  bool symlink = false;            // a cache file reached through a symbolic link
+  std::uint64_t file_size = 0;     // cache files and temporaries
+  std::int64_t modified_unix = 0;  // temporaries: mtime, Unix seconds
+  int os_error = 0;                // unreadable: why
   // A cache file: its level header read (err is the verdict; info.stage
   // says whether info.hdr holds the stored fields).
   file_info info;
   error err;
-  std::string text_head;              // the text's first list_options::text_head_bytes bytes, unverified
+  std::string text_head;             // the text's first list_options::text_head_bytes bytes, unverified
   std::optional<std::string> title;  // with list_options::titles, when bit 3 is set: the title, unverified
 };
 
@@ -163,18 +163,17 @@ inline void read_cache_entry(dir_entry& e, const list_options& opt) {
   read_options ro;
   ro.level = verify_level::header;
   ro.limits = opt.limits;
-  e.err = with_source_of(f->get(), verify_level::header, layout::header_v2::size + opt.text_head_bytes, true,
-                         [&](file_source& s) {
-                           const error v = verify(s, e.info, ro);
-                           if (v) return v;
-                           const header& h = e.info.hdr;
-                           e.text_head.resize(clamp_size(h.text_bytes, opt.text_head_bytes));
-                           const io_result r =
-                               read_fully_at(s, e.text_head.data(), e.text_head.size(), h.text_offset());
-                           e.text_head.resize(r.bytes);
-                           if (opt.titles && (h.ext_flags & ext::title)) e.title = read_title_at(s, h);
-                           return error{};
-                         });
+  e.err = with_source_of(
+      f->get(), verify_level::header, layout::header_v2::size + opt.text_head_bytes, true, [&](file_source& s) {
+        const error v = verify(s, e.info, ro);
+        if (v) return v;
+        const header& h = e.info.hdr;
+        e.text_head.resize(clamp_size(h.text_bytes, opt.text_head_bytes));
+        const io_result r = read_fully_at(s, e.text_head.data(), e.text_head.size(), h.text_offset());
+        e.text_head.resize(r.bytes);
+        if (opt.titles && (h.ext_flags & ext::title)) e.title = read_title_at(s, h);
+        return error{};
+      });
   e.file_size = e.info.file_size;
 }
 }  // namespace detail
@@ -216,7 +215,7 @@ inline result<directory_listing> list_directory(const std::string& dir, const li
         }
         e.kind = detail::is_not_found(err) && e.symlink ? entry_kind::dangling_symlink
                  : err == detail::symlink_loop_error    ? entry_kind::symlink_loop
-                                                         : entry_kind::unreadable;
+                                                        : entry_kind::unreadable;
         e.os_error = err;
         out.entries.push_back(std::move(e));
         continue;
@@ -263,14 +262,14 @@ enum class prefix_status : std::uint8_t {
 };
 
 constexpr const char* prefix_status_name(prefix_status s) noexcept {
-  constexpr const char* names[] = {"match",         "not_identity_name", "header_failed",  "longer",
-                                   "other_prefix",  "too_few_tokens",    "larger_context", "other_quant",
-                                   "text_failed",   "not_a_prefix"};
+  constexpr const char* names[] = {"match",        "not_identity_name", "header_failed",  "longer",
+                                   "other_prefix", "too_few_tokens",    "larger_context", "other_quant",
+                                   "text_failed",  "not_a_prefix"};
   return static_cast<std::size_t>(s) < sizeof names / sizeof names[0] ? names[static_cast<std::size_t>(s)] : "unknown";
 }
 
 struct lookup_options {
-  reuse_rule rule;              // the session's context; quant bits when compared
+  reuse_rule rule;               // the session's context; quant bits when compared
   std::uint32_t min_tokens = 0;  // ds4's --kv-cache-min-tokens
 };
 

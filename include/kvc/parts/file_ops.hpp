@@ -512,14 +512,20 @@ inline result<stored_file> rewrite_appended_file(const std::string& path, const 
     }
   }
   const bool renamed = into != target->path;
+  auto bytes = encode_appended(*a);
+  if (!bytes) return bytes.error();
   // In place: a version 2 file that keeps its name (a title change that
   // renames goes through a temporary: it moves the file under its new name
-  // whole or not at all). No hard-link check: it stays one file.
+  // whole or not at all). No hard-link check: it stays one file. The room
+  // for the new sections is reserved first, so that a full disk fails the
+  // call before the file is cut.
   if (opt.in_place && info.hdr.version == 2 && !renamed) {
+    if (const int err = detail::reserve_space(f->get(), info.hdr.sections_offset(), bytes->size()))
+      return make_error(errc::io_error, section::appended, info.hdr.sections_offset(), err);
     const bool flush = opt.durability == durability::full;
     error unconfirmed;
     auto h = detail::rewrite_sections_in_place(
-        src, info.hdr, *a, now,
+        src, info.hdr, *a, *bytes, now,
         [&](std::uint64_t at) {
           const int err = flush ? detail::full_sync(f->get()) : 0;
           return err != 0 ? make_error(errc::io_error, at == 0 ? section::header : section::appended, at, err)
@@ -529,8 +535,6 @@ inline result<stored_file> rewrite_appended_file(const std::string& path, const 
     if (!h) return h.error();
     return stored_file{*h, path, unconfirmed};
   }
-  auto bytes = encode_appended(*a);
-  if (!bytes) return bytes.error();
   header h = info.hdr;
   h.ext_flags = flags_for(h.ext_flags, *a);
   h.sections_crc = h.version == 2 ? crc32c(bytes->data(), bytes->size()) : 0;

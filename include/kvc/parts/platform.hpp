@@ -115,7 +115,7 @@ class unique_file {
 };
 
 // Errors.
-inline int last_os_error() noexcept;              // of the call that just failed
+inline int last_os_error() noexcept;  // of the call that just failed
 // The system's words for an OS error number, NUL-terminated in buf[0..size).
 inline void os_error_text(int os_error, char* buf, std::size_t size) noexcept;
 inline bool is_not_found(int os_error) noexcept;  // nothing at that path
@@ -138,6 +138,10 @@ inline void unlock_file(native_file f) noexcept;
 // Copies the first n bytes of src into the empty file dst (a clone where the
 // file system can).
 inline int copy_prefix(native_file src, native_file dst, std::uint64_t n);
+// Reserves disk space for bytes [at, at + n) of f without changing its size
+// or content, so that writing them cannot fail for want of space: 0, or the
+// OS error number (ENOSPC: no room). 0 where the system cannot reserve.
+inline int reserve_space(native_file f, std::uint64_t at, std::uint64_t n) noexcept;
 
 // Names.
 inline bool remove_file(const std::string& path);

@@ -325,6 +325,23 @@ inline int rename_noreplace(const std::string& from, const std::string& to) {
   return rename_over(from, to);
 }
 
+// FALLOC_FL_KEEP_SIZE (Linux) allocates without growing the file; systems
+// without it, or a file system that cannot, reserve nothing.
+inline int reserve_space(native_file f, std::uint64_t at, std::uint64_t n) noexcept {
+#if defined(__linux__) && defined(FALLOC_FL_KEEP_SIZE)
+  if (n == 0 || at > static_cast<std::uint64_t>(std::numeric_limits<off_t>::max()) - n) return 0;
+  while (::fallocate(f, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(at), static_cast<off_t>(n)) != 0) {
+    if (errno == EINTR) continue;
+    return errno == ENOSPC || errno == EDQUOT ? errno : 0;
+  }
+#else
+  (void)f;
+  (void)at;
+  (void)n;
+#endif
+  return 0;
+}
+
 // ---- Directories --------------------------------------------------------------------
 
 inline int list_names(const std::string& dir, std::vector<dir_item>& out) {
@@ -342,9 +359,9 @@ inline int list_names(const std::string& dir, std::vector<dir_item>& out) {
     if (name == "." || name == "..") continue;
     node_type t = node_type::unknown;
 #ifdef DT_REG
-    t = e->d_type == DT_REG   ? node_type::regular
-        : e->d_type == DT_DIR ? node_type::directory
-        : e->d_type == DT_LNK ? node_type::symlink
+    t = e->d_type == DT_REG       ? node_type::regular
+        : e->d_type == DT_DIR     ? node_type::directory
+        : e->d_type == DT_LNK     ? node_type::symlink
         : e->d_type == DT_UNKNOWN ? node_type::unknown
                                   : node_type::other;
 #endif

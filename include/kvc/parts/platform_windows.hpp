@@ -114,9 +114,12 @@ inline int last_os_error() noexcept { return static_cast<int>(GetLastError()); }
 inline void os_error_text(int os_error, char* buf, std::size_t size) noexcept {
   if (size == 0) return;
   wchar_t w[512];
-  const DWORD n = FormatMessageW(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, nullptr,
-                                 static_cast<DWORD>(os_error), 0, w, static_cast<DWORD>(sizeof w / sizeof w[0]), nullptr);
-  int k = n == 0 ? 0 : WideCharToMultiByte(CP_UTF8, 0, w, static_cast<int>(n), buf, static_cast<int>(size - 1), nullptr, nullptr);
+  const DWORD n =
+      FormatMessageW(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, nullptr, static_cast<DWORD>(os_error),
+                     0, w, static_cast<DWORD>(sizeof w / sizeof w[0]), nullptr);
+  int k = n == 0 ? 0
+                 : WideCharToMultiByte(CP_UTF8, 0, w, static_cast<int>(n), buf, static_cast<int>(size - 1), nullptr,
+                                       nullptr);
   while (k > 0 && (buf[k - 1] == '\n' || buf[k - 1] == '\r' || buf[k - 1] == '.' || buf[k - 1] == ' ')) --k;
   if (k == 0) {
     std::snprintf(buf, size, "error %d", os_error);
@@ -337,6 +340,9 @@ inline result<unique_file> open_locked(const std::string& path, file_status& st)
 
 // MOVEFILE_WRITE_THROUGH already returned once the rename was on disk; there
 // is no directory to flush.
+// Windows can preallocate (FileAllocationInfo) only by growing the file's
+// allocation from its start; nothing is reserved.
+inline int reserve_space(native_file, std::uint64_t, std::uint64_t) noexcept { return 0; }
 inline error sync_directory(const std::string&) { return {}; }
 
 // ---- Temporaries -----------------------------------------------------------------
@@ -429,9 +435,9 @@ inline int facts_of(const std::string& path, bool follow, node_facts& out) {
     size = (static_cast<std::uint64_t>(st.nFileSizeHigh) << 32) | st.nFileSizeLow;
   }
   out.type = !follow && (attributes & FILE_ATTRIBUTE_REPARSE_POINT) != 0 ? node_type::symlink
-             : (attributes & FILE_ATTRIBUTE_DIRECTORY) != 0             ? node_type::directory
-             : (attributes & FILE_ATTRIBUTE_DEVICE) != 0                ? node_type::other
-                                                                        : node_type::regular;
+             : (attributes & FILE_ATTRIBUTE_DIRECTORY) != 0              ? node_type::directory
+             : (attributes & FILE_ATTRIBUTE_DEVICE) != 0                 ? node_type::other
+                                                                         : node_type::regular;
   out.size = size;
   out.modified_unix = unix_seconds(written);
   return 0;

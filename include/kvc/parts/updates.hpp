@@ -66,25 +66,23 @@ result<header> touch(S& s, std::uint64_t now) {
 // sections are dropped. A failure midway leaves a stream that fails
 // verification; for files use rewrite_appended_file, which never does.
 namespace detail {
-// h (checked at level text) with the sections a in place of its own, in
-// the order of spec 15.2: cut at the payload end, the new sections,
-// flush(at), the header, flush(0); flush(at) -> kvc::error. Returns the
-// header as stored; *last_flush (when given) gets the final flush's error
-// instead of the call failing: the change is in place by then.
+// h (checked at level text) with the sections a, encoded as bytes, in place
+// of its own, in the order of spec 15.2: cut at the payload end, the new
+// sections, flush(at), the header, flush(0); flush(at) -> kvc::error.
+// Returns the header as stored; *last_flush (when given) gets the final
+// flush's error instead of the call failing: the change is in place by then.
 template <class S, class Flush>
-result<header> rewrite_sections_in_place(S& s, header h, const appended& a, std::uint64_t now, Flush&& flush,
-                                         error* last_flush = nullptr) {
-  auto bytes = encode_appended(a);
-  if (!bytes) return bytes.error();
+result<header> rewrite_sections_in_place(S& s, header h, const appended& a, const std::vector<std::uint8_t>& bytes,
+                                         std::uint64_t now, Flush&& flush, error* last_flush = nullptr) {
   const std::uint64_t at = h.sections_offset();
   const io_result cut = stream_traits<S>::truncate(s, at);
   if (cut.status != io_status::ok) return io_failure(section::appended, at, cut);
-  const io_result put = write_fully_at(s, bytes->data(), bytes->size(), at);
+  const io_result put = write_fully_at(s, bytes.data(), bytes.size(), at);
   if (put.status != io_status::ok) return io_failure(section::appended, at, put);
   // The sections are durable before the header that vouches for them.
   if (error e = flush(at)) return e;
   h.ext_flags = flags_for(h.ext_flags, a);
-  h.sections_crc = h.version == 2 ? crc32c(bytes->data(), bytes->size()) : 0;
+  h.sections_crc = h.version == 2 ? crc32c(bytes.data(), bytes.size()) : 0;
   h.last_used = now;
   h = sealed(h);
   const header_bytes hb = encode_header(h);
@@ -109,7 +107,9 @@ result<header> rewrite_appended(S& s, const appended& a, std::uint64_t now) {
   read_options opt;
   opt.level = verify_level::text;
   if (error e = verify(c, info, opt)) return e;
-  return detail::rewrite_sections_in_place(s, info.hdr, a, now,
+  auto bytes = encode_appended(a);
+  if (!bytes) return bytes.error();
+  return detail::rewrite_sections_in_place(s, info.hdr, a, *bytes, now,
                                            [&](std::uint64_t at) { return detail::sync_if_supported(s, at); });
 }
 
