@@ -193,7 +193,11 @@ class writer {
     if (h.version == 1) h.payload_crc = 0;
     w.h_ = h;
     w.sections_ = std::move(sections).value();
-    const header_bytes hb = encode_header(h);
+    header_bytes hb = encode_header(h);
+    // Until finish() settles it, a random-access file's header has no magic:
+    // cut short at any point (a crash, a power loss that keeps some writes),
+    // the file is refused, never a valid file with an empty payload (spec 14.1).
+    if (!sequential) hb.bytes[0] = hb.bytes[1] = hb.bytes[2] = 0;
     const io_result hr = detail::write_fully(sink, hb.data(), hb.size());
     if (hr.status != io_status::ok) return detail::io_failure(section::header, 0, hr);
     const io_result tr = detail::write_fully(sink, text.data(), text.size());
