@@ -10,27 +10,37 @@
 //   of the file, the byte offset and, for io_error, the OS error number.
 //
 //   Reading     kvc::read(stream, info, consume, opt) verifies a file at a
-//               level (header, text, full) in one pass; consume(p, n) gets
-//               the payload in chunks and may return kvc::error to stop.
-//               kvc::verify(stream, info, opt[, progress]) checks without
-//               keeping the payload. info.stage says how far the read got;
-//               info.computed holds the CRC of each region it read.
+//               level (header, text, full, sections: all but the payload)
+//               in one pass; consume(p, n) gets the payload in chunks and
+//               may return kvc::error to stop. kvc::verify(stream, info,
+//               opt[, progress]) checks without keeping the payload.
+//               info.stage says how far the read got; info.computed holds
+//               the CRC of each region it read.
 //   Loading     kvc::load(stream, info, place, opt) / load_file(path, ...):
 //               the payload straight into memory place(info) returns, one
 //               copy, success only when every CRC matched.
+//               kvc::payload_reader: open(), read(p, n) as the engine asks,
+//               finish() for the verdict (pull reading).
 //   Writing     kvc::begin_write(sink, header, text) -> writer (move-only);
 //               w.write_payload(p, n) as often as needed; w.finish(sections).
 //               begin_write_sequential for sinks that cannot seek.
 //   Updating    kvc::touch, kvc::rewrite_appended, kvc::upgrade (v1 -> v2).
-//   Checking    kvc::check_compatible(stream, ...), check_compatible_file,
-//               compatibility_name, kvc::check_identity(path, info),
-//               identity_name.
-//   Files       save_file, read_file, verify_file, load_file, touch_file,
-//               rewrite_appended_file, upgrade_file, list_temporaries,
-//               remove_temporaries (POSIX, Windows): atomic where they
-//               replace a file. kvc::file_source reads an open file: one
-//               fstat, one read for a small file, a large payload in parts
-//               on read_options::threads threads.
+//   Checking    kvc::check_compatible(stream, text, reuse_rule) (ds4's
+//               reuse rule), check_compatible_file, compatibility_name,
+//               kvc::check_identity(path, info), identity_name.
+//   Files       save_file or kvc::file_writer (begin, write_payload,
+//               finish), read_file, verify_file, load_file, touch_file,
+//               rewrite_appended_file, upgrade_file; *_open_file for a
+//               descriptor the caller keeps; kvc::input_file (POSIX,
+//               Windows). Atomic where they replace a file;
+//               file_options::durability full (fsyncs) or cache (none);
+//               file_options::in_place rewrites v2 sections in place.
+//               kvc::file_source reads an open file: one fstat, one read
+//               for a small file, a large payload in parts on
+//               read_options::threads threads. error_text(e) for logs.
+//   Caches      list_directory (headers, odd entries, temporaries),
+//               find_prefixes (ds4's lookup), plan_eviction (ds4's
+//               eviction), list_temporaries, remove_temporaries.
 //   Layout      encode_/decode_/validate_ functions for every structure,
 //               usable in constant expressions; layout:: byte tables;
 //               for_each_field(header, f).
@@ -72,7 +82,8 @@
 //   CRC32C (portable kernel, combine, dispatch); Codec; SHA-1; Streams;
 //   Reader; Writer; Updates and checks;
 //   then: CPU kernels; Files (types); Platform (the contract), Platform:
-//   POSIX, Platform: Windows; File operations; C interface.
+//   POSIX, Platform: Windows; File operations; Cache directories; C
+//   interface.
 //
 // SPDX-License-Identifier: MIT
 //
