@@ -543,3 +543,571 @@ TEST_CASE("C API: header decode and validate failures", "[c_api]") {
   CHECK(kvc_header_encode(nullptr, &h, sizeof h, nullptr, &err) == KVC_ERR_INVALID_ARGUMENT);
   CHECK(kvc_header_encode(&h, nullptr, 68, nullptr, &err) == KVC_ERR_INVALID_ARGUMENT);
 }
+
+// ===========================================================================
+// Verification: every fixture of the manifest, through path, memory and fd
+// ===========================================================================
+
+namespace {
+
+const json::value& manifest() {
+  static const json::value m = json::parse(slurp(std::string(KVC_FIXTURES_DIR) + "/manifest.json"));
+  return m;
+}
+
+// The manifest's per-entry limits on C read options (and the C++ ones).
+void apply_limits(const json::value& entry, kvc_limits& c, kvc::limits& cpp) {
+  if (!entry.has("limits")) return;
+  for (const auto& [key, value] : entry["limits"].members) {
+    const std::uint64_t n = value.n;
+    const auto n32 = static_cast<std::uint32_t>(n);
+    if (key == "max_text_bytes")
+      c.max_text_bytes = cpp.max_text_bytes = n;
+    else if (key == "max_payload_bytes")
+      c.max_payload_bytes = cpp.max_payload_bytes = n;
+    else if (key == "max_appended_bytes")
+      c.max_appended_bytes = cpp.max_appended_bytes = n;
+    else if (key == "max_tool_entries")
+      c.max_tool_entries = cpp.max_tool_entries = n32;
+    else if (key == "max_tool_id_bytes")
+      c.max_tool_id_bytes = cpp.max_tool_id_bytes = n32;
+    else if (key == "max_tool_dsml_bytes")
+      c.max_tool_dsml_bytes = cpp.max_tool_dsml_bytes = n32;
+    else if (key == "max_title_bytes")
+      c.max_title_bytes = cpp.max_title_bytes = n32;
+    else
+      FAIL("unknown limit " << key);
+  }
+}
+
+void model_from(const json::value& m, kvc_model_desc& c, kvc::model_desc& cpp) {
+  c = kvc_model_desc{};
+  c.name = "manifest model";
+  c.layers = cpp.layers = static_cast<std::uint32_t>(m["layers"].n);
+  c.head_dim = cpp.head_dim = static_cast<std::uint32_t>(m["head_dim"].n);
+  c.indexer_dim = cpp.indexer_dim = static_cast<std::uint32_t>(m["indexer_dim"].n);
+  c.vocab = cpp.vocab = static_cast<std::uint32_t>(m["vocab"].n);
+  c.sliding_window = cpp.sliding_window = static_cast<std::uint32_t>(m["sliding_window"].n);
+  c.uncompressed_layers = cpp.uncompressed_layers = static_cast<std::uint32_t>(m["uncompressed_layers"].n);
+  c.even_ratio = cpp.even_ratio = static_cast<std::uint32_t>(m["even_ratio"].n);
+  c.odd_ratio = cpp.odd_ratio = static_cast<std::uint32_t>(m["odd_ratio"].n);
+  c.indexed_ratio = cpp.indexed_ratio = static_cast<std::uint32_t>(m["indexed_ratio"].n);
+}
+
+// The C and C++ read options the manifest prescribes for an entry (spec
+// 18.2: its limits at every level, its DSV4 model at level full only).
+struct fixture_options {
+  kvc_model_desc c_model{};
+  kvc::model_desc cpp_model;
+  kvc_read_options c;
+  kvc::read_options cpp;
+  fixture_options(const json::value& entry, std::int32_t level) {
+    kvc_read_options_init(&c);
+    c.level = level;
+    cpp.level = static_cast<kvc::verify_level>(level);
+    apply_limits(entry, c.limits, cpp.limits);
+    if (level == KVC_LEVEL_FULL && !entry["dsv4_model"].is_null()) {
+      model_from(entry["dsv4_model"], c_model, cpp_model);
+      c.dsv4_model = &c_model;
+      cpp.dsv4_model = &cpp_model;
+    }
+  }
+  fixture_options(const fixture_options&) = delete;
+  fixture_options& operator=(const fixture_options&) = delete;
+};
+
+void check_same_header(const kvc_header& c, const kvc::header& h) {
+  CHECK(c.version == h.version);
+  CHECK(c.quant_bits == h.quant_bits);
+  CHECK(c.save_reason == h.save_reason);
+  CHECK(c.ext_flags == h.ext_flags);
+  CHECK(c.model_id == h.model_id);
+  CHECK(c.payload_abi == h.payload_abi);
+  CHECK(c.tokens == h.tokens);
+  CHECK(c.hits == h.hits);
+  CHECK(c.context == h.context);
+  CHECK(c.text_bytes == h.text_bytes);
+  CHECK(c.created_at == h.created_at);
+  CHECK(c.last_used == h.last_used);
+  CHECK(c.payload_bytes == h.payload_bytes);
+  CHECK(c.header_crc == h.header_crc);
+  CHECK(c.text_crc == h.text_crc);
+  CHECK(c.payload_crc == h.payload_crc);
+  CHECK(c.sections_crc == h.sections_crc);
+  for (std::size_t i = 0; i < 3; ++i) CHECK(c.reserved[i] == h.reserved[i]);
+}
+
+// What a C read found against what the C++ read of the same file found.
+void check_same_info(const kvc_info* info, const kvc::file_info& cpp) {
+  const kvc_facts* f = kvc_info_facts(info);
+  REQUIRE(f != nullptr);
+  check_same_header(f->header, cpp.hdr);
+  CHECK(int(f->stage) == int(cpp.stage));
+  CHECK(f->file_size == cpp.file_size);
+  CHECK(f->tool_count == cpp.tools.size());
+  CHECK(bool(f->has_tool_map) == cpp.has_tool_map);
+  CHECK(bool(f->has_title) == cpp.has_title);
+  CHECK(bool(f->unknown_sections) == cpp.unknown_sections);
+  CHECK(bool(f->dsv4_checked) == cpp.dsv4_checked);
+  CHECK(f->dsv4.magic == cpp.dsv4.magic);
+  CHECK(f->dsv4.tokens == cpp.dsv4.tokens);
+  CHECK(f->dsv4.context == cpp.dsv4.context);
+  CHECK(f->dsv4.layers == cpp.dsv4.layers);
+  CHECK(f->dsv4.raw_live == cpp.dsv4.raw_live);
+  std::size_t n = 12345;
+  const char* t = kvc_info_text(info, &n);
+  REQUIRE((t != nullptr || n == 0));
+  CHECK(std::string(t == nullptr ? "" : t, n) == cpp.text);
+  n = 12345;
+  const char* title = kvc_info_title(info, &n);
+  CHECK((title != nullptr) == cpp.has_title);
+  if (title != nullptr) CHECK(std::string(title, n) == cpp.title);
+  for (std::size_t i = 0; i < cpp.tools.size(); ++i) {
+    const char *id = nullptr, *dsml = nullptr;
+    std::size_t id_n = 0, dsml_n = 0;
+    REQUIRE(kvc_info_tool(info, i, &id, &id_n, &dsml, &dsml_n, nullptr) == KVC_ERR_OK);
+    CHECK(std::string(id, id_n) == cpp.tools[i].id);
+    CHECK(std::string(dsml, dsml_n) == cpp.tools[i].dsml);
+  }
+  kvc_error err = poisoned();
+  CHECK(kvc_info_tool(info, cpp.tools.size(), nullptr, nullptr, nullptr, nullptr, &err) ==
+        KVC_ERR_INVALID_ARGUMENT);
+  CHECK(err.code == KVC_ERR_INVALID_ARGUMENT);
+}
+
+// A full read of a valid fixture against the manifest's "decoded" record
+// (independent of the C++ API).
+void check_decoded(const kvc_info* info, const json::value& d) {
+  const kvc_facts* f = kvc_info_facts(info);
+  const json::value& h = d["header"];
+  CHECK(f->stage == KVC_STAGE_FULL);
+  CHECK(f->header.version == h["version"].n);
+  CHECK(f->header.quant_bits == h["quant_bits"].n);
+  CHECK(f->header.save_reason == h["save_reason"].n);
+  CHECK(f->header.ext_flags == h["ext_flags"].n);
+  CHECK(f->header.model_id == h["model_id"].n);
+  CHECK(f->header.tokens == h["tokens"].n);
+  CHECK(f->header.hits == h["hits"].n);
+  CHECK(f->header.context == h["context"].n);
+  CHECK(f->header.payload_abi == h["payload_abi"].n);
+  CHECK(f->header.created_at == h["created_at"].n);
+  CHECK(f->header.last_used == h["last_used"].n);
+  CHECK(f->header.payload_bytes == h["payload_bytes"].n);
+  CHECK(f->header.text_bytes == h["text_bytes"].n);
+  CHECK(f->header.header_crc == h["header_crc"].n);
+  CHECK(f->header.text_crc == h["text_crc"].n);
+  CHECK(f->header.payload_crc == h["payload_crc"].n);
+  CHECK(f->header.sections_crc == h["sections_crc"].n);
+  std::size_t n = 0;
+  const char* t = kvc_info_text(info, &n);
+  CHECK(sha256::hex(std::string(t == nullptr ? "" : t, n)) == d["text_sha256"].s);
+  CHECK(bool(f->has_tool_map) == !d["tool_map"].is_null());
+  if (!d["tool_map"].is_null()) {
+    REQUIRE(f->tool_count == d["tool_map"].items.size());
+    for (std::size_t i = 0; i < f->tool_count; ++i) {
+      const char *id = nullptr, *dsml = nullptr;
+      std::size_t id_n = 0, dsml_n = 0;
+      REQUIRE(kvc_info_tool(info, i, &id, &id_n, &dsml, &dsml_n, nullptr) == KVC_ERR_OK);
+      CHECK(std::string(id, id_n) == d["tool_map"].items[i]["id"].s);
+      CHECK(dsml_n == d["tool_map"].items[i]["dsml_bytes"].n);
+      CHECK(sha256::hex(std::string(dsml, dsml_n)) == d["tool_map"].items[i]["dsml_sha256"].s);
+    }
+  }
+  const char* title = kvc_info_title(info, &n);
+  CHECK((title != nullptr) == !d["title"].is_null());
+  if (title != nullptr) CHECK(std::string(title, n) == d["title"].s);
+  CHECK(bool(f->unknown_sections) == d["unknown_sections"].b);
+  CHECK(bool(f->dsv4_checked) == (!d["dsv4_check"].is_null() && d["dsv4_check"].s == "passed"));
+  char name[KVC_IDENTITY_NAME_SIZE + 1];
+  std::memset(name, 'x', sizeof name);
+  REQUIRE(kvc_identity_name(info, name, nullptr) == KVC_ERR_OK);
+  CHECK(std::string(name) == d["identity_name"].s);
+}
+
+// The verdict level sections must give, from the manifest's levels: level
+// text's failure, else what level full finds outside the payload; a payload
+// failure (CRC, DSV4) is never reported since the payload is skipped.
+// Returns "" when the manifest cannot tell (a failing payload hides what
+// level full would say about the appended area).
+std::string sections_verdict(const json::value& entry) {
+  const json::value& text = entry["expect"]["text"];
+  if (!text.is_null()) return describe(text);
+  const json::value& full = entry["expect"]["full"];
+  if (full.is_null()) return "ok";
+  const std::string where = full["section"].s;
+  if (where == "appended" || where == "tool_map" || where == "title") return describe(full);
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("C API: every fixture through kvc_verify_file, _memory and _fd", "[c_api][conformance]") {
+  const std::string dir = KVC_FIXTURES_DIR;
+  const auto& files = manifest()["files"].items;
+  REQUIRE(manifest()["schema"].s == "kvc-fixtures/3");
+  REQUIRE(files.size() > 100);
+  kvc_info* info = kvc_info_new();
+  REQUIRE(info != nullptr);
+  // A fresh info holds nothing.
+  CHECK(kvc_info_facts(info)->stage == KVC_STAGE_NONE);
+  CHECK(kvc_info_title(info, nullptr) == nullptr);
+  CHECK(kvc_info_facts(info)->tool_count == 0);
+  int full_reads = 0, sections_checked = 0;
+  for (const json::value& entry : files) {
+    const std::string name = entry["name"].s;
+    const std::string path = dir + "/" + name;
+    INFO(name);
+    const std::string data = slurp(path);
+    REQUIRE(sha256::hex(data) == entry["sha256"].s);
+    for (std::int32_t level : {KVC_LEVEL_HEADER, KVC_LEVEL_TEXT, KVC_LEVEL_FULL, KVC_LEVEL_SECTIONS}) {
+      const std::string level_name = kvc_level_name(level);
+      INFO("level " << level_name);
+      const fixture_options opt(entry, level);
+      kvc::file_info cpp_info;
+      const std::string cpp = describe(kvc::verify_file(path, cpp_info, opt.cpp));
+
+      kvc_error from_path = poisoned();
+      const std::int32_t code = kvc_verify_file(path.c_str(), &opt.c, info, &from_path);
+      CHECK(code == from_path.code);
+      CHECK(from_path.os_error == 0);
+      const std::string c = describe(from_path);
+      CHECK(c == cpp);
+      if (level == KVC_LEVEL_SECTIONS) {
+        const std::string want = sections_verdict(entry);
+        if (!want.empty()) {
+          CHECK(c == want);
+          ++sections_checked;
+        } else {
+          CHECK(from_path.section != KVC_SECTION_PAYLOAD);
+        }
+      } else {
+        CHECK(c == describe(entry["expect"][level_name]));
+      }
+      check_same_info(info, cpp_info);
+      if (level == KVC_LEVEL_FULL && code == KVC_ERR_OK) {
+        check_decoded(info, entry["decoded"]);
+        ++full_reads;
+      }
+      // The identity check on the fixture's own name runs after the level's
+      // checks (manifest key "identity").
+      if (level != KVC_LEVEL_SECTIONS) {
+        kvc_error ident = poisoned();
+        if (code == KVC_ERR_OK) CHECK(kvc_check_identity(path.c_str(), info, &ident) == ident.code);
+        CHECK(describe(code == KVC_ERR_OK ? ident : from_path) == describe(entry["identity"][level_name]));
+      }
+
+      // The same bytes from memory, with another info and with none.
+      kvc_info* mem_info = kvc_info_new();
+      REQUIRE(mem_info != nullptr);
+      kvc_error from_memory = poisoned();
+      CHECK(kvc_verify_memory(data.data(), data.size(), &opt.c, mem_info, &from_memory) == from_memory.code);
+      CHECK(describe(from_memory) == c);
+      check_same_info(mem_info, cpp_info);
+      kvc_info_free(mem_info);
+      kvc_error no_info = poisoned();
+      CHECK(kvc_verify_memory(data.data(), data.size(), &opt.c, nullptr, &no_info) == code);
+      CHECK(describe(no_info) == c);
+      CHECK(kvc_verify_memory(data.data(), data.size(), &opt.c, nullptr, nullptr) == code);
+
+      // Pieces of one byte and two threads change nothing.
+      kvc_read_options small = opt.c;
+      small.chunk_bytes = 1;
+      small.threads = 2;
+      kvc_error pieces = poisoned();
+      CHECK(kvc_verify_file(path.c_str(), &small, nullptr, &pieces) == code);
+      CHECK(describe(pieces) == c);
+
+#ifndef _WIN32
+      // An open descriptor, read from its first byte; its position is kept.
+      const int fd = ::open(path.c_str(), O_RDONLY);
+      REQUIRE(fd >= 0);
+      REQUIRE(::lseek(fd, 7, SEEK_SET) == 7);
+      kvc_info* fd_info = kvc_info_new();
+      kvc_error from_fd = poisoned();
+      CHECK(kvc_verify_fd(fd, &opt.c, fd_info, &from_fd) == from_fd.code);
+      CHECK(describe(from_fd) == c);
+      check_same_info(fd_info, cpp_info);
+      CHECK(::lseek(fd, 0, SEEK_CUR) == 7);
+      kvc_info_free(fd_info);
+      ::close(fd);
+#endif
+    }
+  }
+  kvc_info_free(info);
+  CHECK(full_reads > 20);
+  CHECK(sections_checked > 150);
+}
+
+TEST_CASE("C API: info handles and their accessors", "[c_api]") {
+  const std::string dir = KVC_FIXTURES_DIR;
+  kvc_info* info = kvc_info_new();
+  REQUIRE(info != nullptr);
+  kvc_error err = poisoned();
+
+  // The worked example from memory: text "Hi!", one tool, no title.
+  REQUIRE(kvc_verify_memory(worked_v2.data(), worked_v2.size(), nullptr, info, &err) == KVC_ERR_OK);
+  CHECK(describe(err) == "ok");
+  const kvc_facts* f = kvc_info_facts(info);
+  CHECK(f->stage == KVC_STAGE_FULL);
+  CHECK(f->file_size == 105);
+  CHECK(f->tool_count == 1);
+  CHECK(f->has_tool_map == 1);
+  CHECK(f->has_title == 0);
+  CHECK(f->header.tokens == 3);
+  std::size_t n = 0;
+  const char* t = kvc_info_text(info, &n);
+  CHECK(std::string(t, n) == "Hi!");
+  CHECK(kvc_info_text(info, nullptr) == t);  // size may be NULL
+  CHECK(kvc_info_title(info, &n) == nullptr);
+  const char *id = nullptr, *dsml = nullptr;
+  std::size_t id_n = 0, dsml_n = 0;
+  REQUIRE(kvc_info_tool(info, 0, &id, &id_n, &dsml, &dsml_n, &err) == KVC_ERR_OK);
+  CHECK(std::string(id, id_n) == "call_1");
+  CHECK(std::string(dsml, dsml_n) == "<x/>");
+  CHECK(kvc_info_tool(info, 0, nullptr, nullptr, nullptr, nullptr, &err) == KVC_ERR_OK);  // outputs may be NULL
+  CHECK(kvc_info_tool(info, 1, &id, &id_n, &dsml, &dsml_n, &err) == KVC_ERR_INVALID_ARGUMENT);
+  CHECK(kvc_info_tool(nullptr, 0, &id, &id_n, &dsml, &dsml_n, &err) == KVC_ERR_INVALID_ARGUMENT);
+  char name[KVC_IDENTITY_NAME_SIZE + 1];
+  REQUIRE(kvc_identity_name(info, name, &err) == KVC_ERR_OK);
+  CHECK(std::string(name) == worked_identity);
+
+  // Reused: a titled file replaces everything (tools gone, title there).
+  const std::string titled = slurp(dir + "/abc8adc392fd6e4dd8646d4b7786b14d7eefcd4e.kv");
+  REQUIRE(kvc_verify_memory(titled.data(), titled.size(), nullptr, info, &err) == KVC_ERR_OK);
+  CHECK(kvc_info_facts(info)->tool_count == 0);
+  CHECK(kvc_info_facts(info)->has_tool_map == 0);
+  const char* title = kvc_info_title(info, &n);
+  REQUIRE(title != nullptr);
+  CHECK(std::string(title, n) == "Greeting");
+  CHECK(kvc_info_facts(info)->header.created_at == worked_time);
+  REQUIRE(kvc_identity_name(info, name, &err) == KVC_ERR_OK);
+  CHECK(std::string(name) == greeting_identity);
+  // Level text on a titled file: the title was not read, so no identity.
+  kvc_read_options ro;
+  kvc_read_options_init(&ro);
+  ro.level = KVC_LEVEL_TEXT;
+  REQUIRE(kvc_verify_memory(titled.data(), titled.size(), &ro, info, &err) == KVC_ERR_OK);
+  CHECK(kvc_info_facts(info)->stage == KVC_STAGE_TEXT);
+  CHECK(kvc_info_title(info, &n) == nullptr);
+  CHECK(kvc_identity_name(info, name, &err) == KVC_ERR_INVALID_ARGUMENT);
+
+  // A failed read keeps what it found as far as it got.
+  std::string bad = worked_v2;
+  bad[75] = static_cast<char>(bad[75] ^ 1);  // a payload byte
+  CHECK(kvc_verify_memory(bad.data(), bad.size(), nullptr, info, &err) == KVC_ERR_PAYLOAD_CRC_MISMATCH);
+  CHECK(describe(err) == "payload_crc_mismatch payload 71");
+  CHECK(kvc_info_facts(info)->stage == KVC_STAGE_TEXT);
+  CHECK(kvc_info_facts(info)->header.tokens == 3);
+  t = kvc_info_text(info, &n);
+  CHECK(std::string(t, n) == "Hi!");
+  CHECK(kvc_info_facts(info)->tool_count == 0);
+
+  // keep_sections 0: the tool map is checked, not kept; the title is kept.
+  const std::string both = slurp(dir + "/v2-tools-title.kv");
+  kvc_read_options_init(&ro);
+  ro.keep_sections = 0;
+  REQUIRE(kvc_verify_memory(both.data(), both.size(), &ro, info, &err) == KVC_ERR_OK);
+  CHECK(kvc_info_facts(info)->has_tool_map == 1);
+  CHECK(kvc_info_facts(info)->tool_count == 0);
+  CHECK(kvc_info_title(info, &n) != nullptr);
+  ro.keep_sections = 1;
+  REQUIRE(kvc_verify_memory(both.data(), both.size(), &ro, info, &err) == KVC_ERR_OK);
+  CHECK(kvc_info_facts(info)->tool_count > 0);
+
+  // The level sections stage.
+  ro.level = KVC_LEVEL_SECTIONS;
+  REQUIRE(kvc_verify_memory(bad.data(), bad.size(), &ro, info, &err) == KVC_ERR_OK);  // payload skipped
+  CHECK(kvc_info_facts(info)->stage == KVC_STAGE_SECTIONS);
+  CHECK(kvc_info_facts(info)->tool_count == 1);
+
+  CHECK(kvc_info_facts(nullptr) == nullptr);
+  CHECK(kvc_info_text(nullptr, &n) == nullptr);
+  CHECK(kvc_info_title(nullptr, &n) == nullptr);
+  CHECK(kvc_identity_name(nullptr, name, &err) == KVC_ERR_INVALID_ARGUMENT);
+  CHECK(kvc_identity_name(info, nullptr, &err) == KVC_ERR_INVALID_ARGUMENT);
+  kvc_info_free(info);
+  kvc_info_free(nullptr);
+}
+
+TEST_CASE("C API: verify argument and I/O failures", "[c_api]") {
+  const temp_dir d;
+  kvc_error err = poisoned();
+  kvc_read_options ro;
+  kvc_read_options_init(&ro);
+  // NULL where bytes are declared; empty memory is a truncated header.
+  CHECK(kvc_verify_memory(nullptr, 5, nullptr, nullptr, &err) == KVC_ERR_INVALID_ARGUMENT);
+  CHECK(describe(err) == "invalid_argument none 0");
+  CHECK(kvc_verify_memory(nullptr, 0, nullptr, nullptr, &err) == KVC_ERR_TRUNCATED);
+  CHECK(describe(err) == "truncated header 0");
+  CHECK(kvc_verify_file(nullptr, nullptr, nullptr, &err) == KVC_ERR_INVALID_ARGUMENT);
+  // A level outside the enum.
+  for (std::int32_t level : {4, -1, 100}) {
+    ro.level = level;
+    CHECK(kvc_verify_memory(worked_v2.data(), worked_v2.size(), &ro, nullptr, &err) == KVC_ERR_INVALID_ARGUMENT);
+  }
+  // A model that cannot describe a payload (spec 8.3), at the level it is given.
+  kvc_read_options_init(&ro);
+  kvc_model_desc m;
+  kvc_model_deepseek_v4_flash(&m);
+  m.indexed_ratio = 0;
+  ro.dsv4_model = &m;
+  CHECK(kvc_verify_memory(worked_v2.data(), worked_v2.size(), &ro, nullptr, &err) == KVC_ERR_INVALID_ARGUMENT);
+  CHECK(describe(err) == "invalid_argument none 0");
+  // A good model: the worked example's 8 bytes are no DSV4 payload (spec 17).
+  kvc_model_deepseek_v4_flash(&m);
+  CHECK(kvc_verify_memory(worked_v2.data(), worked_v2.size(), &ro, nullptr, &err) == KVC_ERR_PAYLOAD_MALFORMED);
+  CHECK(describe(err) == "payload_malformed payload 79");
+  // A missing file: io_error(header, 0) with the OS's reason (spec 11).
+  const std::string missing = in_dir(d, "none.kv");
+  CHECK(kvc_verify_file(missing.c_str(), nullptr, nullptr, &err) == KVC_ERR_IO_ERROR);
+  CHECK(describe(err) == "io_error header 0");
+#ifndef _WIN32
+  CHECK(err.os_error == ENOENT);
+  // A descriptor that is not open.
+  CHECK(kvc_verify_fd(-1, nullptr, nullptr, &err) != KVC_ERR_OK);
+  // A directory is no file.
+  CHECK(kvc_verify_file(d.str().c_str(), nullptr, nullptr, &err) != KVC_ERR_OK);
+#endif
+}
+
+TEST_CASE("C API: the DeepSeek V4 Flash description and the read defaults", "[c_api]") {
+  kvc_model_desc m;
+  std::memset(&m, 0xAB, sizeof m);
+  kvc_model_deepseek_v4_flash(&m);
+  // Spec 8.3's table.
+  CHECK(m.layers == 43);
+  CHECK(m.head_dim == 512);
+  CHECK(m.indexer_dim == 128);
+  CHECK(m.vocab == 129280);
+  CHECK(m.sliding_window == 128);
+  CHECK(m.uncompressed_layers == 2);
+  CHECK(m.even_ratio == 4);
+  CHECK(m.odd_ratio == 128);
+  CHECK(m.indexed_ratio == 4);
+  REQUIRE(m.name != nullptr);
+  CHECK(std::string(m.name) == kvc::deepseek_v4_flash.name);
+  kvc_model_deepseek_v4_flash(nullptr);
+
+  kvc_read_options ro;
+  std::memset(&ro, 0xAB, sizeof ro);
+  kvc_read_options_init(&ro);
+  CHECK(ro.size == sizeof ro);
+  CHECK(ro.level == KVC_LEVEL_FULL);
+  // Spec 10's defaults.
+  CHECK(ro.limits.max_text_bytes == 268435456u);
+  CHECK(ro.limits.max_payload_bytes == 1099511627776ull);
+  CHECK(ro.limits.max_appended_bytes == 1073741824u);
+  CHECK(ro.limits.max_tool_entries == 400000u);
+  CHECK(ro.limits.max_tool_id_bytes == 256u);
+  CHECK(ro.limits.max_tool_dsml_bytes == 536870912u);
+  CHECK(ro.limits.max_title_bytes == 1048576u);
+  CHECK(ro.dsv4_model == nullptr);
+  CHECK(ro.chunk_bytes == 1048576u);
+  CHECK(ro.threads == 1);
+  CHECK(ro.keep_sections == 1);
+  kvc_read_options_init(nullptr);
+
+  kvc_file_options fo;
+  std::memset(&fo, 0xAB, sizeof fo);
+  kvc_file_options_init(&fo);
+  CHECK(fo.size == sizeof fo);
+  CHECK(fo.new_file_mode == 0600);
+  CHECK(fo.hard_links == KVC_LINKS_REFUSE);
+  CHECK(fo.threads == 1);
+  CHECK(fo.durability == KVC_DURABILITY_FULL);
+  CHECK(fo.in_place == 0);
+  kvc_file_options_init(nullptr);
+
+  kvc_list_options lo;
+  std::memset(&lo, 0xAB, sizeof lo);
+  kvc_list_options_init(&lo);
+  CHECK(lo.size == sizeof lo);
+  CHECK(lo.limits.max_text_bytes == ro.limits.max_text_bytes);
+  CHECK(lo.limits.max_payload_bytes == ro.limits.max_payload_bytes);
+  CHECK(lo.limits.max_title_bytes == ro.limits.max_title_bytes);
+  CHECK(lo.text_head_bytes == 0);
+  CHECK(lo.titles == 0);
+  kvc_list_options_init(nullptr);
+}
+
+namespace {
+// An options struct as a caller built against an older kvc.h passes it: a
+// heap block of exactly `size` bytes (so a read past it is caught by ASan),
+// the first `size` bytes of opt.
+template <class Options>
+std::unique_ptr<unsigned char[]> older_caller(const Options& opt, std::size_t size) {
+  std::unique_ptr<unsigned char[]> block(new unsigned char[size]);
+  std::memcpy(block.get(), &opt, size);
+  std::memcpy(block.get(), &size, sizeof size);  // its size field says so
+  return block;
+}
+// One a newer kvc.h made: extra bytes after the struct.
+template <class Options>
+std::unique_ptr<unsigned char[]> newer_caller(const Options& opt, std::size_t extra, unsigned char fill) {
+  const std::size_t size = sizeof opt + extra;
+  std::unique_ptr<unsigned char[]> block(new unsigned char[size]);
+  std::memcpy(block.get(), &opt, sizeof opt);
+  std::memset(block.get() + sizeof opt, fill, extra);
+  std::memcpy(block.get(), &size, sizeof size);
+  return block;
+}
+}  // namespace
+
+TEST_CASE("C API: read options from older and newer callers", "[c_api]") {
+  const std::string xpcrc = slurp(std::string(KVC_FIXTURES_DIR) + "/xpcrc-payload-crc.kv");
+  const std::string tools = slurp(std::string(KVC_FIXTURES_DIR) + "/v2-tools-1.kv");
+  kvc_error err = poisoned();
+  kvc_read_options ro;
+  kvc_read_options_init(&ro);
+
+  SECTION("a size that ends before level: level full by default") {
+    ro.level = KVC_LEVEL_HEADER;  // beyond the size: must not be seen
+    auto block = older_caller(ro, offsetof(kvc_read_options, level));
+    const auto* opt = reinterpret_cast<const kvc_read_options*>(block.get());
+    CHECK(kvc_verify_memory(xpcrc.data(), xpcrc.size(), opt, nullptr, &err) == KVC_ERR_PAYLOAD_CRC_MISMATCH);
+    // The same at its full size honours the level.
+    CHECK(kvc_verify_memory(xpcrc.data(), xpcrc.size(), &ro, nullptr, &err) == KVC_ERR_OK);
+  }
+  SECTION("a size that ends before keep_sections: sections kept by default") {
+    ro.keep_sections = 0;
+    ro.level = KVC_LEVEL_FULL;
+    auto block = older_caller(ro, offsetof(kvc_read_options, keep_sections));
+    kvc_info* info = kvc_info_new();
+    REQUIRE(kvc_verify_memory(tools.data(), tools.size(), reinterpret_cast<const kvc_read_options*>(block.get()),
+                              info, &err) == KVC_ERR_OK);
+    CHECK(kvc_info_facts(info)->tool_count == 1);
+    REQUIRE(kvc_verify_memory(tools.data(), tools.size(), &ro, info, &err) == KVC_ERR_OK);
+    CHECK(kvc_info_facts(info)->tool_count == 0);
+    kvc_info_free(info);
+  }
+  SECTION("a size that ends before the limits: default limits") {
+    ro.limits.max_payload_bytes = 1;  // would refuse the 8-byte payload
+    auto block = older_caller(ro, offsetof(kvc_read_options, limits));
+    CHECK(kvc_verify_memory(worked_v2.data(), worked_v2.size(),
+                            reinterpret_cast<const kvc_read_options*>(block.get()), nullptr, &err) == KVC_ERR_OK);
+    CHECK(kvc_verify_memory(worked_v2.data(), worked_v2.size(), &ro, nullptr, &err) == KVC_ERR_LIMIT_EXCEEDED);
+  }
+  SECTION("a newer caller: zero extra bytes pass, others are refused") {
+    ro.level = KVC_LEVEL_TEXT;
+    auto zeros = newer_caller(ro, 16, 0);
+    CHECK(kvc_verify_memory(xpcrc.data(), xpcrc.size(), reinterpret_cast<const kvc_read_options*>(zeros.get()),
+                            nullptr, &err) == KVC_ERR_OK);  // level text: the payload is not read
+    auto nonzero = newer_caller(ro, 16, 1);
+    CHECK(kvc_verify_memory(xpcrc.data(), xpcrc.size(), reinterpret_cast<const kvc_read_options*>(nonzero.get()),
+                            nullptr, &err) == KVC_ERR_INVALID_ARGUMENT);
+  }
+  SECTION("a size too small to hold the size field") {
+    for (std::size_t size : {std::size_t{0}, std::size_t{1}, sizeof(std::size_t) - 1}) {
+      INFO("size " << size);
+      kvc_read_options bad = ro;
+      bad.size = size;
+      CHECK(kvc_verify_memory(worked_v2.data(), worked_v2.size(), &bad, nullptr, &err) == KVC_ERR_INVALID_ARGUMENT);
+      CHECK(describe(err) == "invalid_argument none 0");
+    }
+    // Just the size field: every other field at its default.
+    kvc_read_options only = ro;
+    only.level = KVC_LEVEL_HEADER;
+    only.size = sizeof(std::size_t);
+    CHECK(kvc_verify_memory(xpcrc.data(), xpcrc.size(), &only, nullptr, &err) == KVC_ERR_PAYLOAD_CRC_MISMATCH);
+  }
+}
