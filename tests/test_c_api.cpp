@@ -1111,3 +1111,458 @@ TEST_CASE("C API: read options from older and newer callers", "[c_api]") {
     CHECK(kvc_verify_memory(xpcrc.data(), xpcrc.size(), &only, nullptr, &err) == KVC_ERR_PAYLOAD_CRC_MISMATCH);
   }
 }
+
+// ===========================================================================
+// Saving
+// ===========================================================================
+
+namespace {
+
+kvc_header worked_header(std::uint8_t version) {
+  kvc_header h;
+  kvc_header_init(&h);
+  h.version = version;
+  h.save_reason = 1;
+  h.tokens = 3;
+  h.context = 4096;
+  h.created_at = h.last_used = worked_time;
+  return h;
+}
+
+const kvc_tool_entry worked_tool = {"call_1", 6, "<x/>", 4};
+const kvc_appended worked_sections = {&worked_tool, 1, nullptr, 0};
+
+// A payload of n pseudo-random bytes.
+std::string pattern(std::size_t n, std::uint32_t seed) {
+  std::string s(n, '\0');
+  std::uint32_t x = seed * 2654435761u + 1;
+  for (char& c : s) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    c = static_cast<char>(x & 0xFFu);
+  }
+  return s;
+}
+
+// Writes payload through w in pieces of irregular sizes.
+std::int32_t write_in_pieces(kvc_writer* w, const std::string& payload, kvc_error* err) {
+  std::size_t done = 0, step = 1;
+  while (done < payload.size()) {
+    const std::size_t n = std::min(step, payload.size() - done);
+    if (std::int32_t code = kvc_writer_write(w, payload.data() + done, n, err)) return code;
+    done += n;
+    step = step * 3 + 7;
+  }
+  return KVC_ERR_OK;
+}
+
+// Saves (text, payload, sections) at path through the C writer.
+std::int32_t save_c(const std::string& path, const kvc_header& h, const std::string& text, const std::string& payload,
+                    const kvc_appended* sections, const kvc_file_options* opt, kvc_stored* stored,
+                    kvc_error* err) {
+  kvc_writer* w = nullptr;
+  if (std::int32_t code = kvc_writer_begin(path.c_str(), &h, text.data(), text.size(), opt, &w, err)) return code;
+  if (std::int32_t code = write_in_pieces(w, payload, err)) {
+    kvc_writer_abort(w);
+    return code;
+  }
+  return kvc_writer_finish(w, sections, stored, err);
+}
+
+// The whole file read back through the C++ API: its payload and info.
+std::string read_back(const std::string& path, kvc::file_info& info) {
+  std::string payload;
+  const kvc::error e = kvc::read_file(path, info, [&](const std::uint8_t* p, std::size_t n) {
+    payload.append(reinterpret_cast<const char*>(p), n);
+  });
+  CHECK(describe(e) == "ok");
+  return payload;
+}
+
+}  // namespace
+
+TEST_CASE("C API: the writer writes the spec's worked example byte for byte", "[c_api]") {
+  const temp_dir d;
+  for (std::uint8_t version : {std::uint8_t{2}, std::uint8_t{1}}) {
+    INFO("version " << int(version));
+    const std::string path = in_dir(d, worked_identity);
+    const kvc_header h = worked_header(version);
+    kvc_stored stored;
+    std::memset(&stored, 0xAB, sizeof stored);
+    kvc_error err = poisoned();
+    REQUIRE(save_c(path, h, worked_text, worked_payload, &worked_sections, nullptr, &stored, &err) == KVC_ERR_OK);
+    CHECK(describe(err) == "ok");
+    const std::string want = version == 2 ? worked_v2 : worked_v1;
+    CHECK(slurp(path) == want);
+    // stored.header is the header as stored.
+    kvc_header on_disk;
+    REQUIRE(kvc_header_decode(want.data(), want.size(), &on_disk, nullptr) == KVC_ERR_OK);
+    CHECK(std::memcmp(&stored.header, &on_disk, sizeof on_disk) == 0);
+    CHECK(stored.header.ext_flags == 0x01);
+    CHECK(stored.unconfirmed.code == KVC_ERR_OK);
+    CHECK(stored.renamed_to[0] == '\0');
+    CHECK(d.names() == std::vector<std::string>{worked_identity});  // no temporary left
+  }
+}
+
+TEST_CASE("C API: saving through the writer, read back with the C++ API", "[c_api]") {
+  const temp_dir d;
+  const std::string path = in_dir(d, "session.kv");
+  const std::string text = "<|User|>Hello<|Assistant|>";
+  const std::string payload = pattern((3u << 20) + 17, 1);
+  kvc_header h;
+  kvc_header_init(&h);
+  h.tokens = 11;
+  h.context = 8192;
+  h.quant_bits = 4;
+  h.save_reason = 3;
+  h.model_id = 9;
+  h.hits = 7;
+  h.created_at = 1700000100;
+  h.last_used = 1700000200;
+  h.ext_flags = 0x01 | 0x02 | 0x08;  // section bits are the writer's; key bit 1 is the caller's
+  const kvc_tool_entry tools[] = {{"call_a", 6, "<dsml>a</dsml>", 14}, {"call_b", 6, "<dsml>bb</dsml>", 15}};
+  const kvc_appended sections = {tools, 2, "Chat title", 10};
+  kvc_error err = poisoned();
+
+  auto check_file = [&](const std::string& p, bool with_sections) {
+    kvc::file_info info;
+    CHECK(read_back(p, info) == payload);
+    CHECK(info.text == text);
+    CHECK(info.hdr.version == 2);
+    CHECK(info.hdr.tokens == 11);
+    CHECK(info.hdr.context == 8192);
+    CHECK(info.hdr.quant_bits == 4);
+    CHECK(info.hdr.save_reason == 3);
+    CHECK(info.hdr.model_id == 9);
+    CHECK(info.hdr.hits == 7);
+    CHECK(info.hdr.payload_abi == 2);
+    CHECK(info.hdr.created_at == 1700000100);
+    CHECK(info.hdr.last_used == 1700000200);
+    CHECK(info.hdr.payload_bytes == payload.size());
+    CHECK(info.hdr.payload_crc == bitwise_crc32c(payload));
+    CHECK(info.hdr.text_crc == bitwise_crc32c(text));
+    if (with_sections) {
+      CHECK(info.hdr.ext_flags == (0x01 | 0x02 | 0x08));
+      REQUIRE(info.tools.size() == 2);
+      CHECK(info.tools[1].id == "call_b");
+      CHECK(info.tools[1].dsml == "<dsml>bb</dsml>");
+      CHECK(info.title == "Chat title");
+    } else {
+      CHECK(info.hdr.ext_flags == 0x02);
+      CHECK(info.tools.empty());
+      CHECK_FALSE(info.has_title);
+      CHECK(info.hdr.sections_crc == 0);
+    }
+  };
+
+  SECTION("in pieces, every durability and thread count") {
+    for (std::int32_t durability : {KVC_DURABILITY_FULL, KVC_DURABILITY_CACHE}) {
+      for (std::uint32_t threads : {1u, 2u}) {
+        INFO("durability " << durability << " threads " << threads);
+        kvc_file_options fo;
+        kvc_file_options_init(&fo);
+        fo.durability = durability;
+        fo.threads = threads;
+        kvc_stored stored{};
+        REQUIRE(save_c(path, h, text, payload, &sections, &fo, &stored, &err) == KVC_ERR_OK);
+        check_file(path, true);
+        CHECK(stored.unconfirmed.code == KVC_ERR_OK);
+        CHECK(stored.header.payload_bytes == payload.size());
+        CHECK(d.names() == std::vector<std::string>{"session.kv"});
+      }
+    }
+    // In one write, with two threads (the overlapped CRC runs from 1 MiB).
+    kvc_file_options fo;
+    kvc_file_options_init(&fo);
+    fo.threads = 2;
+    kvc_writer* w = nullptr;
+    REQUIRE(kvc_writer_begin(path.c_str(), &h, text.data(), text.size(), &fo, &w, &err) == KVC_ERR_OK);
+    REQUIRE(kvc_writer_write(w, payload.data(), payload.size(), &err) == KVC_ERR_OK);
+    REQUIRE(kvc_writer_finish(w, nullptr, nullptr, &err) == KVC_ERR_OK);  // no sections
+    check_file(path, false);
+  }
+  SECTION("through kvc_writer_file") {
+    kvc_writer* w = nullptr;
+    REQUIRE(kvc_writer_begin(path.c_str(), &h, text.data(), text.size(), nullptr, &w, &err) == KVC_ERR_OK);
+    FILE* fp = kvc_writer_file(w);
+#if defined(__linux__) || defined(__APPLE__) || defined(__FreeBSD__)
+    REQUIRE(fp != nullptr);
+#endif
+    if (fp == nullptr) {
+      KVC_SKIP("fopencookie or funopen");
+      kvc_writer_abort(w);
+      return;
+    }
+    CHECK(kvc_writer_file(w) == fp);  // one per writer
+    // A serializer's mixed calls: fwrite, fputc, fprintf-free bytes.
+    std::size_t done = 0;
+    REQUIRE(std::fputc(static_cast<unsigned char>(payload[0]), fp) != EOF);
+    done = 1;
+    while (done < payload.size()) {
+      const std::size_t n = std::min<std::size_t>(70001, payload.size() - done);
+      REQUIRE(std::fwrite(payload.data() + done, 1, n, fp) == n);
+      done += n;
+    }
+    REQUIRE(std::fclose(fp) == 0);
+    kvc_stored stored{};
+    REQUIRE(kvc_writer_finish(w, &sections, &stored, &err) == KVC_ERR_OK);
+    check_file(path, true);
+    CHECK(stored.header.payload_crc == bitwise_crc32c(payload));
+  }
+  SECTION("path is untouched until finish; the temporary is next to it") {
+    spill(path, "old content");
+    kvc_writer* w = nullptr;
+    REQUIRE(kvc_writer_begin(path.c_str(), &h, text.data(), text.size(), nullptr, &w, &err) == KVC_ERR_OK);
+    const std::string tmp = kvc_writer_temporary(w);
+    CHECK(tmp.rfind(path + ".tmp.", 0) == 0);
+    CHECK(exists(tmp));
+    REQUIRE(kvc_writer_write(w, payload.data(), 1000, &err) == KVC_ERR_OK);
+    CHECK(slurp(path) == "old content");
+    CHECK(d.names().size() == 2);
+    SECTION("finish") {
+      REQUIRE(kvc_writer_write(w, payload.data() + 1000, payload.size() - 1000, &err) == KVC_ERR_OK);
+      REQUIRE(kvc_writer_finish(w, &sections, nullptr, &err) == KVC_ERR_OK);
+      check_file(path, true);
+      CHECK_FALSE(exists(tmp));
+    }
+    SECTION("abort") {
+      kvc_writer_abort(w);
+      CHECK(slurp(path) == "old content");
+      CHECK_FALSE(exists(tmp));
+      CHECK(d.names() == std::vector<std::string>{"session.kv"});
+    }
+  }
+  CHECK(std::string(kvc_writer_temporary(nullptr)).empty());
+  CHECK(kvc_writer_file(nullptr) == nullptr);
+}
+
+TEST_CASE("C API: save failures leave nothing behind", "[c_api]") {
+  const temp_dir d;
+  const std::string path = in_dir(d, "x.kv");
+  spill(path, "old");
+  kvc_header h = worked_header(2);
+  kvc_error err = poisoned();
+  kvc_writer* w = reinterpret_cast<kvc_writer*>(&h);  // must be set to NULL on failure
+
+  // A header the writer refuses, with the code a reader would give it.
+  h.tokens = 0;
+  CHECK(kvc_writer_begin(path.c_str(), &h, "a", 1, nullptr, &w, &err) == KVC_ERR_ZERO_TOKENS);
+  CHECK(describe(err) == "zero_tokens header 8");
+  CHECK(w == nullptr);
+  h = worked_header(2);
+  h.quant_bits = 3;
+  CHECK(kvc_writer_begin(path.c_str(), &h, "a", 1, nullptr, &w, &err) == KVC_ERR_INVALID_QUANT_BITS);
+  h = worked_header(3);
+  CHECK(kvc_writer_begin(path.c_str(), &h, "a", 1, nullptr, &w, &err) == KVC_ERR_UNSUPPORTED_VERSION);
+  h = worked_header(2);
+  h.reserved[2] = 1;
+  CHECK(kvc_writer_begin(path.c_str(), &h, "a", 1, nullptr, &w, &err) == KVC_ERR_RESERVED_NONZERO);
+  CHECK(describe(err) == "reserved_nonzero header 23");
+  h = worked_header(2);
+  h.save_reason = 8;  // new files get 0..7 (spec 4.1)
+  CHECK(kvc_writer_begin(path.c_str(), &h, "a", 1, nullptr, &w, &err) == KVC_ERR_INVALID_ARGUMENT);
+  h = worked_header(2);
+  h.ext_flags = 0x10;  // writers of new files must not set bits 4..7 (spec 7.4)
+  CHECK(kvc_writer_begin(path.c_str(), &h, "a", 1, nullptr, &w, &err) == KVC_ERR_INVALID_ARGUMENT);
+  CHECK(w == nullptr);
+  h = worked_header(2);
+
+  // NULL arguments.
+  CHECK(kvc_writer_begin(nullptr, &h, "a", 1, nullptr, &w, &err) == KVC_ERR_INVALID_ARGUMENT);
+  CHECK(kvc_writer_begin(path.c_str(), nullptr, "a", 1, nullptr, &w, &err) == KVC_ERR_INVALID_ARGUMENT);
+  CHECK(kvc_writer_begin(path.c_str(), &h, nullptr, 1, nullptr, &w, &err) == KVC_ERR_INVALID_ARGUMENT);
+  CHECK(kvc_writer_begin(path.c_str(), &h, "a", 1, nullptr, nullptr, &err) == KVC_ERR_INVALID_ARGUMENT);
+  CHECK(describe(err) == "invalid_argument none 0");
+  CHECK(kvc_writer_write(nullptr, "a", 1, &err) == KVC_ERR_INVALID_ARGUMENT);
+  CHECK(kvc_writer_finish(nullptr, nullptr, nullptr, &err) == KVC_ERR_INVALID_ARGUMENT);
+  kvc_writer_abort(nullptr);
+
+  // A directory that does not exist: the OS error comes through.
+  const std::string nowhere = in_dir(d, "missing/x.kv");
+  CHECK(kvc_writer_begin(nowhere.c_str(), &h, "a", 1, nullptr, &w, &err) == KVC_ERR_IO_ERROR);
+  CHECK(w == nullptr);
+#ifndef _WIN32
+  CHECK(err.os_error == ENOENT);
+#endif
+  CHECK(d.names() == std::vector<std::string>{"x.kv"});
+
+  // Sections that break the KTM rules (spec 7.2): refused at finish, which
+  // frees the writer and removes the temporary.
+  const std::string long_id(257, 'i');
+  const kvc_tool_entry bad_entries[] = {{"", 0, "x", 1}, {"id", 2, "", 0}, {long_id.data(), long_id.size(), "x", 1}};
+  for (const kvc_tool_entry& bad : bad_entries) {
+    INFO("id " << bad.id_size << " dsml " << bad.dsml_size);
+    REQUIRE(kvc_writer_begin(path.c_str(), &h, "a", 1, nullptr, &w, &err) == KVC_ERR_OK);
+    REQUIRE(kvc_writer_write(w, "abc", 3, &err) == KVC_ERR_OK);
+    const kvc_appended a = {&bad, 1, nullptr, 0};
+    CHECK(kvc_writer_finish(w, &a, nullptr, &err) == KVC_ERR_MALFORMED_TOOL_MAP);
+    CHECK(d.names() == std::vector<std::string>{"x.kv"});
+    CHECK(slurp(path) == "old");
+  }
+  // NULL where bytes are declared in the sections.
+  const kvc_appended null_tools = {nullptr, 2, nullptr, 0};
+  const kvc_appended null_title = {nullptr, 0, nullptr, 4};
+  const kvc_tool_entry null_id = {nullptr, 3, "x", 1};
+  const kvc_appended null_entry = {&null_id, 1, nullptr, 0};
+  for (const kvc_appended* a : {&null_tools, &null_title, &null_entry}) {
+    REQUIRE(kvc_writer_begin(path.c_str(), &h, "a", 1, nullptr, &w, &err) == KVC_ERR_OK);
+    CHECK(kvc_writer_finish(w, a, nullptr, &err) == KVC_ERR_INVALID_ARGUMENT);
+    CHECK(d.names() == std::vector<std::string>{"x.kv"});
+  }
+  // An empty title is a title (title_size may be 0); a NULL title is none.
+  const kvc_appended empty_title = {nullptr, 0, "", 0};
+  REQUIRE(kvc_writer_begin(path.c_str(), &h, "a", 1, nullptr, &w, &err) == KVC_ERR_OK);
+  kvc_stored stored{};
+  REQUIRE(kvc_writer_finish(w, &empty_title, &stored, &err) == KVC_ERR_OK);
+  CHECK(stored.header.ext_flags == 0x08);
+  const std::string titled = slurp(path);
+  REQUIRE(titled.size() == 68 + 1 + 0 + 4);
+  CHECK(le32(titled, 69) == 0);  // title length 0 (spec 7.3)
+  CHECK(stored.header.sections_crc == bitwise_crc32c(std::string(4, '\0')));
+}
+
+TEST_CASE("C API: file options from older and newer callers", "[c_api]") {
+  const temp_dir d;
+  const std::string path = in_dir(d, "o.kv");
+  const kvc_header h = worked_header(2);
+  kvc_error err = poisoned();
+  kvc_writer* w = nullptr;
+  kvc_file_options fo;
+  kvc_file_options_init(&fo);
+  auto begin_with = [&](const kvc_file_options* opt) {
+    const std::int32_t code = kvc_writer_begin(path.c_str(), &h, "t", 1, opt, &w, &err);
+    if (code == KVC_ERR_OK) {
+      CHECK(kvc_writer_finish(w, nullptr, nullptr, &err) == KVC_ERR_OK);
+    } else {
+      CHECK(w == nullptr);
+    }
+    return code;
+  };
+  CHECK(begin_with(nullptr) == KVC_ERR_OK);
+  CHECK(begin_with(&fo) == KVC_ERR_OK);
+  // Fields past an older caller's size take their defaults, whatever is there.
+  fo.durability = 7;
+  fo.hard_links = 9;
+  fo.in_place = 3;
+  auto older = older_caller(fo, offsetof(kvc_file_options, hard_links));
+  CHECK(begin_with(reinterpret_cast<const kvc_file_options*>(older.get())) == KVC_ERR_OK);
+  // The same values within the size are refused.
+  CHECK(begin_with(&fo) == KVC_ERR_INVALID_ARGUMENT);
+  kvc_file_options_init(&fo);
+  fo.durability = 2;
+  CHECK(begin_with(&fo) == KVC_ERR_INVALID_ARGUMENT);
+  kvc_file_options_init(&fo);
+  fo.hard_links = -1;
+  CHECK(begin_with(&fo) == KVC_ERR_INVALID_ARGUMENT);
+  kvc_file_options_init(&fo);
+  auto newer_zero = newer_caller(fo, 8, 0);
+  CHECK(begin_with(reinterpret_cast<const kvc_file_options*>(newer_zero.get())) == KVC_ERR_OK);
+  auto newer_set = newer_caller(fo, 8, 0x5A);
+  CHECK(begin_with(reinterpret_cast<const kvc_file_options*>(newer_set.get())) == KVC_ERR_INVALID_ARGUMENT);
+  fo.size = 0;
+  CHECK(begin_with(&fo) == KVC_ERR_INVALID_ARGUMENT);
+  fo.size = sizeof(std::size_t) - 1;
+  CHECK(begin_with(&fo) == KVC_ERR_INVALID_ARGUMENT);
+  CHECK(d.names() == std::vector<std::string>{"o.kv"});
+}
+
+#ifndef _WIN32
+TEST_CASE("C API: file modes and hard links of a save (POSIX)", "[c_api][posix]") {
+  const temp_dir d;
+  const std::string path = in_dir(d, "m.kv");
+  const kvc_header h = worked_header(2);
+  kvc_error err = poisoned();
+  const mode_t mask = ::umask(022);
+  ::umask(mask);
+  auto mode_of = [](const std::string& p) {
+    struct stat st {};
+    REQUIRE(::stat(p.c_str(), &st) == 0);
+    return st.st_mode & 07777u;
+  };
+
+  SECTION("a new file gets new_file_mode less the umask; a replaced one keeps its mode") {
+    kvc_file_options fo;
+    kvc_file_options_init(&fo);
+    REQUIRE(save_c(path, h, "t", "p", nullptr, &fo, nullptr, &err) == KVC_ERR_OK);
+    CHECK(mode_of(path) == (0600u & ~static_cast<unsigned>(mask)));
+    REQUIRE(::unlink(path.c_str()) == 0);
+    fo.new_file_mode = 0640;
+    REQUIRE(save_c(path, h, "t", "p", nullptr, &fo, nullptr, &err) == KVC_ERR_OK);
+    CHECK(mode_of(path) == (0640u & ~static_cast<unsigned>(mask)));
+    REQUIRE(::chmod(path.c_str(), 0604) == 0);
+    fo.new_file_mode = 0600;
+    REQUIRE(save_c(path, h, "t", "q", nullptr, &fo, nullptr, &err) == KVC_ERR_OK);
+    CHECK(mode_of(path) == 0604u);
+  }
+  SECTION("hard links: refused, or split") {
+    REQUIRE(save_c(path, h, "t", "old", nullptr, nullptr, nullptr, &err) == KVC_ERR_OK);
+    const std::string other = in_dir(d, "other-name.kv");
+    REQUIRE(::link(path.c_str(), other.c_str()) == 0);
+    const std::string before = slurp(path);
+    kvc_writer* w = nullptr;
+    // Refused at begin: nothing written, both names keep the old file.
+    CHECK(kvc_writer_begin(path.c_str(), &h, "t", 1, nullptr, &w, &err) == KVC_ERR_INVALID_ARGUMENT);
+    CHECK(err.os_error == EMLINK);
+    CHECK(w == nullptr);
+    CHECK(slurp(path) == before);
+    CHECK(d.names().size() == 2);
+    kvc_file_options fo;
+    kvc_file_options_init(&fo);
+    fo.hard_links = KVC_LINKS_SPLIT;
+    REQUIRE(save_c(path, h, "t", "new", nullptr, &fo, nullptr, &err) == KVC_ERR_OK);
+    kvc::file_info info;
+    CHECK(read_back(path, info) == "new");
+    CHECK(slurp(other) == before);
+  }
+}
+
+TEST_CASE("C API: a failed payload write is final (POSIX, RLIMIT_FSIZE)", "[c_api][posix]") {
+  const temp_dir d;
+  const std::string path = in_dir(d, "big.kv");
+  spill(path, "old");
+  const kvc_header h = worked_header(2);
+  const std::string payload = pattern(1u << 20, 3);
+  kvc_error err = poisoned();
+  kvc_writer* w = nullptr;
+  REQUIRE(kvc_writer_begin(path.c_str(), &h, "t", 1, nullptr, &w, &err) == KVC_ERR_OK);
+  const std::string tmp = kvc_writer_temporary(w);
+
+  // Files may not grow past 64 KiB for a moment: the payload write fails
+  // with EFBIG (SIGXFSZ ignored). Nothing else writes files meanwhile.
+  struct sigaction ignore {}, old_action {};
+  ignore.sa_handler = SIG_IGN;
+  REQUIRE(::sigaction(SIGXFSZ, &ignore, &old_action) == 0);
+  struct rlimit old_limit {};
+  REQUIRE(::getrlimit(RLIMIT_FSIZE, &old_limit) == 0);
+  struct rlimit small = old_limit;
+  small.rlim_cur = 64u << 10;
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+  kvc_error first = poisoned(), second = poisoned(), through_file = poisoned();
+  const std::int32_t first_code = kvc_writer_write(w, payload.data(), payload.size(), &first);
+  const std::int32_t second_code = kvc_writer_write(w, "x", 1, &second);
+  FILE* fp = kvc_writer_file(w);
+  int fp_failed = -1;
+  if (fp != nullptr) fp_failed = (std::fwrite("abc", 1, 3, fp) != 3) | (std::fclose(fp) != 0);
+  const std::int32_t finish_code = kvc_writer_finish(w, nullptr, nullptr, &through_file);
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &old_limit) == 0);
+  REQUIRE(::sigaction(SIGXFSZ, &old_action, nullptr) == 0);
+
+  CHECK(first_code == KVC_ERR_IO_ERROR);
+  CHECK(first.section == KVC_SECTION_PAYLOAD);
+  CHECK(first.os_error == EFBIG);
+  CHECK(first.offset >= 69);
+  CHECK(first.offset <= 64u << 10);
+  // Every later call reports the same failure.
+  CHECK(second_code == KVC_ERR_IO_ERROR);
+  CHECK(describe(second) == describe(first));
+  CHECK(second.os_error == EFBIG);
+  if (fp != nullptr) CHECK(fp_failed == 1);
+  CHECK(finish_code == KVC_ERR_IO_ERROR);
+  CHECK(describe(through_file) == describe(first));
+  CHECK_FALSE(exists(tmp));
+  CHECK(slurp(path) == "old");
+  CHECK(d.names() == std::vector<std::string>{"big.kv"});
+}
+#endif
