@@ -1566,3 +1566,433 @@ TEST_CASE("C API: a failed payload write is final (POSIX, RLIMIT_FSIZE)", "[c_ap
   CHECK(d.names() == std::vector<std::string>{"big.kv"});
 }
 #endif
+
+// ===========================================================================
+// Pull loading
+// ===========================================================================
+
+namespace {
+
+// Reads the payload of an open load in pieces of `piece` bytes (until
+// kvc_load_read hands over 0); returns the first failure's code.
+std::int32_t pull_all(kvc_load* l, std::size_t piece, std::string& out, kvc_error* err) {
+  std::vector<char> buf(piece);
+  for (;;) {
+    std::size_t got = 12345;
+    const std::int32_t code = kvc_load_read(l, buf.data(), buf.size(), &got, err);
+    if (code != KVC_ERR_OK) {
+      CHECK(got == 0);
+      return code;
+    }
+    REQUIRE(got <= piece);
+    if (got == 0) return KVC_ERR_OK;
+    out.append(buf.data(), got);
+  }
+}
+
+// A checkpoint saved with the C++ API (independent of the C writer).
+struct saved_file {
+  std::string path, text, payload;
+  kvc::header hdr;
+  std::uint64_t payload_at = 0, sections_at = 0;
+};
+
+saved_file save_cpp(const std::string& path, std::uint8_t version, std::size_t payload_bytes, bool sections = true) {
+  saved_file s;
+  s.path = path;
+  s.text = "<|User|>Load me<|Assistant|>";
+  s.payload = pattern(payload_bytes, 7);
+  kvc::header h;
+  h.version = version;
+  h.tokens = 5;
+  h.context = 4096;
+  h.created_at = h.last_used = 1700000300;
+  kvc::appended a;
+  if (sections) {
+    a.tools = {{"call_1", "<tool_call>x</tool_call>"}};
+    a.title = "Load title";
+  }
+  auto r = kvc::save_file(path, h, s.text, a, [&](kvc::writer<kvc::file_stream>& w) {
+    return w.write_payload(s.payload.data(), s.payload.size());
+  });
+  REQUIRE(r);
+  s.hdr = r->hdr;
+  s.payload_at = s.hdr.payload_offset();
+  s.sections_at = s.hdr.sections_offset();
+  return s;
+}
+
+void flip_byte(const std::string& path, std::uint64_t at) {
+  std::string b = slurp(path);
+  REQUIRE(at < b.size());
+  b[at] = static_cast<char>(b[at] ^ 0x40);
+  spill(path, b);
+}
+
+}  // namespace
+
+TEST_CASE("C API: every fixture through a pull load", "[c_api][conformance]") {
+  const std::string dir = KVC_FIXTURES_DIR;
+  kvc_info* info = kvc_info_new();
+  REQUIRE(info != nullptr);
+  int loaded = 0;
+  for (const json::value& entry : manifest()["files"].items) {
+    const std::string name = entry["name"].s;
+    const std::string path = dir + "/" + name;
+    INFO(name);
+    // Level full's options: the load's verdict is level full's.
+    const fixture_options opt(entry, KVC_LEVEL_FULL);
+    const std::string want = describe(entry["expect"]["full"]);
+    for (int variant = 0; variant < 3; ++variant) {
+      INFO("variant " << variant);
+      kvc_load* l = reinterpret_cast<kvc_load*>(info);  // must become NULL on failure
+      kvc_error err = poisoned();
+#ifndef _WIN32
+      const int fd = variant == 2 ? ::open(path.c_str(), O_RDONLY) : -1;
+      const std::int32_t opened =
+          variant == 2 ? kvc_load_open_fd(fd, &opt.c, info, &l, &err) : kvc_load_open(path.c_str(), &opt.c, info, &l, &err);
+#else
+      if (variant == 2) continue;
+      const std::int32_t opened = kvc_load_open(path.c_str(), &opt.c, info, &l, &err);
+#endif
+      CHECK(opened == err.code);
+      std::string payload;
+      std::int32_t verdict = opened;
+      if (opened != KVC_ERR_OK) {
+        CHECK(l == nullptr);
+        // A file that fails level text fails here with that failure.
+        if (!entry["expect"]["text"].is_null()) CHECK(describe(err) == describe(entry["expect"]["text"]));
+      } else {
+        REQUIRE(l != nullptr);
+        CHECK(kvc_info_facts(info)->stage == KVC_STAGE_TEXT);
+        CHECK(entry["expect"]["text"].is_null());
+        if (variant == 1) {
+          // At once, into a buffer of exactly the payload's size.
+          const std::uint64_t bytes = kvc_info_facts(info)->header.payload_bytes;
+          payload.assign(static_cast<std::size_t>(bytes), '\0');
+          verdict = kvc_load_read_all(l, payload.empty() ? nullptr : &payload[0], bytes, &err);
+        } else {
+          verdict = pull_all(l, variant == 0 ? 3 : 4096, payload, &err);
+        }
+        if (verdict == KVC_ERR_OK) verdict = kvc_load_finish(l, &err);
+        CHECK(verdict == err.code);
+        kvc_load_close(l);
+      }
+      CHECK(describe(err) == want);
+      if (verdict == KVC_ERR_OK) {
+        CHECK(sha256::hex(payload) == entry["decoded"]["payload_sha256"].s);
+        check_decoded(info, entry["decoded"]);
+        ++loaded;
+      }
+#ifndef _WIN32
+      if (fd >= 0) {
+        CHECK(::fcntl(fd, F_GETFD) != -1);  // kvc did not close it
+        ::close(fd);
+      }
+#endif
+    }
+  }
+  kvc_info_free(info);
+  CHECK(loaded > 60);
+}
+
+TEST_CASE("C API: a pull load hands over the payload and judges at finish", "[c_api]") {
+  const temp_dir d;
+  const saved_file s = save_cpp(in_dir(d, "load.kv"), 2, (2u << 20) + 333);
+  kvc_info* info = kvc_info_new();
+  REQUIRE(info != nullptr);
+  kvc_read_options ro;
+  kvc_read_options_init(&ro);
+  ro.chunk_bytes = 4096;
+  kvc_load* l = nullptr;
+  kvc_error err = poisoned();
+  REQUIRE(kvc_load_open(s.path.c_str(), &ro, info, &l, &err) == KVC_ERR_OK);
+  CHECK(describe(err) == "ok");
+  REQUIRE(l != nullptr);
+  // After open: header and text, nothing of the sections yet.
+  const kvc_facts* f = kvc_info_facts(info);
+  CHECK(f->stage == KVC_STAGE_TEXT);
+  CHECK(f->header.payload_bytes == s.payload.size());
+  CHECK(f->has_title == 0);
+  CHECK(f->tool_count == 0);
+  std::size_t n = 0;
+  const char* t = kvc_info_text(info, &n);
+  CHECK(std::string(t, n) == s.text);
+
+  SECTION("in pieces") {
+    std::string got;
+    REQUIRE(pull_all(l, 65537, got, &err) == KVC_ERR_OK);
+    CHECK(got == s.payload);
+    std::size_t more = 7;
+    char c = 0;
+    CHECK(kvc_load_read(l, &c, 1, &more, &err) == KVC_ERR_OK);  // still 0 at the end
+    CHECK(more == 0);
+    REQUIRE(kvc_load_finish(l, &err) == KVC_ERR_OK);
+    CHECK(f->stage == KVC_STAGE_FULL);
+    CHECK(f->tool_count == 1);
+    const char* title = kvc_info_title(info, &n);
+    REQUIRE(title != nullptr);
+    CHECK(std::string(title, n) == "Load title");
+    // Out of order after finish.
+    CHECK(kvc_load_read(l, &c, 1, &more, &err) == KVC_ERR_INVALID_ARGUMENT);
+  }
+  SECTION("at once") {
+    std::string buf(s.payload.size() + 10, '#');
+    REQUIRE(kvc_load_read_all(l, &buf[0], buf.size(), &err) == KVC_ERR_OK);  // a larger buffer is fine
+    CHECK(buf.substr(0, s.payload.size()) == s.payload);
+    CHECK(buf.substr(s.payload.size()) == std::string(10, '#'));
+    REQUIRE(kvc_load_finish(l, &err) == KVC_ERR_OK);
+    CHECK(f->stage == KVC_STAGE_FULL);
+  }
+  SECTION("at once on two threads") {
+    kvc_load_close(l);
+    ro.threads = 2;
+    REQUIRE(kvc_load_open(s.path.c_str(), &ro, info, &l, &err) == KVC_ERR_OK);
+    std::string buf(s.payload.size(), '\0');
+    REQUIRE(kvc_load_read_all(l, &buf[0], buf.size(), &err) == KVC_ERR_OK);
+    CHECK(buf == s.payload);
+    REQUIRE(kvc_load_finish(l, &err) == KVC_ERR_OK);
+  }
+  SECTION("a buffer too small is refused before any byte is read") {
+    std::string buf(s.payload.size() - 1, '#');
+    CHECK(kvc_load_read_all(l, &buf[0], buf.size(), &err) == KVC_ERR_INVALID_ARGUMENT);
+    CHECK(describe(err) == "invalid_argument payload 0");
+    CHECK(buf == std::string(s.payload.size() - 1, '#'));
+  }
+  SECTION("part of it, then finish reads and checks the rest") {
+    std::string buf(1000, '\0');
+    std::size_t got = 0;
+    REQUIRE(kvc_load_read(l, &buf[0], buf.size(), &got, &err) == KVC_ERR_OK);
+    CHECK(got > 0);
+    CHECK(buf.substr(0, got) == s.payload.substr(0, got));
+    REQUIRE(kvc_load_finish(l, &err) == KVC_ERR_OK);
+    CHECK(f->stage == KVC_STAGE_FULL);
+    CHECK(f->has_title == 1);
+  }
+  SECTION("finish without reading") {
+    REQUIRE(kvc_load_finish(l, &err) == KVC_ERR_OK);
+    CHECK(f->stage == KVC_STAGE_FULL);
+  }
+  SECTION("through kvc_load_file") {
+    FILE* fp = kvc_load_file(l);
+#if defined(__linux__) || defined(__APPLE__) || defined(__FreeBSD__)
+    REQUIRE(fp != nullptr);
+#endif
+    if (fp != nullptr) {
+      CHECK(kvc_load_file(l) == fp);  // one per load
+      std::string got(s.payload.size() + 100, '\0');
+      const std::size_t first = std::fread(&got[0], 1, 10, fp);
+      CHECK(first == 10);
+      const int c = std::fgetc(fp);
+      REQUIRE(c != EOF);
+      got[10] = static_cast<char>(c);
+      const std::size_t rest = std::fread(&got[11], 1, got.size() - 11, fp);
+      CHECK(11 + rest == s.payload.size());  // end of file at the payload's end
+      CHECK(std::feof(fp) != 0);
+      CHECK(std::ferror(fp) == 0);
+      got.resize(11 + rest);
+      CHECK(got == s.payload);
+      CHECK(std::fclose(fp) == 0);
+      REQUIRE(kvc_load_finish(l, &err) == KVC_ERR_OK);
+    } else {
+      KVC_SKIP("fopencookie or funopen");
+    }
+  }
+  SECTION("calls out of order are refused, and the refusal is final") {
+    char buf[16];
+    std::size_t got = 0;
+    REQUIRE(kvc_load_read(l, buf, sizeof buf, &got, &err) == KVC_ERR_OK);
+    std::string all(s.payload.size(), '\0');
+    CHECK(kvc_load_read_all(l, &all[0], all.size(), &err) == KVC_ERR_INVALID_ARGUMENT);  // after a read
+    CHECK(kvc_load_finish(l, &err) == KVC_ERR_INVALID_ARGUMENT);
+    CHECK(kvc_load_read(l, buf, sizeof buf, &got, &err) == KVC_ERR_INVALID_ARGUMENT);
+  }
+  SECTION("read_all twice, finish twice") {
+    std::string all(s.payload.size(), '\0');
+    REQUIRE(kvc_load_read_all(l, &all[0], all.size(), &err) == KVC_ERR_OK);
+    CHECK(kvc_load_read_all(l, &all[0], all.size(), &err) == KVC_ERR_INVALID_ARGUMENT);
+    kvc_load_close(l);
+    REQUIRE(kvc_load_open(s.path.c_str(), &ro, info, &l, &err) == KVC_ERR_OK);
+    REQUIRE(kvc_load_finish(l, &err) == KVC_ERR_OK);
+    CHECK(kvc_load_finish(l, &err) == KVC_ERR_INVALID_ARGUMENT);
+  }
+  SECTION("NULL arguments") {
+    char buf[4];
+    std::size_t got = 9;
+    CHECK(kvc_load_read(nullptr, buf, sizeof buf, &got, &err) == KVC_ERR_INVALID_ARGUMENT);
+    CHECK(got == 0);
+    CHECK(kvc_load_read_all(nullptr, buf, sizeof buf, &err) == KVC_ERR_INVALID_ARGUMENT);
+    CHECK(kvc_load_finish(nullptr, &err) == KVC_ERR_INVALID_ARGUMENT);
+    CHECK(kvc_load_file(nullptr) == nullptr);
+    // A NULL buffer with a capacity is refused (and ends the load).
+    CHECK(kvc_load_read(l, nullptr, 4, &got, &err) == KVC_ERR_INVALID_ARGUMENT);
+    CHECK(kvc_load_finish(l, &err) == KVC_ERR_INVALID_ARGUMENT);
+  }
+  kvc_load_close(l);
+  kvc_load_close(nullptr);
+  kvc_info_free(info);
+}
+
+TEST_CASE("C API: damaged and truncated files under a pull load", "[c_api]") {
+  const temp_dir d;
+  kvc_info* info = kvc_info_new();
+  REQUIRE(info != nullptr);
+  kvc_load* l = nullptr;
+  kvc_error err = poisoned();
+  const saved_file s = save_cpp(in_dir(d, "damaged.kv"), 2, 300000);
+
+  SECTION("a damaged payload is handed over, and finish refuses it") {
+    flip_byte(s.path, s.payload_at + 150000);
+    std::string damaged = s.payload;
+    damaged[150000] = static_cast<char>(damaged[150000] ^ 0x40);
+    REQUIRE(kvc_load_open(s.path.c_str(), nullptr, info, &l, &err) == KVC_ERR_OK);
+    std::string got;
+    REQUIRE(pull_all(l, 10000, got, &err) == KVC_ERR_OK);
+    CHECK(got == damaged);  // staged: the caller must discard it
+    CHECK(kvc_load_finish(l, &err) == KVC_ERR_PAYLOAD_CRC_MISMATCH);
+    CHECK(describe(err) == "payload_crc_mismatch payload " + std::to_string(s.payload_at));
+    // The error is final.
+    kvc_error again = poisoned();
+    CHECK(kvc_load_finish(l, &again) == KVC_ERR_PAYLOAD_CRC_MISMATCH);
+    CHECK(describe(again) == describe(err));
+    char c;
+    std::size_t n = 0;
+    CHECK(kvc_load_read(l, &c, 1, &n, &again) == KVC_ERR_PAYLOAD_CRC_MISMATCH);
+    CHECK(kvc_info_facts(info)->stage == KVC_STAGE_TEXT);
+  }
+  SECTION("the level in the options does not lower a load's checks") {
+    flip_byte(s.path, s.payload_at + 5);
+    kvc_read_options ro;
+    kvc_read_options_init(&ro);
+    ro.level = KVC_LEVEL_HEADER;
+    REQUIRE(kvc_load_open(s.path.c_str(), &ro, info, &l, &err) == KVC_ERR_OK);
+    CHECK(kvc_load_finish(l, &err) == KVC_ERR_PAYLOAD_CRC_MISMATCH);
+  }
+  SECTION("damaged sections: finish refuses them") {
+    flip_byte(s.path, s.sections_at + 3);
+    REQUIRE(kvc_load_open(s.path.c_str(), nullptr, info, &l, &err) == KVC_ERR_OK);
+    std::string got(s.payload.size(), '\0');
+    REQUIRE(kvc_load_read_all(l, &got[0], got.size(), &err) == KVC_ERR_OK);
+    CHECK(got == s.payload);
+    CHECK(kvc_load_finish(l, &err) == KVC_ERR_SECTIONS_CRC_MISMATCH);
+    CHECK(describe(err) == "sections_crc_mismatch appended " + std::to_string(s.sections_at));
+  }
+  SECTION("a damaged text stops the open") {
+    flip_byte(s.path, 68 + 2);
+    l = reinterpret_cast<kvc_load*>(info);
+    CHECK(kvc_load_open(s.path.c_str(), nullptr, info, &l, &err) == KVC_ERR_TEXT_CRC_MISMATCH);
+    CHECK(describe(err) == "text_crc_mismatch text 68");
+    CHECK(l == nullptr);
+    CHECK(kvc_info_facts(info)->stage == KVC_STAGE_HEADER);
+  }
+  SECTION("a missing file, bad options and NULL arguments") {
+    const std::string missing = in_dir(d, "none.kv");
+    l = reinterpret_cast<kvc_load*>(info);
+    CHECK(kvc_load_open(missing.c_str(), nullptr, info, &l, &err) == KVC_ERR_IO_ERROR);
+    CHECK(describe(err) == "io_error header 0");
+    CHECK(l == nullptr);
+#ifndef _WIN32
+    CHECK(err.os_error == ENOENT);
+#endif
+    CHECK(kvc_load_open(nullptr, nullptr, info, &l, &err) == KVC_ERR_INVALID_ARGUMENT);
+    CHECK(kvc_load_open(s.path.c_str(), nullptr, nullptr, &l, &err) == KVC_ERR_INVALID_ARGUMENT);
+    CHECK(kvc_load_open(s.path.c_str(), nullptr, info, nullptr, &err) == KVC_ERR_INVALID_ARGUMENT);
+    CHECK(kvc_load_open_fd(0, nullptr, nullptr, &l, &err) == KVC_ERR_INVALID_ARGUMENT);
+    kvc_read_options ro;
+    kvc_read_options_init(&ro);
+    ro.level = 9;
+    CHECK(kvc_load_open(s.path.c_str(), &ro, info, &l, &err) == KVC_ERR_INVALID_ARGUMENT);
+    ro.level = KVC_LEVEL_FULL;
+    ro.size = 1;
+    CHECK(kvc_load_open(s.path.c_str(), &ro, info, &l, &err) == KVC_ERR_INVALID_ARGUMENT);
+    CHECK(l == nullptr);
+  }
+#ifndef _WIN32
+  // Cut between the stages: the verdict is what the file now is, the same
+  // a fresh verification of the cut file gives (spec 12: where data ended).
+  // The file is larger than what an open reads ahead (a file of a few
+  // hundred KiB may be read whole at the open, and then a cut is not seen).
+  SECTION("cut inside the payload after the open") {
+    const saved_file big = save_cpp(in_dir(d, "big.kv"), 2, 3u << 20);
+    REQUIRE(kvc_load_open(big.path.c_str(), nullptr, info, &l, &err) == KVC_ERR_OK);
+    const std::uint64_t cut = big.payload_at + 1000000;
+    REQUIRE(::truncate(big.path.c_str(), static_cast<off_t>(cut)) == 0);
+    std::string got;
+    CHECK(pull_all(l, 4096, got, &err) == KVC_ERR_TRUNCATED);
+    CHECK(describe(err) == "truncated payload " + std::to_string(cut));
+    CHECK(got == big.payload.substr(0, got.size()));
+    CHECK(got.size() <= 1000000);
+    kvc_error fresh = poisoned();
+    CHECK(kvc_verify_file(big.path.c_str(), nullptr, nullptr, &fresh) == KVC_ERR_TRUNCATED);
+    CHECK(describe(fresh) == describe(err));
+    CHECK(kvc_load_finish(l, &err) == KVC_ERR_TRUNCATED);  // final
+  }
+  SECTION("cut inside the payload before read_all") {
+    const saved_file big = save_cpp(in_dir(d, "big.kv"), 2, 3u << 20);
+    REQUIRE(kvc_load_open(big.path.c_str(), nullptr, info, &l, &err) == KVC_ERR_OK);
+    const std::uint64_t cut = big.payload_at + 200000;
+    REQUIRE(::truncate(big.path.c_str(), static_cast<off_t>(cut)) == 0);
+    std::string got(big.payload.size(), '\0');
+    CHECK(kvc_load_read_all(l, &got[0], got.size(), &err) == KVC_ERR_TRUNCATED);
+    CHECK(describe(err) == "truncated payload " + std::to_string(cut));
+    CHECK(kvc_load_finish(l, &err) == KVC_ERR_TRUNCATED);
+  }
+  SECTION("cut after the payload was read, inside the sections") {
+    const saved_file big = save_cpp(in_dir(d, "big.kv"), 2, 3u << 20);
+    REQUIRE(kvc_load_open(big.path.c_str(), nullptr, info, &l, &err) == KVC_ERR_OK);
+    std::string got;
+    REQUIRE(pull_all(l, 50000, got, &err) == KVC_ERR_OK);
+    REQUIRE(got == big.payload);
+    REQUIRE(::truncate(big.path.c_str(), static_cast<off_t>(big.sections_at + 5)) == 0);
+    const std::int32_t code = kvc_load_finish(l, &err);
+    kvc_error fresh = poisoned();
+    CHECK(kvc_verify_file(big.path.c_str(), nullptr, nullptr, &fresh) == KVC_ERR_SECTIONS_CRC_MISMATCH);
+    // Version 2: the sections CRC over what is left fails first (12.5; fixture xtrunc-v2-sections).
+    CHECK(code == KVC_ERR_SECTIONS_CRC_MISMATCH);
+    CHECK(describe(err) == describe(fresh));
+  }
+  SECTION("version 1 cut inside the sections after the payload was read") {
+    const saved_file v1 = save_cpp(in_dir(d, "v1.kv"), 1, 3u << 20);
+    REQUIRE(kvc_load_open(v1.path.c_str(), nullptr, info, &l, &err) == KVC_ERR_OK);
+    std::string got;
+    REQUIRE(pull_all(l, 50000, got, &err) == KVC_ERR_OK);
+    REQUIRE(got == v1.payload);
+    const std::uint64_t cut = v1.sections_at + 5;  // inside the KTM header
+    REQUIRE(::truncate(v1.path.c_str(), static_cast<off_t>(cut)) == 0);
+    CHECK(kvc_load_finish(l, &err) == KVC_ERR_TRUNCATED);
+    CHECK(describe(err) == "truncated tool_map " + std::to_string(cut));
+    kvc_error fresh = poisoned();
+    CHECK(kvc_verify_file(v1.path.c_str(), nullptr, nullptr, &fresh) == KVC_ERR_TRUNCATED);
+    CHECK(describe(fresh) == describe(err));
+  }
+  SECTION("cut inside the text before the open") {
+    REQUIRE(::truncate(s.path.c_str(), 70) == 0);
+    CHECK(kvc_load_open(s.path.c_str(), nullptr, info, &l, &err) == KVC_ERR_TRUNCATED);
+    CHECK(describe(err) == "truncated text 70");
+    CHECK(l == nullptr);
+  }
+#ifdef F_OFD_GETLK
+  SECTION("the path form holds a shared lock until close") {
+    REQUIRE(kvc_load_open(s.path.c_str(), nullptr, info, &l, &err) == KVC_ERR_OK);
+    auto write_lock_blocked = [&] {
+      const int probe = ::open(s.path.c_str(), O_RDWR);
+      REQUIRE(probe >= 0);
+      struct flock fl {};
+      fl.l_type = F_WRLCK;
+      fl.l_whence = SEEK_SET;
+      REQUIRE(::fcntl(probe, F_OFD_GETLK, &fl) == 0);
+      ::close(probe);
+      return fl.l_type != F_UNLCK;
+    };
+    CHECK(write_lock_blocked());
+    REQUIRE(kvc_load_finish(l, &err) == KVC_ERR_OK);
+    CHECK(write_lock_blocked());
+    kvc_load_close(l);
+    l = nullptr;
+    CHECK_FALSE(write_lock_blocked());
+  }
+#endif
+#endif
+  kvc_load_close(l);
+  kvc_info_free(info);
+}
