@@ -1996,3 +1996,682 @@ TEST_CASE("C API: damaged and truncated files under a pull load", "[c_api]") {
   kvc_load_close(l);
   kvc_info_free(info);
 }
+
+// ===========================================================================
+// Touch, appended-section changes, upgrade
+// ===========================================================================
+
+namespace {
+
+#ifndef _WIN32
+ino_t inode_of(const std::string& path) {
+  struct stat st {};
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  return st.st_ino;
+}
+#endif
+
+std::string fixture(const std::string& name) { return slurp(std::string(KVC_FIXTURES_DIR) + "/" + name); }
+
+kvc_stored poisoned_stored() {
+  kvc_stored s;
+  std::memset(&s, 0xAB, sizeof s);
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("C API: touch", "[c_api]") {
+  const temp_dir d;
+  const std::string path = in_dir(d, "t.kv");
+  kvc_error err = poisoned();
+  kvc_stored stored = poisoned_stored();
+  constexpr std::uint64_t now = 1700000999;
+
+  SECTION("version 2: hits + 1, last_used, the header CRC, nothing else") {
+    spill(path, worked_v2);
+    REQUIRE(kvc_touch_file(path.c_str(), now, nullptr, &stored, &err) == KVC_ERR_OK);
+    CHECK(describe(err) == "ok");
+    const std::string after = slurp(path);
+    REQUIRE(after.size() == worked_v2.size());
+    std::string want = worked_v2;
+    put_le32(want, 12, 1);  // hits
+    for (std::size_t i = 0; i < 8; ++i) want[32 + i] = static_cast<char>((now >> (8 * i)) & 0xFFu);
+    put_le32(want, 48, hand_header_crc(want));
+    CHECK(after == want);
+    CHECK(stored.header.hits == 1);
+    CHECK(stored.header.last_used == now);
+    CHECK(stored.header.created_at == worked_time);
+    CHECK(stored.header.header_crc == le32(want, 48));
+    CHECK(stored.header.payload_crc == 0x8A2CBC3Bu);
+    CHECK(stored.unconfirmed.code == KVC_ERR_OK);
+    CHECK(stored.renamed_to[0] == '\0');
+    // The C++ API does the same to a twin.
+    const std::string twin = in_dir(d, "twin.kv");
+    spill(twin, worked_v2);
+    REQUIRE(kvc::touch_file(twin, now));
+    CHECK(slurp(twin) == after);
+    // Again: hits 2.
+    REQUIRE(kvc_touch_file(path.c_str(), now + 1, nullptr, &stored, &err) == KVC_ERR_OK);
+    CHECK(stored.header.hits == 2);
+    CHECK(kvc_verify_file(path.c_str(), nullptr, nullptr, &err) == KVC_ERR_OK);
+  }
+  SECTION("version 1 stays version 1; hits saturate") {
+    std::string v1 = worked_v1;
+    put_le32(v1, 12, 0xFFFFFFFFu);
+    spill(path, v1);
+    kvc_file_options fo;
+    kvc_file_options_init(&fo);
+    fo.durability = KVC_DURABILITY_CACHE;
+    REQUIRE(kvc_touch_file(path.c_str(), now, &fo, &stored, &err) == KVC_ERR_OK);
+    std::string want = v1;
+    for (std::size_t i = 0; i < 8; ++i) want[32 + i] = static_cast<char>((now >> (8 * i)) & 0xFFu);
+    CHECK(slurp(path) == want);
+    CHECK(stored.header.version == 1);
+    CHECK(stored.header.hits == 0xFFFFFFFFu);
+  }
+  SECTION("raw bytes are kept: save reason 200, model id 7, payload ABI 9") {
+    for (const char* name : {"v2-reason-200.kv", "v2-model-7.kv"}) {
+      INFO(name);
+      const std::string before = fixture(name);
+      spill(path, before);
+      REQUIRE(kvc_touch_file(path.c_str(), now, nullptr, &stored, &err) == KVC_ERR_OK);
+      const std::string after = slurp(path);
+      CHECK(after.substr(0, 12) == before.substr(0, 12));   // magic .. model id
+      CHECK(after.substr(16, 16) == before.substr(16, 16)); // context .. created_at
+      CHECK(after.substr(40, 8) == before.substr(40, 8));
+      CHECK(after.substr(52) == before.substr(52));          // data CRCs, text length, the rest
+      CHECK(stored.header.save_reason == static_cast<unsigned char>(before[5]));
+      CHECK(stored.header.model_id == static_cast<unsigned char>(before[7]));
+      CHECK(kvc_verify_file(path.c_str(), nullptr, nullptr, &err) == KVC_ERR_OK);
+    }
+  }
+  SECTION("a file that fails level header is not touched") {
+    std::string bad = worked_v2;
+    bad[12] = 9;  // hits changed behind the header CRC
+    spill(path, bad);
+    CHECK(kvc_touch_file(path.c_str(), now, nullptr, &stored, &err) == KVC_ERR_HEADER_CRC_MISMATCH);
+    CHECK(describe(err) == "header_crc_mismatch header 48");
+    CHECK(slurp(path) == bad);
+    spill(path, worked_v2.substr(0, 75));  // cut inside the payload
+    CHECK(kvc_touch_file(path.c_str(), now, nullptr, &stored, &err) == KVC_ERR_TRUNCATED);
+    CHECK(describe(err) == "truncated payload 75");
+    CHECK(slurp(path) == worked_v2.substr(0, 75));
+    const std::string missing = in_dir(d, "none.kv");
+    CHECK(kvc_touch_file(missing.c_str(), now, nullptr, &stored, &err) == KVC_ERR_IO_ERROR);
+#ifndef _WIN32
+    CHECK(err.os_error == ENOENT);
+#endif
+    CHECK(kvc_touch_file(nullptr, now, nullptr, &stored, &err) == KVC_ERR_INVALID_ARGUMENT);
+    kvc_file_options fo;
+    kvc_file_options_init(&fo);
+    fo.size = 2;
+    spill(path, worked_v2);
+    CHECK(kvc_touch_file(path.c_str(), now, &fo, &stored, &err) == KVC_ERR_INVALID_ARGUMENT);
+    CHECK(slurp(path) == worked_v2);
+  }
+#ifndef _WIN32
+  SECTION("an open descriptor") {
+    spill(path, worked_v2);
+    const int fd = ::open(path.c_str(), O_RDWR);
+    REQUIRE(fd >= 0);
+    REQUIRE(kvc_touch_fd(fd, now, nullptr, &stored, &err) == KVC_ERR_OK);
+    CHECK(stored.header.hits == 1);
+    CHECK(stored.header.last_used == now);
+    CHECK(stored.renamed_to[0] == '\0');
+    CHECK(::fcntl(fd, F_GETFD) != -1);
+    ::close(fd);
+    const std::string twin = in_dir(d, "twin.kv");
+    spill(twin, worked_v2);
+    REQUIRE(kvc::touch_file(twin, now));
+    CHECK(slurp(path) == slurp(twin));
+    // Read-only: the header write fails, the file is unchanged.
+    const int ro = ::open(path.c_str(), O_RDONLY);
+    REQUIRE(ro >= 0);
+    const std::string before = slurp(path);
+    CHECK(kvc_touch_fd(ro, now + 5, nullptr, &stored, &err) == KVC_ERR_IO_ERROR);
+    CHECK(err.os_error == EBADF);
+    ::close(ro);
+    CHECK(slurp(path) == before);
+    kvc_file_options fo;
+    kvc_file_options_init(&fo);
+    fo.durability = 5;
+    CHECK(kvc_touch_fd(0, now, &fo, &stored, &err) == KVC_ERR_INVALID_ARGUMENT);
+  }
+#endif
+}
+
+namespace {
+
+struct section_case {
+  const char* what;
+  kvc_appended_changes change;
+  std::vector<kvc::tool_entry> tools;  // expected afterwards
+  const char* title;                   // expected afterwards, nullptr: none
+};
+
+const kvc_tool_entry new_tools[] = {{"call_new", 8, "<new/>", 6}};
+
+std::vector<section_case> section_cases() {
+  const std::vector<kvc::tool_entry> old_tools = {{"call_a", "<a/>"}, {"call_b", "<bb/>"}};
+  const std::vector<kvc::tool_entry> replaced = {{"call_new", "<new/>"}};
+  return {
+      {"keep both", {KVC_KEEP, nullptr, 0, KVC_KEEP, nullptr, 0}, old_tools, "T1"},
+      {"replace tools", {KVC_REPLACE, new_tools, 1, KVC_KEEP, nullptr, 0}, replaced, "T1"},
+      {"replace tools with none", {KVC_REPLACE, nullptr, 0, KVC_KEEP, nullptr, 0}, {}, "T1"},
+      {"remove tools", {KVC_REMOVE, new_tools, 1, KVC_KEEP, nullptr, 0}, {}, "T1"},
+      {"replace title", {KVC_KEEP, nullptr, 0, KVC_REPLACE, "Second", 6}, old_tools, "Second"},
+      {"empty title", {KVC_KEEP, nullptr, 0, KVC_REPLACE, "", 0}, old_tools, ""},
+      {"remove title", {KVC_KEEP, nullptr, 0, KVC_REMOVE, "ignored", 7}, old_tools, nullptr},
+      {"replace both", {KVC_REPLACE, new_tools, 1, KVC_REPLACE, "Both", 4}, replaced, "Both"},
+      {"remove both", {KVC_REMOVE, nullptr, 0, KVC_REMOVE, nullptr, 0}, {}, nullptr},
+  };
+}
+
+// The C++ counterpart of a C change.
+kvc::appended_changes cpp_changes(const kvc_appended_changes& c) {
+  kvc::appended_changes out;
+  if (c.tool_map == KVC_REPLACE) {
+    out.tools.emplace();
+    for (std::size_t i = 0; i < c.tool_count; ++i)
+      out.tools->push_back({std::string(c.tools[i].id, c.tools[i].id_size),
+                            std::string(c.tools[i].dsml, c.tools[i].dsml_size)});
+  } else if (c.tool_map == KVC_REMOVE) {
+    out.tools.emplace();
+  }
+  if (c.title == KVC_REPLACE) out.title = std::string(c.title_text, c.title_size);
+  out.remove_title = c.title == KVC_REMOVE;
+  return out;
+}
+
+saved_file save_sectioned(const std::string& path, std::uint8_t version) {
+  saved_file s;
+  s.path = path;
+  s.text = "<|User|>Sections<|Assistant|>";
+  s.payload = pattern(5000, 11);
+  kvc::header h;
+  h.version = version;
+  h.tokens = 4;
+  h.hits = 2;
+  h.context = 2048;
+  h.created_at = 1700000400;
+  h.last_used = 1700000500;
+  h.ext_flags = 0x04;  // thinking key: kept through every change
+  kvc::appended a;
+  a.tools = {{"call_a", "<a/>"}, {"call_b", "<bb/>"}};
+  a.title = "T1";
+  auto r = kvc::save_file(path, h, s.text, a, [&](kvc::writer<kvc::file_stream>& w) {
+    return w.write_payload(s.payload.data(), s.payload.size());
+  });
+  REQUIRE(r);
+  s.hdr = r->hdr;
+  s.payload_at = s.hdr.payload_offset();
+  s.sections_at = s.hdr.sections_offset();
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("C API: appended-section changes keep, replace and remove", "[c_api]") {
+  const temp_dir d;
+  constexpr std::uint64_t now = 1700000777;
+  for (std::uint8_t version : {std::uint8_t{2}, std::uint8_t{1}}) {
+    for (std::uint8_t in_place : {std::uint8_t{0}, std::uint8_t{1}}) {
+      for (const section_case& sc : section_cases()) {
+        INFO("version " << int(version) << " in place " << int(in_place) << ": " << sc.what);
+        const saved_file s = save_sectioned(in_dir(d, "c.kv"), version);
+        const saved_file twin = save_sectioned(in_dir(d, "cpp.kv"), version);
+        REQUIRE(slurp(s.path) == slurp(twin.path));
+        const std::string before = slurp(s.path);
+#ifndef _WIN32
+        const ino_t inode = inode_of(s.path);
+#endif
+        kvc_file_options fo;
+        kvc_file_options_init(&fo);
+        fo.in_place = in_place;
+        fo.durability = in_place ? KVC_DURABILITY_FULL : KVC_DURABILITY_CACHE;
+        kvc_stored stored = poisoned_stored();
+        kvc_error err = poisoned();
+        REQUIRE(kvc_rewrite_appended_file(s.path.c_str(), &sc.change, now, &fo, &stored, &err) == KVC_ERR_OK);
+        CHECK(describe(err) == "ok");
+        CHECK(stored.unconfirmed.code == KVC_ERR_OK);
+        CHECK(stored.renamed_to[0] == '\0');  // "c.kv" is no identity name
+        const std::string after = slurp(s.path);
+
+        // What the file holds now, by hand: header, text and payload as
+        // before but for the section bits, last_used and the CRCs.
+        kvc::file_info info;
+        CHECK(read_back(s.path, info) == s.payload);
+        CHECK(info.text == s.text);
+        CHECK(info.hdr.version == version);
+        CHECK(info.hdr.last_used == now);
+        CHECK(info.hdr.created_at == 1700000400);
+        CHECK(info.hdr.hits == 2);
+        CHECK(info.hdr.tokens == 4);
+        CHECK(info.hdr.payload_crc == s.hdr.payload_crc);
+        const unsigned want_flags = 0x04u | (sc.tools.empty() ? 0u : 0x01u) | (sc.title ? 0x08u : 0u);
+        CHECK(info.hdr.ext_flags == want_flags);
+        CHECK(info.tools.size() == sc.tools.size());
+        for (std::size_t i = 0; i < std::min(info.tools.size(), sc.tools.size()); ++i) {
+          CHECK(info.tools[i].id == sc.tools[i].id);
+          CHECK(info.tools[i].dsml == sc.tools[i].dsml);
+        }
+        CHECK(info.has_title == (sc.title != nullptr));
+        if (sc.title != nullptr) CHECK(info.title == sc.title);
+        CHECK(after.substr(static_cast<std::size_t>(info.hdr.text_offset()), static_cast<std::size_t>(s.sections_at - info.hdr.text_offset())) ==
+              before.substr(static_cast<std::size_t>(info.hdr.text_offset()), static_cast<std::size_t>(s.sections_at - info.hdr.text_offset())));
+        if (version == 2) CHECK(info.hdr.sections_crc == bitwise_crc32c(after.substr(static_cast<std::size_t>(s.sections_at))));
+        // stored.header is what is on disk.
+        kvc_header on_disk;
+        REQUIRE(kvc_header_decode(after.data(), after.size(), &on_disk, nullptr) == KVC_ERR_OK);
+        CHECK(std::memcmp(&stored.header, &on_disk, sizeof on_disk) == 0);
+
+        // The C++ API through a temporary writes the same bytes.
+        REQUIRE(kvc::rewrite_appended_file(twin.path, cpp_changes(sc.change), now));
+        CHECK(slurp(twin.path) == after);
+#ifndef _WIN32
+        // In place only for version 2 (version 1 has no CRC to show a
+        // half-done change, so it goes through a temporary).
+        CHECK((inode_of(s.path) == inode) == (in_place && version == 2));
+#endif
+        CHECK(d.names() == (std::vector<std::string>{"c.kv", "cpp.kv"}));
+      }
+    }
+  }
+}
+
+TEST_CASE("C API: appended-section change failures", "[c_api]") {
+  const temp_dir d;
+  const saved_file s = save_sectioned(in_dir(d, "f.kv"), 2);
+  const std::string before = slurp(s.path);
+  kvc_error err = poisoned();
+  kvc_stored stored = poisoned_stored();
+  const kvc_appended_changes keep = {KVC_KEEP, nullptr, 0, KVC_KEEP, nullptr, 0};
+  auto rewrite = [&](const kvc_appended_changes* c) {
+    return kvc_rewrite_appended_file(s.path.c_str(), c, 1, nullptr, &stored, &err);
+  };
+  CHECK(rewrite(nullptr) == KVC_ERR_INVALID_ARGUMENT);
+  kvc_appended_changes c = keep;
+  c.tool_map = 3;
+  CHECK(rewrite(&c) == KVC_ERR_INVALID_ARGUMENT);
+  c = keep;
+  c.title = -1;
+  CHECK(rewrite(&c) == KVC_ERR_INVALID_ARGUMENT);
+  c = {KVC_REPLACE, nullptr, 2, KVC_KEEP, nullptr, 0};
+  CHECK(rewrite(&c) == KVC_ERR_INVALID_ARGUMENT);
+  c = {KVC_KEEP, nullptr, 0, KVC_REPLACE, nullptr, 3};
+  CHECK(rewrite(&c) == KVC_ERR_INVALID_ARGUMENT);
+  const kvc_tool_entry empty_id = {"", 0, "x", 1};
+  c = {KVC_REPLACE, &empty_id, 1, KVC_KEEP, nullptr, 0};
+  CHECK(rewrite(&c) == KVC_ERR_MALFORMED_TOOL_MAP);
+  CHECK(kvc_rewrite_appended_file(nullptr, &keep, 1, nullptr, &stored, &err) == KVC_ERR_INVALID_ARGUMENT);
+  kvc_file_options fo;
+  kvc_file_options_init(&fo);
+  fo.in_place = 1;
+  fo.size = 3;
+  CHECK(kvc_rewrite_appended_file(s.path.c_str(), &keep, 1, &fo, &stored, &err) == KVC_ERR_INVALID_ARGUMENT);
+  CHECK(slurp(s.path) == before);
+  CHECK(d.names() == std::vector<std::string>{"f.kv"});
+
+  // The file must pass level text, and the sections it keeps their checks (spec 15.2).
+  std::string bad_text = before;
+  bad_text[70] = static_cast<char>(bad_text[70] ^ 1);
+  spill(s.path, bad_text);
+  CHECK(rewrite(&keep) == KVC_ERR_TEXT_CRC_MISMATCH);
+  CHECK(describe(err) == "text_crc_mismatch text 68");
+  CHECK(slurp(s.path) == bad_text);
+  std::string bad_sections = before;
+  const auto last = bad_sections.size() - 1;  // the title's last byte
+  bad_sections[last] = static_cast<char>(bad_sections[last] ^ 1);
+  spill(s.path, bad_sections);
+  CHECK(rewrite(&keep) == KVC_ERR_SECTIONS_CRC_MISMATCH);
+  CHECK(describe(err) == "sections_crc_mismatch appended " + std::to_string(s.sections_at));
+  c = {KVC_REPLACE, new_tools, 1, KVC_KEEP, nullptr, 0};  // the title is still kept
+  CHECK(rewrite(&c) == KVC_ERR_SECTIONS_CRC_MISMATCH);
+  CHECK(slurp(s.path) == bad_sections);
+  // Replacing both keeps nothing of the damaged area.
+  c = {KVC_REPLACE, new_tools, 1, KVC_REPLACE, "fresh", 5};
+  REQUIRE(rewrite(&c) == KVC_ERR_OK);
+  CHECK(kvc_verify_file(s.path.c_str(), nullptr, nullptr, &err) == KVC_ERR_OK);
+
+  const std::string missing = in_dir(d, "none.kv");
+  CHECK(kvc_rewrite_appended_file(missing.c_str(), &keep, 1, nullptr, &stored, &err) == KVC_ERR_IO_ERROR);
+#ifndef _WIN32
+  CHECK(err.os_error == ENOENT);
+#endif
+}
+
+TEST_CASE("C API: unknown sections are dropped with their bits by a change", "[c_api]") {
+  // v2-unknown-section.kv: a title, then 5 opaque bytes under bit 4.
+  const temp_dir d;
+  const std::string path = in_dir(d, "u.kv");
+  const std::string before = fixture("v2-unknown-section.kv");
+  spill(path, before);
+  kvc_info* info = kvc_info_new();
+  REQUIRE(kvc_verify_file(path.c_str(), nullptr, info, nullptr) == KVC_ERR_OK);
+  REQUIRE(kvc_info_facts(info)->unknown_sections == 1);
+  std::size_t n = 0;
+  const char* t = kvc_info_title(info, &n);
+  REQUIRE(t != nullptr);
+  const std::string title(t, n);
+  const std::uint8_t flags = kvc_info_facts(info)->header.ext_flags;
+  const kvc_appended_changes keep = {KVC_KEEP, nullptr, 0, KVC_KEEP, nullptr, 0};
+  kvc_stored stored = poisoned_stored();
+  REQUIRE(kvc_rewrite_appended_file(path.c_str(), &keep, 1700001000, nullptr, &stored, nullptr) == KVC_ERR_OK);
+  REQUIRE(kvc_verify_file(path.c_str(), nullptr, info, nullptr) == KVC_ERR_OK);
+  CHECK(kvc_info_facts(info)->unknown_sections == 0);
+  CHECK(kvc_info_facts(info)->header.ext_flags == (flags & 0x0F));
+  t = kvc_info_title(info, &n);
+  REQUIRE(t != nullptr);
+  CHECK(std::string(t, n) == title);
+  CHECK(slurp(path).size() == before.size() - 5);  // spec 15.2 step 3: dropped, bits cleared
+  kvc_info_free(info);
+}
+
+TEST_CASE("C API: a title change renames an identity-named file", "[c_api]") {
+  const temp_dir d;
+  const std::string text_named = in_dir(d, worked_identity);
+  const std::string title_named = in_dir(d, greeting_identity);
+  spill(text_named, worked_v2);  // "Hi!", created 1700000000, one tool
+  kvc_error err = poisoned();
+  kvc_stored stored = poisoned_stored();
+  constexpr std::uint64_t now = 1700002000;
+  const kvc_appended_changes greet = {KVC_KEEP, nullptr, 0, KVC_REPLACE, "Greeting", 8};
+  const kvc_appended_changes untitle = {KVC_KEEP, nullptr, 0, KVC_REMOVE, nullptr, 0};
+
+  for (std::uint8_t in_place : {std::uint8_t{0}, std::uint8_t{1}}) {
+    INFO("in place " << int(in_place));
+    kvc_file_options fo;
+    kvc_file_options_init(&fo);
+    fo.in_place = in_place;  // a renaming change goes through a temporary anyway
+    // A title: the identity is SHA-1(title || created_at), the spec's example.
+    REQUIRE(kvc_rewrite_appended_file(text_named.c_str(), &greet, now, &fo, &stored, &err) == KVC_ERR_OK);
+    CHECK(std::string(stored.renamed_to) == greeting_identity);
+    CHECK(stored.unconfirmed.code == KVC_ERR_OK);
+    CHECK(d.names() == std::vector<std::string>{greeting_identity});
+    kvc_info* info = kvc_info_new();
+    REQUIRE(kvc_verify_file(title_named.c_str(), nullptr, info, &err) == KVC_ERR_OK);
+    CHECK(kvc_check_identity(title_named.c_str(), info, &err) == KVC_ERR_OK);
+    CHECK(kvc_info_facts(info)->tool_count == 1);  // the tool map was kept
+    CHECK(std::memcmp(&stored.header, &kvc_info_facts(info)->header, sizeof stored.header) == 0);
+    // A tool change keeps the title: no rename.
+    const kvc_appended_changes tools_only = {KVC_REPLACE, new_tools, 1, KVC_KEEP, nullptr, 0};
+    REQUIRE(kvc_rewrite_appended_file(title_named.c_str(), &tools_only, now, &fo, &stored, &err) == KVC_ERR_OK);
+    CHECK(stored.renamed_to[0] == '\0');
+    CHECK(d.names() == std::vector<std::string>{greeting_identity});
+    // Without the title it is named by its text again.
+    REQUIRE(kvc_rewrite_appended_file(title_named.c_str(), &untitle, now, &fo, &stored, &err) == KVC_ERR_OK);
+    CHECK(std::string(stored.renamed_to) == worked_identity);
+    CHECK(d.names() == std::vector<std::string>{worked_identity});
+    REQUIRE(kvc_verify_file(text_named.c_str(), nullptr, info, &err) == KVC_ERR_OK);
+    CHECK(kvc_check_identity(text_named.c_str(), info, &err) == KVC_ERR_OK);
+    kvc_info_free(info);
+    spill(text_named, worked_v2);
+  }
+
+  // A file already at the new name is never replaced: io_error, EEXIST.
+  spill(title_named, "someone else's");
+  CHECK(kvc_rewrite_appended_file(text_named.c_str(), &greet, now, nullptr, &stored, &err) == KVC_ERR_IO_ERROR);
+#ifndef _WIN32
+  CHECK(err.os_error == EEXIST);
+#endif
+  CHECK(slurp(title_named) == "someone else's");
+  CHECK(slurp(text_named) == worked_v2);
+  // A name not of the identity form keeps its name.
+  const std::string plain = in_dir(d, "plain.kv");
+  spill(plain, worked_v2);
+  REQUIRE(kvc_rewrite_appended_file(plain.c_str(), &greet, now, nullptr, &stored, &err) == KVC_ERR_OK);
+  CHECK(stored.renamed_to[0] == '\0');
+  CHECK(exists(plain));
+}
+
+TEST_CASE("C API: upgrade version 1 to version 2", "[c_api]") {
+  const temp_dir d;
+  const std::string path = in_dir(d, "u.kv");
+  kvc_error err = poisoned();
+  kvc_stored stored = poisoned_stored();
+
+  SECTION("the worked example: the spec's version 2 bytes") {
+    spill(path, worked_v1);
+    REQUIRE(kvc_upgrade_file(path.c_str(), nullptr, &stored, &err) == KVC_ERR_OK);
+    CHECK(describe(err) == "ok");
+    CHECK(slurp(path) == worked_v2);
+    kvc_header h;
+    REQUIRE(kvc_header_decode(worked_v2.data(), worked_v2.size(), &h, nullptr) == KVC_ERR_OK);
+    CHECK(std::memcmp(&stored.header, &h, sizeof h) == 0);
+    CHECK(stored.unconfirmed.code == KVC_ERR_OK);
+    CHECK(stored.renamed_to[0] == '\0');
+    // A version 2 file is left alone.
+    stored = poisoned_stored();
+    REQUIRE(kvc_upgrade_file(path.c_str(), nullptr, &stored, &err) == KVC_ERR_OK);
+    CHECK(slurp(path) == worked_v2);
+    CHECK(std::memcmp(&stored.header, &h, sizeof h) == 0);
+  }
+  SECTION("every valid version 1 fixture without unknown sections") {
+    int upgraded = 0;
+    for (const json::value& entry : manifest()["files"].items) {
+      const std::string name = entry["name"].s;
+      if (!entry["valid"].b || entry.has("limits") || entry["decoded"]["header"]["version"].n != 1 ||
+          entry["decoded"]["unknown_sections"].b)
+        continue;
+      INFO(name);
+      const std::string before = fixture(name);
+      spill(path, before);
+      kvc_file_options fo;
+      kvc_file_options_init(&fo);
+      fo.durability = KVC_DURABILITY_CACHE;
+      REQUIRE(kvc_upgrade_file(path.c_str(), &fo, &stored, &err) == KVC_ERR_OK);
+      const std::string after = slurp(path);
+      // Spec 15.3: same fields, version 2, the rest 16 bytes later.
+      CHECK(after.size() == before.size() + 16);
+      CHECK(after[3] == 2);
+      CHECK(after.substr(4, 44) == before.substr(4, 44));
+      CHECK(le32(after, 64) == le32(before, 48));
+      CHECK(after.substr(68) == before.substr(52));
+      CHECK(le32(after, 48) == hand_header_crc(after));
+      kvc_info* info = kvc_info_new();
+      REQUIRE(kvc_verify_file(path.c_str(), nullptr, info, &err) == KVC_ERR_OK);
+      char id[KVC_IDENTITY_NAME_SIZE + 1];
+      REQUIRE(kvc_identity_name(info, id, &err) == KVC_ERR_OK);
+      CHECK(std::string(id) == entry["decoded"]["identity_name"].s);  // unchanged (spec 15.3)
+      kvc_info_free(info);
+      ++upgraded;
+    }
+    CHECK(upgraded >= 3);
+  }
+  SECTION("failures leave the file as it was") {
+    for (const char* name : {"xtrail-v1.kv", "xttl-short.kv", "v1-unknown-section.kv"}) {
+      INFO(name);
+      const std::string before = fixture(name);
+      spill(path, before);
+      CHECK(kvc_upgrade_file(path.c_str(), nullptr, &stored, &err) != KVC_ERR_OK);
+      CHECK(slurp(path) == before);
+      CHECK(d.names() == std::vector<std::string>{"u.kv"});
+    }
+    spill(path, fixture("xtrail-v1.kv"));
+    CHECK(kvc_upgrade_file(path.c_str(), nullptr, &stored, &err) == KVC_ERR_TRAILING_BYTES);
+    CHECK(describe(err) == "trailing_bytes appended 63");
+    const std::string missing = in_dir(d, "none.kv");
+    CHECK(kvc_upgrade_file(missing.c_str(), nullptr, &stored, &err) == KVC_ERR_IO_ERROR);
+    CHECK(kvc_upgrade_file(nullptr, nullptr, &stored, &err) == KVC_ERR_INVALID_ARGUMENT);
+    kvc_file_options fo;
+    kvc_file_options_init(&fo);
+    fo.hard_links = 4;
+    spill(path, worked_v1);
+    CHECK(kvc_upgrade_file(path.c_str(), &fo, &stored, &err) == KVC_ERR_INVALID_ARGUMENT);
+    CHECK(slurp(path) == worked_v1);
+  }
+}
+
+// ===========================================================================
+// Compatibility and identity names
+// ===========================================================================
+
+TEST_CASE("C API: ds4's reuse rule", "[c_api]") {
+  const temp_dir d;
+  const std::string path = in_dir(d, "c.kv");
+  spill(path, worked_v2);  // text "Hi!", context 4096, quant bits 2
+  struct row {
+    std::string text;
+    std::uint32_t context;
+    std::uint8_t quant_bits;
+    std::int32_t verdict;
+  };
+  const row rows[] = {
+      {"Hi!", 4096, 0, KVC_COMPATIBLE},   {"Hi!", 8192, 0, KVC_COMPATIBLE},   // a smaller file context is reused
+      {"Hi!", 4095, 0, KVC_INCOMPATIBLE}, {"Hi!", 0, 0, KVC_INCOMPATIBLE},    // a larger one is not
+      {"Hi!", 4096, 2, KVC_COMPATIBLE},   {"Hi!", 4096, 4, KVC_INCOMPATIBLE}, // quant bits only when asked
+      {"Hi", 4096, 0, KVC_INCOMPATIBLE},  {"Hi!!", 4096, 0, KVC_INCOMPATIBLE}, // the same text, byte for byte
+      {"", 4096, 0, KVC_INCOMPATIBLE},    {"hi!", 4096, 0, KVC_INCOMPATIBLE},
+  };
+  for (const row& r : rows) {
+    INFO("text '" << r.text << "' context " << r.context << " quant " << int(r.quant_bits));
+    std::int32_t verdict = -1;
+    kvc_error err = poisoned();
+    CHECK(kvc_check_compatible_file(path.c_str(), r.text.data(), r.text.size(), r.context, r.quant_bits, &verdict,
+                                    &err) == KVC_ERR_OK);
+    CHECK(verdict == r.verdict);
+    CHECK(describe(err) == "ok");
+    kvc::reuse_rule rule;
+    rule.context = r.context;
+    if (r.quant_bits != 0) rule.quant_bits = r.quant_bits;
+    CHECK(static_cast<int>(kvc::check_compatible_file(path, r.text, rule).verdict) == verdict);
+#ifndef _WIN32
+    const int fd = ::open(path.c_str(), O_RDONLY);
+    REQUIRE(fd >= 0);
+    std::int32_t fd_verdict = -1;
+    CHECK(kvc_check_compatible_fd(fd, r.text.data(), r.text.size(), r.context, r.quant_bits, &fd_verdict, &err) ==
+          KVC_ERR_OK);
+    CHECK(fd_verdict == r.verdict);
+    ::close(fd);
+#endif
+  }
+  std::int32_t verdict = -1;
+  kvc_error err = poisoned();
+  // Level text: a damaged payload does not matter, a damaged text does.
+  std::string bytes = worked_v2;
+  bytes[72] = static_cast<char>(bytes[72] ^ 1);
+  spill(path, bytes);
+  CHECK(kvc_check_compatible_file(path.c_str(), "Hi!", 3, 4096, 2, &verdict, &err) == KVC_ERR_OK);
+  CHECK(verdict == KVC_COMPATIBLE);
+  bytes = worked_v2;
+  bytes[69] = static_cast<char>(bytes[69] ^ 1);
+  spill(path, bytes);
+  CHECK(kvc_check_compatible_file(path.c_str(), "Hi!", 3, 4096, 2, &verdict, &err) == KVC_ERR_TEXT_CRC_MISMATCH);
+  CHECK(verdict == KVC_CORRUPT);
+  CHECK(describe(err) == "text_crc_mismatch text 68");
+#ifndef _WIN32
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  REQUIRE(fd >= 0);
+  verdict = -1;
+  CHECK(kvc_check_compatible_fd(fd, "Hi!", 3, 4096, 2, &verdict, &err) == KVC_ERR_TEXT_CRC_MISMATCH);
+  CHECK(verdict == KVC_CORRUPT);
+  ::close(fd);
+#endif
+  // pr146's rewrite of a titled file fails level full only (spec 15.2).
+  const std::string pr146 = fixture("xttl-pr146-rewrite.kv");
+  spill(path, pr146);
+  kvc_info* info = kvc_info_new();
+  kvc_read_options ro;
+  kvc_read_options_init(&ro);
+  ro.level = KVC_LEVEL_TEXT;
+  REQUIRE(kvc_verify_file(path.c_str(), &ro, info, &err) == KVC_ERR_OK);
+  std::size_t n = 0;
+  const char* t = kvc_info_text(info, &n);
+  const std::string text(t == nullptr ? "" : t, n);
+  const kvc_facts* f = kvc_info_facts(info);
+  CHECK(kvc_check_compatible_file(path.c_str(), text.data(), text.size(), f->header.context, f->header.quant_bits,
+                                  &verdict, &err) == KVC_ERR_OK);
+  CHECK(verdict == KVC_COMPATIBLE);
+  kvc_info_free(info);
+  // A missing file is corrupt, with the reason.
+  const std::string missing = in_dir(d, "none.kv");
+  verdict = -1;
+  CHECK(kvc_check_compatible_file(missing.c_str(), "Hi!", 3, 4096, 0, &verdict, &err) == KVC_ERR_IO_ERROR);
+  CHECK(verdict == KVC_CORRUPT);
+  CHECK(describe(err) == "io_error header 0");
+#ifndef _WIN32
+  CHECK(err.os_error == ENOENT);
+#endif
+  // NULL arguments.
+  CHECK(kvc_check_compatible_file(path.c_str(), "Hi!", 3, 4096, 0, nullptr, &err) == KVC_ERR_INVALID_ARGUMENT);
+  verdict = -1;
+  CHECK(kvc_check_compatible_file(path.c_str(), nullptr, 3, 4096, 0, &verdict, &err) == KVC_ERR_INVALID_ARGUMENT);
+  CHECK(verdict == KVC_CORRUPT);
+  CHECK(kvc_check_compatible_file(nullptr, "Hi!", 3, 4096, 0, &verdict, &err) == KVC_ERR_INVALID_ARGUMENT);
+  CHECK(kvc_check_compatible_fd(0, "Hi!", 3, 4096, 0, nullptr, &err) == KVC_ERR_INVALID_ARGUMENT);
+}
+
+TEST_CASE("C API: identity names", "[c_api]") {
+  char name[KVC_IDENTITY_NAME_SIZE + 1];
+  kvc_error err = poisoned();
+  auto for_text = [&](const char* t, std::size_t n) {
+    std::memset(name, 'x', sizeof name);
+    REQUIRE(kvc_identity_name_for_text(t, n, name, &err) == KVC_ERR_OK);
+    CHECK(name[KVC_IDENTITY_NAME_SIZE] == '\0');
+    return std::string(name);
+  };
+  // SHA-1 of FIPS 180 vectors and of the spec's examples.
+  CHECK(for_text("abc", 3) == "a9993e364706816aba3e25717850c26c9cd0d89d.kv");
+  CHECK(for_text("", 0) == "da39a3ee5e6b4b0d3255bfef95601890afd80709.kv");
+  CHECK(for_text(nullptr, 0) == "da39a3ee5e6b4b0d3255bfef95601890afd80709.kv");
+  CHECK(for_text("Hi!", 3) == worked_identity);
+  const std::string million(1000000, 'a');
+  CHECK(for_text(million.data(), million.size()) == "34aa973cd4c4daa4f61eeb2bdbad27316534016f.kv");
+  std::memset(name, 'x', sizeof name);
+  REQUIRE(kvc_identity_name_for_title("Greeting", 8, worked_time, name, &err) == KVC_ERR_OK);
+  CHECK(std::string(name) == greeting_identity);
+  CHECK(kvc_identity_name_for_text(nullptr, 1, name, &err) == KVC_ERR_INVALID_ARGUMENT);
+  CHECK(kvc_identity_name_for_text("a", 1, nullptr, &err) == KVC_ERR_INVALID_ARGUMENT);
+  CHECK(kvc_identity_name_for_title(nullptr, 1, 0, name, &err) == KVC_ERR_INVALID_ARGUMENT);
+  CHECK(kvc_identity_name_for_title("a", 1, 0, nullptr, &err) == KVC_ERR_INVALID_ARGUMENT);
+  // Every valid fixture's identity from its text or its title (manifest).
+  int titled = 0;
+  for (const json::value& entry : manifest()["files"].items) {
+    if (!entry["valid"].b || entry.has("limits")) continue;
+    INFO(entry["name"].s);
+    const std::string bytes = fixture(entry["name"].s);
+    kvc_info* info = kvc_info_new();
+    REQUIRE(kvc_verify_memory(bytes.data(), bytes.size(), nullptr, info, &err) == KVC_ERR_OK);
+    std::size_t n = 0;
+    const char* title = kvc_info_title(info, &n);
+    const char* text = kvc_info_text(info, &n);
+    if (title != nullptr) {
+      kvc_info_title(info, &n);
+      REQUIRE(kvc_identity_name_for_title(title, n, kvc_info_facts(info)->header.created_at, name, &err) ==
+              KVC_ERR_OK);
+      ++titled;
+    } else {
+      REQUIRE(kvc_identity_name_for_text(text, n, name, &err) == KVC_ERR_OK);
+    }
+    CHECK(std::string(name) == entry["decoded"]["identity_name"].s);
+    kvc_info_free(info);
+  }
+  CHECK(titled >= 4);
+
+  // The identity form (spec 9).
+  CHECK(kvc_is_identity_name("a9993e364706816aba3e25717850c26c9cd0d89d.kv") == 1);
+  CHECK(kvc_is_identity_name("0123456789abcdef0123456789abcdef01234567.kv") == 1);
+  CHECK(kvc_is_identity_name("A9993e364706816aba3e25717850c26c9cd0d89d.kv") == 0);
+  CHECK(kvc_is_identity_name("a9993e364706816aba3e25717850c26c9cd0d89.kv") == 0);
+  CHECK(kvc_is_identity_name("a9993e364706816aba3e25717850c26c9cd0d89d0.kv") == 0);
+  CHECK(kvc_is_identity_name("a9993e364706816aba3e25717850c26c9cd0d89d.kv.kv") == 0);
+  CHECK(kvc_is_identity_name("g9993e364706816aba3e25717850c26c9cd0d89d.kv") == 0);
+  CHECK(kvc_is_identity_name("a9993e364706816aba3e25717850c26c9cd0d89d.KV") == 0);
+  CHECK(kvc_is_identity_name("d/a9993e364706816aba3e25717850c26c9cd0d89d.kv") == 0);
+  CHECK(kvc_is_identity_name("") == 0);
+  CHECK(kvc_is_identity_name(nullptr) == 0);
+
+  // check_identity: only identity-form names are checked.
+  kvc_info* info = kvc_info_new();
+  REQUIRE(kvc_verify_memory(worked_v2.data(), worked_v2.size(), nullptr, info, &err) == KVC_ERR_OK);
+  CHECK(kvc_check_identity(("some/dir/" + worked_identity).c_str(), info, &err) == KVC_ERR_OK);
+  CHECK(kvc_check_identity(worked_identity.c_str(), info, &err) == KVC_ERR_OK);
+  CHECK(kvc_check_identity(("dir/" + greeting_identity).c_str(), info, &err) == KVC_ERR_IDENTITY_MISMATCH);
+  CHECK(describe(err) == "identity_mismatch name 0");
+  CHECK(kvc_check_identity("dir/anything.kv", info, &err) == KVC_ERR_OK);
+  CHECK(kvc_check_identity("C0A0AD26A634840C67A210FEFDDA76577B03A111.kv", info, &err) == KVC_ERR_OK);
+  CHECK(kvc_check_identity(nullptr, info, &err) == KVC_ERR_INVALID_ARGUMENT);
+  CHECK(kvc_check_identity(worked_identity.c_str(), nullptr, &err) == KVC_ERR_INVALID_ARGUMENT);
+  kvc_info_free(info);
+}
