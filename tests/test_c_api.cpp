@@ -2675,3 +2675,429 @@ TEST_CASE("C API: identity names", "[c_api]") {
   CHECK(kvc_check_identity(worked_identity.c_str(), nullptr, &err) == KVC_ERR_INVALID_ARGUMENT);
   kvc_info_free(info);
 }
+
+// ===========================================================================
+// Cache directories
+// ===========================================================================
+
+namespace {
+
+// Saves a checkpoint with the C++ API; returns its file name.
+std::string put_file(const temp_dir& d, const std::string& name, const std::string& text, std::uint32_t tokens,
+                     std::uint32_t context, std::uint8_t quant_bits, std::size_t payload_bytes,
+                     std::uint32_t hits = 0, std::uint64_t last_used = 1700000000, const char* title = nullptr) {
+  kvc::header h;
+  h.tokens = tokens;
+  h.context = context;
+  h.quant_bits = quant_bits;
+  h.hits = hits;
+  h.created_at = 1700000000;
+  h.last_used = last_used;
+  kvc::appended a;
+  if (title != nullptr) a.title = title;
+  const std::string payload = pattern(payload_bytes, tokens);
+  auto r = kvc::save_file(in_dir(d, name), h, text, a, [&](kvc::writer<kvc::file_stream>& w) {
+    return w.write_payload(payload.data(), payload.size());
+  });
+  REQUIRE(r);
+  return name;
+}
+
+std::uint64_t size_of(const std::string& path) { return static_cast<std::uint64_t>(slurp(path).size()); }
+
+// A C listing against the C++ listing of the same directory, entry by entry.
+void check_same_listing(const kvc_dir* c, const kvc::directory_listing& cpp) {
+  REQUIRE(kvc_dir_count(c) == cpp.entries.size());
+  for (std::size_t i = 0; i < cpp.entries.size(); ++i) {
+    const kvc::dir_entry& want = cpp.entries[i];
+    const kvc_entry* e = kvc_dir_entry(c, i);
+    REQUIRE(e != nullptr);
+    INFO(want.name);
+    CHECK(std::string(e->name) == want.name);
+    CHECK(std::string(e->path) == want.path);
+    CHECK(e->kind == static_cast<int>(want.kind));
+    CHECK(bool(e->symlink) == want.symlink);
+    CHECK(bool(e->header_decoded) == (want.info.stage != kvc::read_stage::none));
+    CHECK(e->file_size == want.file_size);
+    CHECK(e->modified_unix == want.modified_unix);
+    CHECK(e->os_error == want.os_error);
+    CHECK(describe(e->error) == describe(want.err));
+    check_same_header(e->header, want.info.hdr);
+    REQUIRE((e->text_head != nullptr || e->text_head_size == 0));
+    CHECK(std::string(e->text_head == nullptr ? "" : e->text_head, e->text_head_size) == want.text_head);
+    CHECK((e->title != nullptr) == want.title.has_value());
+    if (e->title != nullptr) CHECK(std::string(e->title, e->title_size) == *want.title);
+  }
+  CHECK(kvc_dir_entry(c, cpp.entries.size()) == nullptr);
+}
+
+std::string entry_name(const kvc_dir* d, std::size_t i) {
+  if (i == KVC_NO_ENTRY) return "(none)";
+  const kvc_entry* e = kvc_dir_entry(d, i);
+  return e == nullptr ? "(bad index)" : e->name;
+}
+
+}  // namespace
+
+TEST_CASE("C API: listing, lookup against the C++ API and by hand", "[c_api]") {
+  const temp_dir d;
+  const std::string prompt =
+      "<|User|>Hello<|Assistant|>Hi!<|User|>What time is it?<|Assistant|>It is noon.<|User|>And now?";
+  REQUIRE(prompt.size() > 80);
+  auto id_of = [](const std::string& text) {
+    char n[KVC_IDENTITY_NAME_SIZE + 1];
+    REQUIRE(kvc_identity_name_for_text(text.data(), text.size(), n, nullptr) == KVC_ERR_OK);
+    return std::string(n);
+  };
+  auto prefix = [&](std::size_t n) { return prompt.substr(0, n); };
+  // Prefixes of the prompt, each under its text identity name.
+  const std::string a = put_file(d, id_of(prefix(26)), prefix(26), 3, 4096, 2, 100);
+  const std::string b = put_file(d, id_of(prefix(67)), prefix(67), 12, 4096, 2, 200);
+  const std::string c = put_file(d, id_of(prefix(70)), prefix(70), 14, 8192, 2, 300);  // a larger context
+  const std::string q4 = put_file(d, id_of(prefix(50)), prefix(50), 20, 4096, 4, 400);  // other quant bits
+  // Named for prefix(30), holding another text of that length: not a prefix.
+  std::string other30 = prefix(30);
+  other30[29] = '#';
+  const std::string x = put_file(d, id_of(prefix(30)), other30, 5, 4096, 2, 50);
+  // Named for prefix(60), its text damaged: the lookup reads it and refuses it.
+  const std::string g = put_file(d, id_of(prefix(60)), prefix(60), 6, 4096, 2, 60);
+  flip_byte(in_dir(d, g), 68 + 10);
+  // Named for prefix(55), its header damaged.
+  const std::string hbad = put_file(d, id_of(prefix(55)), prefix(55), 7, 4096, 2, 70);
+  flip_byte(in_dir(d, hbad), 12);
+  // Titled, and a plain name.
+  const std::string titled = put_file(d, greeting_identity, prefix(20), 2, 4096, 2, 80, 0, 1700000000, "Greeting");
+  const std::string plain = put_file(d, "plain.kv", prefix(40), 9, 4096, 2, 90);
+  // A temporary, a file of another name, a directory.
+  spill(in_dir(d, b + ".tmp.123.abc"), "half a save");
+  spill(in_dir(d, "notes.txt"), "not a cache file");
+  std::filesystem::create_directory(in_dir(d, "sub"));
+  std::filesystem::create_directory(in_dir(d, "dir.kv"));
+#ifndef _WIN32
+  REQUIRE(::symlink(a.c_str(), in_dir(d, "link.kv").c_str()) == 0);
+  REQUIRE(::symlink("nowhere.kv", in_dir(d, "dangle.kv").c_str()) == 0);
+  REQUIRE(::symlink("loop.kv", in_dir(d, "loop.kv").c_str()) == 0);
+  REQUIRE(::mkfifo(in_dir(d, "fifo.kv").c_str(), 0600) == 0);
+#endif
+
+  kvc_list_options lo;
+  kvc_list_options_init(&lo);
+  lo.text_head_bytes = 5;
+  lo.titles = 1;
+  kvc_dir* dir = reinterpret_cast<kvc_dir*>(&lo);
+  kvc_error err = poisoned();
+  REQUIRE(kvc_dir_list(d.str().c_str(), &lo, &dir, &err) == KVC_ERR_OK);
+  CHECK(describe(err) == "ok");
+  REQUIRE(dir != nullptr);
+  kvc::list_options cpp_lo;
+  cpp_lo.text_head_bytes = 5;
+  cpp_lo.titles = true;
+  const auto cpp = kvc::list_directory(d.str(), cpp_lo);
+  REQUIRE(cpp);
+  check_same_listing(dir, *cpp);
+
+  // By hand: the "*.kv" entries and temporaries, sorted by name, and their kinds.
+  std::vector<std::pair<std::string, std::int32_t>> want = {
+      {a, KVC_ENTRY_CACHE_FILE},     {b, KVC_ENTRY_CACHE_FILE},      {c, KVC_ENTRY_CACHE_FILE},
+      {q4, KVC_ENTRY_CACHE_FILE},    {x, KVC_ENTRY_CACHE_FILE},      {g, KVC_ENTRY_CACHE_FILE},
+      {hbad, KVC_ENTRY_CACHE_FILE},  {titled, KVC_ENTRY_CACHE_FILE}, {"plain.kv", KVC_ENTRY_CACHE_FILE},
+      {b + ".tmp.123.abc", KVC_ENTRY_TEMPORARY}, {"dir.kv", KVC_ENTRY_DIRECTORY},
+#ifndef _WIN32
+      {"link.kv", KVC_ENTRY_CACHE_FILE},  {"dangle.kv", KVC_ENTRY_DANGLING_SYMLINK},
+      {"loop.kv", KVC_ENTRY_SYMLINK_LOOP}, {"fifo.kv", KVC_ENTRY_NOT_REGULAR_FILE},
+#endif
+  };
+  std::sort(want.begin(), want.end());
+  REQUIRE(kvc_dir_count(dir) == want.size());
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    const kvc_entry* e = kvc_dir_entry(dir, i);
+    INFO(want[i].first);
+    CHECK(std::string(e->name) == want[i].first);
+    CHECK(std::string(e->path) == in_dir(d, want[i].first));
+    CHECK(e->kind == want[i].second);
+    if (e->kind == KVC_ENTRY_CACHE_FILE) {
+      CHECK(e->file_size == size_of(e->path));
+      CHECK(bool(e->header_decoded));
+    }
+    if (want[i].first == b) {
+      CHECK(e->error.code == KVC_ERR_OK);
+      CHECK(e->header.tokens == 12);
+      CHECK(e->header.text_bytes == 67);
+      CHECK(std::string(e->text_head, e->text_head_size) == "<|Use");
+      CHECK(e->title == nullptr);
+      CHECK(e->symlink == 0);
+    }
+    if (want[i].first == titled) {
+      REQUIRE(e->title != nullptr);
+      CHECK(std::string(e->title, e->title_size) == "Greeting");
+    }
+    if (want[i].first == hbad) CHECK(describe(e->error) == "header_crc_mismatch header 48");
+    if (want[i].first == b + ".tmp.123.abc") CHECK(e->file_size == 11);
+    if (want[i].first == "link.kv") {
+      CHECK(e->symlink == 1);
+      CHECK(e->header.tokens == 3);
+    }
+  }
+
+  SECTION("lookup") {
+    struct lookup {
+      std::string prompt;
+      std::uint32_t context;
+      std::uint8_t quant_bits;
+      std::uint32_t min_tokens;
+      std::string expect;
+    };
+    const lookup rows[] = {
+        {prompt, 4096, 0, 0, b},          // the longest text within the context
+        {prompt, 8192, 0, 0, c},          // a file saved for a smaller context is fine
+        {prompt, 4095, 0, 0, "(none)"},   // every file is for a larger context
+        {prompt, 4096, 2, 0, b},          // quant bits compared when asked
+        {prompt, 4096, 4, 0, q4},
+        {prompt, 4096, 0, 13, q4},        // fewer tokens than the minimum are skipped
+        {prompt, 4096, 2, 13, "(none)"},
+        {prefix(66), 4096, 0, 0, q4},     // b's text is longer than this prompt
+        {prefix(26), 4096, 0, 0, a},      // a text as long as the prompt
+        {prefix(25), 4096, 0, 0, "(none)"},
+        {"unrelated", 4096, 0, 0, "(none)"},
+    };
+    for (const lookup& r : rows) {
+      INFO("prompt of " << r.prompt.size() << " context " << r.context << " quant " << int(r.quant_bits)
+                        << " min " << r.min_tokens);
+      std::size_t index = 777;
+      REQUIRE(kvc_dir_find_prefix(dir, r.prompt.data(), r.prompt.size(), r.context, r.quant_bits, r.min_tokens,
+                                  &index, &err) == KVC_ERR_OK);
+      CHECK(entry_name(dir, index) == r.expect);
+      kvc::lookup_options lopt;
+      lopt.rule.context = r.context;
+      if (r.quant_bits != 0) lopt.rule.quant_bits = r.quant_bits;
+      lopt.min_tokens = r.min_tokens;
+      const auto found = kvc::find_prefixes(*cpp, r.prompt, lopt);
+      const std::size_t cpp_index =
+          !found.empty() && found.front().status == kvc::prefix_status::match ? found.front().entry : KVC_NO_ENTRY;
+      CHECK(index == cpp_index);
+    }
+    std::size_t index = 5;
+    CHECK(kvc_dir_find_prefix(nullptr, "a", 1, 4096, 0, 0, &index, &err) == KVC_ERR_INVALID_ARGUMENT);
+    CHECK(index == KVC_NO_ENTRY);
+    CHECK(kvc_dir_find_prefix(dir, nullptr, 1, 4096, 0, 0, &index, &err) == KVC_ERR_INVALID_ARGUMENT);
+    CHECK(kvc_dir_find_prefix(dir, "a", 1, 4096, 0, 0, nullptr, &err) == KVC_ERR_INVALID_ARGUMENT);
+    CHECK(kvc_dir_find_prefix(dir, nullptr, 0, 4096, 0, 0, &index, &err) == KVC_ERR_OK);
+    CHECK(index == KVC_NO_ENTRY);
+  }
+  SECTION("list options from older callers, limits, bad sizes") {
+    lo.text_head_bytes = 5;
+    auto older = older_caller(lo, offsetof(kvc_list_options, text_head_bytes));
+    kvc_dir* small = nullptr;
+    REQUIRE(kvc_dir_list(d.str().c_str(), reinterpret_cast<const kvc_list_options*>(older.get()), &small, &err) ==
+            KVC_ERR_OK);
+    REQUIRE(kvc_dir_count(small) == kvc_dir_count(dir));
+    for (std::size_t i = 0; i < kvc_dir_count(small); ++i) {
+      CHECK(kvc_dir_entry(small, i)->text_head_size == 0);
+      CHECK(kvc_dir_entry(small, i)->title == nullptr);
+    }
+    kvc_dir_free(small);
+    kvc_list_options_init(&lo);
+    lo.limits.max_text_bytes = 40;  // the header check applies the limits
+    REQUIRE(kvc_dir_list(d.str().c_str(), &lo, &small, &err) == KVC_ERR_OK);
+    for (std::size_t i = 0; i < kvc_dir_count(small); ++i) {
+      const kvc_entry* e = kvc_dir_entry(small, i);
+      if (e->kind != KVC_ENTRY_CACHE_FILE || !e->header_decoded) continue;
+      if (std::string(e->name) == hbad) continue;
+      INFO(e->name);
+      CHECK(e->error.code == (e->header.text_bytes > 40 ? KVC_ERR_LIMIT_EXCEEDED : KVC_ERR_OK));
+    }
+    kvc_dir_free(small);
+    lo.size = 1;
+    small = reinterpret_cast<kvc_dir*>(&lo);
+    CHECK(kvc_dir_list(d.str().c_str(), &lo, &small, &err) == KVC_ERR_INVALID_ARGUMENT);
+    CHECK(small == nullptr);
+    auto newer = newer_caller(lo, 4, 1);
+    reinterpret_cast<kvc_list_options*>(newer.get())->size = sizeof lo + 4;
+    CHECK(kvc_dir_list(d.str().c_str(), reinterpret_cast<const kvc_list_options*>(newer.get()), &small, &err) ==
+          KVC_ERR_INVALID_ARGUMENT);
+  }
+  SECTION("listing failures and NULL handles") {
+    kvc_dir* none = reinterpret_cast<kvc_dir*>(&lo);
+    const std::string missing = in_dir(d, "missing");
+    CHECK(kvc_dir_list(missing.c_str(), nullptr, &none, &err) == KVC_ERR_IO_ERROR);
+    CHECK(none == nullptr);
+#ifndef _WIN32
+    CHECK(err.os_error == ENOENT);
+    CHECK(kvc_dir_list(in_dir(d, "notes.txt").c_str(), nullptr, &none, &err) == KVC_ERR_IO_ERROR);
+    CHECK(err.os_error == ENOTDIR);
+#endif
+    CHECK(kvc_dir_list(nullptr, nullptr, &none, &err) == KVC_ERR_INVALID_ARGUMENT);
+    CHECK(kvc_dir_list(d.str().c_str(), nullptr, nullptr, &err) == KVC_ERR_INVALID_ARGUMENT);
+    CHECK(kvc_dir_count(nullptr) == 0);
+    CHECK(kvc_dir_entry(nullptr, 0) == nullptr);
+    kvc_dir_free(nullptr);
+  }
+  kvc_dir_free(dir);
+}
+
+TEST_CASE("C API: ds4's eviction score by hand", "[c_api]") {
+  using Catch::Detail::Approx;
+  constexpr std::uint64_t now = 1700100000;
+  constexpr double half = 21600;  // ds4's 6 hours
+  kvc_header h;
+  kvc_header_init(&h);
+  h.tokens = 100;
+  h.hits = 4;
+  h.created_at = 1600000000;
+  h.last_used = now - 21600;  // one half-life ago: 4 hits count as 2
+  CHECK(kvc_eviction_score(&h, 1000, now, half) == Approx(3.0 * 100 / 1000));
+  CHECK(kvc_eviction_score(&h, 1000, now, 0) == Approx(0.3));  // 0: ds4's 6 hours
+  CHECK(kvc_eviction_score(&h, 1000, now, 2 * half) == Approx((4 * 0.70710678118654752 + 1) * 100 / 1000));
+  CHECK(kvc_eviction_score(&h, 2000, now, half) == Approx(0.15));
+  h.last_used = now + 5000;  // in the future: counts as now
+  CHECK(kvc_eviction_score(&h, 1000, now, half) == Approx(0.5));
+  h.last_used = 0;  // then created_at counts
+  h.created_at = now - 2 * 21600;
+  CHECK(kvc_eviction_score(&h, 1000, now, half) == Approx(0.2));
+  h.hits = 1;
+  h.created_at = now - 10 * 21600;  // 1/1024 of a hit: below 0.01, counted as 0
+  CHECK(kvc_eviction_score(&h, 1000, now, half) == Approx(0.1));
+  h.hits = 0;
+  CHECK(kvc_eviction_score(&h, 1000, now, half) == Approx(0.1));
+  // The C++ function on the same header.
+  kvc::header cpp;
+  cpp.tokens = 100;
+  cpp.hits = 4;
+  cpp.last_used = now - 1234;
+  h.tokens = 100;
+  h.hits = 4;
+  h.last_used = now - 1234;
+  CHECK(kvc_eviction_score(&h, 777, now, half) == kvc::eviction_score(cpp, 777, now, half));
+}
+
+TEST_CASE("C API: eviction plans against the C++ API and by hand", "[c_api]") {
+  const temp_dir d;
+  constexpr std::uint64_t now = 1700100000;
+  // Scores (hits + 1) * tokens / size with sizes near 1100 bytes:
+  // old and young ~0.009 (a tie broken by used_at), hit ~0.08, big ~0.09.
+  put_file(d, "young.kv", "y", 10, 4096, 2, 1000, 0, now - 100);
+  put_file(d, "old.kv", "o", 10, 4096, 2, 1000, 0, now - 200);
+  put_file(d, "hit.kv", "h", 10, 4096, 2, 1000, 8, now);
+  put_file(d, "big.kv", "b", 100, 4096, 2, 1000, 0, now);
+  put_file(d, "broken.kv", "x", 100, 4096, 2, 1000, 0, now);
+  flip_byte(in_dir(d, "broken.kv"), 8);  // fails level header: never planned, not counted
+  spill(in_dir(d, "old.kv.tmp.1.a"), std::string(5000, 't'));  // a temporary: not counted
+  kvc_dir* dir = nullptr;
+  kvc_error err = poisoned();
+  REQUIRE(kvc_dir_list(d.str().c_str(), nullptr, &dir, &err) == KVC_ERR_OK);
+  const auto cpp = kvc::list_directory(d.str());
+  REQUIRE(cpp);
+  check_same_listing(dir, *cpp);
+
+  // The order by hand, from the sizes on disk.
+  struct scored {
+    std::string name;
+    double score;
+    std::uint64_t used, size;
+  };
+  auto hand_score = [&](std::uint32_t hits, std::uint32_t tokens, std::uint64_t size) {
+    return (hits + 1.0) * tokens / static_cast<double>(size);
+  };
+  std::vector<scored> files = {
+      {"young.kv", 0, now - 100, size_of(in_dir(d, "young.kv"))},
+      {"old.kv", 0, now - 200, size_of(in_dir(d, "old.kv"))},
+      {"hit.kv", 0, now, size_of(in_dir(d, "hit.kv"))},
+      {"big.kv", 0, now, size_of(in_dir(d, "big.kv"))},
+  };
+  files[0].score = hand_score(0, 10, files[0].size);
+  files[1].score = hand_score(0, 10, files[1].size);
+  files[2].score = hand_score(8, 10, files[2].size);
+  files[3].score = hand_score(0, 100, files[3].size);
+  REQUIRE(files[0].size == files[1].size);  // a true tie
+  std::uint64_t total = 0;
+  for (const scored& f : files) total += f.size;
+  const std::vector<std::string> order = {"old.kv", "young.kv", "hit.kv", "big.kv"};
+  REQUIRE(files[2].score < files[3].score);
+  REQUIRE(files[0].score < files[2].score);
+
+  auto plan = [&](std::uint64_t budget, const char* protect, std::uint64_t when) {
+    std::size_t idx[8];
+    std::size_t count = 99;
+    REQUIRE(kvc_dir_plan_eviction(dir, budget, when, 0, protect, idx, 8, &count, &err) ==
+            KVC_ERR_OK);
+    std::vector<std::string> names;
+    for (std::size_t i = 0; i < count; ++i) names.push_back(entry_name(dir, idx[i]));
+    // The C++ plan on the same listing.
+    kvc::eviction_options eo;
+    eo.budget_bytes = budget;
+    eo.now = when;
+    if (protect != nullptr) eo.protect = protect;
+    const std::vector<std::size_t> want = kvc::plan_eviction(*cpp, eo);
+    CHECK(std::vector<std::size_t>(idx, idx + count) == want);
+    return names;
+  };
+  CHECK(plan(total, nullptr, now).empty());
+  CHECK(plan(total - 1, nullptr, now) == std::vector<std::string>(order.begin(), order.begin() + 1));
+  CHECK(plan(total - files[1].size - 1, nullptr, now) == std::vector<std::string>(order.begin(), order.begin() + 2));
+  CHECK(plan(files[3].size, nullptr, now) == std::vector<std::string>(order.begin(), order.begin() + 3));
+  CHECK(plan(0, nullptr, now) == order);
+  // The protected file stays unless it alone exceeds the budget.
+  CHECK(plan(files[3].size + files[1].size, "old.kv", now) == (std::vector<std::string>{"young.kv", "hit.kv"}));
+  CHECK(plan(files[1].size - 1, "old.kv", now) == order);
+  CHECK(plan(0, "not-there.kv", now) == order);
+  // now 0 is the clock: hit.kv's hits have decayed by then, the order holds (used_at breaks the tie).
+  CHECK(plan(files[3].size, nullptr, 0) == std::vector<std::string>(order.begin(), order.begin() + 3));
+
+  // Too small an array: invalid_argument, and the count needed.
+  std::size_t one[1];
+  std::size_t count = 0;
+  CHECK(kvc_dir_plan_eviction(dir, 0, now, 0, nullptr, one, 1, &count, &err) == KVC_ERR_INVALID_ARGUMENT);
+  CHECK(count == 4);
+  CHECK(kvc_dir_plan_eviction(dir, total, now, 0, nullptr, nullptr, 0, &count, &err) == KVC_ERR_OK);
+  CHECK(count == 0);
+  CHECK(kvc_dir_plan_eviction(dir, 0, now, 0, nullptr, nullptr, 0, &count, &err) == KVC_ERR_INVALID_ARGUMENT);
+  CHECK(count == 4);
+  CHECK(kvc_dir_plan_eviction(dir, 0, now, 0, nullptr, nullptr, 3, &count, &err) == KVC_ERR_INVALID_ARGUMENT);
+  CHECK(kvc_dir_plan_eviction(nullptr, 0, now, 0, nullptr, one, 1, &count, &err) == KVC_ERR_INVALID_ARGUMENT);
+  CHECK(kvc_dir_plan_eviction(dir, 0, now, 0, nullptr, one, 1, nullptr, &err) == KVC_ERR_INVALID_ARGUMENT);
+  kvc_dir_free(dir);
+}
+
+TEST_CASE("C API: removing temporaries", "[c_api]") {
+  const temp_dir d;
+  spill(in_dir(d, "a.kv.tmp.1.x"), "old");
+  spill(in_dir(d, "b.kv.tmp.2"), "young");  // ds4's form
+  spill(in_dir(d, "c.kv"), "a cache file, whatever its content");
+  spill(in_dir(d, "d.tmp.5"), "not a temporary name");
+  std::filesystem::create_directory(in_dir(d, "e.kv.tmp.9"));  // not a regular file
+  std::uint64_t removed = 99;
+  kvc_error err = poisoned();
+#ifndef _WIN32
+  const std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
+  struct timeval old_times[2] = {{static_cast<time_t>(now - 7200), 0}, {static_cast<time_t>(now - 7200), 0}};
+  REQUIRE(::utimes(in_dir(d, "a.kv.tmp.1.x").c_str(), old_times) == 0);
+  // The listing sees both temporaries with their ages.
+  kvc_dir* dir = nullptr;
+  REQUIRE(kvc_dir_list(d.str().c_str(), nullptr, &dir, &err) == KVC_ERR_OK);
+  int temporaries = 0;
+  for (std::size_t i = 0; i < kvc_dir_count(dir); ++i) {
+    const kvc_entry* e = kvc_dir_entry(dir, i);
+    if (e->kind != KVC_ENTRY_TEMPORARY) continue;
+    ++temporaries;
+    if (std::string(e->name) == "a.kv.tmp.1.x") CHECK(e->modified_unix == now - 7200);
+    if (std::string(e->name) == "b.kv.tmp.2") CHECK(e->modified_unix >= now - 60);
+  }
+  CHECK(temporaries == 2);
+  kvc_dir_free(dir);
+  // Only those at least an hour old.
+  REQUIRE(kvc_remove_temporaries(d.str().c_str(), 3600, &removed, &err) == KVC_ERR_OK);
+  CHECK(removed == 1);
+  CHECK(d.names() == (std::vector<std::string>{"b.kv.tmp.2", "c.kv", "d.tmp.5", "e.kv.tmp.9"}));
+#endif
+  REQUIRE(kvc_remove_temporaries(d.str().c_str(), 0, nullptr, &err) == KVC_ERR_OK);
+  CHECK(d.names() == (std::vector<std::string>{"c.kv", "d.tmp.5", "e.kv.tmp.9"}));
+  REQUIRE(kvc_remove_temporaries(d.str().c_str(), 0, &removed, &err) == KVC_ERR_OK);
+  CHECK(removed == 0);
+  removed = 99;
+  CHECK(kvc_remove_temporaries(in_dir(d, "missing").c_str(), 0, &removed, &err) == KVC_ERR_IO_ERROR);
+  CHECK(removed == 0);
+#ifndef _WIN32
+  CHECK(err.os_error == ENOENT);
+#endif
+  CHECK(kvc_remove_temporaries(nullptr, 0, &removed, &err) == KVC_ERR_INVALID_ARGUMENT);
+}
