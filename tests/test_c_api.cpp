@@ -8,8 +8,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <kvc/kvc.hpp>
 #include <memory>
