@@ -747,7 +747,7 @@ std::string sections_verdict(const json::value& entry) {
 TEST_CASE("C API: every fixture through kvc_verify_file, _memory and _fd", "[c_api][conformance]") {
   const std::string dir = KVC_FIXTURES_DIR;
   const auto& files = manifest()["files"].items;
-  REQUIRE(manifest()["schema"].s == "kvc-fixtures/3");
+  REQUIRE(manifest()["schema"].s == "kvc-fixtures/4");
   REQUIRE(files.size() > 100);
   kvc_info* info = kvc_info_new();
   REQUIRE(info != nullptr);
@@ -1507,7 +1507,8 @@ TEST_CASE("C API: file modes and hard links of a save (POSIX)", "[c_api][posix]"
     kvc_writer* w = nullptr;
     // Refused at begin: nothing written, both names keep the old file.
     CHECK(kvc_writer_begin(path.c_str(), &h, "t", 1, nullptr, &w, &err) == KVC_ERR_INVALID_ARGUMENT);
-    // (os_error is EMLINK here, although spec 11.1 wants 0 outside io_error: not checked.)
+    CHECK(err.section == KVC_SECTION_NAME);
+    CHECK(err.os_error == EMLINK);  // spec 11.1: the system's reason for invalid_argument(name)
     CHECK(w == nullptr);
     CHECK(slurp(path) == before);
     CHECK(d.names().size() == 2);
@@ -3106,14 +3107,12 @@ TEST_CASE("C API: removing temporaries", "[c_api]") {
 }
 
 // ===========================================================================
-// Known defects. Each case states the behaviour kvc.h or the spec documents
-// and fails today: [!shouldfail] makes Catch2 report it as expected, so a fix
-// shows up as a failure here (then drop the tag). The two that corrupt memory
-// are hidden ([.c_api_bug]): run them with `kvc_tests "[c_api_bug]"` in the
+// Defects these tests found (fixed since): each case states the behaviour
+// kvc.h or the spec documents. The two that corrupted memory are seen by the
 // sanitize build.
 // ===========================================================================
 
-TEST_CASE("KNOWN BUG: a failed kvc_writer_write is not final", "[c_api][!shouldfail]") {
+TEST_CASE("a failed kvc_writer_write is final", "[c_api]") {
   // kvc.h: "After a failure the writer only accepts kvc_writer_abort
   // (kvc_writer_finish reports the same failure)". A NULL-data write fails,
   // but later writes go on and finish commits a valid file without the bytes.
@@ -3130,7 +3129,7 @@ TEST_CASE("KNOWN BUG: a failed kvc_writer_write is not final", "[c_api][!shouldf
   CHECK_FALSE(exists(path));
 }
 
-TEST_CASE("KNOWN BUG: a refused kvc_load_read_all is not final", "[c_api][!shouldfail]") {
+TEST_CASE("a refused kvc_load_read_all is final", "[c_api]") {
   // kvc.h: "An error is final: every later call returns it". A too-small
   // buffer is refused, yet the load then finishes with KVC_ERR_OK.
   const temp_dir d;
@@ -3147,7 +3146,7 @@ TEST_CASE("KNOWN BUG: a refused kvc_load_read_all is not final", "[c_api][!shoul
   CHECK(finish == KVC_ERR_INVALID_ARGUMENT);
 }
 
-TEST_CASE("KNOWN BUG: kvc_error_format names a section outside the table", "[c_api][!shouldfail]") {
+TEST_CASE("kvc_error_format names a section outside the table unknown", "[c_api]") {
   // kvc_section_name(257) is "unknown"; kvc_error_format casts the section to
   // 8 bits first and prints section 257 as "header" (258 as "text", ...).
   char buf[128];
@@ -3159,11 +3158,10 @@ TEST_CASE("KNOWN BUG: kvc_error_format names a section outside the table", "[c_a
   }
 }
 
-TEST_CASE("KNOWN DEVIATION: upgrade drops an empty tool map", "[c_api][!shouldfail]") {
-  // Spec 15.3: every field is kept as stored (ext flags included) and the
-  // appended sections move 16 bytes later, their bytes unchanged. The worked
-  // example with a tool map of zero entries (bit 0 set, "KTM" 01 00000000)
-  // comes out with bit 0 cleared and the 8 KTM bytes gone.
+TEST_CASE("upgrade drops an empty tool map with its bit", "[c_api]") {
+  // Spec 15.3: every field is kept as stored and the appended sections move
+  // 16 bytes later, their bytes unchanged, except that a tool map of zero
+  // entries, which a writer should not write (14.1), is dropped with bit 0.
   const temp_dir d;
   const std::string path = in_dir(d, "e.kv");
   const std::string v1 = worked_v1.substr(0, 63) + std::string("KTM\x01\0\0\0\0", 8);
@@ -3172,15 +3170,16 @@ TEST_CASE("KNOWN DEVIATION: upgrade drops an empty tool map", "[c_api][!shouldfa
   kvc_stored stored = poisoned_stored();
   REQUIRE(kvc_upgrade_file(path.c_str(), nullptr, &stored, nullptr) == KVC_ERR_OK);
   const std::string after = slurp(path);
-  CHECK(stored.header.ext_flags == 0x01);
-  CHECK(after.size() == v1.size() + 16);
-  CHECK(after.substr(68) == v1.substr(52));
+  CHECK(stored.header.ext_flags == 0x00);
+  CHECK(after.size() == v1.size() + 16 - 8);
+  CHECK(after.substr(68) == v1.substr(52, v1.size() - 52 - 8));
+  CHECK(kvc_verify_file(path.c_str(), nullptr, nullptr, nullptr) == KVC_ERR_OK);
 }
 
-TEST_CASE("KNOWN BUG: kvc_load_read_all with a NULL buffer overflows the stack", "[.c_api_bug]") {
+TEST_CASE("kvc_load_read_all with a NULL buffer is refused", "[c_api]") {
   // kvc.h: a NULL where an argument is required is KVC_ERR_INVALID_ARGUMENT.
-  // kvc_load_read_all(l, NULL, capacity >= payload) reads the payload into a
-  // one-byte local instead (ASan: stack-buffer-overflow in kvc_load_read_all).
+  // It once read the payload into a one-byte local (ASan:
+  // stack-buffer-overflow in kvc_load_read_all).
   const temp_dir d;
   const saved_file s = save_cpp(in_dir(d, "n.kv"), 2, 4096);
   kvc_info* info = kvc_info_new();
@@ -3193,11 +3192,10 @@ TEST_CASE("KNOWN BUG: kvc_load_read_all with a NULL buffer overflows the stack",
 }
 
 #if defined(__linux__)
-TEST_CASE("KNOWN HAZARD: a writer stream left open loses the payload and is used after free", "[.c_api_bug]") {
-  // kvc.h asks the caller to fclose the stream before kvc_writer_finish. When
-  // it does not, finish commits a valid file without the buffered bytes, and
-  // glibc's flush of the stream (fclose, fflush(NULL) or exit) then calls into
-  // the freed writer (ASan: heap-use-after-free in write_to_writer).
+TEST_CASE("a writer stream left open: the save is refused, the late fclose harmless", "[c_api]") {
+  // kvc.h asks the caller to fclose the stream before kvc_writer_finish. It
+  // once committed a file without the buffered bytes, and the stream's later
+  // flush called into the freed writer (ASan: heap-use-after-free).
   const temp_dir d;
   const std::string path = in_dir(d, "f.kv");
   const kvc_header h = worked_header(2);
@@ -3206,7 +3204,32 @@ TEST_CASE("KNOWN HAZARD: a writer stream left open loses the payload and is used
   FILE* fp = kvc_writer_file(w);
   REQUIRE(fp != nullptr);
   REQUIRE(std::fputs("serialized state", fp) >= 0);
-  CHECK(kvc_writer_finish(w, nullptr, nullptr, nullptr) == KVC_ERR_INVALID_ARGUMENT);  // today: OK, 0 bytes
-  std::fclose(fp);  // today: use after free
+  CHECK(kvc_writer_finish(w, nullptr, nullptr, nullptr) == KVC_ERR_INVALID_ARGUMENT);
+  CHECK(std::fclose(fp) != 0);  // its buffered bytes have nowhere to go
+  CHECK_FALSE(exists(path));
+  CHECK(d.names().empty());  // no temporary left
 }
 #endif
+
+TEST_CASE("options structs end in reserved bytes: a nonzero one is refused, not ignored", "[c_api]") {
+  // A field a newer kvc.h puts where this one has reserved bytes must not be
+  // silently ignored by this library.
+  kvc_error err;
+  kvc_file_options fo;
+  kvc_file_options_init(&fo);
+  CHECK(kvc_upgrade_file("/nonexistent/x.kv", &fo, nullptr, &err) == KVC_ERR_IO_ERROR);
+  fo.reserved[0] = 1;
+  CHECK(kvc_upgrade_file("/nonexistent/x.kv", &fo, nullptr, &err) == KVC_ERR_INVALID_ARGUMENT);
+  kvc_read_options ro;
+  kvc_read_options_init(&ro);
+  const std::string worked = worked_v2;
+  CHECK(kvc_verify_memory(worked.data(), worked.size(), &ro, nullptr, &err) == KVC_ERR_OK);
+  ro.reserved[2] = 1;
+  CHECK(kvc_verify_memory(worked.data(), worked.size(), &ro, nullptr, &err) == KVC_ERR_INVALID_ARGUMENT);
+  kvc_list_options lo;
+  kvc_list_options_init(&lo);
+  kvc_dir* dir = nullptr;
+  lo.reserved[1] = 1;
+  CHECK(kvc_dir_list(".", &lo, &dir, &err) == KVC_ERR_INVALID_ARGUMENT);
+  CHECK(dir == nullptr);
+}

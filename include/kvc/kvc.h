@@ -243,6 +243,7 @@ typedef struct kvc_read_options {
   uint64_t chunk_bytes;             /* payload bytes per piece handed over, 1 MiB */
   uint32_t threads;                 /* threads that read a large payload in parts, 1 */
   uint8_t keep_sections;            /* 0: the tool map is checked, not kept (bounded memory); 1 */
+  uint8_t reserved[3];              /* 0 (so the struct ends without padding: a newer field is seen) */
 } kvc_read_options;
 
 /* Level full, the default limits, no DSV4 check, 1 MiB chunks, one thread,
@@ -348,6 +349,7 @@ typedef struct kvc_file_options {
   uint32_t threads;       /* >= 2: the payload CRC runs beside the writes; 1 */
   int32_t durability;     /* kvc_durability */
   uint8_t in_place;       /* kvc_rewrite_appended_file changes a v2 file where it is (spec 15.2); 0 */
+  uint8_t reserved[7];    /* 0 (so the struct ends without padding: a newer field is seen) */
 } kvc_file_options;
 
 /* Mode 0600, hard links refused, one thread, full durability, not in place. */
@@ -410,7 +412,10 @@ KVC_API int32_t kvc_writer_write(kvc_writer* w, const void* data, size_t size, k
 /* A stdio stream that appends what is written to it as payload, for a
  * serializer that writes to a FILE*; one per writer, opened on the first
  * call. fclose it (which flushes it) before kvc_writer_finish; a failed write
- * shows as an fwrite/fclose error, and kvc_writer_finish reports it. NULL
+ * shows as an fwrite/fclose error, and kvc_writer_finish reports it. A stream
+ * still open at kvc_writer_finish may hold payload bytes in its buffer: the
+ * save is refused (KVC_ERR_INVALID_ARGUMENT, section payload) and the stream
+ * detached, so that closing it afterwards does no harm. NULL
  * where the C library cannot make one (glibc and musl have fopencookie;
  * macOS and the BSDs have funopen, written for and not compiled here;
  * Windows has neither): write with kvc_writer_write there. */
@@ -450,7 +455,9 @@ KVC_API int32_t kvc_load_open_fd(kvc_native_file file, const kvc_read_options* o
                                  kvc_error* err);
 
 /* Up to capacity next payload bytes into buf; *got (not NULL) receives how
- * many, 0 once the payload has been read whole. */
+ * many, 0 once the payload has been read whole. A NULL buf or a capacity of
+ * 0, which could not tell more bytes from the end, is
+ * KVC_ERR_INVALID_ARGUMENT (final, like every error of a load). */
 KVC_API int32_t kvc_load_read(kvc_load* l, void* buf, size_t capacity, size_t* got, kvc_error* err);
 
 /* The whole payload into buf, before any kvc_load_read: one copy, in parts on
@@ -461,8 +468,9 @@ KVC_API int32_t kvc_load_read_all(kvc_load* l, void* buf, uint64_t capacity, kvc
 /* A stdio stream that reads the payload (end of file at its end), for a
  * deserializer that reads from a FILE*; one per load, opened on the first
  * call; fclose it before kvc_load_close. A read error shows as ferror(); the
- * verdict is kvc_load_finish's. NULL where the C library cannot make one
- * (see kvc_writer_file). */
+ * verdict is kvc_load_finish's. A stream still open at kvc_load_close is
+ * detached: its reads fail, its fclose does no harm. NULL where the C library
+ * cannot make one (see kvc_writer_file). */
 KVC_API FILE* kvc_load_file(kvc_load* l);
 
 KVC_API int32_t kvc_load_finish(kvc_load* l, kvc_error* err);
@@ -489,7 +497,7 @@ typedef struct kvc_appended_changes {
   int32_t tool_map;             /* KVC_KEEP, KVC_REPLACE (with tools; none when tool_count is 0) or KVC_REMOVE */
   const kvc_tool_entry* tools;
   size_t tool_count;
-  int32_t title;                /* KVC_KEEP, KVC_REPLACE (with title_text) or KVC_REMOVE */
+  int32_t title;                /* KVC_KEEP, KVC_REPLACE (with title_text, not NULL; "" for an empty title) or KVC_REMOVE */
   const char* title_text;
   size_t title_size;
 } kvc_appended_changes;
@@ -574,6 +582,7 @@ typedef struct kvc_list_options {
   kvc_limits limits;       /* for the header checks */
   uint32_t text_head_bytes; /* text bytes kept per cache file: 0 */
   uint8_t titles;          /* read titles: 0 */
+  uint8_t reserved[3];     /* 0 (so the struct ends without padding: a newer field is seen) */
 } kvc_list_options;
 KVC_API void kvc_list_options_init(kvc_list_options* opt);
 

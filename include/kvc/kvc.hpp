@@ -6481,6 +6481,10 @@ inline kvc_dsv4_header to_c(const dsv4_header& d) noexcept {
 // caller asking for something this library cannot do).
 template <class C>
 bool sized_options(const C* given, C& out) noexcept {
+  // Each struct ends in explicit reserved bytes, not padding, so that a
+  // field a newer kvc.h adds is either past sizeof(C) or in them: either
+  // way a nonzero byte this library cannot honour is refused, not ignored.
+  static_assert(offsetof(C, reserved) + sizeof(C::reserved) == sizeof(C), "kvc.h: options end in reserved bytes");
   if (given == nullptr) return true;
   if (given->size < sizeof given->size) return false;
   const auto* bytes = reinterpret_cast<const unsigned char*>(given);
@@ -6488,6 +6492,8 @@ bool sized_options(const C* given, C& out) noexcept {
     if (bytes[i] != 0) return false;
   std::memcpy(&out, given, given->size < sizeof(C) ? given->size : sizeof(C));
   out.size = sizeof(C);
+  for (const std::uint8_t b : out.reserved)
+    if (b != 0) return false;
   return true;
 }
 
@@ -6559,8 +6565,8 @@ inline bool from_c(const kvc_appended_changes* c, appended_changes& out) {
     if (c->tool_map == KVC_REPLACE && !from_c(c->tools, c->tool_count, *out.tools)) return false;
   }
   if (c->title == KVC_REPLACE) {
-    std::string_view title;
-    if (!view_of(c->title_text, c->title_size, title)) return false;
+    std::string_view title;  // as in kvc_appended, a NULL title is none: not a title to set
+    if (c->title_text == nullptr || !view_of(c->title_text, c->title_size, title)) return false;
     out.title = std::string(title);
   }
   out.remove_title = c->title == KVC_REMOVE;
@@ -6628,8 +6634,13 @@ const char* kvc_section_name(std::int32_t s) {
 std::size_t kvc_error_format(const kvc_error* e, char* buf, std::size_t size) {
   if (buf != nullptr && size != 0) buf[0] = '\0';
   if (e == nullptr) return 0;
+  // A value outside the tables is named "unknown", as kvc_errc_name and
+  // kvc_section_name name it (not narrowed onto another value).
+  constexpr std::int32_t unknown = 0xff;
+  const std::int32_t code = e->code >= 0 && e->code <= KVC_ERR_INVALID_ARGUMENT ? e->code : unknown;
+  const std::int32_t where = e->section >= 0 && e->section <= KVC_SECTION_NAME ? e->section : unknown;
   const kvc::error cpp =
-      kvc::make_error(static_cast<kvc::errc>(e->code), static_cast<kvc::section>(e->section), e->offset, e->os_error);
+      kvc::make_error(static_cast<kvc::errc>(code), static_cast<kvc::section>(where), e->offset, e->os_error);
   char line[512];
   const std::size_t n = kvc::format_error(cpp, line, sizeof line);
   if (buf != nullptr && size != 0) {
@@ -6681,6 +6692,8 @@ std::int32_t kvc_header_encode(const kvc_header* h, void* out, std::size_t capac
                                kvc_error* err) {
   return kvc::c_api::guarded(err, [&]() -> kvc::error {
     if (h == nullptr || out == nullptr) return kvc::c_api::bad_argument();
+    if (h->version != 1 && h->version != 2)
+      return kvc::make_error(kvc::errc::unsupported_version, kvc::section::header, 3);
     const kvc::header_bytes b = kvc::encode_header(kvc::c_api::from_c(*h));
     if (capacity < b.size()) return kvc::c_api::bad_argument();
     std::memcpy(out, b.data(), b.size());
@@ -6836,10 +6849,23 @@ double kvc_eviction_score(const kvc_header* h, std::uint64_t file_size, std::uin
 
 #if KVC_POSIX || defined(_WIN32)
 // A save in progress: the C++ file_writer, and the stdio stream over it.
+// The link between a stdio stream and the writer or load it serves: the
+// stream's functions reach the handle through it, and it outlives the
+// handle until the stream is closed (a handle freed first detaches it, so a
+// late fflush or fclose fails instead of touching freed memory).
+template <class Handle>
+struct kvc_stream_link {
+  Handle* handle = nullptr;
+};
+
 struct kvc_writer {
   kvc::file_writer w;
-  kvc::error failed{};  // the first write failure, also of writes through file
+  kvc::error failed{};  // the first failure, also of writes through file: final
   FILE* file = nullptr;
+  kvc_stream_link<kvc_writer>* link = nullptr;  // while file is open
+  ~kvc_writer() {
+    if (link != nullptr) link->handle = nullptr;
+  }
 };
 
 // A load in progress: the open file (under its shared lock, unless the
@@ -6852,7 +6878,12 @@ struct kvc_load {
   kvc_info* info = nullptr;
   std::optional<kvc::file_source> source;
   std::optional<kvc::payload_reader<kvc::file_source>> reader;
+  kvc::error failed{};  // the first failure, the reader's or an argument's: final
   FILE* stream = nullptr;
+  kvc_stream_link<kvc_load>* link = nullptr;  // while stream is open
+  ~kvc_load() {
+    if (link != nullptr) link->handle = nullptr;
+  }
 };
 
 // A listing, with the C views of its entries.
@@ -6864,46 +6895,97 @@ struct kvc_dir {
 namespace kvc {
 inline namespace KVC_ABI_NAMESPACE {
 namespace c_api {
-// stdio streams over a writer or a load: fopencookie (glibc, musl),
-// funopen (macOS, the BSDs: written for them, not compiled here).
-inline std::int32_t write_to_writer(kvc_writer* w, const char* p, std::size_t n) noexcept {
-  if (w->failed) return -1;
-  w->failed = w->w.write_payload(p, n);
-  return w->failed ? -1 : 0;
+// Records e as the handle's first failure (every later call returns it) and
+// returns the failure that stands.
+template <class Handle>
+void record_failure(Handle& h, error e) noexcept {
+  if (!h.failed) h.failed = e;
 }
-inline long read_from_load(kvc_load* l, char* p, std::size_t n) noexcept {
+template <class Handle>
+error final_error(Handle& h, error e) noexcept {
+  record_failure(h, e);
+  return h.failed;
+}
+
+// stdio streams over a writer or a load: fopencookie (glibc, musl),
+// funopen (macOS, the BSDs: written for them, not compiled here). They reach
+// the handle through a kvc_stream_link, which the stream's close frees.
+inline long write_through(void* c, const char* p, std::size_t n) noexcept {
+  kvc_writer* w = static_cast<kvc_stream_link<kvc_writer>*>(c)->handle;
+  if (w == nullptr || w->failed) return -1;
+  if (error e = w->w.write_payload(p, n)) {
+    record_failure(*w, e);
+    return -1;
+  }
+  return static_cast<long>(n);
+}
+inline long read_through(void* c, char* p, std::size_t n) noexcept {
+  kvc_load* l = static_cast<kvc_stream_link<kvc_load>*>(c)->handle;
+  if (l == nullptr || l->failed) return -1;
   const auto got = l->reader->read(p, n);
-  return got ? static_cast<long>(*got) : -1;
+  if (!got) {
+    record_failure(*l, got.error());
+    return -1;
+  }
+  return static_cast<long>(*got);
+}
+template <class Handle>
+int close_link(void* c) noexcept {
+  auto* link = static_cast<kvc_stream_link<Handle>*>(c);
+  if (link->handle != nullptr) link->handle->link = nullptr;
+  delete link;
+  return 0;
+}
+
+template <class Handle, class Open>
+FILE* open_linked_stream(Handle* h, Open&& open) noexcept {
+  auto* link = new (std::nothrow) kvc_stream_link<Handle>{h};
+  if (link == nullptr) return nullptr;
+  FILE* f = open(link);
+  if (f == nullptr) {
+    delete link;
+    return nullptr;
+  }
+  h->link = link;
+  return f;
 }
 #if defined(__linux__)
 inline FILE* open_writer_stream(kvc_writer* w) noexcept {
-  cookie_io_functions_t io{};
-  io.write = [](void* c, const char* p, std::size_t n) -> ssize_t {
-    return write_to_writer(static_cast<kvc_writer*>(c), p, n) == 0 ? static_cast<ssize_t>(n) : -1;
-  };
-  return fopencookie(w, "w", io);
+  return open_linked_stream(w, [](void* link) {
+    cookie_io_functions_t io{};
+    io.write = [](void* c, const char* p, std::size_t n) -> ssize_t { return write_through(c, p, n); };
+    io.close = close_link<kvc_writer>;
+    return fopencookie(link, "w", io);
+  });
 }
 inline FILE* open_load_stream(kvc_load* l) noexcept {
-  cookie_io_functions_t io{};
-  io.read = [](void* c, char* p, std::size_t n) -> ssize_t { return read_from_load(static_cast<kvc_load*>(c), p, n); };
-  return fopencookie(l, "r", io);
+  return open_linked_stream(l, [](void* link) {
+    cookie_io_functions_t io{};
+    io.read = [](void* c, char* p, std::size_t n) -> ssize_t { return read_through(c, p, n); };
+    io.close = close_link<kvc_load>;
+    return fopencookie(link, "r", io);
+  });
 }
 #elif defined(__APPLE__) || defined(__FreeBSD__) || defined(__NetBSD__) || defined(__OpenBSD__)
 inline FILE* open_writer_stream(kvc_writer* w) noexcept {
-  return funopen(
-      w, nullptr,
-      [](void* c, const char* p, int n) -> int {
-        return write_to_writer(static_cast<kvc_writer*>(c), p, static_cast<std::size_t>(n)) == 0 ? n : -1;
-      },
-      nullptr, nullptr);
+  return open_linked_stream(w, [](void* link) {
+    return funopen(
+        link, nullptr,
+        [](void* c, const char* p, int n) -> int {
+          return static_cast<int>(write_through(c, p, static_cast<std::size_t>(n)));
+        },
+        nullptr, close_link<kvc_writer>);
+  });
 }
 inline FILE* open_load_stream(kvc_load* l) noexcept {
-  return funopen(
-      l,
-      [](void* c, char* p, int n) -> int {
-        return static_cast<int>(read_from_load(static_cast<kvc_load*>(c), p, static_cast<std::size_t>(n)));
-      },
-      nullptr, nullptr, nullptr);
+  return open_linked_stream(l, [](void* link) {
+    return funopen(
+        link,
+        [](void* c, char* p, int n) -> int {
+          return static_cast<int>(read_through(c, p, static_cast<std::size_t>(n)));
+        },
+        nullptr, nullptr, close_link<kvc_load>);
+  });
 }
 #else
 inline FILE* open_writer_stream(kvc_writer*) noexcept { return nullptr; }
@@ -6991,9 +7073,10 @@ std::int32_t kvc_writer_begin(const char* path, const kvc_header* h, const char*
 
 std::int32_t kvc_writer_write(kvc_writer* w, const void* data, std::size_t size, kvc_error* err) {
   return kvc::c_api::guarded(err, [&]() -> kvc::error {
-    if (w == nullptr || (data == nullptr && size != 0)) return kvc::c_api::bad_argument();
-    if (!w->failed) w->failed = w->w.write_payload(data, size);
-    return w->failed;
+    if (w == nullptr) return kvc::c_api::bad_argument();
+    if (w->failed) return w->failed;
+    if (data == nullptr && size != 0) return kvc::c_api::final_error(*w, kvc::c_api::bad_argument());
+    return kvc::c_api::final_error(*w, w->w.write_payload(data, size));
   });
 }
 
@@ -7012,6 +7095,9 @@ std::int32_t kvc_writer_finish(kvc_writer* w, const kvc_appended* a, kvc_stored*
     kvc::appended sections;
     if (!kvc::c_api::from_c(a, sections)) return kvc::c_api::bad_argument();
     if (owner->failed) return owner->failed;  // the temporary goes with owner
+    // A stream still open may hold payload bytes in its buffer: refused,
+    // and the stream is detached (its later fclose does no harm).
+    if (owner->link != nullptr) return kvc::c_api::bad_argument(kvc::section::payload);
     const auto done = owner->w.finish(sections);
     kvc::c_api::store_file(done, nullptr, stored);
     return done.error();
@@ -7070,8 +7156,12 @@ std::int32_t kvc_load_read(kvc_load* l, void* buf, std::size_t capacity, std::si
   if (got != nullptr) *got = 0;
   return kvc::c_api::guarded(err, [&]() -> kvc::error {
     if (l == nullptr || got == nullptr) return kvc::c_api::bad_argument();
+    if (l->failed) return l->failed;
+    // Capacity 0 could not tell more bytes from the payload's end.
+    if (buf == nullptr || capacity == 0)
+      return kvc::c_api::final_error(*l, kvc::c_api::bad_argument(kvc::section::payload));
     const auto r = l->reader->read(buf, capacity);
-    if (!r) return r.error();
+    if (!r) return kvc::c_api::final_error(*l, r.error());
     *got = *r;
     return {};
   });
@@ -7080,12 +7170,14 @@ std::int32_t kvc_load_read(kvc_load* l, void* buf, std::size_t capacity, std::si
 std::int32_t kvc_load_read_all(kvc_load* l, void* buf, std::uint64_t capacity, kvc_error* err) {
   return kvc::c_api::guarded(err, [&]() -> kvc::error {
     if (l == nullptr) return kvc::c_api::bad_argument();
-    if (l->info->info.hdr.payload_bytes > capacity) return kvc::c_api::bad_argument(kvc::section::payload);
-    // With no buffer (capacity 0) only an empty payload fits.
-    std::uint8_t none = 0;
+    if (l->failed) return l->failed;
+    const std::uint64_t n = l->info->info.hdr.payload_bytes;
+    if (n > capacity || (buf == nullptr && n != 0))
+      return kvc::c_api::final_error(*l, kvc::c_api::bad_argument(kvc::section::payload));
+    std::uint8_t none = 0;  // an empty payload needs no buffer
     const kvc::error e = l->reader->read_all(buf != nullptr ? buf : &none);
     l->info->settle();
-    return e;
+    return kvc::c_api::final_error(*l, e);
   });
 }
 
@@ -7098,9 +7190,10 @@ FILE* kvc_load_file(kvc_load* l) {
 std::int32_t kvc_load_finish(kvc_load* l, kvc_error* err) {
   return kvc::c_api::guarded(err, [&]() -> kvc::error {
     if (l == nullptr) return kvc::c_api::bad_argument();
+    if (l->failed) return l->failed;
     const kvc::error e = l->reader->finish();
     l->info->settle();
-    return e;
+    return kvc::c_api::final_error(*l, e);
   });
 }
 
