@@ -3108,19 +3108,34 @@ result<header> touch(S& s, std::uint64_t now) {
 // sections are dropped. A failure midway leaves a stream that fails
 // verification; for files use rewrite_appended_file, which never does.
 namespace detail {
-// h (checked at level text) with the sections a, encoded as bytes, in place
-// of its own, in the order of spec 15.2: cut at the payload end, the new
-// sections, flush(at), the header, flush(0); flush(at) -> kvc::error.
-// Returns the header as stored; *last_flush (when given) gets the final
-// flush's error instead of the call failing: the change is in place by then.
+// h (checked at level text, in a file of old_end bytes) with the sections a,
+// encoded as bytes, in place of its own (spec 15.2): the new sections over the old ones, the file cut
+// at their end, flush(at), the header, flush(0); flush(at) -> kvc::error.
+// The part of the new sections past the old end of the file goes first: it
+// is the only write that needs room, and when there is none the file is cut
+// back to its old size, unchanged. Returns the header as stored;
+// *last_flush (when given) gets the final flush's error instead of the call
+// failing: the change is in place by then.
 template <class S, class Flush>
-result<header> rewrite_sections_in_place(S& s, header h, const appended& a, const std::vector<std::uint8_t>& bytes,
-                                         std::uint64_t now, Flush&& flush, error* last_flush = nullptr) {
-  const std::uint64_t at = h.sections_offset();
-  const io_result cut = stream_traits<S>::truncate(s, at);
-  if (cut.status != io_status::ok) return io_failure(section::appended, at, cut);
-  const io_result put = write_fully_at(s, bytes.data(), bytes.size(), at);
-  if (put.status != io_status::ok) return io_failure(section::appended, at, put);
+result<header> rewrite_sections_in_place(S& s, header h, std::uint64_t old_end, const appended& a,
+                                         const std::vector<std::uint8_t>& bytes, std::uint64_t now, Flush&& flush,
+                                         error* last_flush = nullptr) {
+  const std::uint64_t at = h.sections_offset(), end = at + bytes.size();
+  if (old_end == unknown_size || old_end < at) return make_error(errc::truncated, section::appended, at);
+  if (end > old_end) {
+    const std::size_t kept = static_cast<std::size_t>(old_end - at);
+    const io_result grow = write_fully_at(s, bytes.data() + kept, bytes.size() - kept, old_end);
+    if (grow.status != io_status::ok) {
+      (void)stream_traits<S>::truncate(s, old_end);  // back to the old file; failing that, refused at level full
+      return io_failure(section::appended, old_end + grow.bytes, grow);
+    }
+  }
+  const io_result put = write_fully_at(s, bytes.data(), detail::clamp_size(old_end - at, bytes.size()), at);
+  if (put.status != io_status::ok) return io_failure(section::appended, at + put.bytes, put);
+  if (end < old_end) {
+    const io_result cut = stream_traits<S>::truncate(s, end);
+    if (cut.status != io_status::ok) return io_failure(section::appended, end, cut);
+  }
   // The sections are durable before the header that vouches for them.
   if (error e = flush(at)) return e;
   h.ext_flags = flags_for(h.ext_flags, a);
@@ -3144,6 +3159,7 @@ result<header> rewrite_appended(S& s, const appended& a, std::uint64_t now) {
   KVC_REQUIRE_STREAM(has_read_at, S, "read_at(S&, void*, std::size_t, std::uint64_t) -> kvc::io_result");
   KVC_REQUIRE_STREAM(has_write_at, S, "write_at(S&, const void*, std::size_t, std::uint64_t) -> kvc::io_result");
   KVC_REQUIRE_STREAM(has_truncate, S, "truncate(S&, std::uint64_t) -> kvc::io_result");
+  KVC_REQUIRE_STREAM(has_size, S, "size(S&) -> std::uint64_t");
   file_info info;
   cursor<S> c(s);
   read_options opt;
@@ -3151,7 +3167,7 @@ result<header> rewrite_appended(S& s, const appended& a, std::uint64_t now) {
   if (error e = verify(c, info, opt)) return e;
   auto bytes = encode_appended(a);
   if (!bytes) return bytes.error();
-  return detail::rewrite_sections_in_place(s, info.hdr, a, *bytes, now,
+  return detail::rewrite_sections_in_place(s, info.hdr, info.file_size, a, *bytes, now,
                                            [&](std::uint64_t at) { return detail::sync_if_supported(s, at); });
 }
 
@@ -4292,18 +4308,20 @@ inline void unlock_file(native_file f) noexcept;
 // Copies the first n bytes of src into the empty file dst (a clone where the
 // file system can).
 inline int copy_prefix(native_file src, native_file dst, std::uint64_t n);
-// Reserves disk space for bytes [at, at + n) of f without changing its size
-// or content, so that writing them cannot fail for want of space: 0, or the
-// OS error number (ENOSPC: no room). 0 where the system cannot reserve.
-inline int reserve_space(native_file f, std::uint64_t at, std::uint64_t n) noexcept;
 
 // Names.
 inline bool remove_file(const std::string& path);
 inline bool name_exists(const std::string& path);                // anything at path, a dangling symlink too
 inline int status_of(const std::string& path, file_status& st);  // following a symlink
 // The regular file at path, opened without blocking (never a FIFO, device or
-// directory: those are not_regular); st gets its status.
-inline result<unique_file> open_regular(const std::string& path, file_access access, file_status& st);
+// directory: those are not_regular); st gets its status. listed_regular:
+// the caller's directory listing typed the entry a regular file, so the
+// look before the open (which keeps a device from being opened) is spared;
+// the status of the opened file still decides.
+inline result<unique_file> open_regular(const std::string& path, file_access access, file_status& st,
+                                        bool listed_regular = false);
+// The size of a regular file from its status.
+inline std::uint64_t regular_size(const file_status& st) noexcept;
 // The file a write to path replaces (see write_target).
 inline result<write_target> resolve_target(const std::string& path);
 // invalid_argument when st has more than one name and the options refuse that.
@@ -4570,17 +4588,19 @@ inline int copy_prefix(native_file src, native_file dst, std::uint64_t n) {
 // status. What stat already shows to be something else is not opened at all
 // (opening a device can act on it); the check on the descriptor is the one
 // that counts.
-inline result<unique_file> open_regular(const std::string& path, file_access access, file_status& st) {
-  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) return not_regular();
+// O_NONBLOCK stays set: reads and writes of a regular file ignore it (it
+// only kept the open from waiting on a FIFO), which spares two fcntl calls.
+inline result<unique_file> open_regular(const std::string& path, file_access access, file_status& st,
+                                        bool listed_regular) {
+  if (!listed_regular && ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) return not_regular();
   const int flags = access == file_access::read_write ? O_RDWR : O_RDONLY;
   unique_file fd = open_file(path, flags | O_NONBLOCK | O_NOCTTY);
   if (!fd) return os_failure(errno);
   if (::fstat(fd.get(), &st) != 0) return os_failure(errno);
   if (!S_ISREG(st.st_mode)) return not_regular();
-  const int fl = ::fcntl(fd.get(), F_GETFL);
-  if (fl < 0 || ::fcntl(fd.get(), F_SETFL, fl & ~O_NONBLOCK) != 0) return os_failure(errno);
   return result<unique_file>(std::move(fd));
 }
+inline std::uint64_t regular_size(const file_status& st) noexcept { return static_cast<std::uint64_t>(st.st_size); }
 
 inline result<write_target> resolve_target(const std::string& path) {
   write_target t{path, false};
@@ -4692,23 +4712,6 @@ inline int rename_noreplace(const std::string& from, const std::string& to) {
   if (errno != EPERM && errno != ENOTSUP && errno != EOPNOTSUPP && errno != EMLINK) return errno;
   if (name_exists(to)) return EEXIST;
   return rename_over(from, to);
-}
-
-// FALLOC_FL_KEEP_SIZE (Linux) allocates without growing the file; systems
-// without it, or a file system that cannot, reserve nothing.
-inline int reserve_space(native_file f, std::uint64_t at, std::uint64_t n) noexcept {
-#if defined(__linux__) && defined(FALLOC_FL_KEEP_SIZE)
-  if (n == 0 || at > static_cast<std::uint64_t>(std::numeric_limits<off_t>::max()) - n) return 0;
-  while (::fallocate(f, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(at), static_cast<off_t>(n)) != 0) {
-    if (errno == EINTR) continue;
-    return errno == ENOSPC || errno == EDQUOT ? errno : 0;
-  }
-#else
-  (void)f;
-  (void)at;
-  (void)n;
-#endif
-  return 0;
 }
 
 // ---- Directories --------------------------------------------------------------------
@@ -5055,8 +5058,9 @@ inline bool is_regular(const file_status& st) noexcept { return (st.dwFileAttrib
 // pipe, console or device: GetFileType) and not a directory; st gets its
 // status. CreateFileW does not wait for the other end of a pipe. What the
 // attributes already show to be a directory or device is not opened at all.
-inline result<unique_file> open_regular(const std::string& path, file_access access, file_status& st) {
-  const DWORD attributes = attributes_of(path);
+inline result<unique_file> open_regular(const std::string& path, file_access access, file_status& st,
+                                        bool listed_regular) {
+  const DWORD attributes = listed_regular ? 0 : attributes_of(path);
   if (attributes != INVALID_FILE_ATTRIBUTES && (attributes & not_regular_attributes) != 0) return not_regular();
   unique_file h =
       open_file(path, GENERIC_READ | (access == file_access::read_write ? GENERIC_WRITE : 0), OPEN_EXISTING);
@@ -5121,9 +5125,9 @@ inline result<unique_file> open_locked(const std::string& path, file_status& st)
 
 // MOVEFILE_WRITE_THROUGH already returned once the rename was on disk; there
 // is no directory to flush.
-// Windows can preallocate (FileAllocationInfo) only by growing the file's
-// allocation from its start; nothing is reserved.
-inline int reserve_space(native_file, std::uint64_t, std::uint64_t) noexcept { return 0; }
+inline std::uint64_t regular_size(const file_status& st) noexcept {
+  return std::uint64_t{st.nFileSizeHigh} << 32 | st.nFileSizeLow;
+}
 inline error sync_directory(const std::string&) { return {}; }
 
 // ---- Temporaries -----------------------------------------------------------------
@@ -5308,7 +5312,11 @@ class file_source {
   static constexpr std::size_t small_file_bytes = std::size_t{1} << 20;
 
   file_source(native_file f, verify_level level, std::size_t first_bytes = 0) noexcept
-      : f_(f), size_(detail::regular_file_size(f)) {
+      : file_source(f, level, first_bytes, detail::regular_file_size(f)) {}
+  // size: a regular file's size as the caller's fstat saw it (one fstat
+  // fewer), or unknown_size for a file read in order.
+  file_source(native_file f, verify_level level, std::size_t first_bytes, std::uint64_t size) noexcept
+      : f_(f), size_(size) {
     if (size_ == unknown_size) return;
     const std::uint64_t first = level == verify_level::header
                                     ? (first_bytes > layout::header_v2::size ? first_bytes : layout::header_v2::size)
@@ -5598,20 +5606,25 @@ result<stored_file> save_file(const std::string& path, const header& h, std::str
 namespace detail {
 // Runs use(source) on a kvc::file_source over f, an open regular file, under
 // a shared lock that keeps a cooperating touch or in-place rewrite from being
-// seen half done. A level header read takes no lock (a stat, an open, a
+// seen half done. A level header read takes no lock (an open, an fstat, a
 // pread and a close per file in a scan): if its v2 header CRC fails, which is
 // what a header caught in the middle of a touch's write looks like, it is
-// read again under the lock before that verdict stands.
+// read again under the lock before that verdict stands. size: the file's
+// size from the caller's fstat, used by a read without the lock (under the
+// lock the size is taken again: an in-place rewrite may have changed it).
 template <class Use>
-error with_source_of(native_file f, verify_level level, std::size_t first_bytes, bool lock, Use&& use) {
+error with_source_of(native_file f, verify_level level, std::size_t first_bytes, bool lock, std::uint64_t size,
+                     Use&& use) {
   auto take_lock = [f]() -> error {
     const int err = lock_file(f, false);
     return err != 0 && !locks_unsupported(err) ? make_error(errc::io_error, section::header, 0, err) : error{};
   };
-  if (lock && level != verify_level::header)
+  if (lock && level != verify_level::header) {
     if (error e = take_lock()) return e;
+    size = regular_file_size(f);
+  }
   {
-    file_source s(f, level, first_bytes);
+    file_source s(f, level, first_bytes, size);
     const error e = use(s);
     if (!lock || level != verify_level::header || e.code != errc::header_crc_mismatch) return e;
   }
@@ -5630,7 +5643,7 @@ error with_file_source(const std::string& path, verify_level level, Use&& use) {
     if (e.code == errc::io_error) e.where = section::header;  // the header read is what failed
     return e;
   }
-  return with_source_of(f->get(), level, 0, true, use);
+  return with_source_of(f->get(), level, 0, true, regular_size(st), use);
 }
 }  // namespace detail
 
@@ -5661,11 +5674,13 @@ error load_file(const std::string& path, file_info& info, Place&& place, const r
 // byte (kvc neither closes it nor moves its position, and takes no lock:
 // the caller decides what may change the file meanwhile).
 inline error verify_open_file(native_file f, file_info& info, const read_options& opt = {}) {
-  return detail::with_source_of(f, opt.level, 0, false, [&](auto& s) { return verify(s, info, opt); });
+  return detail::with_source_of(f, opt.level, 0, false, detail::regular_file_size(f),
+                                [&](auto& s) { return verify(s, info, opt); });
 }
 template <class Place>
 error load_open_file(native_file f, file_info& info, Place&& place, const read_options& opt = {}) {
-  return detail::with_source_of(f, verify_level::full, 0, false, [&](auto& s) { return load(s, info, place, opt); });
+  return detail::with_source_of(f, verify_level::full, 0, false, detail::regular_file_size(f),
+                                [&](auto& s) { return load(s, info, place, opt); });
 }
 
 namespace detail {
@@ -5770,16 +5785,12 @@ inline result<stored_file> rewrite_appended_file(const std::string& path, const 
   if (!bytes) return bytes.error();
   // In place: a version 2 file that keeps its name (a title change that
   // renames goes through a temporary: it moves the file under its new name
-  // whole or not at all). No hard-link check: it stays one file. The room
-  // for the new sections is reserved first, so that a full disk fails the
-  // call before the file is cut.
+  // whole or not at all). No hard-link check: it stays one file.
   if (opt.in_place && info.hdr.version == 2 && !renamed) {
-    if (const int err = detail::reserve_space(f->get(), info.hdr.sections_offset(), bytes->size()))
-      return make_error(errc::io_error, section::appended, info.hdr.sections_offset(), err);
     const bool flush = opt.durability == durability::full;
     error unconfirmed;
     auto h = detail::rewrite_sections_in_place(
-        src, info.hdr, *a, *bytes, now,
+        src, info.hdr, detail::regular_size(old), *a, *bytes, now,  // the size fstat saw under the lock
         [&](std::uint64_t at) {
           const int err = flush ? detail::full_sync(f->get()) : 0;
           return err != 0 ? make_error(errc::io_error, at == 0 ? section::header : section::appended, at, err)
@@ -5868,7 +5879,7 @@ inline compat_result check_compatible_file(const std::string& path, std::string_
 // check_compatible on a file the caller has open (see verify_open_file).
 inline compat_result check_compatible_open_file(native_file f, std::string_view text, const reuse_rule& rule) {
   compat_result out;
-  const error e = detail::with_source_of(f, verify_level::text, 0, false, [&](auto& s) {
+  const error e = detail::with_source_of(f, verify_level::text, 0, false, detail::regular_file_size(f), [&](auto& s) {
     out = check_compatible(s, text, rule);
     return out.err;
   });
@@ -6038,7 +6049,7 @@ std::optional<std::string> read_title_at(S& s, const header& h) {
 // the text head and title the options ask for.
 inline void read_cache_entry(dir_entry& e, const list_options& opt) {
   file_status st{};
-  auto f = open_regular(e.path, file_access::read, st);
+  auto f = open_regular(e.path, file_access::read, st, true);  // the listing typed it a regular file
   if (!f) {
     e.err = f.error();
     if (e.err.code == errc::invalid_argument) e.kind = entry_kind::not_regular_file;  // swapped meanwhile
@@ -6047,17 +6058,18 @@ inline void read_cache_entry(dir_entry& e, const list_options& opt) {
   read_options ro;
   ro.level = verify_level::header;
   ro.limits = opt.limits;
-  e.err = with_source_of(
-      f->get(), verify_level::header, layout::header_v2::size + opt.text_head_bytes, true, [&](file_source& s) {
-        const error v = verify(s, e.info, ro);
-        if (v) return v;
-        const header& h = e.info.hdr;
-        e.text_head.resize(clamp_size(h.text_bytes, opt.text_head_bytes));
-        const io_result r = read_fully_at(s, e.text_head.data(), e.text_head.size(), h.text_offset());
-        e.text_head.resize(r.bytes);
-        if (opt.titles && (h.ext_flags & ext::title)) e.title = read_title_at(s, h);
-        return error{};
-      });
+  e.err = with_source_of(f->get(), verify_level::header, layout::header_v2::size + opt.text_head_bytes, true,
+                         regular_size(st), [&](file_source& s) {
+                           const error v = verify(s, e.info, ro);
+                           if (v) return v;
+                           const header& h = e.info.hdr;
+                           e.text_head.resize(clamp_size(h.text_bytes, opt.text_head_bytes));
+                           const io_result r =
+                               read_fully_at(s, e.text_head.data(), e.text_head.size(), h.text_offset());
+                           e.text_head.resize(r.bytes);
+                           if (opt.titles && (h.ext_flags & ext::title)) e.title = read_title_at(s, h);
+                           return error{};
+                         });
   e.file_size = e.info.file_size;
 }
 }  // namespace detail

@@ -271,7 +271,10 @@ TEST_CASE("race: in-place rewrites and touches against readers at every level: n
         kvc::file_info info;
         kvc::read_options ro;
         ro.level = level;
-        if (kvc::verify_file(p, info, ro)) ++damaged;
+        if (const kvc::error e = kvc::verify_file(p, info, ro)) {
+          if (++damaged == 1)
+            std::fprintf(stderr, "level %s: %s\n", kvc::verify_level_name(level), kvc::error_text(e).c_str());
+        }
       }
       return damaged > 100 ? 100 : damaged;
     }));

@@ -154,7 +154,7 @@ std::optional<std::string> read_title_at(S& s, const header& h) {
 // the text head and title the options ask for.
 inline void read_cache_entry(dir_entry& e, const list_options& opt) {
   file_status st{};
-  auto f = open_regular(e.path, file_access::read, st);
+  auto f = open_regular(e.path, file_access::read, st, true);  // the listing typed it a regular file
   if (!f) {
     e.err = f.error();
     if (e.err.code == errc::invalid_argument) e.kind = entry_kind::not_regular_file;  // swapped meanwhile
@@ -163,17 +163,18 @@ inline void read_cache_entry(dir_entry& e, const list_options& opt) {
   read_options ro;
   ro.level = verify_level::header;
   ro.limits = opt.limits;
-  e.err = with_source_of(
-      f->get(), verify_level::header, layout::header_v2::size + opt.text_head_bytes, true, [&](file_source& s) {
-        const error v = verify(s, e.info, ro);
-        if (v) return v;
-        const header& h = e.info.hdr;
-        e.text_head.resize(clamp_size(h.text_bytes, opt.text_head_bytes));
-        const io_result r = read_fully_at(s, e.text_head.data(), e.text_head.size(), h.text_offset());
-        e.text_head.resize(r.bytes);
-        if (opt.titles && (h.ext_flags & ext::title)) e.title = read_title_at(s, h);
-        return error{};
-      });
+  e.err = with_source_of(f->get(), verify_level::header, layout::header_v2::size + opt.text_head_bytes, true,
+                         regular_size(st), [&](file_source& s) {
+                           const error v = verify(s, e.info, ro);
+                           if (v) return v;
+                           const header& h = e.info.hdr;
+                           e.text_head.resize(clamp_size(h.text_bytes, opt.text_head_bytes));
+                           const io_result r =
+                               read_fully_at(s, e.text_head.data(), e.text_head.size(), h.text_offset());
+                           e.text_head.resize(r.bytes);
+                           if (opt.titles && (h.ext_flags & ext::title)) e.title = read_title_at(s, h);
+                           return error{};
+                         });
   e.file_size = e.info.file_size;
 }
 }  // namespace detail

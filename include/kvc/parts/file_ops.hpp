@@ -54,7 +54,11 @@ class file_source {
   static constexpr std::size_t small_file_bytes = std::size_t{1} << 20;
 
   file_source(native_file f, verify_level level, std::size_t first_bytes = 0) noexcept
-      : f_(f), size_(detail::regular_file_size(f)) {
+      : file_source(f, level, first_bytes, detail::regular_file_size(f)) {}
+  // size: a regular file's size as the caller's fstat saw it (one fstat
+  // fewer), or unknown_size for a file read in order.
+  file_source(native_file f, verify_level level, std::size_t first_bytes, std::uint64_t size) noexcept
+      : f_(f), size_(size) {
     if (size_ == unknown_size) return;
     const std::uint64_t first = level == verify_level::header
                                     ? (first_bytes > layout::header_v2::size ? first_bytes : layout::header_v2::size)
@@ -344,20 +348,25 @@ result<stored_file> save_file(const std::string& path, const header& h, std::str
 namespace detail {
 // Runs use(source) on a kvc::file_source over f, an open regular file, under
 // a shared lock that keeps a cooperating touch or in-place rewrite from being
-// seen half done. A level header read takes no lock (a stat, an open, a
+// seen half done. A level header read takes no lock (an open, an fstat, a
 // pread and a close per file in a scan): if its v2 header CRC fails, which is
 // what a header caught in the middle of a touch's write looks like, it is
-// read again under the lock before that verdict stands.
+// read again under the lock before that verdict stands. size: the file's
+// size from the caller's fstat, used by a read without the lock (under the
+// lock the size is taken again: an in-place rewrite may have changed it).
 template <class Use>
-error with_source_of(native_file f, verify_level level, std::size_t first_bytes, bool lock, Use&& use) {
+error with_source_of(native_file f, verify_level level, std::size_t first_bytes, bool lock, std::uint64_t size,
+                     Use&& use) {
   auto take_lock = [f]() -> error {
     const int err = lock_file(f, false);
     return err != 0 && !locks_unsupported(err) ? make_error(errc::io_error, section::header, 0, err) : error{};
   };
-  if (lock && level != verify_level::header)
+  if (lock && level != verify_level::header) {
     if (error e = take_lock()) return e;
+    size = regular_file_size(f);
+  }
   {
-    file_source s(f, level, first_bytes);
+    file_source s(f, level, first_bytes, size);
     const error e = use(s);
     if (!lock || level != verify_level::header || e.code != errc::header_crc_mismatch) return e;
   }
@@ -376,7 +385,7 @@ error with_file_source(const std::string& path, verify_level level, Use&& use) {
     if (e.code == errc::io_error) e.where = section::header;  // the header read is what failed
     return e;
   }
-  return with_source_of(f->get(), level, 0, true, use);
+  return with_source_of(f->get(), level, 0, true, regular_size(st), use);
 }
 }  // namespace detail
 
@@ -407,11 +416,13 @@ error load_file(const std::string& path, file_info& info, Place&& place, const r
 // byte (kvc neither closes it nor moves its position, and takes no lock:
 // the caller decides what may change the file meanwhile).
 inline error verify_open_file(native_file f, file_info& info, const read_options& opt = {}) {
-  return detail::with_source_of(f, opt.level, 0, false, [&](auto& s) { return verify(s, info, opt); });
+  return detail::with_source_of(f, opt.level, 0, false, detail::regular_file_size(f),
+                                [&](auto& s) { return verify(s, info, opt); });
 }
 template <class Place>
 error load_open_file(native_file f, file_info& info, Place&& place, const read_options& opt = {}) {
-  return detail::with_source_of(f, verify_level::full, 0, false, [&](auto& s) { return load(s, info, place, opt); });
+  return detail::with_source_of(f, verify_level::full, 0, false, detail::regular_file_size(f),
+                                [&](auto& s) { return load(s, info, place, opt); });
 }
 
 namespace detail {
@@ -516,16 +527,12 @@ inline result<stored_file> rewrite_appended_file(const std::string& path, const 
   if (!bytes) return bytes.error();
   // In place: a version 2 file that keeps its name (a title change that
   // renames goes through a temporary: it moves the file under its new name
-  // whole or not at all). No hard-link check: it stays one file. The room
-  // for the new sections is reserved first, so that a full disk fails the
-  // call before the file is cut.
+  // whole or not at all). No hard-link check: it stays one file.
   if (opt.in_place && info.hdr.version == 2 && !renamed) {
-    if (const int err = detail::reserve_space(f->get(), info.hdr.sections_offset(), bytes->size()))
-      return make_error(errc::io_error, section::appended, info.hdr.sections_offset(), err);
     const bool flush = opt.durability == durability::full;
     error unconfirmed;
     auto h = detail::rewrite_sections_in_place(
-        src, info.hdr, *a, *bytes, now,
+        src, info.hdr, detail::regular_size(old), *a, *bytes, now,  // the size fstat saw under the lock
         [&](std::uint64_t at) {
           const int err = flush ? detail::full_sync(f->get()) : 0;
           return err != 0 ? make_error(errc::io_error, at == 0 ? section::header : section::appended, at, err)
@@ -614,7 +621,7 @@ inline compat_result check_compatible_file(const std::string& path, std::string_
 // check_compatible on a file the caller has open (see verify_open_file).
 inline compat_result check_compatible_open_file(native_file f, std::string_view text, const reuse_rule& rule) {
   compat_result out;
-  const error e = detail::with_source_of(f, verify_level::text, 0, false, [&](auto& s) {
+  const error e = detail::with_source_of(f, verify_level::text, 0, false, detail::regular_file_size(f), [&](auto& s) {
     out = check_compatible(s, text, rule);
     return out.err;
   });

@@ -138,18 +138,20 @@ inline void unlock_file(native_file f) noexcept;
 // Copies the first n bytes of src into the empty file dst (a clone where the
 // file system can).
 inline int copy_prefix(native_file src, native_file dst, std::uint64_t n);
-// Reserves disk space for bytes [at, at + n) of f without changing its size
-// or content, so that writing them cannot fail for want of space: 0, or the
-// OS error number (ENOSPC: no room). 0 where the system cannot reserve.
-inline int reserve_space(native_file f, std::uint64_t at, std::uint64_t n) noexcept;
 
 // Names.
 inline bool remove_file(const std::string& path);
 inline bool name_exists(const std::string& path);                // anything at path, a dangling symlink too
 inline int status_of(const std::string& path, file_status& st);  // following a symlink
 // The regular file at path, opened without blocking (never a FIFO, device or
-// directory: those are not_regular); st gets its status.
-inline result<unique_file> open_regular(const std::string& path, file_access access, file_status& st);
+// directory: those are not_regular); st gets its status. listed_regular:
+// the caller's directory listing typed the entry a regular file, so the
+// look before the open (which keeps a device from being opened) is spared;
+// the status of the opened file still decides.
+inline result<unique_file> open_regular(const std::string& path, file_access access, file_status& st,
+                                        bool listed_regular = false);
+// The size of a regular file from its status.
+inline std::uint64_t regular_size(const file_status& st) noexcept;
 // The file a write to path replaces (see write_target).
 inline result<write_target> resolve_target(const std::string& path);
 // invalid_argument when st has more than one name and the options refuse that.

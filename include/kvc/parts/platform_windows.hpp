@@ -274,8 +274,9 @@ inline bool is_regular(const file_status& st) noexcept { return (st.dwFileAttrib
 // pipe, console or device: GetFileType) and not a directory; st gets its
 // status. CreateFileW does not wait for the other end of a pipe. What the
 // attributes already show to be a directory or device is not opened at all.
-inline result<unique_file> open_regular(const std::string& path, file_access access, file_status& st) {
-  const DWORD attributes = attributes_of(path);
+inline result<unique_file> open_regular(const std::string& path, file_access access, file_status& st,
+                                        bool listed_regular) {
+  const DWORD attributes = listed_regular ? 0 : attributes_of(path);
   if (attributes != INVALID_FILE_ATTRIBUTES && (attributes & not_regular_attributes) != 0) return not_regular();
   unique_file h =
       open_file(path, GENERIC_READ | (access == file_access::read_write ? GENERIC_WRITE : 0), OPEN_EXISTING);
@@ -340,9 +341,9 @@ inline result<unique_file> open_locked(const std::string& path, file_status& st)
 
 // MOVEFILE_WRITE_THROUGH already returned once the rename was on disk; there
 // is no directory to flush.
-// Windows can preallocate (FileAllocationInfo) only by growing the file's
-// allocation from its start; nothing is reserved.
-inline int reserve_space(native_file, std::uint64_t, std::uint64_t) noexcept { return 0; }
+inline std::uint64_t regular_size(const file_status& st) noexcept {
+  return std::uint64_t{st.nFileSizeHigh} << 32 | st.nFileSizeLow;
+}
 inline error sync_directory(const std::string&) { return {}; }
 
 // ---- Temporaries -----------------------------------------------------------------

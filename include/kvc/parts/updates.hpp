@@ -66,19 +66,34 @@ result<header> touch(S& s, std::uint64_t now) {
 // sections are dropped. A failure midway leaves a stream that fails
 // verification; for files use rewrite_appended_file, which never does.
 namespace detail {
-// h (checked at level text) with the sections a, encoded as bytes, in place
-// of its own, in the order of spec 15.2: cut at the payload end, the new
-// sections, flush(at), the header, flush(0); flush(at) -> kvc::error.
-// Returns the header as stored; *last_flush (when given) gets the final
-// flush's error instead of the call failing: the change is in place by then.
+// h (checked at level text, in a file of old_end bytes) with the sections a,
+// encoded as bytes, in place of its own (spec 15.2): the new sections over the old ones, the file cut
+// at their end, flush(at), the header, flush(0); flush(at) -> kvc::error.
+// The part of the new sections past the old end of the file goes first: it
+// is the only write that needs room, and when there is none the file is cut
+// back to its old size, unchanged. Returns the header as stored;
+// *last_flush (when given) gets the final flush's error instead of the call
+// failing: the change is in place by then.
 template <class S, class Flush>
-result<header> rewrite_sections_in_place(S& s, header h, const appended& a, const std::vector<std::uint8_t>& bytes,
-                                         std::uint64_t now, Flush&& flush, error* last_flush = nullptr) {
-  const std::uint64_t at = h.sections_offset();
-  const io_result cut = stream_traits<S>::truncate(s, at);
-  if (cut.status != io_status::ok) return io_failure(section::appended, at, cut);
-  const io_result put = write_fully_at(s, bytes.data(), bytes.size(), at);
-  if (put.status != io_status::ok) return io_failure(section::appended, at, put);
+result<header> rewrite_sections_in_place(S& s, header h, std::uint64_t old_end, const appended& a,
+                                         const std::vector<std::uint8_t>& bytes, std::uint64_t now, Flush&& flush,
+                                         error* last_flush = nullptr) {
+  const std::uint64_t at = h.sections_offset(), end = at + bytes.size();
+  if (old_end == unknown_size || old_end < at) return make_error(errc::truncated, section::appended, at);
+  if (end > old_end) {
+    const std::size_t kept = static_cast<std::size_t>(old_end - at);
+    const io_result grow = write_fully_at(s, bytes.data() + kept, bytes.size() - kept, old_end);
+    if (grow.status != io_status::ok) {
+      (void)stream_traits<S>::truncate(s, old_end);  // back to the old file; failing that, refused at level full
+      return io_failure(section::appended, old_end + grow.bytes, grow);
+    }
+  }
+  const io_result put = write_fully_at(s, bytes.data(), detail::clamp_size(old_end - at, bytes.size()), at);
+  if (put.status != io_status::ok) return io_failure(section::appended, at + put.bytes, put);
+  if (end < old_end) {
+    const io_result cut = stream_traits<S>::truncate(s, end);
+    if (cut.status != io_status::ok) return io_failure(section::appended, end, cut);
+  }
   // The sections are durable before the header that vouches for them.
   if (error e = flush(at)) return e;
   h.ext_flags = flags_for(h.ext_flags, a);
@@ -102,6 +117,7 @@ result<header> rewrite_appended(S& s, const appended& a, std::uint64_t now) {
   KVC_REQUIRE_STREAM(has_read_at, S, "read_at(S&, void*, std::size_t, std::uint64_t) -> kvc::io_result");
   KVC_REQUIRE_STREAM(has_write_at, S, "write_at(S&, const void*, std::size_t, std::uint64_t) -> kvc::io_result");
   KVC_REQUIRE_STREAM(has_truncate, S, "truncate(S&, std::uint64_t) -> kvc::io_result");
+  KVC_REQUIRE_STREAM(has_size, S, "size(S&) -> std::uint64_t");
   file_info info;
   cursor<S> c(s);
   read_options opt;
@@ -109,7 +125,7 @@ result<header> rewrite_appended(S& s, const appended& a, std::uint64_t now) {
   if (error e = verify(c, info, opt)) return e;
   auto bytes = encode_appended(a);
   if (!bytes) return bytes.error();
-  return detail::rewrite_sections_in_place(s, info.hdr, a, *bytes, now,
+  return detail::rewrite_sections_in_place(s, info.hdr, info.file_size, a, *bytes, now,
                                            [&](std::uint64_t at) { return detail::sync_if_supported(s, at); });
 }
 
