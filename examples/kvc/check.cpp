@@ -6,10 +6,10 @@
 #include <cstring>
 
 #include "output.hpp"
+#include "paths.hpp"
 
 namespace kvc_tool {
 
-using kvc_examples::base_name;
 using kvc_examples::describe;
 
 const char* identity_status_name(identity_status s) {
@@ -33,7 +33,8 @@ std::string os_message(const kvc::error& e) {
 void apply_identity(const std::string& path, kvc::verify_level level, outcome& out) {
   out.identity = identity_status::not_checked;
   if (out.io_failure()) return;
-  if (!kvc::is_identity_name(base_name(path))) {
+  const std::string name(file_name(path));
+  if (!kvc::is_identity_name(name)) {
     out.identity = identity_status::not_identity_name;
     return;
   }
@@ -47,7 +48,7 @@ void apply_identity(const std::string& path, kvc::verify_level level, outcome& o
     return;
   }
   out.expected_name = *want;
-  if (*want == base_name(path)) {
+  if (*want == name) {
     out.identity = identity_status::ok;
   } else {
     out.identity = identity_status::mismatch;

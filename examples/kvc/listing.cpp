@@ -12,6 +12,7 @@
 
 #include "entries.hpp"
 #include "output.hpp"
+#include "paths.hpp"
 #include "tool.hpp"
 
 namespace kvc_tool {
@@ -163,12 +164,6 @@ bool sorted_before(const row& a, const row& b, sort_key key) {
   return a.path < b.path;
 }
 
-// The path shown for an entry found in directory operand `dir`: relative to it.
-std::string relative_to(const std::string& path, const std::string& dir) {
-  const std::string prefix = !dir.empty() && dir.back() == '/' ? dir : dir + "/";
-  return path.compare(0, prefix.size(), prefix) == 0 ? path.substr(prefix.size()) : path;
-}
-
 }  // namespace
 
 int cmd_ls(const args& a) {
@@ -186,7 +181,7 @@ int cmd_ls(const args& a) {
       if (e.kind != entry_kind::cache_file && !e.reported()) continue;
       row r;
       r.path = e.path;
-      r.shown = is_directory(operand) ? relative_to(e.path, operand) : e.path;
+      r.shown = is_directory(operand) ? std::string(relative_to(e.path, operand)) : e.path;
       r.entry = e;
       if (e.kind == entry_kind::cache_file) {
         r.view = view_header(e.path, true);

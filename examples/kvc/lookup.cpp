@@ -10,12 +10,12 @@
 
 #include "entries.hpp"
 #include "output.hpp"
+#include "paths.hpp"
 #include "tool.hpp"
 
 namespace kvc_tool {
 namespace {
 
-using kvc_examples::base_name;
 using kvc_examples::describe;
 
 // The whole prompt: a file, or standard input for "-".
@@ -94,7 +94,7 @@ int cmd_lookup(const args& a) {
   for (const dir_entry& e : t.entries) {
     if (e.kind != entry_kind::cache_file) continue;
     ++files;
-    if (!kvc::is_identity_name(base_name(e.path))) {
+    if (!kvc::is_identity_name(file_name(e.path))) {
       ++not_identity;
       continue;
     }
@@ -118,7 +118,7 @@ int cmd_lookup(const args& a) {
   kvc::read_options text_level;
   text_level.level = kvc::verify_level::text;
   for (candidate& c : fits) {
-    if (names.at(c.hdr.text_bytes) != base_name(c.path)) continue;
+    if (names.at(c.hdr.text_bytes) != file_name(c.path)) continue;
     if (c.hdr.tokens < a.min_tokens)
       c.excluded = std::to_string(c.hdr.tokens) + " tokens, below --min-tokens " + std::to_string(a.min_tokens);
     else if (a.context && c.hdr.context > *a.context)

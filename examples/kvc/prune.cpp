@@ -9,12 +9,12 @@
 
 #include "entries.hpp"
 #include "output.hpp"
+#include "paths.hpp"
 #include "tool.hpp"
 
 namespace kvc_tool {
 namespace {
 
-using kvc_examples::base_name;
 using kvc_examples::size_text;
 
 struct prunable {
@@ -49,9 +49,9 @@ int cmd_prune(const args& a) {
     prunable p{{e.path, 0, 0}, e.bytes};
     if (e.symlink) {
       p.held = "a symbolic link";
-    } else if (!kvc::is_identity_name(base_name(e.path))) {
+    } else if (!kvc::is_identity_name(file_name(e.path))) {
       p.held = "not named <sha1>.kv";
-    } else if (std::find(a.protect.begin(), a.protect.end(), base_name(e.path)) != a.protect.end() &&
+    } else if (std::find(a.protect.begin(), a.protect.end(), file_name(e.path)) != a.protect.end() &&
                e.bytes <= budget) {
       p.held = "protected";  // as ds4 keeps the entry just written, unless it alone exceeds the budget
     } else {
