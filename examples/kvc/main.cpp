@@ -20,10 +20,6 @@
 #include <string_view>
 #include <vector>
 
-#if defined(_WIN32)
-#include <shellapi.h>  // CommandLineToArgvW
-#endif
-
 #include "files.hpp"
 #include "output.hpp"
 #include "tool.hpp"
@@ -454,13 +450,12 @@ int main(int argc, char** argv) {
   // argv is in the ANSI code page, which cannot name every file; the tool
   // and kvc.hpp speak UTF-8, so take the UTF-16 command line instead, and
   // print UTF-8 to a console too.
-  std::vector<std::string> utf8_args;
+  std::vector<std::string> utf8_args = kvc_tool::utf8_command_line();
   std::vector<char*> utf8_argv;
-  if (wchar_t** wide = CommandLineToArgvW(GetCommandLineW(), &argc)) {
-    for (int i = 0; i < argc; ++i) utf8_args.push_back(kvc::detail::narrow(wide[i]));
-    LocalFree(wide);
+  if (!utf8_args.empty()) {
     for (std::string& a : utf8_args) utf8_argv.push_back(&a[0]);
     utf8_argv.push_back(nullptr);
+    argc = static_cast<int>(utf8_args.size());
     argv = utf8_argv.data();
   }
   const UINT console_cp = GetConsoleOutputCP();  // the console's, restored on exit

@@ -20,7 +20,6 @@
 namespace kvc_tool {
 namespace {
 
-using kvc_examples::describe;
 using kvc_examples::human_bytes;
 
 // "1.40 GB / 5.00 GB  28%  812.30 MB/s" on stderr, redrawn in place at most
@@ -222,7 +221,10 @@ int cmd_verify(const args& a) {
   ordered_parallel<outcome>(
       files.size(), a.jobs,
       [&](std::size_t k) {
-        return check_path(t.entries[files[k]].path, opt, true, [&](std::uint64_t n) {
+        const dir_entry& e = t.entries[files[k]];
+        // Level header: what the listing read of a file found in a directory.
+        if (level == kvc::verify_level::header) return header_outcome(e, true);
+        return check_path(e.path, opt, true, [&](std::uint64_t n) {
           bytes_done += n;
           if (serial && std::this_thread::get_id() == main_thread) bar.set(bytes_done);
         });
