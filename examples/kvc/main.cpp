@@ -127,17 +127,18 @@ const command commands[] = {
      "read. Opens files read-only unless asked to act on them.\n",
      "--json --quiet --level --payload-model -r -j --quarantine --delete-failed --fix-names --dry-run", cmd_verify},
     {"name", "kvc name FILE", "print the identity name FILE should have",
-     "Verifies FILE (level text, or full for a file with a title) and prints its\n"
-     "identity name: the SHA-1 of the text, or of the title and creation time,\n"
-     "then .kv.\n",
+     "Verifies FILE (level text; for a file with a title, its appended sections\n"
+     "too, not its payload) and prints its identity name: the SHA-1 of the text,\n"
+     "or of the title and creation time, then .kv.\n",
      "", cmd_name},
     {"text", "kvc text FILE", "write the rendered text, byte for byte, to standard output",
      "Verifies FILE at level text, then writes its text bytes to standard output.\n", "", cmd_text},
     {"tools", "kvc tools [--json] FILE", "print the tool-map entries",
-     "Verifies FILE at level full, then prints each tool-map entry: its id, DSML\n"
-     "size and the DSML (escaped like a path when standard output is a terminal,\n"
-     "byte for byte otherwise), or, with --json, one JSON object whose tool_map\n"
-     "is null when the file has no tool map.\n",
+     "Verifies FILE's header, text and appended sections (the payload is not\n"
+     "read), then prints each tool-map entry: its id, DSML size and the DSML\n"
+     "(escaped like a path when standard output is a terminal, byte for byte\n"
+     "otherwise), or, with --json, one JSON object whose tool_map is null when\n"
+     "the file has no tool map.\n",
      "--json", cmd_tools},
     {"touch", "kvc touch [--quiet] [-r] PATH...", "record a cache hit: hits + 1, last_used = now",
      "Updates the header of each FILE, and of each *.kv file in each DIRECTORY, in\n"
