@@ -71,10 +71,6 @@ inline std::string describe(const kvc::error& e) {
          kvc::section_name(e.where) + ")";
 }
 
-// The final component of a path: "dir/x.kv" -> "x.kv".
-// Either separator, as kvc::check_identity takes them.
-inline std::string base_name(const std::string& path) { return path.substr(path.find_last_of("/\\") + 1); }
-
 }  // namespace kvc_examples
 
 #endif  // KVC_EXAMPLES_COMMON_HPP

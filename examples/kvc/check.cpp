@@ -3,14 +3,10 @@
 // SPDX-License-Identifier: MIT
 #include "check.hpp"
 
-#include <cstring>
-
 #include "output.hpp"
+#include "paths.hpp"
 
 namespace kvc_tool {
-
-using kvc_examples::base_name;
-using kvc_examples::describe;
 
 const char* identity_status_name(identity_status s) {
   switch (s) {
@@ -26,33 +22,62 @@ const char* identity_status_name(identity_status s) {
   return "not_checked";
 }
 
-std::string os_message(const kvc::error& e) {
-  return e.os_error != 0 ? os_error_text(e.os_error) : kvc::errc_message(kvc::errc::io_error);
+std::string describe(const kvc::error& e) {
+  kvc::error triple = e;
+  triple.os_error = 0;
+  return kvc::error_text(triple);
+}
+
+std::string os_message(const kvc::error& e) { return os_error_text(e.os_error); }
+
+std::string open_problem(const std::string& path, const kvc::error& e) {
+  if (e.code != kvc::errc::invalid_argument) return os_message(e);
+  return is_directory(path) ? "is a directory" : "not a regular file";
 }
 
 void apply_identity(const std::string& path, kvc::verify_level level, outcome& out) {
   out.identity = identity_status::not_checked;
   if (out.io_failure()) return;
-  if (!kvc::is_identity_name(base_name(path))) {
+  const std::string name(file_name(path));
+  if (!kvc::is_identity_name(name)) {
     out.identity = identity_status::not_identity_name;
     return;
   }
-  // Text identity needs the text, title identity the title (level full only).
-  const bool applies = level == kvc::verify_level::full ||
-                       (level == kvc::verify_level::text && (out.info.hdr.ext_flags & kvc::ext::title) == 0);
-  if (out.err || !applies) return;
-  const kvc::result<std::string> want = kvc::identity_name(out.info);
-  if (!want) {
-    out.err = want.error();
-    return;
-  }
-  out.expected_name = *want;
-  if (*want == base_name(path)) {
-    out.identity = identity_status::ok;
-  } else {
+  if (out.err || level == kvc::verify_level::header) return;
+  const kvc::error e = kvc::check_identity(name, out.info);
+  if (e.code == kvc::errc::invalid_argument) return;  // the level did not read the bytes the identity is made of
+  if (e) {
     out.identity = identity_status::mismatch;
-    out.err = kvc::make_error(kvc::errc::identity_mismatch, kvc::section::name, 0);
+    out.err = e;
+    if (const kvc::result<std::string> want = kvc::identity_name(out.info)) out.expected_name = *want;
+  } else {
+    out.identity = identity_status::ok;
+    out.expected_name = name;
   }
+}
+
+outcome listed_outcome(const kvc::dir_entry& e, bool check_name) {
+  outcome out;
+  // Not opened: the listing's open failed, or the file is no longer regular.
+  if ((e.err.code == kvc::errc::io_error && e.err.where == kvc::section::none) ||
+      (e.err.code == kvc::errc::invalid_argument && e.err.where == kvc::section::name)) {
+    out.os_problem = open_problem(e.path, e.err);
+    return out;
+  }
+  out.opened = true;
+  out.info = e.info;
+  out.err = e.err;
+  if (out.err.code == kvc::errc::io_error) out.os_problem = os_message(out.err);
+  out.decoded = out.info.stage != kvc::read_stage::none;
+  if (check_name) apply_identity(e.path, kvc::verify_level::header, out);
+  return out;
+}
+
+outcome header_outcome(const dir_entry& e, bool check_name) {
+  if (e.listed) return listed_outcome(*e.listed, check_name);
+  kvc::read_options opt;
+  opt.level = kvc::verify_level::header;
+  return check_path(e.path, opt, check_name, [](std::uint64_t) {});
 }
 
 std::string io_problem_text(const outcome& o) {
@@ -98,7 +123,7 @@ json_builder entry_verdict_json(const dir_entry& e, kvc::verify_level level) {
   return j.str("reason", e.reason);
 }
 
-targets collect_targets(const std::vector<std::string>& operands, bool recursive) {
+targets collect_targets(const std::vector<std::string>& operands, bool recursive, const kvc::list_options& opt) {
   targets t;
   for (const std::string& p : operands) {
     if (!is_directory(p)) {
@@ -108,7 +133,7 @@ targets collect_targets(const std::vector<std::string>& operands, bool recursive
       continue;
     }
     const std::size_t first = t.entries.size();
-    walk_directory(p, recursive, t.entries, t.other_files);
+    walk_directory(p, recursive, opt, t.listings, t.entries, t.other_files);
     bool any_cache_file = false;
     for (std::size_t i = first; i < t.entries.size(); ++i)
       any_cache_file = any_cache_file || t.entries[i].kind == entry_kind::cache_file;

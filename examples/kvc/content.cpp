@@ -39,13 +39,12 @@ int single_operand(const args& a) {
 
 int cmd_name(const args& a) {
   if (int s = single_operand(a); s >= 0) return s;
-  // The header says which identity applies; a title needs a full read.
+  // The identity of a file with a title is made of the title: its sections
+  // are read too (not its payload).
   kvc::file_info info;
-  if (int s = load_verified(a.operands[0], kvc::verify_level::header, info); s != exit_ok) return s;
-  const bool title = (info.hdr.ext_flags & kvc::ext::title) != 0;
-  if (int s = load_verified(a.operands[0], title ? kvc::verify_level::full : kvc::verify_level::text, info);
-      s != exit_ok)
-    return s;
+  if (int s = load_verified(a.operands[0], kvc::verify_level::text, info); s != exit_ok) return s;
+  if (info.hdr.ext_flags & kvc::ext::title)
+    if (int s = load_verified(a.operands[0], kvc::verify_level::sections, info); s != exit_ok) return s;
   const kvc::result<std::string> name = kvc::identity_name(info);
   if (!name) {
     file_error(a.operands[0], error_message(name.error()));
@@ -65,8 +64,9 @@ int cmd_text(const args& a) {
 
 int cmd_tools(const args& a) {
   if (int s = single_operand(a); s >= 0) return s;
+  // The header, the text and the sections: the payload is not read.
   kvc::file_info info;
-  if (int s = load_verified(a.operands[0], kvc::verify_level::full, info); s != exit_ok) return s;
+  if (int s = load_verified(a.operands[0], kvc::verify_level::sections, info); s != exit_ok) return s;
   if (a.json) {
     json_builder j;
     j.path(a.operands[0]);

@@ -1,7 +1,9 @@
-// files.hpp - the kvc tool's access to the file system: read-only opening,
-// directory walking with every entry classified, and the moves and removals
-// verify and prune make. Implemented once for POSIX (files_posix.cpp) and
-// once for Windows (files_windows.cpp).
+// files.hpp - the kvc tool's access to the file system: the entries of
+// directories, as kvc::list_directory lists them (with -r, of their
+// subdirectories too), and the few operations the library does not offer:
+// what a path is, and the moves and removals verify and prune make.
+// Implemented once for POSIX (files_posix.cpp) and once for Windows
+// (files_windows.cpp); files.cpp holds what both share.
 //
 // SPDX-License-Identifier: MIT
 #ifndef KVC_TOOL_FILES_HPP
@@ -9,36 +11,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <kvc/kvc.hpp>
-#include <set>
+#include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
 namespace kvc_tool {
-
-// A file opened read-only; never written. Checked to be a regular file first
-// (opening a FIFO would block; a directory is not a KVC file).
-class input_file {
- public:
-  explicit input_file(const std::string& path);
-  ~input_file();
-  input_file(const input_file&) = delete;
-  input_file& operator=(const input_file&) = delete;
-
-  bool ok() const { return open_; }
-  kvc::file_stream stream() const { return stream_; }
-  std::uint64_t size() const { return size_; }
-  const std::string& problem() const { return problem_; }  // why it could not be opened
-  // Up to n bytes at offset; returns the count read, or -1 with problem() set.
-  long long read_at(void* p, std::size_t n, std::uint64_t offset);
-
- private:
-  kvc::file_stream stream_{};
-  bool open_ = false;
-  std::uint64_t size_ = 0;
-  std::string problem_;
-};
 
 enum class entry_kind {
   cache_file,    // a "*.kv" regular file (or a symbolic link to one)
@@ -48,7 +27,8 @@ enum class entry_kind {
   unreadable_directory,
 };
 
-// One directory entry the tool checks or reports.
+// One entry the tool checks or reports: a path given as a file, or an entry
+// found in a directory.
 struct dir_entry {
   std::string path;
   entry_kind kind = entry_kind::cache_file;
@@ -59,7 +39,11 @@ struct dir_entry {
   std::string detail;  // the same for people
   std::uint64_t bytes = 0;
   std::int64_t modified_unix = 0;
-  bool symlink = false;  // a cache file reached through a symbolic link
+  bool symlink = false;  // a cache file reached through a symbolic link  // A cache file found in a directory: the
+                         // listing's entry, with its header
+  // read at level header (kvc::dir_entry::err, info, text_head, title); the
+  // listing is kept by whoever walked the directory.
+  const kvc::dir_entry* listed = nullptr;
 
   // An entry the tool should have read and could not: exit status 2.
   bool unreadable() const { return kind == entry_kind::odd_entry || kind == entry_kind::unreadable_directory; }
@@ -70,29 +54,29 @@ struct dir_entry {
 // A temporary last modified this long ago belongs to no running save.
 constexpr std::uint64_t stale_temporary_seconds = 3600;
 
-// The entries of dir (and, with recursive, of its subdirectories) that the
-// tool cares about, sorted by path: cache files, odd "*.kv" entries,
-// temporaries, subdirectories; other files are only counted in other_files.
-// A directory that cannot be read is an unreadable_directory entry.
-void walk_directory(const std::string& dir, bool recursive, std::vector<dir_entry>& out, std::size_t& other_files);
+// The entries of dir (and, with recursive, of its subdirectories, but not of
+// those reached by a symbolic link, which are counted in other_files as other
+// names are) that the tool cares about, sorted by path: cache files with
+// their header read as opt asks, odd "*.kv" entries, temporaries,
+// subdirectories. A directory that cannot be read is an unreadable_directory
+// entry. The listing of each directory read is appended to listings, dir's
+// first; the cache files' entries point into them.
+void walk_directory(const std::string& dir, bool recursive, const kvc::list_options& opt,
+                    std::deque<kvc::directory_listing>& listings, std::vector<dir_entry>& out,
+                    std::size_t& other_files);
 
-// The entries of dir itself, unsorted, except its subdirectories, whose
-// paths go to subdirectories (walk_directory descends into them or reports
-// them); once per platform, for walk_directory.
-void list_directory(const std::string& dir, std::int64_t now, std::vector<dir_entry>& out,
-                    std::vector<std::string>& subdirectories, std::size_t& other_files);
-
-// Shared by both implementations (files.cpp):
-bool has_kv_extension(std::string_view name);  // "*.kv", more than the extension
-dir_entry odd_entry(const std::string& path, const char* reason, const std::string& detail);
-dir_entry unreadable_directory_entry(const std::string& dir, const std::string& why);
-// Appends the temporaries kvc::list_temporaries finds directly in dir (the
-// library knows their name pattern, "<name>.kv.tmp.*"), stale or young as of
-// now; returns their paths.
-std::set<std::string> add_temporaries(const std::string& dir, std::int64_t now, std::vector<dir_entry>& out);
+// The file at path read as kvc::list_directory reads a cache file it lists
+// (level header, and the text head and title opt asks for).
+kvc::dir_entry read_listed_entry(const std::string& path, const kvc::list_options& opt);
 
 bool is_directory(const std::string& path);
-// The operating system's words for an error number (kvc::error::os_error).
+bool is_symlink(const std::string& path);
+// What a path that is not a regular file is, for people: "a FIFO", "a socket"...
+std::string node_description(const std::string& path);
+// The size of the file at path (following a symbolic link), when it can be examined.
+std::optional<std::uint64_t> size_of(const std::string& path);
+// The operating system's words for an error number (kvc::error::os_error),
+// or the spec's message for an io_error when it is 0.
 std::string os_error_text(int os_error);
 bool stdout_is_terminal();
 bool stderr_is_terminal();
@@ -105,6 +89,11 @@ std::uint64_t unix_now();
 std::string move_file(const std::string& from, const std::string& to);
 // Removes path when it is (still) a regular file. "" on success, else why not.
 std::string remove_regular_file(const std::string& path);
+
+#if defined(_WIN32)
+// The command line as UTF-8 words (Windows gives it in UTF-16).
+std::vector<std::string> utf8_command_line();
+#endif
 
 }  // namespace kvc_tool
 

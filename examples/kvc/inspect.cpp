@@ -11,6 +11,8 @@
 #include <kvc/kvc.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -21,13 +23,11 @@
 namespace kvc_tool {
 namespace {
 
-using kvc_examples::describe;
 using kvc_examples::hex32;
 using kvc_examples::iso_utc;
 using kvc_examples::size_text;
 
-// A byte range of the file whose CRC32C inspect reports, or whose first
-// bytes it keeps.
+// A byte range of the file whose CRC32C inspect reports.
 struct region {
   std::uint64_t begin = 0, end = 0;
   std::uint32_t crc = 0;
@@ -35,65 +35,38 @@ struct region {
   bool complete() const { return seen == end - begin; }
 };
 
-// A read-only source for kvc::read that keeps the payload's first 52 bytes
-// as they pass (the DSV4 header, shown even when the DSV4 check did not run).
-struct dsv4_tap {
-  kvc::file_stream file;
-  std::uint64_t pos = 0;
-  region range{};  // empty until the header decoded
-  std::array<std::uint8_t, kvc::layout::dsv4::size> bytes{};
-
-  // n bytes at file offset at went by.
-  void observe(const std::uint8_t* p, std::size_t n, std::uint64_t at) {
-    const std::uint64_t lo = std::max(at, range.begin);
-    const std::uint64_t hi = std::min(at + n, range.end);
-    if (lo >= hi) return;
-    std::memcpy(bytes.data() + (lo - range.begin), p + (lo - at), static_cast<std::size_t>(hi - lo));
-    range.seen += hi - lo;
-  }
-};
-
-}  // namespace
-}  // namespace kvc_tool
-
-template <>
-struct kvc::stream_traits<kvc_tool::dsv4_tap> {
-  static io_result read(kvc_tool::dsv4_tap& t, void* p, std::size_t n) {
-    const io_result r = stream_traits<file_stream>::read(t.file, p, n);
-    t.observe(static_cast<const std::uint8_t*>(p), r.bytes, t.pos);
-    t.pos += r.bytes;
-    return r;
-  }
-  static std::uint64_t size(kvc_tool::dsv4_tap& t) { return stream_traits<file_stream>::size(t.file); }
-};
-
-namespace kvc_tool {
-namespace {
-
 const char* const region_names[3] = {"text", "payload", "appended area"};
 
 // Everything inspect learns about one file.
 struct inspection {
-  outcome o;
+  outcome o;  // the verdict of a full verification (o.info: what the reader found)
   std::uint64_t file_size = 0;
+  // The first bytes, shown when the header does not decode.
   std::array<std::uint8_t, kvc::layout::header_v2::size> raw{};
-  std::size_t raw_size = 0;  // header bytes the file has (at most 68)
-  kvc::error decode_error;   // why the header did not decode
-  kvc::error header_check;   // validate_header's verdict
-  std::uint32_t header_crc_computed = 0;
+  std::size_t raw_size = 0;         // bytes of raw the file has (at most 68)
+  kvc::error header_check;          // validate_header's verdict: the reader's when it stopped at the header
   std::array<region, 3> regions{};  // text, payload, appended area
   bool regions_valid = false;       // the header decoded and its lengths fit in 64 bits
-  dsv4_tap tap;
+  std::array<std::uint8_t, kvc::layout::dsv4::size> dsv4_bytes{};  // the payload's first bytes
+  bool dsv4_in_file = false;                                       // all 52 of them are in the file
   std::optional<kvc::dsv4_header> dsv4;
   const char* dsv4_model = nullptr;  // the model the DSV4 check ran against
   bool title_read = false;           // the whole title section was read
   kvc::error title_error;            // else why not (bit 3 set and the section reached)
 };
 
-// Finishes the CRC of every region from where the reader stopped in it, so
-// each byte is read and checksummed once: the reader's pass, then this one
-// over what it did not reach. Returns false on a read error.
-bool finish_regions(input_file& file, inspection& in) {
+// read_at on the source the reader used; a failure is in.o's I/O problem.
+kvc::io_result fetch(kvc::file_source& src, void* p, std::size_t n, std::uint64_t at, inspection& in) {
+  const kvc::io_result r = read_at(src, p, n, at);
+  if (r.status != kvc::io_status::ok) in.o.os_problem = os_error_text(r.os_error);
+  return r;
+}
+
+// Finishes the CRC of every region from where the reader stopped in it
+// (file_info::computed), so each byte is read and checksummed once: the
+// reader's pass, then this one over what it did not reach. Returns false on
+// a read error.
+bool finish_regions(kvc::file_source& src, inspection& in) {
   std::vector<std::uint8_t> buf;
   for (std::size_t i = 0; i < in.regions.size(); ++i) {
     region& r = in.regions[i];
@@ -102,13 +75,11 @@ bool finish_regions(input_file& file, inspection& in) {
     while (!r.complete()) {
       const std::uint64_t at = r.begin + r.seen;
       buf.resize(static_cast<std::size_t>(std::min<std::uint64_t>(r.end - at, std::uint64_t{1} << 20)));
-      const long long got = file.read_at(buf.data(), buf.size(), at);
-      if (got < 0) return false;
-      if (got == 0) break;  // the file ends inside the region
-      const auto n = static_cast<std::size_t>(got);
-      r.crc = kvc::crc32c_extend(r.crc, buf.data(), n);
-      r.seen += n;
-      in.tap.observe(buf.data(), n, at);
+      const kvc::io_result got = fetch(src, buf.data(), buf.size(), at, in);
+      if (got.status != kvc::io_status::ok) return false;
+      r.crc = kvc::crc32c_extend(r.crc, buf.data(), got.bytes);
+      r.seen += got.bytes;
+      if (got.bytes < buf.size()) break;  // the file ends inside the region
     }
   }
   return true;
@@ -120,10 +91,11 @@ bool finish_regions(input_file& file, inspection& in) {
 // partial (often empty) title. Then title_error is the title's own error
 // (rows 15i to 15k of the spec's check table): the verdict when it names the
 // title; when a failing sections CRC is the verdict (version 2) and hides it,
-// the title's length is read again (4 bytes) to tell. Any other verdict means
-// the reader went past the title, or never reached it. Returns false on a
-// read error.
-bool judge_title(input_file& file, const kvc::read_options& opt, inspection& in) {
+// the title's length is read again (4 bytes) to tell: file_info keeps neither
+// the hidden error nor the declared length. Any other verdict means the
+// reader went past the title, or never reached it. Returns false on a read
+// error.
+bool judge_title(kvc::file_source& src, const kvc::read_options& opt, inspection& in) {
   const kvc::file_info& info = in.o.info;
   if (!info.has_title) return true;
   if (in.o.err && in.o.err.where == kvc::section::title) {
@@ -143,10 +115,10 @@ bool judge_title(input_file& file, const kvc::read_options& opt, inspection& in)
       at += kvc::layout::tool_entry_header::size + t.id.size() + t.dsml.size();
   }
   std::array<std::uint8_t, kvc::layout::title::size> b{};
-  const long long got = file.read_at(b.data(), b.size(), at);
-  if (got < 0) return false;
+  const kvc::io_result got = fetch(src, b.data(), b.size(), at, in);
+  if (got.status != kvc::io_status::ok) return false;
   const auto truncated = kvc::make_error(kvc::errc::truncated, kvc::section::title, in.file_size);
-  if (static_cast<std::size_t>(got) < b.size()) {
+  if (got.bytes < b.size()) {
     in.title_error = truncated;
     return true;
   }
@@ -160,60 +132,64 @@ bool judge_title(input_file& file, const kvc::read_options& opt, inspection& in)
   return true;
 }
 
-// Reads what the file allows: header, verdict of a full verification, the
-// recomputed CRCs. Returns false when the file cannot be opened or read.
+// The first bytes of the file (shown when its header does not decode) and
+// those of the payload, where a DSV4 header would be: read before the
+// reader moves on, from the source's first read (the whole file when it is
+// small). Returns false on a read error.
+bool read_ahead(kvc::file_source& src, inspection& in) {
+  const kvc::io_result got = fetch(src, in.raw.data(), in.raw.size(), 0, in);
+  if (got.status != kvc::io_status::ok) return false;
+  in.raw_size = got.bytes;
+  const kvc::result<kvc::header> h = kvc::decode_header(in.raw.data(), in.raw_size);
+  if (!h || h->payload_bytes < kvc::layout::dsv4::size) return true;
+  const kvc::io_result payload = fetch(src, in.dsv4_bytes.data(), in.dsv4_bytes.size(), h->payload_offset(), in);
+  in.dsv4_in_file = payload.status == kvc::io_status::ok && payload.bytes == in.dsv4_bytes.size();
+  return payload.status == kvc::io_status::ok;
+}
+
+// Reads what the file allows: the verdict of a full verification, then what
+// the reader did not reach: the rest of each region's CRC, the title's own
+// error. Returns false when the file cannot be opened or read.
 bool inspect_file(const std::string& path, const args& a, inspection& in) {
-  input_file file(path);
-  if (!file.ok()) {
-    in.o.os_problem = file.problem();
+  kvc::result<kvc::input_file> file = kvc::input_file::open(path);
+  if (!file) {
+    in.o.os_problem = open_problem(path, file.error());
     return false;
   }
   in.o.opened = true;
-  in.file_size = file.size();
-  in.tap.file = file.stream();
-  // The header first, by position, so the tap knows the regions before the pass.
-  const long long got = file.read_at(in.raw.data(), in.raw.size(), 0);
-  if (got < 0) {
-    in.o.os_problem = file.problem();
-    return false;
-  }
-  in.raw_size = static_cast<std::size_t>(got);
-  const kvc::result<kvc::header> h = kvc::decode_header(in.raw.data(), in.raw_size);
-  if (h) {
-    in.header_check = kvc::validate_header(*h, in.raw.data(), in.file_size);
-    // Encoding recomputes the header CRC from the other 64 bytes.
-    in.header_crc_computed = kvc::decode_header(kvc::encode_header(*h).data(), h->size())->header_crc;
-    const std::uint64_t end = h->payload_offset() + h->payload_bytes;
-    if (end >= h->payload_offset()) {  // else length_overflow: the regions mean nothing
-      in.regions_valid = true;
-      in.regions[0] = {h->text_offset(), h->payload_offset()};
-      in.regions[1] = {h->payload_offset(), end};
-      // The appended area runs to EOF; empty (and not checkable) when the
-      // file ends before the payload does.
-      in.regions[2] = {end, end > in.file_size ? end : in.file_size};
-      const std::uint64_t head = std::min<std::uint64_t>(h->payload_bytes, kvc::layout::dsv4::size);
-      in.tap.range = {h->payload_offset(), h->payload_offset() + head};
-    }
-  } else {
-    in.decode_error = h.error();
-  }
+  kvc::file_source src(file->native(), kvc::verify_level::full);
+  if (!read_ahead(src, in)) return false;
   kvc::read_options opt = a.read_options(kvc::verify_level::full);
   opt.level = kvc::verify_level::full;
   check_source(
-      in.tap, path, opt, true, [](std::uint64_t) {}, in.o);
+      src, path, opt, true, [](std::uint64_t) {}, in.o);
   if (in.o.io_failure()) return false;
-  if ((in.regions_valid && !finish_regions(file, in)) || !judge_title(file, opt, in)) {
-    in.o.os_problem = file.problem();
-    return false;
+  const kvc::file_info& info = in.o.info;
+  in.file_size = info.file_size;
+  if (!in.o.decoded) return true;  // in.o.err says why
+  // The reader stops at the header when the header breaks a rule.
+  if (info.stage == kvc::read_stage::header_decoded) in.header_check = in.o.err;
+  const kvc::header& h = info.hdr;
+  const std::uint64_t end = h.sections_offset();
+  if (end >= h.payload_offset()) {  // else length_overflow: the regions mean nothing
+    in.regions_valid = true;
+    in.regions[0] = {h.text_offset(), h.payload_offset()};
+    in.regions[1] = {h.payload_offset(), end};
+    // The appended area runs to EOF; empty (and not checkable) when the
+    // file ends before the payload does.
+    in.regions[2] = {end, end > in.file_size ? end : in.file_size};
   }
-  in.o.decoded = static_cast<bool>(h);
-  if (h) in.o.info.hdr = *h;  // as stored, even when the reader stopped early
-  if (in.o.info.dsv4_checked) in.dsv4_model = opt.dsv4_model->name;
-  if (h && h->payload_bytes >= kvc::layout::dsv4::size && in.tap.range.complete()) {
-    const kvc::dsv4_header dh = kvc::decode_dsv4_header(in.tap.bytes.data());
-    if (dh.magic == kvc::layout::dsv4::magic_value) in.dsv4 = dh;
+  // The DSV4 header: the reader's when its DSV4 check ran (it keeps none
+  // otherwise), else the bytes read ahead.
+  in.dsv4_in_file = in.dsv4_in_file && in.regions_valid;
+  if (info.dsv4_checked) {
+    in.dsv4 = info.dsv4;
+    in.dsv4_model = opt.dsv4_model->name;
+  } else if (in.dsv4_in_file) {
+    const kvc::dsv4_header d = kvc::decode_dsv4_header(in.dsv4_bytes.data());
+    if (d.magic == kvc::layout::dsv4::magic_value) in.dsv4 = d;
   }
-  return true;
+  return (!in.regions_valid || finish_regions(src, in)) && judge_title(src, opt, in);
 }
 
 enum class crc_status { ok, mismatch, not_checked, absent };
@@ -249,7 +225,7 @@ std::array<crc_report, 4> crc_reports(const inspection& in) {
   }
   const bool header_bad =
       in.header_check.code == kvc::errc::header_crc_mismatch || in.header_check.code == kvc::errc::foreign_variant;
-  out[0] = {header_bad ? crc_status::mismatch : crc_status::ok, h.header_crc, in.header_crc_computed, ""};
+  out[0] = {header_bad ? crc_status::mismatch : crc_status::ok, h.header_crc, kvc::sealed(h).header_crc, ""};
   const std::uint32_t stored[3] = {h.text_crc, h.payload_crc, h.sections_crc};
   for (std::size_t i = 0; i < 3; ++i) {
     const region& r = in.regions[i];
@@ -279,14 +255,49 @@ const char* payload_abi_name(std::uint8_t abi) {
   return abi == 0 ? "DS4 session payload, early builds" : abi == 2 ? "DS4 session payload" : "not defined by the spec";
 }
 
-// The dsv4_header fields by name, in layout order.
+// The dsv4_header fields by name, in layout order (the library's field table).
 template <class Visit>
 void for_each_dsv4_field(const kvc::dsv4_header& d, Visit&& visit) {
-  visit("magic", d.magic), visit("version", d.version), visit("context", d.context);
-  visit("prefill_chunk", d.prefill_chunk), visit("raw_capacity", d.raw_capacity), visit("raw_window", d.raw_window);
-  visit("comp_capacity", d.comp_capacity), visit("tokens", d.tokens), visit("layers", d.layers);
-  visit("head_dim", d.head_dim), visit("indexer_dim", d.indexer_dim), visit("vocab", d.vocab);
-  visit("raw_live", d.raw_live);
+#define KVC_TOOL_VISIT_DSV4(member, offset, default_value) visit(#member, d.member);
+  KVC_DSV4_FIELDS(KVC_TOOL_VISIT_DSV4)
+#undef KVC_TOOL_VISIT_DSV4
+}
+
+// The header's fields under their names (kvc::for_each_field; the version
+// is a verdict member), each followed by what the tool derives from it;
+// null when h is.
+void header_json(json_builder& j, const kvc::header* h) {
+  kvc::for_each_field(h != nullptr ? *h : kvc::header{}, [&](const char* name, const auto& value) {
+    const std::string_view key = name;
+    if (key == "version") return;
+    if (h == nullptr) {
+      j.null(key);
+    } else if constexpr (std::is_integral_v<std::decay_t<decltype(value)>>) {
+      j.num(key, value);
+    } else {  // the reserved bytes
+      json_builder bytes(true);
+      for (const std::uint8_t b : value) bytes.push(std::to_string(b));
+      j.raw(key, bytes.text());
+    }
+    // What the tool derives from a field follows it.
+    const char* derived = key == "save_reason"  ? "save_reason_name"
+                          : key == "ext_flags"  ? "ext_flag_names"
+                          : key == "created_at" ? "created_at_iso"
+                          : key == "last_used"  ? "last_used_iso"
+                                                : nullptr;
+    if (derived == nullptr) return;
+    if (h == nullptr) {
+      j.null(derived);
+    } else if (key == "save_reason") {
+      j.str(derived, kvc::save_reason_name(h->save_reason));
+    } else if (key == "ext_flags") {
+      json_builder names(true);
+      for (const std::string& n : ext_flag_names(h->ext_flags)) names.push(json_string(n));
+      j.raw(derived, names.text());
+    } else {
+      j.str(derived, iso_utc(key == "created_at" ? h->created_at : h->last_used));
+    }
+  });
 }
 
 // Every key is always present; a file that could not be opened or read has
@@ -299,19 +310,8 @@ void print_inspection_json(const std::string& path, const inspection& in) {
     j.num("file_size", in.file_size);
   else
     j.null("file_size");
+  header_json(j, usable && in.o.decoded ? &h : nullptr);
   if (usable && in.o.decoded) {
-    json_builder names(true), reserved(true);
-    for (const std::string& n : ext_flag_names(h.ext_flags)) names.push(json_string(n));
-    for (std::uint8_t b : h.reserved) reserved.push(std::to_string(b));
-    j.num("quant_bits", h.quant_bits).num("save_reason", h.save_reason);
-    j.str("save_reason_name", kvc::save_reason_name(h.save_reason)).num("ext_flags", h.ext_flags);
-    j.raw("ext_flag_names", names.text()).num("model_id", h.model_id).num("tokens", h.tokens).num("hits", h.hits);
-    j.num("context", h.context).num("payload_abi", h.payload_abi).raw("reserved", reserved.text());
-    j.num("created_at", h.created_at).str("created_at_iso", iso_utc(h.created_at));
-    j.num("last_used", h.last_used).str("last_used_iso", iso_utc(h.last_used));
-    j.num("payload_bytes", h.payload_bytes).num("text_bytes", h.text_bytes);
-    j.num("header_crc", h.header_crc).num("text_crc", h.text_crc).num("payload_crc", h.payload_crc);
-    j.num("sections_crc", h.sections_crc);
     json_builder crcs;
     const char* const keys[4] = {"header", "text", "payload", "sections"};
     const std::array<crc_report, 4> reports = crc_reports(in);
@@ -326,12 +326,7 @@ void print_inspection_json(const std::string& path, const inspection& in) {
     }
     j.raw("crcs", crcs.text());
   } else {
-    for (const char* k :
-         {"quant_bits",     "save_reason", "save_reason_name", "ext_flags",     "ext_flag_names", "model_id",
-          "tokens",         "hits",        "context",          "payload_abi",   "reserved",       "created_at",
-          "created_at_iso", "last_used",   "last_used_iso",    "payload_bytes", "text_bytes",     "header_crc",
-          "text_crc",       "payload_crc", "sections_crc",     "crcs"})
-      j.null(k);
+    j.null("crcs");
   }
   const kvc::file_info& info = in.o.info;
   if (usable && info.has_tool_map) {
@@ -380,7 +375,7 @@ void print_inspection_text(const std::string& path, const inspection& in) {
       first += b;
     }
     line("first bytes:", in.raw_size ? first : "(empty file)");
-    line("header:", "does not decode: " + error_message(in.decode_error));
+    line("header:", "does not decode: " + error_message(in.o.err));
     line("verdict:", describe(in.o.err));
     return;
   }
@@ -469,8 +464,8 @@ void print_inspection_text(const std::string& path, const inspection& in) {
   } else if (h.payload_bytes < kvc::layout::dsv4::size) {
     line("DSV4 payload:", "no (payload shorter than 52 bytes)");
   } else {
-    const bool read = in.regions_valid && in.tap.range.complete();
-    line("DSV4 payload:", read ? "no (payload does not start with DSV4)" : "not read (payload not in the file)");
+    line("DSV4 payload:",
+         in.dsv4_in_file ? "no (payload does not start with DSV4)" : "not read (payload not in the file)");
   }
   switch (in.o.identity) {
     case identity_status::not_identity_name:

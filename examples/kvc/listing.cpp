@@ -5,13 +5,15 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <deque>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "entries.hpp"
+#include "check.hpp"
 #include "output.hpp"
+#include "paths.hpp"
 #include "tool.hpp"
 
 namespace kvc_tool {
@@ -20,6 +22,9 @@ namespace {
 using kvc_examples::human_bytes;
 using kvc_examples::iso_utc;
 using kvc_examples::size_text;
+
+// Bytes of the text ls keeps (and shows up to 40 of, and ls --json all of).
+constexpr std::size_t text_head_bytes = 64;
 
 const char* key_kind(std::uint8_t ext_flags) {
   if (ext_flags & kvc::ext::title) return "title";
@@ -43,14 +48,14 @@ std::string whole_characters(std::string s, bool cut) {
 }
 
 struct row {
-  std::string path;
   std::string shown;  // the name column: the path relative to its directory operand
-  dir_entry entry;
-  header_view view;
+  dir_entry entry;    // a cache file's entry.listed: its header, text head and title, as a listing reads them
+  outcome o;          // a cache file's level header outcome
   double score = 0;
+  std::size_t rank = 0;  // place in the eviction order (--sort score)
 };
 
-bool row_ok(const row& r) { return r.entry.kind == entry_kind::cache_file && r.view.o.passed(); }
+bool row_ok(const row& r) { return r.entry.kind == entry_kind::cache_file && r.o.passed(); }
 
 // "2023-11-14 22:13" from the ISO form.
 std::string short_time(std::uint64_t t) {
@@ -61,16 +66,16 @@ std::string short_time(std::uint64_t t) {
 
 std::string status_text(const row& r) {
   if (r.entry.kind != entry_kind::cache_file) return r.entry.reason;
-  if (r.view.o.io_failure()) return "io_error";
-  return r.view.o.passed() ? "ok" : kvc::errc_name(r.view.o.err.code);
+  if (r.o.io_failure()) return "io_error";
+  return r.o.passed() ? "ok" : kvc::errc_name(r.o.err.code);
 }
 
 // The first 40 bytes of the title (as "title: ...") or of the text, quoted.
 std::string preview(const row& r) {
   constexpr std::size_t shown = 40;
-  const header_view& v = r.view;
+  const kvc::dir_entry& v = *r.entry.listed;
   if (v.title) return "title: " + quoted(whole_characters(v.title->substr(0, shown), v.title->size() > shown));
-  return quoted(whole_characters(v.text_head.substr(0, shown), v.o.info.hdr.text_bytes > shown));
+  return quoted(whole_characters(v.text_head.substr(0, shown), r.o.info.hdr.text_bytes > shown));
 }
 
 // Columns after the name: version, quant bits, tokens, hits, size, last
@@ -87,33 +92,35 @@ void print_row_text(const row& r, std::size_t name_width) {
   const std::string name = padded(escaped(r.shown), name_width);
   if (!row_ok(r)) {
     const std::string why = r.entry.kind != entry_kind::cache_file ? r.entry.detail
-                            : r.view.o.io_failure()                ? r.view.o.os_problem
-                                                    : "at offset " + std::to_string(r.view.o.err.offset) + " (" +
-                                                          kvc::section_name(r.view.o.err.where) + ")";
+                            : r.o.io_failure()                     ? r.o.os_problem
+                                               : "at offset " + std::to_string(r.o.err.offset) + " (" +
+                                                     kvc::section_name(r.o.err.where) + ")";
     std::snprintf(buf, sizeof buf, "%-3s %1s %9s %6s %10s  %-16s  %-9s ", "-", "-", "-", "-", "-", "-", "-");
     print_line(name + "  " + buf + padded(status_text(r), 7) + " " + why);
     return;
   }
-  const kvc::header& h = r.view.o.info.hdr;
+  const kvc::header& h = r.o.info.hdr;
   std::snprintf(buf, sizeof buf, "v%-2u %1u %9u %6u %10s  %-16s  %-9s ", unsigned{h.version}, unsigned{h.quant_bits},
-                unsigned{h.tokens}, unsigned{h.hits}, human_bytes(r.view.o.info.file_size).c_str(),
+                unsigned{h.tokens}, unsigned{h.hits}, human_bytes(r.o.info.file_size).c_str(),
                 short_time(h.last_used).c_str(), key_kind(h.ext_flags));
   print_line(name + "  " + buf + padded("ok", 7) + " " + preview(r));
 }
 
-void print_row_json(const row& r, std::uint64_t now, double half_life_seconds) {
+void print_row_json(const row& r) {
   json_builder j;
-  j.path(r.path).flag("ok", row_ok(r));
+  j.path(r.entry.path).flag("ok", row_ok(r));
   const bool file = r.entry.kind == entry_kind::cache_file;
-  const outcome& o = r.view.o;
+  const outcome& o = r.o;
   if (file && o.passed()) {
     const kvc::header& h = o.info.hdr;
     j.num("version", h.version).num("quant_bits", h.quant_bits).num("tokens", h.tokens).num("hits", h.hits);
     j.num("context", h.context).num("file_size", o.info.file_size);
     j.num("created_at", h.created_at).str("created_at_iso", iso_utc(h.created_at));
     j.num("last_used", h.last_used).str("last_used_iso", iso_utc(h.last_used));
-    j.str("key_kind", key_kind(h.ext_flags)).num("text_bytes", h.text_bytes).str("text_head", r.view.text_head);
-    j.opt_str("title", r.view.title).real("score", eviction_score(h, o.info.file_size, now, half_life_seconds));
+    j.str("key_kind", key_kind(h.ext_flags))
+        .num("text_bytes", h.text_bytes)
+        .str("text_head", r.entry.listed->text_head);
+    j.opt_str("title", r.entry.listed->title).real("score", r.score);
   } else {
     for (const char* k :
          {"version", "quant_bits", "tokens", "hits", "context", "file_size", "created_at", "created_at_iso",
@@ -133,20 +140,20 @@ void print_row_json(const row& r, std::uint64_t now, double half_life_seconds) {
 }
 
 // The order of --sort: name ascending; size, tokens, hits largest first;
-// created, last-used newest first; score lowest first (prune's order). Rows
-// without a header sort last.
+// created, last-used newest first; score lowest first (prune's order, see
+// rank_by_score). Rows without a header sort last.
 bool sorted_before(const row& a, const row& b, sort_key key) {
   const bool ha = row_ok(a), hb = row_ok(b);
   if (key == sort_key::name || !ha || !hb) {
     if (ha != hb && key != sort_key::name) return ha;
-    return a.path < b.path;
+    return a.entry.path < b.entry.path;
   }
-  const kvc::header& x = a.view.o.info.hdr;
-  const kvc::header& y = b.view.o.info.hdr;
-  auto desc = [&](std::uint64_t p, std::uint64_t q) { return p != q ? p > q : a.path < b.path; };
+  const kvc::header& x = a.o.info.hdr;
+  const kvc::header& y = b.o.info.hdr;
+  auto desc = [&](std::uint64_t p, std::uint64_t q) { return p != q ? p > q : a.entry.path < b.entry.path; };
   switch (key) {
     case sort_key::size:
-      return desc(a.view.o.info.file_size, b.view.o.info.file_size);
+      return desc(a.o.info.file_size, b.o.info.file_size);
     case sort_key::tokens:
       return desc(x.tokens, y.tokens);
     case sort_key::hits:
@@ -156,46 +163,68 @@ bool sorted_before(const row& a, const row& b, sort_key key) {
     case sort_key::last_used:
       return desc(x.last_used, y.last_used);
     case sort_key::score:
-      return evicted_before({a.path, a.score, used_at(x)}, {b.path, b.score, used_at(y)});
+      return a.rank < b.rank;
     case sort_key::name:
       break;
   }
-  return a.path < b.path;
+  return a.entry.path < b.entry.path;
 }
 
-// The path shown for an entry found in directory operand `dir`: relative to it.
-std::string relative_to(const std::string& path, const std::string& dir) {
-  const std::string prefix = !dir.empty() && dir.back() == '/' ? dir : dir + "/";
-  return path.compare(0, prefix.size(), prefix) == 0 ? path.substr(prefix.size()) : path;
+// Sets the rank of every row whose header checks: its place in ds4's
+// eviction order (kvc::plan_eviction with a budget of 0 plans them all). The
+// rows come from several directories, so each is named by its path: ties go
+// to the path, as within one directory.
+void rank_by_score(std::vector<row>& rows, const kvc::eviction_options& eviction) {
+  kvc::directory_listing all;
+  std::vector<row*> of;  // the row of each entry of `all`
+  for (row& r : rows) {
+    if (!row_ok(r)) continue;
+    all.entries.push_back(*r.entry.listed);
+    all.entries.back().name = r.entry.path;
+    of.push_back(&r);
+  }
+  kvc::eviction_options every = eviction;
+  every.budget_bytes = 0;
+  const std::vector<std::size_t> order = kvc::plan_eviction(all, every);
+  for (std::size_t i = 0; i < order.size(); ++i) of[order[i]]->rank = i;
 }
 
 }  // namespace
 
 int cmd_ls(const args& a) {
   if (a.operands.empty()) return usage_error(a.command, "ls: no PATH given");
-  const std::uint64_t now = a.now_or_clock();
-  const double half_life = a.half_life_hours * 3600;
+  kvc::eviction_options eviction;
+  eviction.now = a.now_or_clock();
+  eviction.half_life_seconds = a.half_life_hours * 3600;
+  kvc::list_options opt;
+  opt.text_head_bytes = text_head_bytes;
+  opt.titles = true;
   std::vector<row> rows;
+  std::deque<targets> listed;             // what the rows' entries point into
+  std::deque<kvc::dir_entry> files_read;  // the operands that are files, read as a listing reads them
   bool any_io = false;
   std::size_t other_files = 0;
   for (const std::string& operand : a.operands) {
-    const targets t = collect_targets({operand}, a.recursive);
+    targets& t = listed.emplace_back(collect_targets({operand}, a.recursive, opt));
     any_io = any_io || t.any_unreadable;
     other_files += t.other_files;
-    for (const dir_entry& e : t.entries) {
+    const bool directory = is_directory(operand);
+    for (dir_entry& e : t.entries) {
       if (e.kind != entry_kind::cache_file && !e.reported()) continue;
       row r;
-      r.path = e.path;
-      r.shown = is_directory(operand) ? relative_to(e.path, operand) : e.path;
-      r.entry = e;
+      r.shown = directory ? std::string(relative_to(e.path, operand)) : e.path;
       if (e.kind == entry_kind::cache_file) {
-        r.view = view_header(e.path, true);
-        any_io = any_io || r.view.o.io_failure();
-        if (r.view.o.passed()) r.score = eviction_score(r.view.o.info.hdr, r.view.o.info.file_size, now, half_life);
+        if (!e.listed) e.listed = &files_read.emplace_back(read_listed_entry(e.path, opt));
+        r.o = listed_outcome(*e.listed, false);
+        any_io = any_io || r.o.io_failure();
+        if (r.o.passed())
+          r.score = kvc::eviction_score(r.o.info.hdr, r.o.info.file_size, eviction.now, eviction.half_life_seconds);
       }
+      r.entry = e;
       rows.push_back(std::move(r));
     }
   }
+  if (a.sort == sort_key::score) rank_by_score(rows, eviction);
   std::stable_sort(rows.begin(), rows.end(), [&](const row& x, const row& y) { return sorted_before(x, y, a.sort); });
   std::size_t files = 0, failed = 0, odd = 0, name_width = 4;
   std::uint64_t bytes = 0;
@@ -203,7 +232,7 @@ int cmd_ls(const args& a) {
   if (!a.json && !rows.empty()) print_line(padded("name", name_width) + "  " + column_heads);
   for (const row& r : rows) {
     if (a.json)
-      print_row_json(r, now, half_life);
+      print_row_json(r);
     else
       print_row_text(r, name_width);
     if (r.entry.kind != entry_kind::cache_file) {
@@ -211,9 +240,9 @@ int cmd_ls(const args& a) {
       continue;
     }
     ++files;
-    const std::uint64_t size = r.view.o.info.file_size;
+    const std::uint64_t size = r.o.info.file_size;
     bytes += size != kvc::unknown_size ? size : r.entry.bytes;
-    if (!r.view.o.passed()) ++failed;
+    if (!r.o.passed()) ++failed;
   }
   if (!a.json) {
     std::string footer = std::to_string(files) + (files == 1 ? " cache file, " : " cache files, ") + size_text(bytes);
@@ -281,7 +310,9 @@ int cmd_stats(const args& a) {
         continue;
     }
     ++files;
-    const outcome o = check_path(e.path, opt, true, [](std::uint64_t) {});
+    // Level header: the listing's read of the file.
+    const outcome o = opt.level == kvc::verify_level::header ? header_outcome(e, true)
+                                                             : check_path(e.path, opt, true, [](std::uint64_t) {});
     if (o.io_failure()) {
       ++unreadable;
       file_error(e.path, io_problem_text(o));

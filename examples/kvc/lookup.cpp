@@ -2,21 +2,16 @@
 // prompt, by ds4's rules, with the runners-up and the near misses.
 //
 // SPDX-License-Identifier: MIT
-#include <algorithm>
 #include <cstdio>
-#include <map>
 #include <string>
 #include <vector>
 
-#include "entries.hpp"
+#include "check.hpp"
 #include "output.hpp"
 #include "tool.hpp"
 
 namespace kvc_tool {
 namespace {
-
-using kvc_examples::base_name;
-using kvc_examples::describe;
 
 // The whole prompt: a file, or standard input for "-".
 bool read_prompt(const std::string& path, std::string& out, std::string& problem) {
@@ -30,48 +25,44 @@ bool read_prompt(const std::string& path, std::string& out, std::string& problem
     if (std::ferror(stdin)) problem = "cannot read standard input";
     return problem.empty();
   }
-  input_file f(path);
-  if (!f.ok()) {
-    problem = "cannot open: " + f.problem();
+  kvc::result<kvc::input_file> f = kvc::input_file::open(path);
+  if (!f) {
+    problem = "cannot open: " + open_problem(path, f.error());
     return false;
   }
-  out.resize(static_cast<std::size_t>(f.size()));
-  const long long got = f.read_at(out.data(), out.size(), 0);
-  if (got < 0) {
-    problem = "cannot read: " + f.problem();
+  kvc::file_source src(f->native(), kvc::verify_level::full);
+  out.resize(static_cast<std::size_t>(kvc::stream_traits<kvc::file_source>::size(src)));
+  const kvc::io_result r = read_at(src, out.data(), out.size(), 0);
+  if (r.status != kvc::io_status::ok) {
+    problem = "cannot read: " + os_error_text(r.os_error);
     return false;
   }
-  out.resize(static_cast<std::size_t>(got));
+  out.resize(r.bytes);
   return true;
 }
 
-// The identity names of the prompt's prefixes of the given lengths, hashed in
-// one pass over the prompt.
-std::map<std::uint64_t, std::string> prefix_names(const std::string& prompt, std::vector<std::uint64_t> lengths) {
-  std::sort(lengths.begin(), lengths.end());
-  lengths.erase(std::unique(lengths.begin(), lengths.end()), lengths.end());
-  std::map<std::uint64_t, std::string> out;
-  kvc::sha1 h;
-  std::uint64_t pos = 0;
-  for (const std::uint64_t n : lengths) {
-    h.update(prompt.data() + pos, static_cast<std::size_t>(n - pos));
-    pos = n;
-    kvc::sha1 prefix = h;
-    out[n] = kvc::sha1::hex(prefix.finish()) + std::string(kvc::file_extension);
-  }
-  return out;
+std::string entry_text(const kvc::dir_entry& e) {
+  const kvc::header& h = e.info.hdr;
+  return escaped(e.path) + " (v" + std::to_string(h.version) + ", " + std::to_string(h.text_bytes) + " text bytes, " +
+         std::to_string(h.tokens) + " tokens, quant " + std::to_string(h.quant_bits) + ", context " +
+         std::to_string(h.context) + ")";
 }
 
-struct candidate {
-  std::string path;
-  kvc::header hdr;
-  std::string excluded;  // why ds4 would not load it although its name matches
-};
-
-std::string entry_text(const candidate& c) {
-  return escaped(c.path) + " (v" + std::to_string(c.hdr.version) + ", " + std::to_string(c.hdr.text_bytes) +
-         " text bytes, " + std::to_string(c.hdr.tokens) + " tokens, quant " + std::to_string(c.hdr.quant_bits) +
-         ", context " + std::to_string(c.hdr.context) + ")";
+// Why ds4 would not load an entry although its name matches the prompt.
+std::string exclusion(const kvc::prefix_candidate& c, const kvc::header& h, const args& a) {
+  switch (c.status) {
+    case kvc::prefix_status::too_few_tokens:
+      return std::to_string(h.tokens) + " tokens, below --min-tokens " + std::to_string(a.min_tokens);
+    case kvc::prefix_status::larger_context:
+      return "context " + std::to_string(h.context) + " above --context " + std::to_string(a.context.value_or(0));
+    case kvc::prefix_status::other_quant:
+      return "quant bits " + std::to_string(h.quant_bits) + ", not " + std::to_string(a.quant.value_or(0));
+    case kvc::prefix_status::not_a_prefix:
+      return "text is not a prefix of the prompt although its SHA-1 matches";
+    default:  // text_failed
+      if (c.err.code == kvc::errc::io_error) return "cannot read: " + os_message(c.err) + " (" + describe(c.err) + ")";
+      return "does not load: " + describe(c.err);
+  }
 }
 
 }  // namespace
@@ -88,79 +79,66 @@ int cmd_lookup(const args& a) {
   const targets t = collect_targets({dir}, false);
   for (const dir_entry& e : t.entries) warn_entry(e);
   bool any_io = t.any_unreadable;
-  // Header pass: the entries whose text could be a prefix of the prompt.
-  std::vector<candidate> fits;
-  std::size_t files = 0, not_identity = 0, longer = 0, header_errors = 0;
-  for (const dir_entry& e : t.entries) {
-    if (e.kind != entry_kind::cache_file) continue;
-    ++files;
-    if (!kvc::is_identity_name(base_name(e.path))) {
-      ++not_identity;
-      continue;
+  const kvc::directory_listing unread;  // DIR could not be read
+  const kvc::directory_listing& listing = t.listings.empty() ? unread : t.listings.front();
+  kvc::lookup_options opt;
+  opt.rule.context = a.context.value_or(0xFFFFFFFFu);
+  opt.rule.quant_bits = a.quant;
+  opt.min_tokens = a.min_tokens;
+  const std::vector<kvc::prefix_candidate> found = kvc::find_prefixes(listing, prompt, opt);
+  // The matches come first, best first; the rest in the listing's order.
+  std::size_t fits = 0, named = 0, matches = 0, not_identity = 0, longer = 0, header_errors = 0;
+  for (const kvc::prefix_candidate& c : found) {
+    const kvc::dir_entry& e = listing.entries[c.entry];
+    switch (c.status) {
+      case kvc::prefix_status::not_identity_name:
+        ++not_identity;
+        continue;
+      case kvc::prefix_status::header_failed:
+        ++header_errors;
+        any_io = any_io || e.err.code == kvc::errc::io_error || e.err.code == kvc::errc::invalid_argument;
+        continue;
+      case kvc::prefix_status::longer:
+        ++longer;
+        continue;
+      case kvc::prefix_status::match:
+        ++matches;
+        break;
+      default:
+        break;
     }
-    const header_view v = view_header(e.path, false);
-    if (!v.o.passed()) {
-      ++header_errors;
-      any_io = any_io || v.o.io_failure();
-      continue;
-    }
-    if (v.o.info.hdr.text_bytes > prompt.size()) {
-      ++longer;
-      continue;
-    }
-    fits.push_back({e.path, v.o.info.hdr, ""});
+    ++fits;
+    named += c.status != kvc::prefix_status::other_prefix;
   }
-  std::vector<std::uint64_t> lengths;
-  for (const candidate& c : fits) lengths.push_back(c.hdr.text_bytes);
-  const std::map<std::uint64_t, std::string> names = prefix_names(prompt, lengths);
-  // The entries whose name is the prompt prefix's identity, filtered as ds4 does.
-  std::vector<candidate> matches, excluded;
-  kvc::read_options text_level;
-  text_level.level = kvc::verify_level::text;
-  for (candidate& c : fits) {
-    if (names.at(c.hdr.text_bytes) != base_name(c.path)) continue;
-    if (c.hdr.tokens < a.min_tokens)
-      c.excluded = std::to_string(c.hdr.tokens) + " tokens, below --min-tokens " + std::to_string(a.min_tokens);
-    else if (a.context && c.hdr.context > *a.context)
-      c.excluded = "context " + std::to_string(c.hdr.context) + " above --context " + std::to_string(*a.context);
-    else if (a.quant && c.hdr.quant_bits != *a.quant)
-      c.excluded = "quant bits " + std::to_string(c.hdr.quant_bits) + ", not " + std::to_string(*a.quant);
-    if (c.excluded.empty()) {
-      // The name matched; the text itself must be a byte prefix and intact.
-      const outcome o = check_path(c.path, text_level, false, [](std::uint64_t) {});
-      if (!o.passed())
-        c.excluded = o.io_failure() ? io_problem_text(o) : "does not load: " + describe(o.err);
-      else if (prompt.compare(0, o.info.text.size(), o.info.text) != 0)
-        c.excluded = "text is not a prefix of the prompt although its SHA-1 matches";
-    }
-    (c.excluded.empty() ? matches : excluded).push_back(c);
-  }
-  std::stable_sort(matches.begin(), matches.end(), [](const candidate& x, const candidate& y) {
-    if (x.hdr.text_bytes != y.hdr.text_bytes) return x.hdr.text_bytes > y.hdr.text_bytes;
-    return x.hdr.tokens > y.hdr.tokens;
-  });
-  print_line("prompt: " + std::to_string(prompt.size()) + " bytes; " + std::to_string(files) + " cache files, " +
-             std::to_string(fits.size()) + " with a text not longer than the prompt, " +
-             std::to_string(matches.size() + excluded.size()) + " whose name matches a prefix");
-  if (matches.empty()) {
+  print_line("prompt: " + std::to_string(prompt.size()) + " bytes; " + std::to_string(found.size()) + " cache files, " +
+             std::to_string(fits) + " with a text not longer than the prompt, " + std::to_string(named) +
+             " whose name matches a prefix");
+  if (matches == 0) {
     print_line("no hit");
   } else {
-    const candidate& hit = matches.front();
+    const kvc::header& hit = listing.entries[found[0].entry].info.hdr;
     std::string rule = "the longest matching text";
-    if (matches.size() > 1 && matches[1].hdr.text_bytes == hit.hdr.text_bytes)
+    if (matches > 1 && listing.entries[found[1].entry].info.hdr.text_bytes == hit.text_bytes)
       rule = "the longest matching text, tie broken by more tokens";
-    else if (matches.size() == 1)
+    else if (matches == 1)
       rule = "the only matching text";
-    print_line("hit: " + entry_text(hit));
+    print_line("hit: " + entry_text(listing.entries[found[0].entry]));
     print_line("rule: " + rule);
-    for (std::size_t i = 1; i < matches.size(); ++i) print_line("runner-up: " + entry_text(matches[i]));
+    for (std::size_t i = 1; i < matches; ++i) print_line("runner-up: " + entry_text(listing.entries[found[i].entry]));
   }
-  for (const candidate& c : excluded) print_line("excluded: " + entry_text(c) + ": " + c.excluded);
+  for (const kvc::prefix_candidate& c : found) {
+    if (c.status == kvc::prefix_status::match || c.status == kvc::prefix_status::other_prefix ||
+        c.status == kvc::prefix_status::not_identity_name || c.status == kvc::prefix_status::header_failed ||
+        c.status == kvc::prefix_status::longer)
+      continue;
+    const kvc::dir_entry& e = listing.entries[c.entry];
+    print_line("excluded: " + entry_text(e) + ": " + exclusion(c, e.info.hdr, a));
+  }
   if (not_identity + header_errors + longer != 0)
     print_line("not considered: " + std::to_string(not_identity) + " not named <sha1>.kv, " +
                std::to_string(header_errors) + " with a header error, " + std::to_string(longer) +
                " with a text longer than the prompt");
-  return any_io ? exit_usage : matches.empty() ? exit_failed : exit_ok;
+  return any_io ? exit_usage : matches == 0 ? exit_failed : exit_ok;
 }
 
 }  // namespace kvc_tool

@@ -13,7 +13,6 @@
 namespace kvc_tool {
 namespace {
 
-using kvc_examples::describe;
 using kvc_examples::iso_utc;
 
 // Why a path-level update failed, for standard error.
@@ -46,7 +45,7 @@ int warn_unconfirmed(const std::string& path, const kvc::stored_file& f) {
   return exit_usage;
 }
 
-// Runs update(path) -> exit status for each cache file of the operands,
+// Runs update(entry) -> exit status for each cache file of the operands,
 // reporting the entries it cannot update. Stops when standard output fails,
 // so no update goes unreported.
 template <class Update>
@@ -59,7 +58,7 @@ int for_each_cache_file(const args& a, Update&& update) {
       continue;
     }
     if (!flush_stdout()) return exit_usage;
-    const int s = update(e.path);
+    const int s = update(e);
     any_io = any_io || s == exit_usage;
     any_failed = any_failed || s == exit_failed;
   }
@@ -70,7 +69,8 @@ int for_each_cache_file(const args& a, Update&& update) {
 
 int cmd_touch(const args& a) {
   if (a.operands.empty()) return usage_error(a.command, "touch: no PATH given");
-  return for_each_cache_file(a, [&](const std::string& path) {
+  return for_each_cache_file(a, [&](const dir_entry& e) {
+    const std::string& path = e.path;
     const kvc::result<kvc::stored_file> h = kvc::touch_file(path, unix_now());
     if (!h) {
       file_error(path, "not touched: " + update_problem(h.error()));
@@ -86,11 +86,11 @@ int cmd_touch(const args& a) {
 int cmd_upgrade(const args& a) {
   if (a.operands.empty()) return usage_error(a.command, "upgrade: no PATH given");
   std::size_t upgraded = 0, already = 0, failed = 0;
-  const int status = for_each_cache_file(a, [&](const std::string& path) {
-    // upgrade_file returns a v2 file's header unchanged, so ask first.
-    kvc::read_options opt;
-    opt.level = kvc::verify_level::header;
-    const outcome before = check_path(path, opt, false, [](std::uint64_t) {});
+  const int status = for_each_cache_file(a, [&](const dir_entry& e) {
+    const std::string& path = e.path;
+    // upgrade_file returns a v2 file's header unchanged, so ask first (a
+    // file found in a directory: what the listing read).
+    const outcome before = header_outcome(e, false);
     if (before.io_failure() || before.err) {
       ++failed;
       file_error(path, before.io_failure() ? io_problem_text(before) : error_message(before.err));

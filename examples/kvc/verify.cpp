@@ -14,13 +14,12 @@
 
 #include "check.hpp"
 #include "output.hpp"
+#include "paths.hpp"
 #include "tool.hpp"
 
 namespace kvc_tool {
 namespace {
 
-using kvc_examples::base_name;
-using kvc_examples::describe;
 using kvc_examples::human_bytes;
 
 // "1.40 GB / 5.00 GB  28%  812.30 MB/s" on stderr, redrawn in place at most
@@ -121,24 +120,15 @@ struct action {
   std::string problem;  // why it was not done
 };
 
-std::string in_directory(const std::string& dir, const std::string& name) {
-  return !dir.empty() && dir.back() == '/' ? dir + name : dir + "/" + name;
-}
-
-std::string directory_part(const std::string& path) {
-  const std::size_t slash = path.find_last_of('/');
-  return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-}
-
 action act_on(const std::string& path, const outcome& o, const args& a) {
   action act;
   if (o.passed()) return act;
   if (a.fix_names && o.identity == identity_status::mismatch && o.expected_name) {
     act.kind = action_kind::rename;
-    act.target = in_directory(directory_part(path), *o.expected_name);
+    act.target = sibling_path(path, *o.expected_name);
   } else if (!a.quarantine.empty() && o.opened) {
     act.kind = action_kind::quarantine;
-    act.target = in_directory(a.quarantine, base_name(path));
+    act.target = join_path(a.quarantine, file_name(path));
   } else if (a.delete_failed && o.err && !o.io_failure()) {
     act.kind = action_kind::remove;
   } else {
@@ -231,7 +221,10 @@ int cmd_verify(const args& a) {
   ordered_parallel<outcome>(
       files.size(), a.jobs,
       [&](std::size_t k) {
-        return check_path(t.entries[files[k]].path, opt, true, [&](std::uint64_t n) {
+        const dir_entry& e = t.entries[files[k]];
+        // Level header: what the listing read of a file found in a directory.
+        if (level == kvc::verify_level::header) return header_outcome(e, true);
+        return check_path(e.path, opt, true, [&](std::uint64_t n) {
           bytes_done += n;
           if (serial && std::this_thread::get_id() == main_thread) bar.set(bytes_done);
         });
