@@ -94,16 +94,6 @@ void walk_directory(const std::string& dir, bool recursive, const kvc::list_opti
             [](const dir_entry& a, const dir_entry& b) { return a.path < b.path; });
 }
 
-kvc::dir_entry read_listed_entry(const std::string& path, const kvc::list_options& opt) {
-  kvc::dir_entry e;
-  e.name = std::string(file_name(path));
-  e.path = path;
-  // kvc::list_directory's own read of a cache file; the library has no public
-  // call that reads one path that way (reported).
-  kvc::detail::read_cache_entry(e, opt);
-  return e;
-}
-
 // The library's words for an OS error: what kvc::error_text says after the
 // spec's triple.
 std::string os_error_text(int os_error) {

@@ -65,10 +65,6 @@ void walk_directory(const std::string& dir, bool recursive, const kvc::list_opti
                     std::deque<kvc::directory_listing>& listings, std::vector<dir_entry>& out,
                     std::size_t& other_files);
 
-// The file at path read as kvc::list_directory reads a cache file it lists
-// (level header, and the text head and title opt asks for).
-kvc::dir_entry read_listed_entry(const std::string& path, const kvc::list_options& opt);
-
 bool is_directory(const std::string& path);
 bool is_symlink(const std::string& path);
 // What a path that is not a regular file is, for people: "a FIFO", "a socket"...

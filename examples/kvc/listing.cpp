@@ -214,7 +214,7 @@ int cmd_ls(const args& a) {
       row r;
       r.shown = directory ? std::string(relative_to(e.path, operand)) : e.path;
       if (e.kind == entry_kind::cache_file) {
-        if (!e.listed) e.listed = &files_read.emplace_back(read_listed_entry(e.path, opt));
+        if (!e.listed) e.listed = &files_read.emplace_back(kvc::list_entry(e.path, opt));
         r.o = listed_outcome(*e.listed, false);
         any_io = any_io || r.o.io_failure();
         if (r.o.passed())

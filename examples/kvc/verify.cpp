@@ -188,8 +188,11 @@ int cmd_verify(const args& a) {
   if (a.operands.empty()) return usage_error(a.command, "verify: no PATH given");
   if (!a.quarantine.empty() && !is_directory(a.quarantine))
     return usage_error(a.command, "verify: --quarantine " + escaped(a.quarantine) + ": not a directory");
-  const targets t = collect_targets(a.operands, a.recursive);
   const kvc::verify_level level = a.level_or(kvc::verify_level::full);
+  // Above level header each file is read again: the listing only names them.
+  kvc::list_options names;
+  names.names_only = level != kvc::verify_level::header;
+  const targets t = collect_targets(a.operands, a.recursive, names);
   std::vector<std::size_t> files;  // indexes of the entries to check
   std::uint64_t total = 0;
   for (std::size_t i = 0; i < t.entries.size(); ++i)

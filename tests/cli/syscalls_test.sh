@@ -3,11 +3,9 @@
 # a directory of N small cache files makes at most 5 system calls per file,
 # all calls of the process counted (strace -f -c) and divided by N. The
 # tool takes each file's verdict from kvc::list_directory, whose read of a
-# cache file should be an open, an fstat, a pread and a close. (kvc.hpp
-# 0.2.0's listing makes 8 calls per file: a stat before the open, an fstat
-# in the open and another in kvc::file_source, and the F_GETFL/F_SETFL pair
-# that clears O_NONBLOCK. This test fails until the library's listing opens
-# a file it has listed as regular without them.)
+# cache file is an open, an fstat, a pread and a close.
+# (Before it opened a listed regular file without a look first and stopped
+# clearing O_NONBLOCK, the listing made 8 calls per file.)
 #
 #   syscalls_test.sh KVC FIXTURES_DIR
 #

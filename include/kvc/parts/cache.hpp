@@ -105,6 +105,9 @@ struct list_options {
   kvc::limits limits{};             // for the header checks
   std::size_t text_head_bytes = 0;  // text bytes to keep per cache file (read with the header)
   bool titles = false;              // read the title of titled files (a few small reads more)
+  // Name and type the entries only: cache files are not opened (info.stage
+  // none, file_size unknown_size), for a caller that reads each file anyway.
+  bool names_only = false;
 };
 
 struct directory_listing {
@@ -177,6 +180,26 @@ inline void read_cache_entry(dir_entry& e, const list_options& opt) {
                          });
   e.file_size = e.info.file_size;
 }
+
+// What a link that leads nowhere is, by the error following it gave.
+inline entry_kind unreachable_kind(int err, bool symlink) noexcept {
+  return is_not_found(err) && symlink ? entry_kind::dangling_symlink
+         : err == symlink_loop_error  ? entry_kind::symlink_loop
+                                      : entry_kind::unreadable;
+}
+
+// The rest of a "*.kv" entry once the type of what it leads to is known.
+inline void settle_entry(dir_entry& e, node_type type, const list_options& opt) {
+  if (type == node_type::directory) {
+    e.kind = entry_kind::directory;
+  } else if (type != node_type::regular) {
+    e.kind = entry_kind::not_regular_file;
+  } else if (opt.names_only) {
+    e.file_size = unknown_size;
+  } else {
+    read_cache_entry(e, opt);
+  }
+}
 }  // namespace detail
 
 // The entries of dir: every "*.kv" entry (a cache file with its header
@@ -214,9 +237,7 @@ inline result<directory_listing> list_directory(const std::string& dir, const li
           ++out.other_files;
           continue;
         }
-        e.kind = detail::is_not_found(err) && e.symlink ? entry_kind::dangling_symlink
-                 : err == detail::symlink_loop_error    ? entry_kind::symlink_loop
-                                                        : entry_kind::unreadable;
+        e.kind = detail::unreachable_kind(err, e.symlink);
         e.os_error = err;
         out.entries.push_back(std::move(e));
         continue;
@@ -231,19 +252,44 @@ inline result<directory_listing> list_directory(const std::string& dir, const li
       ++out.other_files;
       continue;
     }
-    if (type == detail::node_type::directory) {
-      e.kind = entry_kind::directory;
-    } else if (type != detail::node_type::regular) {
-      e.kind = entry_kind::not_regular_file;
-    } else {
-      detail::read_cache_entry(e, opt);
-    }
+    detail::settle_entry(e, type, opt);
     out.entries.push_back(std::move(e));
   }
   std::sort(out.entries.begin(), out.entries.end(),
             [](const dir_entry& a, const dir_entry& b) { return a.name < b.name; });
   std::sort(out.subdirectories.begin(), out.subdirectories.end());
   return out;
+}
+
+// The entry list_directory would give path, for one path the caller names
+// (any name: the extension is not looked at): a stat, or two for a symbolic
+// link, then the cache file's header read as the listing reads it.
+inline dir_entry list_entry(const std::string& path, const list_options& opt = {}) {
+  dir_entry e;
+  e.path = path;
+  e.name = std::string(detail::file_name_of(path));
+  detail::node_facts own, f;
+  if (const int err = detail::facts_of(path, false, own)) {
+    e.kind = detail::unreachable_kind(err, false);
+    e.os_error = err;
+    return e;
+  }
+  e.symlink = own.type == detail::node_type::symlink;
+  if (detail::is_temporary_name(e.name) && own.type == detail::node_type::regular) {
+    e.kind = entry_kind::temporary;
+    e.file_size = own.size;
+    e.modified_unix = own.modified_unix;
+    return e;
+  }
+  if (!e.symlink) {
+    f = own;
+  } else if (const int err = detail::facts_of(path, true, f)) {
+    e.kind = detail::unreachable_kind(err, true);
+    e.os_error = err;
+    return e;
+  }
+  detail::settle_entry(e, f.type, opt);
+  return e;
 }
 
 // ---- Lookup -------------------------------------------------------------------------
