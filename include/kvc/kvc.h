@@ -582,7 +582,8 @@ typedef struct kvc_list_options {
   kvc_limits limits;       /* for the header checks */
   uint32_t text_head_bytes; /* text bytes kept per cache file: 0 */
   uint8_t titles;          /* read titles: 0 */
-  uint8_t reserved[3];     /* 0 (so the struct ends without padding: a newer field is seen) */
+  uint8_t names_only;      /* 1: cache files are named and typed, not opened (no header): 0 */
+  uint8_t reserved[2];     /* 0 (so the struct ends without padding: a newer field is seen) */
 } kvc_list_options;
 KVC_API void kvc_list_options_init(kvc_list_options* opt);
 

@@ -7336,6 +7336,7 @@ void kvc_list_options_init(kvc_list_options* c) {
   kvc::c_api::copy_limits(o.limits, c->limits);
   c->text_head_bytes = static_cast<std::uint32_t>(o.text_head_bytes);
   c->titles = o.titles;
+  c->names_only = o.names_only;
 }
 
 std::int32_t kvc_dir_list(const char* dir, const kvc_list_options* c_opt, kvc_dir** out, kvc_error* err) {
@@ -7348,6 +7349,7 @@ std::int32_t kvc_dir_list(const char* dir, const kvc_list_options* c_opt, kvc_di
     kvc::c_api::copy_limits(c.limits, opt.limits);
     opt.text_head_bytes = c.text_head_bytes;
     opt.titles = c.titles != 0;
+    opt.names_only = c.names_only != 0;
     std::unique_ptr<kvc_dir> d(new (std::nothrow) kvc_dir);
     if (!d) return kvc::c_api::out_of_memory();
     auto listing = kvc::list_directory(dir, opt);

@@ -410,6 +410,36 @@ TEST_CASE("list_directory: cache files with their headers, temporaries, odd entr
   CHECK(by_name["fifo.kv"]->kind == kvc::entry_kind::not_regular_file);
 
   CHECK(kvc::list_directory(d.path + "/missing").error().os_error == ENOENT);
+
+  // Names only: the same entries and kinds, no header read.
+  kvc::list_options names_only;
+  names_only.names_only = true;
+  auto n = kvc::list_directory(d.path, names_only);
+  REQUIRE(n);
+  REQUIRE(n->entries.size() == l->entries.size());
+  for (std::size_t i = 0; i < n->entries.size(); ++i) {
+    INFO(n->entries[i].name);
+    CHECK(n->entries[i].kind == l->entries[i].kind);
+    if (n->entries[i].kind == kvc::entry_kind::cache_file) {
+      CHECK(n->entries[i].info.stage == kvc::read_stage::none);
+      CHECK(n->entries[i].file_size == kvc::unknown_size);
+    }
+  }
+
+  // One path as the listing reads it.
+  for (const auto& e : l->entries) {
+    INFO(e.name);
+    const kvc::dir_entry one = kvc::list_entry(e.path, opt);
+    CHECK(one.kind == e.kind);
+    CHECK(one.symlink == e.symlink);
+    CHECK(one.err.code == e.err.code);
+    CHECK(one.info.hdr == e.info.hdr);
+    CHECK(one.text_head == e.text_head);
+    CHECK(one.title == e.title);
+  }
+  const kvc::dir_entry missing = kvc::list_entry(d.path + "/missing.kv");
+  CHECK(missing.kind == kvc::entry_kind::unreadable);
+  CHECK(missing.os_error == ENOENT);
 }
 
 namespace {
