@@ -428,10 +428,18 @@ error load_open_file(native_file f, file_info& info, Place&& place, const read_o
 namespace detail {
 // touch() on f, locked exclusively: one positioned write of the header, then
 // fsync with durability::full (unconfirmed if it fails).
-inline result<stored_file> touch_locked(native_file f, const std::string& path, std::uint64_t now, durability d) {
-  file_stream s{f};
+// size: the file's size as fstat saw it under the lock. One pread of the
+// header, one pwrite.
+inline result<stored_file> touch_locked(native_file f, std::uint64_t size, const std::string& path, std::uint64_t now,
+                                        durability d) {
   file_info info;
-  if (error e = read_header_at(s, info)) return e;
+  {
+    file_source header_only(f, verify_level::header, 0, size);
+    read_options opt;
+    opt.level = verify_level::header;
+    if (error e = verify(header_only, info, opt)) return e;
+  }
+  file_stream s{f};
   const header h = touched(info.hdr, now);
   const header_bytes hb = encode_header(h);
   const io_result r = write_fully_at(s, hb.data(), hb.size(), 0);
@@ -450,7 +458,7 @@ inline result<stored_file> touch_file(const std::string& path, std::uint64_t now
   detail::file_status st{};
   auto f = detail::open_locked(path, st);
   if (!f) return f.error();
-  return detail::touch_locked(f->get(), path, now, opt.durability);
+  return detail::touch_locked(f->get(), detail::regular_size(st), path, now, opt.durability);
 }
 
 // touch_file on a file the caller has open for reading and writing: kvc
@@ -458,7 +466,7 @@ inline result<stored_file> touch_file(const std::string& path, std::uint64_t now
 inline result<stored_file> touch_open_file(native_file f, std::uint64_t now, const file_options& opt = {}) {
   if (const int err = detail::lock_file(f, true); err != 0 && !detail::locks_unsupported(err))
     return detail::os_failure(err);
-  auto r = detail::touch_locked(f, std::string(), now, opt.durability);
+  auto r = detail::touch_locked(f, detail::regular_file_size(f), std::string(), now, opt.durability);
   detail::unlock_file(f);
   return r;
 }
