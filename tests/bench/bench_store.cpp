@@ -157,22 +157,23 @@ bool plain_load(const std::string& path, std::vector<unsigned char>& into) {
 
 // ---- The store over kvc (C interface) -----------------------------------------------
 
-kvc_file_options file_options(int32_t durability, bool in_place = false) {
+kvc_file_options file_options(int32_t durability, bool in_place = false, uint32_t threads = 1) {
   kvc_file_options o;
   kvc_file_options_init(&o);
   o.durability = durability;
+  o.threads = threads;
   o.in_place = in_place ? 1 : 0;
   return o;
 }
 
 bool kvc_save(const std::string& path, const std::string& text, const std::vector<unsigned char>& payload,
-              std::size_t chunk, int32_t durability) {
+              std::size_t chunk, int32_t durability, uint32_t threads = 1) {
   kvc_header h;
   kvc_header_init(&h);
   h.tokens = 1000;
   h.context = 4096;
   h.created_at = h.last_used = 1800000000;
-  const kvc_file_options opt = file_options(durability);
+  const kvc_file_options opt = file_options(durability, false, threads);
   kvc_writer* w = nullptr;
   kvc_error e;
   if (kvc_writer_begin(path.c_str(), &h, text.data(), text.size(), &opt, &w, &e) != KVC_ERR_OK) return false;
@@ -317,6 +318,16 @@ int main(int argc, char** argv) {
   const std::string save_name = "save " + std::to_string(mib) + " MiB: v2 durability cache vs v1 (no fsync)";
   pair(
       save_name.c_str(), rounds, [&] { must(kvc_save(big_kvc, text, payload, chunk, KVC_DURABILITY_CACHE), "save"); },
+      [&] { must(plain_save(big_plain, text, payload, chunk), "plain save"); },
+      [&] {
+        drop_file(big_kvc);
+        drop_file(big_plain);
+        ::sync();
+      });
+  const std::string overlap_name = "save " + std::to_string(mib) + " MiB: v2 cache, CRC on a 2nd thread vs v1";
+  pair(
+      overlap_name.c_str(), rounds,
+      [&] { must(kvc_save(big_kvc, text, payload, chunk, KVC_DURABILITY_CACHE, 2), "save"); },
       [&] { must(plain_save(big_plain, text, payload, chunk), "plain save"); },
       [&] {
         drop_file(big_kvc);

@@ -15,12 +15,15 @@ rounds=${ROUNDS:-5}
 runs=${RUNS:-3}
 kvc=$build/examples/kvc
 tool=$build/tests/bench/kvc_bench_tool
+store=$build/tests/bench/kvc_bench_store
 dir=$(mktemp -d "${KVC_BENCH_DIR:-/tmp}/kvc-whole-XXXXXX")
 save_dir=$(mktemp -d "${KVC_SAVE_DIR:-$dir}/kvc-save-XXXXXX")
 trap 'rm -rf "$dir" "$save_dir"' EXIT
 mkdir "$dir/small"
 "$tool" save "$dir/big.kv" 1024 v2
 "$tool" small "$dir/small" 10000
+mkdir "$dir/headers"
+"$tool" small "$dir/headers" 5000
 head -c 256M "$dir/big.kv" > "$dir/sha.bin"
 grep -m1 "model name" /proc/cpuinfo
 echo "nproc $(nproc); load: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -49,6 +52,12 @@ PY
 
 # One file: its payload CRC on every core (the tool's default).
 pair "verify --level full 1 GiB (page cache) vs cat" "$kvc verify --level full --quiet $dir/big.kv" "cat $dir/big.kv"
+pair "verify --level full 1 GiB -j 1 (one thread) vs cat" "$kvc verify -j 1 --level full --quiet $dir/big.kv" "cat $dir/big.kv"
+# Cold: the file evicted from the page cache (POSIX_FADV_DONTNEED) before every run.
+evict="python3 -c 'import os; f=os.open(\"$dir/big.kv\", os.O_RDONLY); os.posix_fadvise(f, 0, 0, os.POSIX_FADV_DONTNEED)'"
+pair "verify --level full 1 GiB, cold cache, vs cat" "$kvc verify --level full --quiet $dir/big.kv" "cat $dir/big.kv" "$evict"
+# A header scan of 5,000 files against one written by hand (open, read, close).
+pair "verify --level header 5,000 files vs a hand-written scan" "$kvc verify --level header --quiet $dir/headers" "$store scan $dir/headers"
 pair "verify --level full 10,000 small files vs cat DIR/*" "$kvc verify --level full --quiet $dir/small" "sh -c 'cat $dir/small/* > /dev/null'"
 pair "kvc::sha1 256 MiB vs sha1sum" "$tool sha1 $dir/sha.bin" "sha1sum $dir/sha.bin"
 # Saving: the time ratio v2 / v1 is 1 / this throughput ratio. Each save
