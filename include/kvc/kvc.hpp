@@ -6113,7 +6113,11 @@ inline void settle_entry(dir_entry& e, node_type type, const list_options& opt) 
 inline result<directory_listing> list_directory(const std::string& dir, const list_options& opt = {}) {
   std::vector<detail::dir_item> items;
   if (const int err = detail::list_names(dir.empty() ? std::string(".") : dir, items)) return detail::os_failure(err);
+  // Sorted by name first, so that the entries (large) are made in order.
+  std::sort(items.begin(), items.end(),
+            [](const detail::dir_item& a, const detail::dir_item& b) { return a.name < b.name; });
   directory_listing out;
+  out.entries.reserve(items.size());
   for (const detail::dir_item& item : items) {
     const std::string path = detail::join_path(dir, item.name);
     dir_entry e;
@@ -6158,9 +6162,7 @@ inline result<directory_listing> list_directory(const std::string& dir, const li
     detail::settle_entry(e, type, opt);
     out.entries.push_back(std::move(e));
   }
-  std::sort(out.entries.begin(), out.entries.end(),
-            [](const dir_entry& a, const dir_entry& b) { return a.name < b.name; });
-  std::sort(out.subdirectories.begin(), out.subdirectories.end());
+
   return out;
 }
 
