@@ -7,8 +7,8 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdint>
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -330,7 +330,7 @@ TEST_CASE("C API: CRC32C against the spec's vectors and a bitwise CRC", "[c_api]
   }
   CHECK(kvc_crc32c_extend(0x12345678u, nullptr, 0) == 0x12345678u);
   CHECK(kvc_crc32c_combine(0x12345678u, 0, 0) == 0x12345678u);  // B empty
-  CHECK(kvc_crc32c_combine(0, 0xE3069283u, 9) == 0xE3069283u);   // A empty
+  CHECK(kvc_crc32c_combine(0, 0xE3069283u, 9) == 0xE3069283u);  // A empty
   const std::string kernel = kvc_crc32c_kernel_name();
   CHECK_FALSE(kernel.empty());
   CHECK(kernel == kvc::crc32c_active_kernel());
@@ -673,8 +673,7 @@ void check_same_info(const kvc_info* info, const kvc::file_info& cpp) {
     CHECK(std::string(dsml, dsml_n) == cpp.tools[i].dsml);
   }
   kvc_error err = poisoned();
-  CHECK(kvc_info_tool(info, cpp.tools.size(), nullptr, nullptr, nullptr, nullptr, &err) ==
-        KVC_ERR_INVALID_ARGUMENT);
+  CHECK(kvc_info_tool(info, cpp.tools.size(), nullptr, nullptr, nullptr, nullptr, &err) == KVC_ERR_INVALID_ARGUMENT);
   CHECK(err.code == KVC_ERR_INVALID_ARGUMENT);
 }
 
@@ -1076,8 +1075,8 @@ TEST_CASE("C API: read options from older and newer callers", "[c_api]") {
     ro.level = KVC_LEVEL_FULL;
     auto block = older_caller(ro, offsetof(kvc_read_options, keep_sections));
     kvc_info* info = kvc_info_new();
-    REQUIRE(kvc_verify_memory(tools.data(), tools.size(), reinterpret_cast<const kvc_read_options*>(block.get()),
-                              info, &err) == KVC_ERR_OK);
+    REQUIRE(kvc_verify_memory(tools.data(), tools.size(), reinterpret_cast<const kvc_read_options*>(block.get()), info,
+                              &err) == KVC_ERR_OK);
     CHECK(kvc_info_facts(info)->tool_count == 1);
     REQUIRE(kvc_verify_memory(tools.data(), tools.size(), &ro, info, &err) == KVC_ERR_OK);
     CHECK(kvc_info_facts(info)->tool_count == 0);
@@ -1086,15 +1085,15 @@ TEST_CASE("C API: read options from older and newer callers", "[c_api]") {
   SECTION("a size that ends before the limits: default limits") {
     ro.limits.max_payload_bytes = 1;  // would refuse the 8-byte payload
     auto block = older_caller(ro, offsetof(kvc_read_options, limits));
-    CHECK(kvc_verify_memory(worked_v2.data(), worked_v2.size(),
-                            reinterpret_cast<const kvc_read_options*>(block.get()), nullptr, &err) == KVC_ERR_OK);
+    CHECK(kvc_verify_memory(worked_v2.data(), worked_v2.size(), reinterpret_cast<const kvc_read_options*>(block.get()),
+                            nullptr, &err) == KVC_ERR_OK);
     CHECK(kvc_verify_memory(worked_v2.data(), worked_v2.size(), &ro, nullptr, &err) == KVC_ERR_LIMIT_EXCEEDED);
   }
   SECTION("a newer caller: zero extra bytes pass, others are refused") {
     ro.level = KVC_LEVEL_TEXT;
     auto zeros = newer_caller(ro, 16, 0);
-    CHECK(kvc_verify_memory(xpcrc.data(), xpcrc.size(), reinterpret_cast<const kvc_read_options*>(zeros.get()),
-                            nullptr, &err) == KVC_ERR_OK);  // level text: the payload is not read
+    CHECK(kvc_verify_memory(xpcrc.data(), xpcrc.size(), reinterpret_cast<const kvc_read_options*>(zeros.get()), nullptr,
+                            &err) == KVC_ERR_OK);  // level text: the payload is not read
     auto nonzero = newer_caller(ro, 16, 1);
     CHECK(kvc_verify_memory(xpcrc.data(), xpcrc.size(), reinterpret_cast<const kvc_read_options*>(nonzero.get()),
                             nullptr, &err) == KVC_ERR_INVALID_ARGUMENT);
@@ -1162,8 +1161,7 @@ std::int32_t write_in_pieces(kvc_writer* w, const std::string& payload, kvc_erro
 
 // Saves (text, payload, sections) at path through the C writer.
 std::int32_t save_c(const std::string& path, const kvc_header& h, const std::string& text, const std::string& payload,
-                    const kvc_appended* sections, const kvc_file_options* opt, kvc_stored* stored,
-                    kvc_error* err) {
+                    const kvc_appended* sections, const kvc_file_options* opt, kvc_stored* stored, kvc_error* err) {
   kvc_writer* w = nullptr;
   if (std::int32_t code = kvc_writer_begin(path.c_str(), &h, text.data(), text.size(), opt, &w, err)) return code;
   if (std::int32_t code = write_in_pieces(w, payload, err)) {
@@ -1176,9 +1174,8 @@ std::int32_t save_c(const std::string& path, const kvc_header& h, const std::str
 // The whole file read back through the C++ API: its payload and info.
 std::string read_back(const std::string& path, kvc::file_info& info) {
   std::string payload;
-  const kvc::error e = kvc::read_file(path, info, [&](const std::uint8_t* p, std::size_t n) {
-    payload.append(reinterpret_cast<const char*>(p), n);
-  });
+  const kvc::error e = kvc::read_file(
+      path, info, [&](const std::uint8_t* p, std::size_t n) { payload.append(reinterpret_cast<const char*>(p), n); });
   CHECK(describe(e) == "ok");
   return payload;
 }
@@ -1535,7 +1532,8 @@ TEST_CASE("C API: a failed payload write is final (POSIX, RLIMIT_FSIZE)", "[c_ap
 
   // Files may not grow past 64 KiB for a moment: the payload write fails
   // with EFBIG (SIGXFSZ ignored). Nothing else writes files meanwhile.
-  struct sigaction ignore {}, old_action {};
+  struct sigaction ignore {
+  }, old_action{};
   ignore.sa_handler = SIG_IGN;
   REQUIRE(::sigaction(SIGXFSZ, &ignore, &old_action) == 0);
   struct rlimit old_limit {};
@@ -1653,8 +1651,8 @@ TEST_CASE("C API: every fixture through a pull load", "[c_api][conformance]") {
       kvc_error err = poisoned();
 #ifndef _WIN32
       const int fd = variant == 2 ? ::open(path.c_str(), O_RDONLY) : -1;
-      const std::int32_t opened =
-          variant == 2 ? kvc_load_open_fd(fd, &opt.c, info, &l, &err) : kvc_load_open(path.c_str(), &opt.c, info, &l, &err);
+      const std::int32_t opened = variant == 2 ? kvc_load_open_fd(fd, &opt.c, info, &l, &err)
+                                               : kvc_load_open(path.c_str(), &opt.c, info, &l, &err);
 #else
       if (variant == 2) continue;
       const std::int32_t opened = kvc_load_open(path.c_str(), &opt.c, info, &l, &err);
@@ -2081,10 +2079,10 @@ TEST_CASE("C API: touch", "[c_api]") {
       spill(path, before);
       REQUIRE(kvc_touch_file(path.c_str(), now, nullptr, &stored, &err) == KVC_ERR_OK);
       const std::string after = slurp(path);
-      CHECK(after.substr(0, 12) == before.substr(0, 12));   // magic .. model id
-      CHECK(after.substr(16, 16) == before.substr(16, 16)); // context .. created_at
+      CHECK(after.substr(0, 12) == before.substr(0, 12));    // magic .. model id
+      CHECK(after.substr(16, 16) == before.substr(16, 16));  // context .. created_at
       CHECK(after.substr(40, 8) == before.substr(40, 8));
-      CHECK(after.substr(52) == before.substr(52));          // data CRCs, text length, the rest
+      CHECK(after.substr(52) == before.substr(52));  // data CRCs, text length, the rest
       CHECK(stored.header.save_reason == static_cast<unsigned char>(before[5]));
       CHECK(stored.header.model_id == static_cast<unsigned char>(before[7]));
       CHECK(kvc_verify_file(path.c_str(), nullptr, nullptr, &err) == KVC_ERR_OK);
@@ -2178,8 +2176,8 @@ kvc::appended_changes cpp_changes(const kvc_appended_changes& c) {
   if (c.tool_map == KVC_REPLACE) {
     out.tools.emplace();
     for (std::size_t i = 0; i < c.tool_count; ++i)
-      out.tools->push_back({std::string(c.tools[i].id, c.tools[i].id_size),
-                            std::string(c.tools[i].dsml, c.tools[i].dsml_size)});
+      out.tools->push_back(
+          {std::string(c.tools[i].id, c.tools[i].id_size), std::string(c.tools[i].dsml, c.tools[i].dsml_size)});
   } else if (c.tool_map == KVC_REMOVE) {
     out.tools.emplace();
   }
@@ -2262,9 +2260,12 @@ TEST_CASE("C API: appended-section changes keep, replace and remove", "[c_api]")
         }
         CHECK(info.has_title == (sc.title != nullptr));
         if (sc.title != nullptr) CHECK(info.title == sc.title);
-        CHECK(after.substr(static_cast<std::size_t>(info.hdr.text_offset()), static_cast<std::size_t>(s.sections_at - info.hdr.text_offset())) ==
-              before.substr(static_cast<std::size_t>(info.hdr.text_offset()), static_cast<std::size_t>(s.sections_at - info.hdr.text_offset())));
-        if (version == 2) CHECK(info.hdr.sections_crc == bitwise_crc32c(after.substr(static_cast<std::size_t>(s.sections_at))));
+        CHECK(after.substr(static_cast<std::size_t>(info.hdr.text_offset()),
+                           static_cast<std::size_t>(s.sections_at - info.hdr.text_offset())) ==
+              before.substr(static_cast<std::size_t>(info.hdr.text_offset()),
+                            static_cast<std::size_t>(s.sections_at - info.hdr.text_offset())));
+        if (version == 2)
+          CHECK(info.hdr.sections_crc == bitwise_crc32c(after.substr(static_cast<std::size_t>(s.sections_at))));
         // stored.header is what is on disk.
         kvc_header on_disk;
         REQUIRE(kvc_header_decode(after.data(), after.size(), &on_disk, nullptr) == KVC_ERR_OK);
@@ -2522,10 +2523,10 @@ TEST_CASE("C API: ds4's reuse rule", "[c_api]") {
     std::int32_t verdict;
   };
   const row rows[] = {
-      {"Hi!", 4096, 0, KVC_COMPATIBLE},   {"Hi!", 8192, 0, KVC_COMPATIBLE},   // a smaller file context is reused
-      {"Hi!", 4095, 0, KVC_INCOMPATIBLE}, {"Hi!", 0, 0, KVC_INCOMPATIBLE},    // a larger one is not
-      {"Hi!", 4096, 2, KVC_COMPATIBLE},   {"Hi!", 4096, 4, KVC_INCOMPATIBLE}, // quant bits only when asked
-      {"Hi", 4096, 0, KVC_INCOMPATIBLE},  {"Hi!!", 4096, 0, KVC_INCOMPATIBLE}, // the same text, byte for byte
+      {"Hi!", 4096, 0, KVC_COMPATIBLE},   {"Hi!", 8192, 0, KVC_COMPATIBLE},     // a smaller file context is reused
+      {"Hi!", 4095, 0, KVC_INCOMPATIBLE}, {"Hi!", 0, 0, KVC_INCOMPATIBLE},      // a larger one is not
+      {"Hi!", 4096, 2, KVC_COMPATIBLE},   {"Hi!", 4096, 4, KVC_INCOMPATIBLE},   // quant bits only when asked
+      {"Hi", 4096, 0, KVC_INCOMPATIBLE},  {"Hi!!", 4096, 0, KVC_INCOMPATIBLE},  // the same text, byte for byte
       {"", 4096, 0, KVC_INCOMPATIBLE},    {"hi!", 4096, 0, KVC_INCOMPATIBLE},
   };
   for (const row& r : rows) {
@@ -2642,8 +2643,7 @@ TEST_CASE("C API: identity names", "[c_api]") {
     const char* text = kvc_info_text(info, &n);
     if (title != nullptr) {
       kvc_info_title(info, &n);
-      REQUIRE(kvc_identity_name_for_title(title, n, kvc_info_facts(info)->header.created_at, name, &err) ==
-              KVC_ERR_OK);
+      REQUIRE(kvc_identity_name_for_title(title, n, kvc_info_facts(info)->header.created_at, name, &err) == KVC_ERR_OK);
       ++titled;
     } else {
       REQUIRE(kvc_identity_name_for_text(text, n, name, &err) == KVC_ERR_OK);
@@ -2688,8 +2688,8 @@ namespace {
 
 // Saves a checkpoint with the C++ API; returns its file name.
 std::string put_file(const temp_dir& d, const std::string& name, const std::string& text, std::uint32_t tokens,
-                     std::uint32_t context, std::uint8_t quant_bits, std::size_t payload_bytes,
-                     std::uint32_t hits = 0, std::uint64_t last_used = 1700000000, const char* title = nullptr) {
+                     std::uint32_t context, std::uint8_t quant_bits, std::size_t payload_bytes, std::uint32_t hits = 0,
+                     std::uint64_t last_used = 1700000000, const char* title = nullptr) {
   kvc::header h;
   h.tokens = tokens;
   h.context = context;
@@ -2757,7 +2757,7 @@ TEST_CASE("C API: listing, lookup against the C++ API and by hand", "[c_api]") {
   // Prefixes of the prompt, each under its text identity name.
   const std::string a = put_file(d, id_of(prefix(26)), prefix(26), 3, 4096, 2, 100);
   const std::string b = put_file(d, id_of(prefix(67)), prefix(67), 12, 4096, 2, 200);
-  const std::string c = put_file(d, id_of(prefix(70)), prefix(70), 14, 8192, 2, 300);  // a larger context
+  const std::string c = put_file(d, id_of(prefix(70)), prefix(70), 14, 8192, 2, 300);   // a larger context
   const std::string q4 = put_file(d, id_of(prefix(50)), prefix(50), 20, 4096, 4, 400);  // other quant bits
   // Named for prefix(30), holding another text of that length: not a prefix.
   std::string other30 = prefix(30);
@@ -2802,12 +2802,14 @@ TEST_CASE("C API: listing, lookup against the C++ API and by hand", "[c_api]") {
 
   // By hand: the "*.kv" entries and temporaries, sorted by name, and their kinds.
   std::vector<std::pair<std::string, std::int32_t>> want = {
-      {a, KVC_ENTRY_CACHE_FILE},     {b, KVC_ENTRY_CACHE_FILE},      {c, KVC_ENTRY_CACHE_FILE},
-      {q4, KVC_ENTRY_CACHE_FILE},    {x, KVC_ENTRY_CACHE_FILE},      {g, KVC_ENTRY_CACHE_FILE},
-      {hbad, KVC_ENTRY_CACHE_FILE},  {titled, KVC_ENTRY_CACHE_FILE}, {"plain.kv", KVC_ENTRY_CACHE_FILE},
-      {b + ".tmp.123.abc", KVC_ENTRY_TEMPORARY}, {"dir.kv", KVC_ENTRY_DIRECTORY},
+      {a, KVC_ENTRY_CACHE_FILE},           {b, KVC_ENTRY_CACHE_FILE},
+      {c, KVC_ENTRY_CACHE_FILE},           {q4, KVC_ENTRY_CACHE_FILE},
+      {x, KVC_ENTRY_CACHE_FILE},           {g, KVC_ENTRY_CACHE_FILE},
+      {hbad, KVC_ENTRY_CACHE_FILE},        {titled, KVC_ENTRY_CACHE_FILE},
+      {"plain.kv", KVC_ENTRY_CACHE_FILE},  {b + ".tmp.123.abc", KVC_ENTRY_TEMPORARY},
+      {"dir.kv", KVC_ENTRY_DIRECTORY},
 #ifndef _WIN32
-      {"link.kv", KVC_ENTRY_CACHE_FILE},  {"dangle.kv", KVC_ENTRY_DANGLING_SYMLINK},
+      {"link.kv", KVC_ENTRY_CACHE_FILE},   {"dangle.kv", KVC_ENTRY_DANGLING_SYMLINK},
       {"loop.kv", KVC_ENTRY_SYMLINK_LOOP}, {"fifo.kv", KVC_ENTRY_NOT_REGULAR_FILE},
 #endif
   };
@@ -2852,24 +2854,24 @@ TEST_CASE("C API: listing, lookup against the C++ API and by hand", "[c_api]") {
       std::string expect;
     };
     const lookup rows[] = {
-        {prompt, 4096, 0, 0, b},          // the longest text within the context
-        {prompt, 8192, 0, 0, c},          // a file saved for a smaller context is fine
-        {prompt, 4095, 0, 0, "(none)"},   // every file is for a larger context
-        {prompt, 4096, 2, 0, b},          // quant bits compared when asked
+        {prompt, 4096, 0, 0, b},         // the longest text within the context
+        {prompt, 8192, 0, 0, c},         // a file saved for a smaller context is fine
+        {prompt, 4095, 0, 0, "(none)"},  // every file is for a larger context
+        {prompt, 4096, 2, 0, b},         // quant bits compared when asked
         {prompt, 4096, 4, 0, q4},
-        {prompt, 4096, 0, 13, q4},        // fewer tokens than the minimum are skipped
+        {prompt, 4096, 0, 13, q4},  // fewer tokens than the minimum are skipped
         {prompt, 4096, 2, 13, "(none)"},
-        {prefix(66), 4096, 0, 0, q4},     // b's text is longer than this prompt
-        {prefix(26), 4096, 0, 0, a},      // a text as long as the prompt
+        {prefix(66), 4096, 0, 0, q4},  // b's text is longer than this prompt
+        {prefix(26), 4096, 0, 0, a},   // a text as long as the prompt
         {prefix(25), 4096, 0, 0, "(none)"},
         {"unrelated", 4096, 0, 0, "(none)"},
     };
     for (const lookup& r : rows) {
-      INFO("prompt of " << r.prompt.size() << " context " << r.context << " quant " << int(r.quant_bits)
-                        << " min " << r.min_tokens);
+      INFO("prompt of " << r.prompt.size() << " context " << r.context << " quant " << int(r.quant_bits) << " min "
+                        << r.min_tokens);
       std::size_t index = 777;
-      REQUIRE(kvc_dir_find_prefix(dir, r.prompt.data(), r.prompt.size(), r.context, r.quant_bits, r.min_tokens,
-                                  &index, &err) == KVC_ERR_OK);
+      REQUIRE(kvc_dir_find_prefix(dir, r.prompt.data(), r.prompt.size(), r.context, r.quant_bits, r.min_tokens, &index,
+                                  &err) == KVC_ERR_OK);
       CHECK(entry_name(dir, index) == r.expect);
       kvc::lookup_options lopt;
       lopt.rule.context = r.context;
@@ -2984,7 +2986,7 @@ TEST_CASE("C API: eviction plans against the C++ API and by hand", "[c_api]") {
   put_file(d, "hit.kv", "h", 10, 4096, 2, 1000, 8, now);
   put_file(d, "big.kv", "b", 100, 4096, 2, 1000, 0, now);
   put_file(d, "broken.kv", "x", 100, 4096, 2, 1000, 0, now);
-  flip_byte(in_dir(d, "broken.kv"), 8);  // fails level header: never planned, not counted
+  flip_byte(in_dir(d, "broken.kv"), 8);                        // fails level header: never planned, not counted
   spill(in_dir(d, "old.kv.tmp.1.a"), std::string(5000, 't'));  // a temporary: not counted
   kvc_dir* dir = nullptr;
   kvc_error err = poisoned();
@@ -3022,8 +3024,7 @@ TEST_CASE("C API: eviction plans against the C++ API and by hand", "[c_api]") {
   auto plan = [&](std::uint64_t budget, const char* protect, std::uint64_t when) {
     std::size_t idx[8];
     std::size_t count = 99;
-    REQUIRE(kvc_dir_plan_eviction(dir, budget, when, 0, protect, idx, 8, &count, &err) ==
-            KVC_ERR_OK);
+    REQUIRE(kvc_dir_plan_eviction(dir, budget, when, 0, protect, idx, 8, &count, &err) == KVC_ERR_OK);
     std::vector<std::string> names;
     for (std::size_t i = 0; i < count; ++i) names.push_back(entry_name(dir, idx[i]));
     // The C++ plan on the same listing.

@@ -5,8 +5,8 @@
 #include <cstdlib>
 #include <fstream>
 #include <kvc/kvc.hpp>
-#include <sstream>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 

@@ -494,10 +494,10 @@ enum kvc_change { KVC_KEEP = 0, KVC_REPLACE = 1, KVC_REMOVE = 2 };
 
 /* Changes to a file's appended sections, one section at a time. */
 typedef struct kvc_appended_changes {
-  int32_t tool_map;             /* KVC_KEEP, KVC_REPLACE (with tools; none when tool_count is 0) or KVC_REMOVE */
+  int32_t tool_map; /* KVC_KEEP, KVC_REPLACE (with tools; none when tool_count is 0) or KVC_REMOVE */
   const kvc_tool_entry* tools;
   size_t tool_count;
-  int32_t title;                /* KVC_KEEP, KVC_REPLACE (with title_text, not NULL; "" for an empty title) or KVC_REMOVE */
+  int32_t title; /* KVC_KEEP, KVC_REPLACE (with title_text, not NULL; "" for an empty title) or KVC_REMOVE */
   const char* title_text;
   size_t title_size;
 } kvc_appended_changes;
@@ -578,12 +578,12 @@ typedef struct kvc_entry {
 } kvc_entry;
 
 typedef struct kvc_list_options {
-  size_t size;             /* sizeof(kvc_list_options), set by kvc_list_options_init */
-  kvc_limits limits;       /* for the header checks */
+  size_t size;              /* sizeof(kvc_list_options), set by kvc_list_options_init */
+  kvc_limits limits;        /* for the header checks */
   uint32_t text_head_bytes; /* text bytes kept per cache file: 0 */
-  uint8_t titles;          /* read titles: 0 */
-  uint8_t names_only;      /* 1: cache files are named and typed, not opened (no header): 0 */
-  uint8_t reserved[2];     /* 0 (so the struct ends without padding: a newer field is seen) */
+  uint8_t titles;           /* read titles: 0 */
+  uint8_t names_only;       /* 1: cache files are named and typed, not opened (no header): 0 */
+  uint8_t reserved[2];      /* 0 (so the struct ends without padding: a newer field is seen) */
 } kvc_list_options;
 KVC_API void kvc_list_options_init(kvc_list_options* opt);
 

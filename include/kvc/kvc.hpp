@@ -6924,6 +6924,7 @@ double kvc_eviction_score(const kvc_header* h, std::uint64_t file_size, std::uin
 template <class Handle>
 struct kvc_stream_link {
   Handle* handle = nullptr;
+  std::unique_ptr<char[]> buffer;  // the stream's buffer (see open_linked_stream)
 };
 
 struct kvc_writer {
@@ -7007,13 +7008,19 @@ int close_link(void* c) noexcept {
 
 template <class Handle, class Open>
 FILE* open_linked_stream(Handle* h, Open&& open) noexcept {
-  auto* link = new (std::nothrow) kvc_stream_link<Handle>{h};
+  auto* link = new (std::nothrow) kvc_stream_link<Handle>{h, nullptr};
   if (link == nullptr) return nullptr;
   FILE* f = open(link);
   if (f == nullptr) {
     delete link;
     return nullptr;
   }
+  // stdio's default buffer (8 KiB) would turn a 1 GiB payload into 131072
+  // calls; 256 KiB keeps a serializer's small freads and fwrites cheap and
+  // large ones in few calls. (glibc ignores a size given without a buffer.)
+  constexpr std::size_t buffer_bytes = std::size_t{256} << 10;
+  link->buffer.reset(new (std::nothrow) char[buffer_bytes]);
+  if (link->buffer) std::setvbuf(f, link->buffer.get(), _IOFBF, buffer_bytes);
   h->link = link;
   return f;
 }

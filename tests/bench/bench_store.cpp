@@ -6,6 +6,9 @@
 //   kvc_bench_store DIR [ROUNDS] [PAYLOAD_MIB]   every pair; prints medians and ratios
 //   kvc_bench_store scan DIR                     the plain header scan alone (for
 //                                                whole_process.sh, against `kvc verify`)
+//   kvc_bench_store stream DIR MIB               a save and a load of MIB MiB through the
+//                                                C interface's FILE* streams and through
+//                                                its buffer calls: time and peak memory
 //
 // Each pair runs ROUNDS rounds (default 7), the order of the two sides
 // alternating; a round's ratio is kvc's time over the plain store's, and the
@@ -13,7 +16,9 @@
 // never asserted. KVC_BENCH_ONLY=<text> runs only the pairs whose name holds it.
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -295,12 +300,93 @@ void make_small_files(const std::string& dir, int n) {
     must(kvc_save(dir + name, "prompt " + std::to_string(i), payload, 4096, KVC_DURABILITY_CACHE), "small save");
   }
 }
+// One side of `stream`, in a child process of its own so that its peak
+// resident memory is its own: the payload is produced (and consumed) 1 MiB
+// at a time, as a serializer does, never held whole.
+void stream_side(const char* name, const std::function<bool()>& run) {
+  std::fflush(stdout);
+  ::sync();  // the previous side's dirty pages are not this side's cost
+  const pid_t child = ::fork();
+  if (child == 0) {
+    const auto t0 = clock_type::now();
+    const bool ok = run();
+    const double s = std::chrono::duration<double>(clock_type::now() - t0).count();
+    rusage ru{};
+    ::getrusage(RUSAGE_SELF, &ru);
+    std::printf("%-44s %6.3f s  peak RSS %6.1f MiB%s\n", name, s, static_cast<double>(ru.ru_maxrss) / 1024,
+                ok ? "" : "  FAILED");
+    std::fflush(stdout);
+    ::_exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+}
+
+int run_stream(const std::string& dir, std::size_t mib) {
+  ::mkdir(dir.c_str(), 0700);
+  const std::string path = dir + "/stream.kv";
+  std::vector<unsigned char> block(1 << 20);
+  for (std::size_t i = 0; i < block.size(); ++i) block[i] = static_cast<unsigned char>(i * 2654435761u >> 13);
+  auto save = [&](bool through_file) {
+    kvc_header h;
+    kvc_header_init(&h);
+    h.tokens = 1000;
+    h.context = 4096;
+    const kvc_file_options opt = file_options(KVC_DURABILITY_CACHE);
+    kvc_writer* w = nullptr;
+    kvc_error e;
+    if (kvc_writer_begin(path.c_str(), &h, "t", 1, &opt, &w, &e) != KVC_ERR_OK) return false;
+    FILE* fp = through_file ? kvc_writer_file(w) : nullptr;
+    for (std::size_t i = 0; i < mib; ++i) {
+      const bool ok = fp ? std::fwrite(block.data(), 1, block.size(), fp) == block.size()
+                         : kvc_writer_write(w, block.data(), block.size(), &e) == KVC_ERR_OK;
+      if (!ok) return kvc_writer_abort(w), false;
+    }
+    if (fp && std::fclose(fp) != 0) return kvc_writer_abort(w), false;
+    return kvc_writer_finish(w, nullptr, nullptr, &e) == KVC_ERR_OK;
+  };
+  auto load = [&](bool through_file) {
+    kvc_info* info = kvc_info_new();
+    kvc_load* l = nullptr;
+    kvc_error e;
+    bool ok = kvc_load_open(path.c_str(), nullptr, info, &l, &e) == KVC_ERR_OK;
+    FILE* fp = ok && through_file ? kvc_load_file(l) : nullptr;
+    std::vector<unsigned char> piece(1 << 20);
+    for (std::size_t got = 1; ok && got != 0;) {
+      if (fp) {
+        got = std::fread(piece.data(), 1, piece.size(), fp);
+        ok = got != 0 || !std::ferror(fp);
+      } else {
+        ok = kvc_load_read(l, piece.data(), piece.size(), &got, &e) == KVC_ERR_OK;
+      }
+    }
+    if (fp) ok = std::fclose(fp) == 0 && ok;
+    ok = ok && kvc_load_finish(l, &e) == KVC_ERR_OK;
+    kvc_load_close(l);
+    kvc_info_free(info);
+    return ok;
+  };
+  std::printf("kvc_bench_store stream: %zu MiB in 1 MiB pieces, durability cache, %s\n", mib, dir.c_str());
+  // Each save starts with no file at the path, so that neither pays for
+  // dropping the other's payload.
+  ::unlink(path.c_str());
+  stream_side("save through kvc_writer_file (FILE*, fwrite)", [&] { return save(true); });
+  ::unlink(path.c_str());
+  stream_side("save through kvc_writer_write", [&] { return save(false); });
+  stream_side("load through kvc_load_file (FILE*, fread)", [&] { return load(true); });
+  stream_side("load through kvc_load_read", [&] { return load(false); });
+  ::unlink(path.c_str());
+  return 0;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc == 3 && std::strcmp(argv[1], "scan") == 0) return plain_scan(argv[2]) < 0 ? 1 : 0;
+  if (argc == 4 && std::strcmp(argv[1], "stream") == 0) return run_stream(argv[2], std::strtoull(argv[3], nullptr, 10));
   if (argc < 2) {
-    std::fprintf(stderr, "usage: kvc_bench_store DIR [ROUNDS] [PAYLOAD_MIB] | kvc_bench_store scan DIR\n");
+    std::fprintf(stderr,
+                 "usage: kvc_bench_store DIR [ROUNDS] [PAYLOAD_MIB] | kvc_bench_store scan DIR\n"
+                 "       kvc_bench_store stream DIR MIB\n");
     return 2;
   }
   const std::string dir = argv[1];

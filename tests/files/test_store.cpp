@@ -84,8 +84,7 @@ TEST_CASE("file_writer: a temporary until finish, gone when abandoned or failed"
   // Finished: the new file replaces the old one, readable with its payload.
   auto w = kvc::file_writer::begin(p, small_header(), "Hi!");
   REQUIRE(w);
-  for (std::size_t at = 0; at < payload.size(); at += 1000)
-    REQUIRE_FALSE(w->write_payload(payload.data() + at, 1000));
+  for (std::size_t at = 0; at < payload.size(); at += 1000) REQUIRE_FALSE(w->write_payload(payload.data() + at, 1000));
   auto stored = w->finish(tools_of({"t1"}));
   REQUIRE(stored);
   CHECK_FALSE(stored->unconfirmed);
@@ -93,7 +92,8 @@ TEST_CASE("file_writer: a temporary until finish, gone when abandoned or failed"
   CHECK(listing(d.path) == std::vector<std::string>{"a.kv"});
   kvc::file_info info;
   std::vector<std::uint8_t> got;
-  REQUIRE_FALSE(kvc::read_file(p, info, [&](const std::uint8_t* q, std::size_t n) { got.insert(got.end(), q, q + n); }));
+  REQUIRE_FALSE(
+      kvc::read_file(p, info, [&](const std::uint8_t* q, std::size_t n) { got.insert(got.end(), q, q + n); }));
   CHECK(got == payload);
   CHECK(info.hdr.payload_bytes == payload.size());
   REQUIRE(info.tools.size() == 1);
@@ -121,8 +121,8 @@ TEST_CASE("durability cache: every write leaves the same bytes as durability ful
     results[i].push_back(read_bytes(p));
     kvc::file_options in_place = opt;
     in_place.in_place = true;
-    REQUIRE(kvc::rewrite_appended_file(p, kvc::appended_changes{std::vector<kvc::tool_entry>{}, {}, false},
-                                       1800000002, in_place));
+    REQUIRE(kvc::rewrite_appended_file(p, kvc::appended_changes{std::vector<kvc::tool_entry>{}, {}, false}, 1800000002,
+                                       in_place));
     results[i].push_back(read_bytes(p));
     const std::string v1 = d.path + "/v1-" + std::to_string(i) + ".kv";
     write_bytes(v1, small_file(1));
@@ -150,7 +150,8 @@ TEST_CASE("in-place rewrite: the bytes of the safe rewrite, the same file, the p
     kvc::appended_changes change;
   };
   const std::vector<step> steps = {
-      {"replace the tool map", {std::vector<kvc::tool_entry>{{"x", "<x/>"}, {"y", std::string(70000, 'y')}}, {}, false}},
+      {"replace the tool map",
+       {std::vector<kvc::tool_entry>{{"x", "<x/>"}, {"y", std::string(70000, 'y')}}, {}, false}},
       {"set a title", {{}, std::string("A title"), false}},
       {"shrink the tool map", {std::vector<kvc::tool_entry>{{"z", "<z/>"}}, {}, false}},
       {"drop the tool map", {std::vector<kvc::tool_entry>{}, {}, false}},
@@ -379,8 +380,8 @@ TEST_CASE("list_directory: cache files with their headers, temporaries, odd entr
   for (const auto& e : l->entries) by_name[e.name] = &e;
   std::vector<std::string> names;
   for (const auto& e : l->entries) names.push_back(e.name);
-  CHECK(names == std::vector<std::string>{text_name, "a.kv.tmp.1.abc", "damaged.kv", "dangling.kv", "dir.kv",
-                                          "fifo.kv", "link.kv", "loop.kv", "plain.kv", "short.kv"});
+  CHECK(names == std::vector<std::string>{text_name, "a.kv.tmp.1.abc", "damaged.kv", "dangling.kv", "dir.kv", "fifo.kv",
+                                          "link.kv", "loop.kv", "plain.kv", "short.kv"});
   CHECK(l->subdirectories == std::vector<std::string>{d.path + "/sub"});
   CHECK(l->other_files == 1);
 
@@ -530,9 +531,8 @@ TEST_CASE("plan_eviction: ds4's order by score, the budget, the protected file",
   };
   // Sizes and ages chosen so that the scores differ and are easy to order by hand.
   const std::vector<spec> files = {
-      {"a", 100, 0, now - 10, 10000},        {"b", 100, 8, now - 10, 10000},
-      {"c", 1000, 0, now - 3600, 10000},     {"d", 50, 30, now - 30 * 86400, 5000},
-      {"e", 100, 1, now - 6 * 3600, 20000},  {"f", 100, 0, 0, 20000},
+      {"a", 100, 0, now - 10, 10000},        {"b", 100, 8, now - 10, 10000},       {"c", 1000, 0, now - 3600, 10000},
+      {"d", 50, 30, now - 30 * 86400, 5000}, {"e", 100, 1, now - 6 * 3600, 20000}, {"f", 100, 0, 0, 20000},
   };
   for (const spec& f : files) {
     kvc::header h = small_header();
@@ -579,8 +579,7 @@ TEST_CASE("plan_eviction: ds4's order by score, the budget, the protected file",
   CHECK(names(kvc::plan_eviction(*l, opt)) == std::vector<std::string>{by_score[0]});
   // Room for the two best only.
   opt.budget_bytes = size[by_score[4]] + size[by_score[5]];
-  CHECK(names(kvc::plan_eviction(*l, opt)) ==
-        std::vector<std::string>(by_score.begin(), by_score.begin() + 4));
+  CHECK(names(kvc::plan_eviction(*l, opt)) == std::vector<std::string>(by_score.begin(), by_score.begin() + 4));
   // Protected: the lowest stays, the next ones go instead.
   opt.budget_bytes = total - 1;
   opt.protect = by_score[0];
