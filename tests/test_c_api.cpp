@@ -107,8 +107,8 @@ const std::string greeting_identity = "abc8adc392fd6e4dd8646d4b7786b14d7eefcd4e.
 // ---- An independent CRC32C: the bitwise definition of spec 2.3 ----------------
 
 std::uint32_t bitwise_crc32c(const std::string& d, std::uint32_t reg = 0xFFFFFFFFu) {
-  for (unsigned char b : d) {
-    reg ^= b;
+  for (const char c : d) {
+    reg ^= static_cast<unsigned char>(c);
     for (int i = 0; i < 8; ++i) reg = (reg & 1u) != 0 ? (reg >> 1) ^ 0x82F63B78u : reg >> 1;
   }
   return reg ^ 0xFFFFFFFFu;
@@ -1546,7 +1546,12 @@ TEST_CASE("C API: a failed payload write is final (POSIX, RLIMIT_FSIZE)", "[c_ap
   const std::int32_t second_code = kvc_writer_write(w, "x", 1, &second);
   FILE* fp = kvc_writer_file(w);
   int fp_failed = -1;
-  if (fp != nullptr) fp_failed = (std::fwrite("abc", 1, 3, fp) != 3) | (std::fclose(fp) != 0);
+  if (fp != nullptr) {
+    // Both calls must run: the fclose is what hands the writer its stream back.
+    const bool write_failed = std::fwrite("abc", 1, 3, fp) != 3;
+    const bool close_failed = std::fclose(fp) != 0;
+    fp_failed = (write_failed || close_failed) ? 1 : 0;
+  }
   const std::int32_t finish_code = kvc_writer_finish(w, nullptr, nullptr, &through_file);
   REQUIRE(::setrlimit(RLIMIT_FSIZE, &old_limit) == 0);
   REQUIRE(::sigaction(SIGXFSZ, &old_action, nullptr) == 0);
