@@ -267,9 +267,22 @@ TEST_CASE("C API: kvc_error_format is snprintf-like", "[c_api]") {
   }
   SECTION("the OS's words after an I/O error") {
     const kvc_error io{KVC_ERR_IO_ERROR, KVC_SECTION_HEADER, 0, ENOENT};
+#if defined(_WIN32)
+    // There os_error is a Windows error code (2, ERROR_FILE_NOT_FOUND) in
+    // FormatMessage's words: one line, without their period and line end.
+    const std::string prefix = "io_error at offset 0 (header): ";
+    const std::size_t n = kvc_error_format(&io, buf, sizeof buf);
+    const std::string got(buf);
+    CHECK(n == got.size());
+    REQUIRE(got.size() > prefix.size());
+    CHECK(got.compare(0, prefix.size(), prefix) == 0);
+    CHECK(got.find_first_of("\r\n") == std::string::npos);
+    CHECK(got.back() != '.');
+#else
     const std::string want = std::string("io_error at offset 0 (header): ") + std::strerror(ENOENT);
     CHECK(kvc_error_format(&io, buf, sizeof buf) == want.size());
     CHECK(std::string(buf) == want);
+#endif
     const kvc_error io_none{KVC_ERR_IO_ERROR, KVC_SECTION_PAYLOAD, 5, 0};
     CHECK(kvc_error_format(&io_none, buf, sizeof buf) > 0);
     CHECK(std::string(buf) == "io_error at offset 5 (payload)");
