@@ -286,6 +286,50 @@ TEST_CASE("sequential writer: declared size and CRC, checked at finish", "[io]")
   CHECK(w->finish().error().code == kvc::errc::invalid_argument);
 }
 
+TEST_CASE("writer on two threads: one kept CRC thread, through a move, a failure or an abandon", "[io][threads]") {
+  spec::file_spec f;
+  f.payload.resize((std::size_t{5} << 20) + 3);
+  std::uint32_t x = 12345;
+  for (auto& b : f.payload) b = static_cast<std::uint8_t>((x = x * 1664525u + 1013904223u) >> 24);
+  constexpr std::size_t piece = std::size_t{1} << 20;  // every call overlapped
+  SECTION("pieces written before and after a move make the same bytes") {
+    bytes out;
+    auto w = kvc::begin_write(out, header_of(f), f.text);
+    REQUIRE(w);
+    w->set_threads(2);
+    REQUIRE_FALSE(w->write_payload(f.payload.data(), piece));
+    kvc::writer<bytes> moved = std::move(*w);
+    CHECK(w->write_payload(f.payload.data(), piece).code == kvc::errc::invalid_argument);
+    for (std::size_t at = piece; at < f.payload.size(); at += piece)
+      REQUIRE_FALSE(moved.write_payload(f.payload.data() + at, std::min(piece, f.payload.size() - at)));
+    REQUIRE(moved.finish(appended_of(f)));
+    CHECK(out == spec::build(f));
+  }
+  SECTION("a failed write stops the series; the writer is dropped unfinished") {
+    bytes out;
+    faulty_sink sink{&out, fault::fail, 4};  // header, text, two pieces, then ENOSPC
+    kvc::header h = header_of(f);
+    h.payload_bytes = f.payload.size();
+    h.payload_crc = kvc::crc32c(f.payload.data(), f.payload.size());
+    auto w = kvc::begin_write_sequential(sink, h, f.text);
+    REQUIRE(w);
+    w->set_threads(2);
+    REQUIRE_FALSE(w->write_payload(f.payload.data(), piece));
+    REQUIRE_FALSE(w->write_payload(f.payload.data() + piece, piece));
+    const kvc::error e = w->write_payload(f.payload.data() + 2 * piece, piece);
+    CHECK(e.code == kvc::errc::io_error);
+    CHECK(e.where == kvc::section::payload);
+    CHECK(w->write_payload(f.payload.data(), piece) == e);  // final
+  }
+  SECTION("abandoned after one piece: the thread stops with the writer") {
+    bytes out;
+    auto w = kvc::begin_write(out, header_of(f), f.text);
+    REQUIRE(w);
+    w->set_threads(2);
+    REQUIRE_FALSE(w->write_payload(f.payload.data(), piece));
+  }
+}
+
 TEST_CASE("writer refuses headers it must not write", "[io]") {
   bytes out;
   kvc::header h;

@@ -2,6 +2,7 @@
 // payload read in parts on N threads with positioned reads), a file changed
 // while it is read, zero-copy kvc::load, and the writer's overlapped CRC.
 // Every file is built by the independent encoder in spec_bytes.hpp.
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -388,6 +389,52 @@ TEST_CASE("writer: the overlapped CRC writes the same bytes", "[perf_paths]") {
   std::remove(path.c_str());
   ::rmdir(dir);
 }
+
+#if defined(__linux__)
+namespace {
+// A sink that records, at every write, the ids of the process's threads.
+struct thread_watching_sink {
+  bytes* out;
+  std::set<std::string>* threads_seen;
+};
+}  // namespace
+
+template <>
+struct kvc::stream_traits<thread_watching_sink> {
+  static io_result write(thread_watching_sink& s, const void* p, std::size_t n) {
+    if (DIR* d = ::opendir("/proc/self/task")) {
+      while (const dirent* e = ::readdir(d))
+        if (e->d_name[0] != '.') s.threads_seen->insert(e->d_name);
+      ::closedir(d);
+    }
+    const auto* b = static_cast<const std::uint8_t*>(p);
+    s.out->insert(s.out->end(), b, b + n);
+    return {n, io_status::ok};
+  }
+};
+
+TEST_CASE("writer on two threads: one CRC thread for all its calls (Linux)", "[perf_paths]") {
+  const spec::file_spec f = file_with_payload(std::size_t{8} << 20);
+  bytes out;
+  std::set<std::string> threads_seen;
+  thread_watching_sink sink{&out, &threads_seen};
+  const bytes want = spec::build(f);
+  const kvc::header h = *kvc::decode_header(want.data(), want.size());  // sizes and CRCs declared
+  kvc::appended a;
+  a.tools = {{"call_1", "<x/>"}};
+  a.title = f.title;
+  auto w = kvc::begin_write_sequential(sink, h, f.text, a);
+  REQUIRE(w);
+  const std::size_t before = threads_seen.size();  // seen while the header and text were written
+  w->set_threads(2);
+  for (std::size_t at = 0; at < f.payload.size(); at += std::size_t{1} << 20)
+    REQUIRE_FALSE(w->write_payload(f.payload.data() + at, std::size_t{1} << 20));
+  REQUIRE(w->finish());
+  CHECK(out == want);
+  // One CRC thread more: not a thread per call (8 calls).
+  CHECK(threads_seen.size() == before + 1);
+}
+#endif
 
 namespace {
 // The encoder's CRC of each region of b (text, payload, appended area) as

@@ -109,6 +109,7 @@
 #include <cstring>
 #include <iosfwd>
 #include <limits>
+#include <new>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -1772,6 +1773,15 @@ struct thread_slot {
 struct thread_functions {
   bool (*start)(thread_slot&) noexcept;  // runs slot.run(slot.job) on a new thread
   void (*join)(thread_slot&) noexcept;
+  // A monitor: a lock with one condition. wait() is called with the lock
+  // held; it releases it, sleeps until notified (or spuriously), and takes
+  // it again.
+  void* (*monitor_new)() noexcept;  // nullptr when none can be made
+  void (*monitor_free)(void*) noexcept;
+  void (*lock)(void*) noexcept;
+  void (*unlock)(void*) noexcept;
+  void (*wait)(void*) noexcept;
+  void (*notify_all)(void*) noexcept;
 };
 
 inline std::atomic<const thread_functions*> installed_threads{nullptr};
@@ -1803,6 +1813,93 @@ class worker_thread {
   thread_slot slot_;
   const thread_functions* threads_ = nullptr;
   bool started_ = false;
+};
+
+// A second thread kept for a series of jobs, one at a time: the writer's
+// CRC thread, started at its first overlapped write and stopped with the
+// writer, where a thread per call cost more than the CRC it hid.
+class kept_thread {
+ public:
+  kept_thread() = default;
+  kept_thread(kept_thread&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+  kept_thread& operator=(kept_thread&& o) noexcept {
+    if (this != &o) {
+      stop();
+      s_ = std::exchange(o.s_, nullptr);
+    }
+    return *this;
+  }
+  kept_thread(const kept_thread&) = delete;
+  kept_thread& operator=(const kept_thread&) = delete;
+  ~kept_thread() { stop(); }
+
+  // Hands job to the thread (started on first use) and returns at once;
+  // false when there is no thread, and the caller runs the job itself.
+  // job must live until wait() returns.
+  template <class Job>
+  bool post(Job& job) noexcept {
+    if (s_ == nullptr && !start()) return false;
+    s_->fns->lock(s_->monitor);
+    s_->run = [](void* j) { (*static_cast<Job*>(j))(); };
+    s_->job = &job;
+    s_->fns->notify_all(s_->monitor);
+    s_->fns->unlock(s_->monitor);
+    return true;
+  }
+  // Returns once the posted job has run.
+  void wait() noexcept {
+    s_->fns->lock(s_->monitor);
+    while (s_->job != nullptr) s_->fns->wait(s_->monitor);
+    s_->fns->unlock(s_->monitor);
+  }
+  void stop() noexcept {
+    if (s_ == nullptr) return;
+    s_->fns->lock(s_->monitor);
+    s_->stopping = true;
+    s_->fns->notify_all(s_->monitor);
+    s_->fns->unlock(s_->monitor);
+    s_->thread.join();
+    s_->fns->monitor_free(s_->monitor);
+    delete s_;
+    s_ = nullptr;
+  }
+
+ private:
+  struct state {
+    state(const thread_functions* f, void* m) noexcept : fns(f), monitor(m) {}
+    const thread_functions* fns;
+    void* monitor;
+    void (*run)(void*) = nullptr;
+    void* job = nullptr;  // posted and not yet run; guarded by monitor
+    bool stopping = false;
+    worker_thread thread;
+    void operator()() noexcept {  // the thread's loop
+      fns->lock(monitor);
+      for (;;) {
+        while (job == nullptr && !stopping) fns->wait(monitor);
+        if (job == nullptr) break;
+        fns->unlock(monitor);
+        run(job);
+        fns->lock(monitor);
+        job = nullptr;
+        fns->notify_all(monitor);
+      }
+      fns->unlock(monitor);
+    }
+  };
+  bool start() noexcept {
+    const thread_functions* fns = installed_threads.load(std::memory_order_acquire);
+    if (fns == nullptr) return false;
+    void* monitor = fns->monitor_new();
+    if (monitor == nullptr) return false;
+    s_ = new (std::nothrow) state{fns, monitor};
+    if (s_ != nullptr && s_->thread.start(*s_)) return true;
+    delete s_;
+    s_ = nullptr;
+    fns->monitor_free(monitor);
+    return false;
+  }
+  state* s_ = nullptr;
 };
 
 // Parts smaller than this are not worth a thread.
@@ -2869,6 +2966,7 @@ class writer {
   writer& operator=(writer&& o) noexcept {
     sink_ = std::exchange(o.sink_, nullptr);
     threads_ = o.threads_;
+    crc_thread_ = std::move(o.crc_thread_);
     h_ = o.h_;
     sections_ = std::move(o.sections_);
     sequential_ = o.sequential_;
@@ -2882,7 +2980,8 @@ class writer {
   writer& operator=(const writer&) = delete;
 
   // threads >= 2: the v2 payload CRC of each write_payload call of 1 MiB or
-  // more runs on a second thread while this one writes the same bytes.
+  // more runs on a second thread, kept until finish(), while this one writes
+  // the same bytes.
   void set_threads(unsigned threads) noexcept { threads_ = threads; }
 
   // Appends payload bytes, folding them into the payload CRC.
@@ -2937,6 +3036,7 @@ class writer {
       }
     }
     sink_ = nullptr;
+    crc_thread_.stop();
     return h_;
   }
 
@@ -2987,10 +3087,10 @@ class writer {
   error write_payload_overlapped(const void* data, std::size_t n) {
     std::uint32_t part = 0;
     auto checksum = [&] { part = crc32c(data, n); };
-    detail::worker_thread crc_thread;
-    if (!crc_thread.start(checksum)) checksum();
+    const bool posted = crc_thread_.post(checksum);
+    if (!posted) checksum();
     const io_result r = detail::write_fully(*sink_, data, n);
-    crc_thread.join();
+    if (posted) crc_thread_.wait();
     if (r.status != io_status::ok) return failed_ = detail::io_failure(section::payload, pos_, r);
     payload_crc_ = crc32c_combine(payload_crc_, part, n);
     pos_ += n;
@@ -3002,6 +3102,7 @@ class writer {
   // writer has no sink (its calls fail with invalid_argument).
   Sink* sink_ = nullptr;
   unsigned threads_ = 1;
+  detail::kept_thread crc_thread_;  // the payload CRC's thread when threads_ >= 2
   header h_{};
   std::vector<std::uint8_t> sections_;
   bool sequential_ = false;
@@ -4368,10 +4469,18 @@ inline int rename_over(const std::string& from, const std::string& to);
 // appeared at to after a check.
 inline int rename_noreplace(const std::string& from, const std::string& to);
 
-// Threads (registered with the format core, see worker_thread).
+// Threads and monitors (registered with the format core, see
+// worker_thread and kept_thread; thread_functions states the contract).
 inline bool start_thread(thread_slot& slot) noexcept;
 inline void join_thread(thread_slot& slot) noexcept;
-inline constexpr thread_functions platform_threads{&start_thread, &join_thread};
+inline void* monitor_new() noexcept;
+inline void monitor_free(void* m) noexcept;
+inline void monitor_lock(void* m) noexcept;
+inline void monitor_unlock(void* m) noexcept;
+inline void monitor_wait(void* m) noexcept;
+inline void monitor_notify_all(void* m) noexcept;
+inline constexpr thread_functions platform_threads{&start_thread, &join_thread,    &monitor_new,  &monitor_free,
+                                                   &monitor_lock, &monitor_unlock, &monitor_wait, &monitor_notify_all};
 inline const bool threads_registered = (installed_threads.store(&platform_threads, std::memory_order_release), true);
 
 }  // namespace detail
@@ -4774,6 +4883,25 @@ inline void join_thread(thread_slot& slot) noexcept {
   std::memcpy(&t, slot.handle, sizeof t);
   ::pthread_join(t, nullptr);
 }
+
+struct monitor {
+  pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+  pthread_cond_t changed = PTHREAD_COND_INITIALIZER;
+};
+inline void* monitor_new() noexcept { return new (std::nothrow) monitor; }
+inline void monitor_free(void* m) noexcept {
+  auto* p = static_cast<monitor*>(m);
+  ::pthread_cond_destroy(&p->changed);
+  ::pthread_mutex_destroy(&p->lock);
+  delete p;
+}
+inline void monitor_lock(void* m) noexcept { ::pthread_mutex_lock(&static_cast<monitor*>(m)->lock); }
+inline void monitor_unlock(void* m) noexcept { ::pthread_mutex_unlock(&static_cast<monitor*>(m)->lock); }
+inline void monitor_wait(void* m) noexcept {
+  auto* p = static_cast<monitor*>(m);
+  ::pthread_cond_wait(&p->changed, &p->lock);
+}
+inline void monitor_notify_all(void* m) noexcept { ::pthread_cond_broadcast(&static_cast<monitor*>(m)->changed); }
 }  // namespace detail
 
 }  // namespace KVC_ABI_NAMESPACE
@@ -5248,6 +5376,22 @@ inline void join_thread(thread_slot& slot) noexcept {
   WaitForSingleObject(t, INFINITE);
   CloseHandle(t);
 }
+
+// A slim reader/writer lock taken exclusively and a condition variable:
+// kernel32 since Vista, nothing to close.
+struct monitor {
+  SRWLOCK lock = SRWLOCK_INIT;
+  CONDITION_VARIABLE changed = CONDITION_VARIABLE_INIT;
+};
+inline void* monitor_new() noexcept { return new (std::nothrow) monitor; }
+inline void monitor_free(void* m) noexcept { delete static_cast<monitor*>(m); }
+inline void monitor_lock(void* m) noexcept { AcquireSRWLockExclusive(&static_cast<monitor*>(m)->lock); }
+inline void monitor_unlock(void* m) noexcept { ReleaseSRWLockExclusive(&static_cast<monitor*>(m)->lock); }
+inline void monitor_wait(void* m) noexcept {
+  auto* p = static_cast<monitor*>(m);
+  SleepConditionVariableSRW(&p->changed, &p->lock, INFINITE, 0);
+}
+inline void monitor_notify_all(void* m) noexcept { WakeAllConditionVariable(&static_cast<monitor*>(m)->changed); }
 }  // namespace detail
 
 }  // namespace KVC_ABI_NAMESPACE

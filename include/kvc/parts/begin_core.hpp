@@ -16,6 +16,7 @@
 #include <cstring>
 #include <iosfwd>
 #include <limits>
+#include <new>
 #include <optional>
 #include <string>
 #include <string_view>

@@ -198,10 +198,18 @@ inline int rename_over(const std::string& from, const std::string& to);
 // appeared at to after a check.
 inline int rename_noreplace(const std::string& from, const std::string& to);
 
-// Threads (registered with the format core, see worker_thread).
+// Threads and monitors (registered with the format core, see
+// worker_thread and kept_thread; thread_functions states the contract).
 inline bool start_thread(thread_slot& slot) noexcept;
 inline void join_thread(thread_slot& slot) noexcept;
-inline constexpr thread_functions platform_threads{&start_thread, &join_thread};
+inline void* monitor_new() noexcept;
+inline void monitor_free(void* m) noexcept;
+inline void monitor_lock(void* m) noexcept;
+inline void monitor_unlock(void* m) noexcept;
+inline void monitor_wait(void* m) noexcept;
+inline void monitor_notify_all(void* m) noexcept;
+inline constexpr thread_functions platform_threads{&start_thread, &join_thread,    &monitor_new,  &monitor_free,
+                                                   &monitor_lock, &monitor_unlock, &monitor_wait, &monitor_notify_all};
 inline const bool threads_registered = (installed_threads.store(&platform_threads, std::memory_order_release), true);
 
 }  // namespace detail

@@ -387,6 +387,25 @@ inline void join_thread(thread_slot& slot) noexcept {
   std::memcpy(&t, slot.handle, sizeof t);
   ::pthread_join(t, nullptr);
 }
+
+struct monitor {
+  pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+  pthread_cond_t changed = PTHREAD_COND_INITIALIZER;
+};
+inline void* monitor_new() noexcept { return new (std::nothrow) monitor; }
+inline void monitor_free(void* m) noexcept {
+  auto* p = static_cast<monitor*>(m);
+  ::pthread_cond_destroy(&p->changed);
+  ::pthread_mutex_destroy(&p->lock);
+  delete p;
+}
+inline void monitor_lock(void* m) noexcept { ::pthread_mutex_lock(&static_cast<monitor*>(m)->lock); }
+inline void monitor_unlock(void* m) noexcept { ::pthread_mutex_unlock(&static_cast<monitor*>(m)->lock); }
+inline void monitor_wait(void* m) noexcept {
+  auto* p = static_cast<monitor*>(m);
+  ::pthread_cond_wait(&p->changed, &p->lock);
+}
+inline void monitor_notify_all(void* m) noexcept { ::pthread_cond_broadcast(&static_cast<monitor*>(m)->changed); }
 }  // namespace detail
 
 }  // namespace KVC_ABI_NAMESPACE

@@ -464,6 +464,22 @@ inline void join_thread(thread_slot& slot) noexcept {
   WaitForSingleObject(t, INFINITE);
   CloseHandle(t);
 }
+
+// A slim reader/writer lock taken exclusively and a condition variable:
+// kernel32 since Vista, nothing to close.
+struct monitor {
+  SRWLOCK lock = SRWLOCK_INIT;
+  CONDITION_VARIABLE changed = CONDITION_VARIABLE_INIT;
+};
+inline void* monitor_new() noexcept { return new (std::nothrow) monitor; }
+inline void monitor_free(void* m) noexcept { delete static_cast<monitor*>(m); }
+inline void monitor_lock(void* m) noexcept { AcquireSRWLockExclusive(&static_cast<monitor*>(m)->lock); }
+inline void monitor_unlock(void* m) noexcept { ReleaseSRWLockExclusive(&static_cast<monitor*>(m)->lock); }
+inline void monitor_wait(void* m) noexcept {
+  auto* p = static_cast<monitor*>(m);
+  SleepConditionVariableSRW(&p->changed, &p->lock, INFINITE, 0);
+}
+inline void monitor_notify_all(void* m) noexcept { WakeAllConditionVariable(&static_cast<monitor*>(m)->changed); }
 }  // namespace detail
 
 }  // namespace KVC_ABI_NAMESPACE

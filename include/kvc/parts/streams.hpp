@@ -348,6 +348,15 @@ struct thread_slot {
 struct thread_functions {
   bool (*start)(thread_slot&) noexcept;  // runs slot.run(slot.job) on a new thread
   void (*join)(thread_slot&) noexcept;
+  // A monitor: a lock with one condition. wait() is called with the lock
+  // held; it releases it, sleeps until notified (or spuriously), and takes
+  // it again.
+  void* (*monitor_new)() noexcept;  // nullptr when none can be made
+  void (*monitor_free)(void*) noexcept;
+  void (*lock)(void*) noexcept;
+  void (*unlock)(void*) noexcept;
+  void (*wait)(void*) noexcept;
+  void (*notify_all)(void*) noexcept;
 };
 
 inline std::atomic<const thread_functions*> installed_threads{nullptr};
@@ -379,6 +388,93 @@ class worker_thread {
   thread_slot slot_;
   const thread_functions* threads_ = nullptr;
   bool started_ = false;
+};
+
+// A second thread kept for a series of jobs, one at a time: the writer's
+// CRC thread, started at its first overlapped write and stopped with the
+// writer, where a thread per call cost more than the CRC it hid.
+class kept_thread {
+ public:
+  kept_thread() = default;
+  kept_thread(kept_thread&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+  kept_thread& operator=(kept_thread&& o) noexcept {
+    if (this != &o) {
+      stop();
+      s_ = std::exchange(o.s_, nullptr);
+    }
+    return *this;
+  }
+  kept_thread(const kept_thread&) = delete;
+  kept_thread& operator=(const kept_thread&) = delete;
+  ~kept_thread() { stop(); }
+
+  // Hands job to the thread (started on first use) and returns at once;
+  // false when there is no thread, and the caller runs the job itself.
+  // job must live until wait() returns.
+  template <class Job>
+  bool post(Job& job) noexcept {
+    if (s_ == nullptr && !start()) return false;
+    s_->fns->lock(s_->monitor);
+    s_->run = [](void* j) { (*static_cast<Job*>(j))(); };
+    s_->job = &job;
+    s_->fns->notify_all(s_->monitor);
+    s_->fns->unlock(s_->monitor);
+    return true;
+  }
+  // Returns once the posted job has run.
+  void wait() noexcept {
+    s_->fns->lock(s_->monitor);
+    while (s_->job != nullptr) s_->fns->wait(s_->monitor);
+    s_->fns->unlock(s_->monitor);
+  }
+  void stop() noexcept {
+    if (s_ == nullptr) return;
+    s_->fns->lock(s_->monitor);
+    s_->stopping = true;
+    s_->fns->notify_all(s_->monitor);
+    s_->fns->unlock(s_->monitor);
+    s_->thread.join();
+    s_->fns->monitor_free(s_->monitor);
+    delete s_;
+    s_ = nullptr;
+  }
+
+ private:
+  struct state {
+    state(const thread_functions* f, void* m) noexcept : fns(f), monitor(m) {}
+    const thread_functions* fns;
+    void* monitor;
+    void (*run)(void*) = nullptr;
+    void* job = nullptr;  // posted and not yet run; guarded by monitor
+    bool stopping = false;
+    worker_thread thread;
+    void operator()() noexcept {  // the thread's loop
+      fns->lock(monitor);
+      for (;;) {
+        while (job == nullptr && !stopping) fns->wait(monitor);
+        if (job == nullptr) break;
+        fns->unlock(monitor);
+        run(job);
+        fns->lock(monitor);
+        job = nullptr;
+        fns->notify_all(monitor);
+      }
+      fns->unlock(monitor);
+    }
+  };
+  bool start() noexcept {
+    const thread_functions* fns = installed_threads.load(std::memory_order_acquire);
+    if (fns == nullptr) return false;
+    void* monitor = fns->monitor_new();
+    if (monitor == nullptr) return false;
+    s_ = new (std::nothrow) state{fns, monitor};
+    if (s_ != nullptr && s_->thread.start(*s_)) return true;
+    delete s_;
+    s_ = nullptr;
+    fns->monitor_free(monitor);
+    return false;
+  }
+  state* s_ = nullptr;
 };
 
 // Parts smaller than this are not worth a thread.

@@ -93,6 +93,7 @@ class writer {
   writer& operator=(writer&& o) noexcept {
     sink_ = std::exchange(o.sink_, nullptr);
     threads_ = o.threads_;
+    crc_thread_ = std::move(o.crc_thread_);
     h_ = o.h_;
     sections_ = std::move(o.sections_);
     sequential_ = o.sequential_;
@@ -106,7 +107,8 @@ class writer {
   writer& operator=(const writer&) = delete;
 
   // threads >= 2: the v2 payload CRC of each write_payload call of 1 MiB or
-  // more runs on a second thread while this one writes the same bytes.
+  // more runs on a second thread, kept until finish(), while this one writes
+  // the same bytes.
   void set_threads(unsigned threads) noexcept { threads_ = threads; }
 
   // Appends payload bytes, folding them into the payload CRC.
@@ -161,6 +163,7 @@ class writer {
       }
     }
     sink_ = nullptr;
+    crc_thread_.stop();
     return h_;
   }
 
@@ -211,10 +214,10 @@ class writer {
   error write_payload_overlapped(const void* data, std::size_t n) {
     std::uint32_t part = 0;
     auto checksum = [&] { part = crc32c(data, n); };
-    detail::worker_thread crc_thread;
-    if (!crc_thread.start(checksum)) checksum();
+    const bool posted = crc_thread_.post(checksum);
+    if (!posted) checksum();
     const io_result r = detail::write_fully(*sink_, data, n);
-    crc_thread.join();
+    if (posted) crc_thread_.wait();
     if (r.status != io_status::ok) return failed_ = detail::io_failure(section::payload, pos_, r);
     payload_crc_ = crc32c_combine(payload_crc_, part, n);
     pos_ += n;
@@ -226,6 +229,7 @@ class writer {
   // writer has no sink (its calls fail with invalid_argument).
   Sink* sink_ = nullptr;
   unsigned threads_ = 1;
+  detail::kept_thread crc_thread_;  // the payload CRC's thread when threads_ >= 2
   header h_{};
   std::vector<std::uint8_t> sections_;
   bool sequential_ = false;
