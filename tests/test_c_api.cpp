@@ -853,6 +853,49 @@ TEST_CASE("C API: every fixture through kvc_verify_file, _memory and _fd", "[c_a
   CHECK(sections_checked > 150);
 }
 
+TEST_CASE("C API: the header codec on every fixture", "[c_api][conformance]") {
+  const std::string dir = KVC_FIXTURES_DIR;
+  int round_trips = 0, validated = 0;
+  for (const json::value& entry : manifest()["files"].items) {
+    const std::string name = entry["name"].s;
+    INFO(name);
+    const std::string data = slurp(dir + "/" + name);
+    const fixture_options opt(entry, KVC_LEVEL_HEADER);
+    const auto cpp = kvc::decode_header(reinterpret_cast<const std::uint8_t*>(data.data()), data.size());
+    kvc_header h;
+    kvc_error err = poisoned();
+    const std::int32_t code = kvc_header_decode(data.data(), data.size(), &h, &err);
+    CHECK(code == err.code);
+    CHECK(describe(err) == describe(cpp ? kvc::error{} : cpp.error()));
+    const std::string want = describe(entry["expect"]["header"]);
+    if (code != KVC_ERR_OK) {
+      CHECK(describe(err) == want);  // what stops the decode is the level's verdict
+      continue;
+    }
+    check_same_header(h, *cpp);
+    // The rules of level header on the decoded fields: the manifest's verdict.
+    kvc_error checked = poisoned();
+    CHECK(kvc_header_validate(&h, data.data(), data.size(), &opt.c.limits, &checked) == checked.code);
+    CHECK(describe(checked) == want);
+    ++validated;
+    // Sizes and offsets (spec 5 and 6: 52 and 68 bytes, then T, P).
+    const std::uint64_t size = h.version == 1 ? 52 : 68;
+    CHECK(kvc_header_size(h.version) == size);
+    CHECK(kvc_header_payload_offset(&h) == size + h.text_bytes);
+    CHECK(kvc_header_sections_offset(&h) == size + h.text_bytes + h.payload_bytes);
+    // A header that passes its level encodes to its own bytes.
+    if (checked.code == KVC_ERR_OK) {
+      unsigned char out[KVC_HEADER_V2_SIZE];
+      std::size_t written = 0;
+      REQUIRE(kvc_header_encode(&h, out, sizeof out, &written, &err) == KVC_ERR_OK);
+      CHECK(std::string(reinterpret_cast<const char*>(out), written) == data.substr(0, size));
+      ++round_trips;
+    }
+  }
+  CHECK(validated > 100);
+  CHECK(round_trips > 50);
+}
+
 TEST_CASE("C API: info handles and their accessors", "[c_api]") {
   const std::string dir = KVC_FIXTURES_DIR;
   kvc_info* info = kvc_info_new();
